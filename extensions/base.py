@@ -1,0 +1,60 @@
+"""What a tus extension can contribute to the server.
+
+Each extension module defines one subclass; the app asks each enabled extension for its routes
+and lets it take part in the core's requests through these few seams, so the core never
+names an extension and an extension never reimplements the core.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, ClassVar
+
+from aiohttp import web
+
+from storage_backends.base import UploadInfo
+
+if TYPE_CHECKING:
+    from tusd_py.service import TusService
+
+Handler = Callable[["TusService", web.Request], Awaitable[web.StreamResponse]]
+#: (target, method): target is "collection" (the base path) or "upload" (base path + id).
+RouteKey = tuple[str, str]
+
+
+class Verifier:
+    """Checks one request's bytes as they stream; ``verify`` raises VerificationFailed to reject them."""
+
+    def observe(self, chunk: bytes) -> None:
+        raise NotImplementedError
+
+    def verify(self) -> None:
+        raise NotImplementedError
+
+
+class Extension:
+    #: The name advertised in Tus-Extension.
+    name: ClassVar[str]
+    #: Backend capability the extension needs (None: works on every backend).
+    requires: ClassVar[str | None] = None
+
+    def routes(self) -> dict[RouteKey, Handler]:
+        return {}
+
+    def options_headers(self) -> dict[str, str]:
+        """Extra headers for OPTIONS (e.g. Tus-Checksum-Algorithm)."""
+        return {}
+
+    def upload_headers(self, service: TusService, info: UploadInfo) -> dict[str, str]:
+        """Extra headers on HEAD, PATCH and creation responses (e.g. Upload-Expires)."""
+        return {}
+
+    def check_access(self, service: TusService, info: UploadInfo) -> None:
+        """Raise a TusError if the upload must not be served any more (e.g. expired)."""
+
+    def check_write(self, service: TusService, info: UploadInfo) -> None:
+        """Raise a TusError if the upload must not receive bytes (e.g. a final concatenation)."""
+
+    def verifier(self, request: web.Request) -> Verifier | None:
+        """A checker for this request's bytes (checksum), or None."""
+        return None

@@ -1,0 +1,145 @@
+"""The storage interface every backend implements.
+
+A backend stores upload state (:class:`UploadInfo`) and upload bytes. It knows nothing of HTTP:
+the protocol core validates offsets, lengths and ownership before a backend sees a byte, and
+holds the upload's lock around every mutating call, so a backend never sees two concurrent
+writers of one upload *from this process*. (Backends shared by several server instances rely
+on a shared :class:`tusd_py.locking.Locker`.)
+
+Capabilities are optional, like tusd's optional store interfaces: the server advertises in
+``Tus-Extension`` only what the configured backend declares in :attr:`DataStore.capabilities`.
+"""
+
+from __future__ import annotations
+
+import abc
+import time
+from collections.abc import AsyncIterable, AsyncIterator, Callable
+from typing import Literal
+
+import msgspec
+
+#: Capability names a backend may declare; the strings are the tus extension names they enable.
+CAP_TERMINATION = "termination"
+CAP_DEFER_LENGTH = "creation-defer-length"
+CAP_CONCATENATION = "concatenation"
+CAP_EXPIRATION = "expiration"
+
+ConcatRole = Literal["partial", "final"]
+
+
+class UploadInfo(msgspec.Struct, kw_only=True):
+    """Everything the server knows about one upload, persisted by the backend.
+
+    ``offset`` is authoritative only as returned by :meth:`DataStore.get_info`: a backend derives
+    it from what is durably stored (file size, S3 part ledger), never from an optimistic counter,
+    so a crash can never make HEAD report bytes that are not there.
+    """
+
+    id: str
+    length: int | None  # None while the length is deferred (creation-defer-length)
+    offset: int = 0
+    metadata: dict[str, bytes | None] = msgspec.field(default_factory=dict)
+    owner: str | None = None
+    created_at: float = msgspec.field(default_factory=time.time)
+    updated_at: float = msgspec.field(default_factory=time.time)
+    concat: ConcatRole | None = None
+    partials: list[str] = msgspec.field(default_factory=list)  # ids, in order, for a final upload
+    finished_at: float | None = None
+    sha256: str | None = None  # hex digest of the whole upload, set when it finishes
+    # Free-form state owned by the backend (e.g. S3 multipart id and part ledger). The core never reads it.
+    backend_state: dict[str, object] = msgspec.field(default_factory=dict)
+
+    @property
+    def is_finished(self) -> bool:
+        return self.length is not None and self.offset == self.length
+
+    @property
+    def remaining(self) -> int | None:
+        return None if self.length is None else self.length - self.offset
+
+
+class StorageError(Exception):
+    """A backend failure that is not the client's fault (maps to 500)."""
+
+
+class StorageUnavailable(StorageError):
+    """The backing store cannot be reached right now; the client should retry (maps to 503)."""
+
+
+class UploadNotFound(Exception):
+    """No upload with this id exists (or it was terminated / expired)."""
+
+
+class VerificationFailed(Exception):
+    """Raised by a ``verify`` callback: the write is rejected and none of its bytes are kept."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+class DataStore(abc.ABC):
+    """One storage backend. All methods are coroutines and must not block the event loop."""
+
+    #: Which optional tus extensions this backend supports (see the CAP_* constants).
+    capabilities: frozenset[str] = frozenset()
+
+    async def start(self) -> None:  # noqa: B027 - optional hook
+        """Check configuration and connectivity; raise :class:`StorageError` to refuse to start."""
+
+    async def close(self) -> None:  # noqa: B027 - optional hook
+        """Release connections and background resources."""
+
+    @abc.abstractmethod
+    async def create(self, info: UploadInfo) -> None:
+        """Persist a new, empty upload. ``info.id`` has been validated by the caller."""
+
+    @abc.abstractmethod
+    async def get_info(self, upload_id: str) -> UploadInfo:
+        """Return the upload's info with its durable offset; raise :class:`UploadNotFound`."""
+
+    @abc.abstractmethod
+    async def update_info(self, info: UploadInfo) -> None:
+        """Persist changed fields of ``info`` (length, metadata, finished_at, sha256...). Never the offset."""
+
+    @abc.abstractmethod
+    async def write(
+        self,
+        info: UploadInfo,
+        chunks: AsyncIterable[bytes],
+        verify: Callable[[], None] | None = None,
+    ) -> int:
+        """Append ``chunks`` at ``info.offset`` and return the new durable offset.
+
+        If ``chunks`` raises (the client disconnected, or another request asked for the lock), the
+        bytes that did arrive are made durable before the exception propagates: nothing a client
+        uploaded is lost. If ``verify`` is given, the write is all-or-nothing: it is called once
+        the stream ended; if it raises :class:`VerificationFailed`, or if ``chunks`` raises, none
+        of this call's bytes are kept and the offset stays where it was.
+        The caller never passes more bytes than ``info.remaining`` allows.
+        """
+
+    @abc.abstractmethod
+    async def finish(self, info: UploadInfo) -> None:
+        """Called once when the last byte is stored, with ``finished_at`` and ``sha256`` set.
+
+        Persists them and does backend-specific completion (e.g. CompleteMultipartUpload).
+        Must be idempotent: after a crash it may be called again for the same upload.
+        """
+
+    @abc.abstractmethod
+    def read(self, info: UploadInfo, start: int = 0, end: int | None = None) -> AsyncIterator[bytes]:
+        """Stream bytes ``[start, end)`` of the upload (``end`` defaults to its offset)."""
+
+    @abc.abstractmethod
+    async def terminate(self, upload_id: str) -> None:
+        """Delete the upload and every byte of it. Raise :class:`UploadNotFound` if unknown."""
+
+    async def concatenate(self, final: UploadInfo, partials: list[UploadInfo]) -> None:
+        """Fill ``final`` (already created) with the bytes of finished ``partials`` in order."""
+        raise NotImplementedError
+
+    @abc.abstractmethod
+    def list_uploads(self) -> AsyncIterator[UploadInfo]:
+        """Every upload the backend holds, for the expiration sweeper and crash recovery."""

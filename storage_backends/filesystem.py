@@ -1,0 +1,271 @@
+"""Filesystem backend: one data file and one info file (msgspec JSON) per upload.
+
+Durability model: the upload's offset *is* the data file's size. Bytes are appended with plain
+``write`` calls, which land in the page cache the moment they return, so a ``kill -9`` of the
+server can never leave an offset that exceeds the bytes on disk, and nothing needs rewriting per
+PATCH. (Surviving a power cut as well would take an fsync per PATCH; that trade-off is the
+operator's, see ``fsync``.)
+
+All-or-nothing writes (checksum requests) stream into a staging file ``<id>.pending`` and are
+appended to the data file with ``copy_file_range`` only once verified: unverified bytes never
+touch the data file, so a crash mid-request leaves at most a stale staging file, which the next
+write replaces.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import secrets
+from collections.abc import AsyncIterable, AsyncIterator, Callable
+from pathlib import Path
+
+import aiofiles
+import aiofiles.os
+import msgspec
+
+from storage_backends.base import (
+    CAP_DEFER_LENGTH,
+    CAP_TERMINATION,
+    DataStore,
+    StorageError,
+    UploadInfo,
+    UploadNotFound,
+    VerificationFailed,
+)
+
+_ID = re.compile(r"[A-Za-z0-9_-]{1,128}")
+_INFO_SUFFIX = ".info"
+_PENDING_SUFFIX = ".pending"
+# Bytes gathered from the network before one vectored write: large enough that thread hand-offs
+# are rare, small enough that memory per PATCH stays flat whatever the upload size.
+WRITE_BATCH = 1024 * 1024
+READ_BLOCK = 256 * 1024
+_IOV_MAX = 1024
+
+_encoder = msgspec.json.Encoder()
+_decoder = msgspec.json.Decoder(UploadInfo)
+
+
+class FileStore(DataStore):
+    capabilities = frozenset({CAP_TERMINATION, CAP_DEFER_LENGTH})
+
+    def __init__(self, directory: str | os.PathLike[str], *, fsync: bool = False) -> None:
+        self.directory = Path(directory)
+        self.fsync = fsync
+
+    async def start(self) -> None:
+        try:
+            self.directory.mkdir(parents=True, exist_ok=True)
+            probe = self.directory / f".probe-{secrets.token_hex(4)}"
+            probe.write_bytes(b"")
+            probe.unlink()
+        except OSError as exc:
+            raise StorageError(f"storage directory {str(self.directory)!r} is not writable: {exc}") from exc
+
+    # -- paths ---------------------------------------------------------------------------------
+    def _data_path(self, upload_id: str) -> Path:
+        # The core validates ids first; this second check keeps the backend safe on its own.
+        if not _ID.fullmatch(upload_id):
+            raise UploadNotFound(upload_id)
+        return self.directory / upload_id
+
+    def _info_path(self, upload_id: str) -> Path:
+        return self._data_path(upload_id).with_name(upload_id + _INFO_SUFFIX)
+
+    # -- info ----------------------------------------------------------------------------------
+    async def create(self, info: UploadInfo) -> None:
+        data_path = self._data_path(info.id)
+        try:
+            # O_EXCL: an id collision (or a hook choosing an existing id) must never share a file.
+            fd = os.open(data_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o640)
+        except FileExistsError:
+            raise StorageError(f"upload {info.id} already exists") from None
+        os.close(fd)
+        await self._write_info(info)
+
+    async def update_info(self, info: UploadInfo) -> None:
+        await self._write_info(info)
+
+    async def _write_info(self, info: UploadInfo) -> None:
+        final = self._info_path(info.id)
+        temp = final.with_name(f"{final.name}.{secrets.token_hex(4)}.tmp")
+        payload = _encoder.encode(info)
+        async with aiofiles.open(temp, "wb") as handle:
+            await handle.write(payload)
+            if self.fsync:
+                await handle.flush()
+                await asyncio.to_thread(os.fsync, handle.fileno())
+        # rename is atomic: a reader sees the old info or the new one, never half of one.
+        await aiofiles.os.replace(temp, final)
+
+    async def get_info(self, upload_id: str) -> UploadInfo:
+        info_path = self._info_path(upload_id)
+        try:
+            async with aiofiles.open(info_path, "rb") as handle:
+                raw = await handle.read()
+            stat = await aiofiles.os.stat(self._data_path(upload_id))
+        except FileNotFoundError:
+            raise UploadNotFound(upload_id) from None
+        try:
+            info = _decoder.decode(raw)
+        except msgspec.DecodeError as exc:
+            raise StorageError(f"info file of upload {upload_id} is unreadable: {exc}") from exc
+        info.offset = stat.st_size
+        info.updated_at = max(info.updated_at, stat.st_mtime)
+        return info
+
+    # -- bytes ---------------------------------------------------------------------------------
+    async def write(
+        self,
+        info: UploadInfo,
+        chunks: AsyncIterable[bytes],
+        verify: Callable[[], None] | None = None,
+    ) -> int:
+        data_path = self._data_path(info.id)
+        if verify is None:
+            written = await self._append_stream(data_path, chunks, keep_on_error=True)
+            return info.offset + written
+        pending = data_path.with_name(info.id + _PENDING_SUFFIX)
+        try:
+            written = await self._append_stream(pending, chunks, keep_on_error=False, truncate=True)
+            verify()
+            await _finish_in_thread(_append_file, pending, data_path, self.fsync)
+        except BaseException:
+            await asyncio.to_thread(_unlink_quietly, pending)
+            raise
+        await asyncio.to_thread(_unlink_quietly, pending)
+        return info.offset + written
+
+    async def _append_stream(
+        self, path: Path, chunks: AsyncIterable[bytes], *, keep_on_error: bool, truncate: bool = False
+    ) -> int:
+        flags = os.O_WRONLY | os.O_APPEND | (os.O_CREAT | os.O_TRUNC if truncate else 0)
+        try:
+            fd = os.open(path, flags)
+        except FileNotFoundError:
+            raise UploadNotFound(path.name) from None
+        written = 0
+        batch: list[bytes] = []
+        batch_size = 0
+        try:
+            try:
+                async for chunk in chunks:
+                    batch.append(chunk)
+                    batch_size += len(chunk)
+                    if batch_size >= WRITE_BATCH:
+                        await _finish_in_thread(_writev_all, fd, batch)
+                        written += batch_size
+                        batch, batch_size = [], 0
+            except BaseException:
+                # The stream broke (client gone, lock handed over): what arrived is kept.
+                if keep_on_error and batch:
+                    await _finish_in_thread(_writev_all, fd, batch)
+                raise
+            if batch:
+                await _finish_in_thread(_writev_all, fd, batch)
+                written += batch_size
+            if self.fsync:
+                await asyncio.to_thread(os.fsync, fd)
+        finally:
+            os.close(fd)
+        return written
+
+    async def finish(self, info: UploadInfo) -> None:
+        await self._write_info(info)
+
+    async def read(self, info: UploadInfo, start: int = 0, end: int | None = None) -> AsyncIterator[bytes]:
+        stop = info.offset if end is None else end
+        path = self._data_path(info.id)
+        if not await aiofiles.os.path.exists(path):
+            raise UploadNotFound(info.id)
+        async with aiofiles.open(path, "rb") as handle:
+            await handle.seek(start)
+            position = start
+            while position < stop:
+                block = await handle.read(min(READ_BLOCK, stop - position))
+                if not block:
+                    raise StorageError(f"upload {info.id} is shorter than its recorded offset")
+                position += len(block)
+                yield block
+
+    def local_path(self, upload_id: str) -> Path:
+        """The data file, for consumers that can read a local file directly (analysis, sendfile)."""
+        return self._data_path(upload_id)
+
+    async def terminate(self, upload_id: str) -> None:
+        info_path = self._info_path(upload_id)
+        if not await aiofiles.os.path.exists(info_path):
+            raise UploadNotFound(upload_id)
+        # Info first: once it is gone the upload no longer exists for any reader.
+        await asyncio.to_thread(_unlink_quietly, info_path)
+        data_path = self._data_path(upload_id)
+        await asyncio.to_thread(_unlink_quietly, data_path)
+        await asyncio.to_thread(_unlink_quietly, data_path.with_name(upload_id + _PENDING_SUFFIX))
+
+    async def list_uploads(self) -> AsyncIterator[UploadInfo]:
+        names = await asyncio.to_thread(os.listdir, self.directory)
+        for name in sorted(names):
+            if not name.endswith(_INFO_SUFFIX):
+                continue
+            upload_id = name[: -len(_INFO_SUFFIX)]
+            if not _ID.fullmatch(upload_id):
+                continue
+            try:
+                yield await self.get_info(upload_id)
+            except (UploadNotFound, StorageError):
+                continue
+
+
+async def _finish_in_thread(func: Callable[..., None], *args: object) -> None:
+    """Run blocking I/O in a thread and wait for it even if this task is cancelled.
+
+    Cancelling the await does not stop the thread; closing the file descriptor under a running
+    write (or releasing the upload's lock before the write lands) would corrupt the upload.
+    """
+    future = asyncio.ensure_future(asyncio.to_thread(func, *args))
+    try:
+        await asyncio.shield(future)
+    except asyncio.CancelledError:
+        await future
+        raise
+
+
+def _writev_all(fd: int, buffers: list[bytes]) -> None:
+    """os.writev may write less than asked (and takes at most IOV_MAX buffers): loop until done."""
+    views = [memoryview(b) for b in buffers if b]
+    while views:
+        count = os.writev(fd, views[:_IOV_MAX])
+        while count and views:
+            head = views[0]
+            if count >= len(head):
+                count -= len(head)
+                views.pop(0)
+            else:
+                views[0] = head[count:]
+                count = 0
+
+
+def _append_file(source: Path, target: Path, fsync: bool) -> None:
+    """Append ``source`` to ``target`` inside the kernel (no copy through Python memory)."""
+    # copy_file_range refuses O_APPEND targets, so write at an explicit offset: the end of target.
+    with open(source, "rb") as src, open(target, "r+b") as dst:
+        remaining = os.fstat(src.fileno()).st_size
+        read_at, write_at = 0, os.fstat(dst.fileno()).st_size
+        while remaining > 0:
+            copied = os.copy_file_range(src.fileno(), dst.fileno(), remaining, read_at, write_at)
+            if copied == 0:
+                raise StorageError(f"could not append {source.name}: source ended early")
+            read_at += copied
+            write_at += copied
+            remaining -= copied
+        if fsync:
+            os.fsync(dst.fileno())
+
+
+def _unlink_quietly(path: Path) -> None:
+    path.unlink(missing_ok=True)
+
+
+__all__ = ["FileStore", "VerificationFailed"]

@@ -1,0 +1,92 @@
+"""The aiohttp application factory."""
+
+from __future__ import annotations
+
+import asyncio
+
+import structlog
+from aiohttp import web
+
+from extensions import enabled_extensions
+from storage_backends.base import DataStore
+from tusd_py.config import Config
+from tusd_py.locking import InProcessLocker, Locker
+from tusd_py.middlewares import add_response_headers, cors_middleware, error_responses, request_context
+from tusd_py.routing import Dispatcher
+from tusd_py.service import TusService
+
+log = structlog.get_logger(__name__)
+
+SERVICE_KEY = web.AppKey("tus_service", TusService)
+
+
+class _BackgroundTasks:
+    """Tasks started with the app and cancelled with it."""
+
+    def __init__(self) -> None:
+        self.tasks: set[asyncio.Task[None]] = set()
+
+    def start(self, task: asyncio.Task[None]) -> None:
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
+
+
+_BACKGROUND_KEY = web.AppKey("background_tasks", _BackgroundTasks)
+
+
+def build_store(config: Config) -> DataStore:
+    if config.storage == "filesystem":
+        from storage_backends.filesystem import FileStore
+
+        return FileStore(config.storage_dir)
+    raise ValueError(f"storage {config.storage!r} is not available")
+
+
+def make_app(config: Config, *, store: DataStore | None = None, locker: Locker | None = None) -> web.Application:
+    store = store or build_store(config)
+    service = TusService(
+        config=config,
+        store=store,
+        locker=locker or InProcessLocker(config.lock_timeout),
+        extensions=enabled_extensions(store, config.disabled_extensions),
+    )
+    app = web.Application(middlewares=[request_context, cors_middleware(config), error_responses])
+    app[SERVICE_KEY] = service
+    app[_BACKGROUND_KEY] = _BackgroundTasks()
+    dispatcher = Dispatcher(service)
+    base = config.base_path
+    app.router.add_route("*", base, dispatcher.collection)
+    if base != "/":
+        app.router.add_route("*", base.rstrip("/"), dispatcher.collection)
+    app.router.add_route("*", base + "{upload_id}", dispatcher.upload)
+    app.router.add_get("/healthz", _health)
+    app.on_response_prepare.append(add_response_headers)
+    app.on_startup.append(_start)
+    app.on_cleanup.append(_stop)
+    return app
+
+
+async def _health(request: web.Request) -> web.Response:
+    return web.Response(text="ok\n")
+
+
+async def _start(app: web.Application) -> None:
+    service = app[SERVICE_KEY]
+    await service.store.start()
+    app[_BACKGROUND_KEY].start(asyncio.create_task(_recover(service)))
+
+
+async def _recover(service: TusService) -> None:
+    try:
+        count = await service.recover_unfinished()
+    except Exception:
+        log.exception("recovery of unfinished uploads failed")
+        return
+    if count:
+        log.info("finished uploads left unfinished by a crash", count=count)
+
+
+async def _stop(app: web.Application) -> None:
+    for task in list(app[_BACKGROUND_KEY].tasks):
+        task.cancel()
+    await app[SERVICE_KEY].store.close()

@@ -1,0 +1,104 @@
+"""The ``tusd-py`` command. Every flag has a TUSD_PY_* environment variable twin.
+
+tusd-py                     serve (the default command)
+tusd-py serve --port 8080   same, with flags
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+import msgspec
+import structlog
+from aiohttp import web
+
+from tusd_py.config import Config
+
+ENV_PREFIX = "TUSD_PY_"
+
+# (flag, Config field, help). Types come from Config, so flags and env vars convert the same way.
+_OPTIONS: list[tuple[str, str, str]] = [
+    ("--host", "host", "address to listen on"),
+    ("--port", "port", "port to listen on"),
+    ("--base-path", "base_path", "URL path of the upload collection"),
+    ("--storage", "storage", "storage backend: filesystem or s3"),
+    ("--storage-dir", "storage_dir", "directory of the filesystem backend"),
+    ("--max-size", "max_size", "largest upload accepted, in bytes (Tus-Max-Size)"),
+    ("--cors-origins", "cors_origins", "comma-separated allowed browser origins, * for any"),
+    ("--log-format", "log_format", "auto, json or console"),
+    ("--log-level", "log_level", "debug, info, warning or error"),
+    ("--lock-timeout", "lock_timeout", "seconds a request waits for another one on the same upload"),
+    ("--body-idle-timeout", "body_idle_timeout", "seconds of silence after which a PATCH body is cut"),
+    ("--shutdown-timeout", "shutdown_timeout", "seconds in-flight requests get on SIGTERM"),
+    ("--disable-extensions", "disabled_extensions", "comma-separated tus extensions to turn off"),
+]
+_LIST_FIELDS = {"cors_origins", "disabled_extensions"}
+_BOOL_FLAGS = [("--behind-proxy", "behind_proxy", "trust X-Forwarded-*/Forwarded headers for URLs")]
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="tusd-py", description="tus resumable-upload server")
+    sub = parser.add_subparsers(dest="command")
+    serve = sub.add_parser("serve", help="run the server (default)")
+    for target in (parser, serve):
+        for flag, dest, help_text in _OPTIONS:
+            env = ENV_PREFIX + dest.upper()
+            target.add_argument(flag, dest=dest, default=None, help=f"{help_text} (env {env})")
+        for flag, dest, help_text in _BOOL_FLAGS:
+            env = ENV_PREFIX + dest.upper()
+            target.add_argument(
+                flag, dest=dest, action="store_const", const=True, default=None, help=f"{help_text} (env {env}=1)"
+            )
+    return parser
+
+
+def load_config(args: argparse.Namespace, environ: dict[str, str] | None = None) -> Config:
+    """Flag > environment variable > default; values converted and validated by msgspec."""
+    environ = dict(os.environ) if environ is None else environ
+    raw: dict[str, Any] = {}
+    for _, dest, _ in [*_OPTIONS, *_BOOL_FLAGS]:
+        value = getattr(args, dest, None)
+        if value is None:
+            value = environ.get(ENV_PREFIX + dest.upper())
+        if value is None or value == "":
+            continue
+        if dest in _LIST_FIELDS and isinstance(value, str):
+            value = [item.strip() for item in value.split(",") if item.strip()]
+        if dest == "behind_proxy" and isinstance(value, str):
+            value = value.strip().lower() in ("1", "true", "yes", "on")
+        raw[dest] = value
+    return msgspec.convert(raw, Config, strict=False)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        config = load_config(args)
+    except (msgspec.ValidationError, ValueError) as exc:
+        print(f"tusd-py: invalid configuration: {exc}", file=sys.stderr)
+        return 2
+    from tusd_py.app import make_app
+    from tusd_py.logs import configure_logging
+
+    configure_logging(config.log_format, config.log_level)
+    app = make_app(config)
+    structlog.get_logger("tusd_py").info(
+        "serving", url=f"http://{config.host}:{config.port}{config.base_path}", storage=config.storage
+    )
+    web.run_app(
+        app,
+        host=config.host,
+        port=config.port,
+        shutdown_timeout=config.shutdown_timeout,
+        access_log=None,
+        print=None,
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,43 @@
+"""Server configuration: one msgspec Struct, filled from CLI flags and TUSD_PY_* environment variables.
+
+Precedence: command-line flag > environment variable > default. The defaults are the embedded
+development setup `make run` uses: filesystem storage in ./data on 127.0.0.1:1080.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import msgspec
+
+LogFormat = Literal["auto", "json", "console"]
+
+
+class Config(msgspec.Struct, kw_only=True):
+    host: str = "127.0.0.1"
+    port: int = 1080
+    base_path: str = "/files/"
+    storage: Literal["filesystem", "s3"] = "filesystem"
+    storage_dir: str = "./data"
+    max_size: int | None = None  # bytes; advertised as Tus-Max-Size
+    cors_origins: list[str] = msgspec.field(default_factory=lambda: ["*"])
+    behind_proxy: bool = False  # trust X-Forwarded-Host/Proto and Forwarded for Location URLs
+    log_format: LogFormat = "auto"  # auto: readable on a terminal, JSON otherwise
+    log_level: str = "info"
+    # How long a request waits for another request on the same upload to let go of it (seconds).
+    lock_timeout: float = 3.0
+    # A PATCH whose body sends nothing for this long is ended, keeping the bytes that arrived.
+    body_idle_timeout: float = 60.0
+    # Grace for in-flight requests on SIGTERM before they are cut (their written bytes are kept).
+    shutdown_timeout: float = 10.0
+    disabled_extensions: list[str] = msgspec.field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        if not self.base_path.startswith("/"):
+            self.base_path = "/" + self.base_path
+        if not self.base_path.endswith("/"):
+            self.base_path += "/"
+        if self.max_size is not None and self.max_size <= 0:
+            raise ValueError("max_size must be positive")
+        if not 0 < self.port < 65536:
+            raise ValueError("port must be between 1 and 65535")

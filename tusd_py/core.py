@@ -1,0 +1,119 @@
+"""Core protocol handlers: OPTIONS, HEAD, PATCH and GET (tus 1.0.0 "Core Protocol").
+
+Thin by design: parse with ``tusd_py.protocol``, decide with its pure functions, act through
+:class:`~tusd_py.service.TusService`, write the response.
+"""
+
+from __future__ import annotations
+
+import base64
+
+from aiohttp import web
+
+from storage_backends.base import UploadInfo
+from tusd_py.body import BodyStream
+from tusd_py.errors import TusError
+from tusd_py.protocol.decisions import decide_download, decide_patch
+from tusd_py.protocol.download import content_disposition, safe_content_type
+from tusd_py.protocol.headers import SUPPORTED_VERSIONS, check_patch_content_type, parse_non_negative
+from tusd_py.protocol.metadata import format_metadata, text_value
+from tusd_py.protocol.ranges import parse_range
+from tusd_py.service import TusService
+
+
+async def options(service: TusService, request: web.Request) -> web.StreamResponse:
+    headers = {"Tus-Version": ",".join(SUPPORTED_VERSIONS)}
+    if service.extension_names:
+        headers["Tus-Extension"] = ",".join(service.extension_names)
+    if service.config.max_size is not None:
+        headers["Tus-Max-Size"] = str(service.config.max_size)
+    for ext in service.extensions:
+        headers.update(ext.options_headers())
+    return web.Response(status=204, headers=headers)
+
+
+def state_headers(service: TusService, info: UploadInfo) -> dict[str, str]:
+    """What HEAD reports about an upload (also used after creation)."""
+    headers = {"Upload-Offset": str(info.offset), "Cache-Control": "no-store"}
+    if info.length is None:
+        headers["Upload-Defer-Length"] = "1"
+    else:
+        headers["Upload-Length"] = str(info.length)
+    if info.metadata:
+        headers["Upload-Metadata"] = format_metadata(info.metadata)
+    if info.sha256 is not None and info.finished_at is not None:
+        # RFC 9530 Repr-Digest: the whole upload's SHA-256, so clients can verify what landed.
+        headers["Repr-Digest"] = f"sha-256=:{base64.b64encode(bytes.fromhex(info.sha256)).decode()}:"
+    headers.update(service.upload_headers(info))
+    return headers
+
+
+async def head(service: TusService, request: web.Request) -> web.StreamResponse:
+    upload_id = service.upload_id(request)
+    info = await service.load(request, upload_id)
+    return web.Response(status=200, headers=state_headers(service, info))
+
+
+async def patch(service: TusService, request: web.Request) -> web.StreamResponse:
+    check_patch_content_type(request.headers.get("Content-Type"))
+    client_offset = parse_non_negative("Upload-Offset", request.headers.get("Upload-Offset"))
+    assert client_offset is not None
+    upload_id = service.upload_id(request)
+    handover: list[BodyStream] = []
+
+    def release_requested() -> None:
+        for stream in handover:
+            stream.hand_over()
+
+    async with service.locker.lock(upload_id, on_release_request=release_requested):
+        info = await service.load(request, upload_id)
+        plan = decide_patch(
+            stored_offset=info.offset,
+            stored_length=info.length,
+            client_offset=client_offset,
+            upload_length=request.headers.get("Upload-Length"),
+            content_length=request.headers.get("Content-Length"),
+            max_size=service.config.max_size,
+        )
+        if plan.new_length is not None:
+            info.length = plan.new_length
+            await service.store.update_info(info)
+        info = await service.write_body(request, info, max_bytes=plan.max_bytes, on_stream=handover.append)
+    headers = {"Upload-Offset": str(info.offset)}
+    headers.update(service.upload_headers(info))
+    return web.Response(status=204, headers=headers)
+
+
+async def get(service: TusService, request: web.Request) -> web.StreamResponse:
+    upload_id = service.upload_id(request)
+    info = await service.load(request, upload_id)
+    decide_download(offset=info.offset, length=info.length, is_partial=info.concat == "partial")
+    total = info.offset
+    byte_range = parse_range(request.headers.get("Range"), total)
+    content_type, inline = safe_content_type(text_value(info.metadata, "filetype"))
+    headers = {
+        "Content-Type": content_type,
+        "Content-Disposition": content_disposition(text_value(info.metadata, "filename"), inline),
+        "Accept-Ranges": "bytes",
+        "Cache-Control": "no-store",
+        "X-Content-Type-Options": "nosniff",
+    }
+    if info.sha256:
+        headers["ETag"] = f'"{info.sha256}"'
+        headers["Repr-Digest"] = f"sha-256=:{base64.b64encode(bytes.fromhex(info.sha256)).decode()}:"
+    start, end, status = 0, total, 200
+    if byte_range is not None:
+        start, end, status = byte_range.start, byte_range.end, 206
+        headers["Content-Range"] = byte_range.content_range(total)
+    response = web.StreamResponse(status=status, headers=headers)
+    response.content_length = end - start
+    await response.prepare(request)
+    if request.method != "HEAD":
+        async for block in service.store.read(info, start, end):
+            await response.write(block)
+    await response.write_eof()
+    return response
+
+
+def not_allowed(allowed: list[str]) -> TusError:
+    return TusError(405, "method not allowed here", {"Allow": ", ".join(allowed)})

@@ -1,0 +1,36 @@
+"""Errors as values: a status, a short plain-text reason and extra headers.
+
+Handlers and pure protocol functions raise :class:`TusError`; one middleware turns it into a
+``text/plain`` response, so every 4xx the server sends carries a reason a person can read.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+
+class TusError(Exception):
+    def __init__(self, status: int, reason: str, headers: Mapping[str, str] | None = None) -> None:
+        super().__init__(reason)
+        self.status = status
+        self.reason = reason
+        self.headers: dict[str, str] = dict(headers or {})
+
+    def __repr__(self) -> str:
+        return f"TusError({self.status}, {self.reason!r})"
+
+
+def bad_request(reason: str) -> TusError:
+    return TusError(400, reason)
+
+
+def not_found(reason: str = "upload not found") -> TusError:
+    return TusError(404, reason)
+
+
+def conflict(reason: str) -> TusError:
+    return TusError(409, reason)
+
+
+def too_large(reason: str) -> TusError:
+    return TusError(413, reason)

@@ -1,0 +1,78 @@
+"""Per-upload locks: two requests that write the same upload never interleave.
+
+The newest request wins, as in tusd: a client on a flaky network often resumes while the server
+still holds its previous, half-dead connection. Waiting for that connection to time out would
+stall the resume for minutes, so a new request asks the current holder to let go
+(``on_release_request``); the holder ends its body stream cleanly, keeping every byte it
+wrote, and releases. If the holder does not let go within the timeout, the newcomer gets 423.
+
+The in-process locker serves one server process; a shared locker (Redis, a database) can
+implement :class:`Locker` for several instances behind one load balancer.
+"""
+
+from __future__ import annotations
+
+import abc
+import asyncio
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from dataclasses import dataclass, field
+
+from tusd_py.errors import TusError
+
+
+class UploadLocked(TusError):
+    def __init__(self) -> None:
+        super().__init__(423, "upload is locked by another request; retry shortly")
+
+
+class Locker(abc.ABC):
+    @abc.abstractmethod
+    def lock(
+        self, upload_id: str, on_release_request: Callable[[], None] | None = None
+    ) -> AbstractAsyncContextManager[None]:
+        """An async context manager holding the upload's lock; raises :class:`UploadLocked`."""
+
+
+@dataclass(eq=False)
+class _Holder:
+    released: asyncio.Event = field(default_factory=asyncio.Event)
+    on_release_request: Callable[[], None] | None = None
+
+
+class InProcessLocker(Locker):
+    def __init__(self, timeout: float = 3.0) -> None:
+        self._timeout = timeout
+        self._holders: dict[str, _Holder] = {}
+
+    @asynccontextmanager
+    async def lock(self, upload_id: str, on_release_request: Callable[[], None] | None = None) -> AsyncIterator[None]:
+        holder = await self._acquire(upload_id, on_release_request)
+        try:
+            yield
+        finally:
+            if self._holders.get(upload_id) is holder:
+                del self._holders[upload_id]
+            holder.released.set()
+
+    async def _acquire(self, upload_id: str, on_release_request: Callable[[], None] | None) -> _Holder:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self._timeout
+        asked: set[int] = set()
+        while (current := self._holders.get(upload_id)) is not None:
+            if current.on_release_request is not None and id(current) not in asked:
+                asked.add(id(current))
+                current.on_release_request()
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                raise UploadLocked()
+            try:
+                await asyncio.wait_for(current.released.wait(), remaining)
+            except TimeoutError:
+                raise UploadLocked() from None
+        holder = _Holder(on_release_request=on_release_request)
+        self._holders[upload_id] = holder
+        return holder
+
+    def is_locked(self, upload_id: str) -> bool:
+        return upload_id in self._holders

@@ -1,0 +1,98 @@
+"""Cross-cutting request handling, each done once: request id and logging, error mapping, CORS."""
+
+from __future__ import annotations
+
+import re
+import secrets
+import time
+
+import structlog
+from aiohttp import web
+from aiohttp.typedefs import Handler, Middleware
+
+from storage_backends.base import StorageError, StorageUnavailable, UploadNotFound
+from tusd_py.config import Config
+from tusd_py.cors import allowed_origin, cors_headers, is_preflight
+from tusd_py.errors import TusError
+from tusd_py.protocol.headers import TUS_VERSION
+
+log = structlog.get_logger("tusd_py.http")
+_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,64}")
+
+
+@web.middleware
+async def request_context(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """One request id per request, bound to every log line it causes, echoed to the client."""
+    incoming = request.headers.get("X-Request-ID", "")
+    request_id = incoming if _REQUEST_ID.fullmatch(incoming) else secrets.token_hex(8)
+    request["request_id"] = request_id
+    structlog.contextvars.clear_contextvars()
+    structlog.contextvars.bind_contextvars(request_id=request_id)
+    started = time.perf_counter()
+    status = 500
+    try:
+        response = await handler(request)
+        status = response.status
+        return response
+    except web.HTTPException as exc:
+        status = exc.status
+        raise
+    finally:
+        log.info(
+            "request",
+            method=request.method,
+            path=request.path,
+            status=status,
+            ms=round((time.perf_counter() - started) * 1000, 1),
+        )
+
+
+@web.middleware
+async def error_responses(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Errors are values: map each to a plain-text response with a reason, never a stack trace."""
+    try:
+        return await handler(request)
+    except TusError as exc:
+        return _text(exc.status, exc.reason, exc.headers)
+    except UploadNotFound:
+        return _text(404, "upload not found")
+    except StorageUnavailable as exc:
+        log.warning("storage unavailable", error=str(exc))
+        return _text(503, "storage is temporarily unavailable; retry later", {"Retry-After": "5"})
+    except StorageError as exc:
+        log.error("storage error", error=str(exc))
+        return _text(500, "storage error")
+    except web.HTTPException:
+        raise
+    except Exception:
+        log.exception("unhandled error")
+        return _text(500, "internal server error")
+
+
+def _text(status: int, reason: str, headers: dict[str, str] | None = None) -> web.Response:
+    return web.Response(status=status, text=reason + "\n", headers=headers or {})
+
+
+def cors_middleware(config: Config) -> Middleware:
+    """Answers preflights; the headers of every other response are added in :func:`add_response_headers`."""
+
+    @web.middleware
+    async def cors(request: web.Request, handler: Handler) -> web.StreamResponse:
+        origin = allowed_origin(request.headers.get("Origin"), config.cors_origins)
+        request["cors_origin"] = origin
+        if origin is not None and is_preflight(request.method, request.headers):
+            return web.Response(status=204, headers=cors_headers(origin, preflight=True))
+        return await handler(request)
+
+    return cors
+
+
+async def add_response_headers(request: web.Request, response: web.StreamResponse) -> None:
+    """on_response_prepare: runs for every response, streamed ones and aiohttp's own errors included."""
+    response.headers.setdefault("Tus-Resumable", TUS_VERSION)
+    request_id = request.get("request_id")
+    if request_id:
+        response.headers["X-Request-ID"] = request_id
+    origin = request.get("cors_origin")
+    if origin is not None and "Access-Control-Allow-Origin" not in response.headers:
+        response.headers.update(cors_headers(origin, preflight=False))

@@ -1,0 +1,1 @@
+"""Pure tus protocol rules: parsing and decisions over plain values, no I/O."""

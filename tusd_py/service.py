@@ -1,0 +1,193 @@
+"""The tus service: state and operations shared by the core handlers and the extensions.
+
+Handlers stay thin: they parse headers with the pure functions in ``tusd_py.protocol`` and call
+the operations here (load with access checks, write a body, finish an upload), which in turn call
+the storage backend. Everything that must happen the same way for PATCH and for
+creation-with-upload lives here once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+import structlog
+from aiohttp import web
+
+from storage_backends.base import DataStore, UploadInfo, UploadNotFound, VerificationFailed
+from tusd_py.body import BodyInterrupted, BodyStream
+from tusd_py.config import Config
+from tusd_py.digests import DigestCache
+from tusd_py.errors import TusError, not_found
+from tusd_py.lifecycle import Lifecycle
+from tusd_py.locking import Locker
+from tusd_py.urls import external_base
+
+if TYPE_CHECKING:
+    from extensions.base import Extension, Verifier
+
+log = structlog.get_logger(__name__)
+
+UPLOAD_ID = re.compile(r"[A-Za-z0-9_-]{1,128}")
+
+
+def principal_id(request: web.Request) -> str | None:
+    """The authenticated user id the auth middleware put on the request (None: auth is off)."""
+    value = request.get("user_id")
+    return value if isinstance(value, str) else None
+
+
+@dataclass
+class TusService:
+    config: Config
+    store: DataStore
+    locker: Locker
+    extensions: list[Extension]
+    lifecycle: Lifecycle = field(default_factory=Lifecycle)
+    digests: DigestCache = field(default_factory=DigestCache)
+
+    @property
+    def extension_names(self) -> list[str]:
+        return [ext.name for ext in self.extensions]
+
+    def has_extension(self, name: str) -> bool:
+        return name in self.extension_names
+
+    # -- ids, urls, access --------------------------------------------------------------------
+    def upload_id(self, request: web.Request) -> str:
+        upload_id = request.match_info.get("upload_id", "")
+        if not UPLOAD_ID.fullmatch(upload_id):
+            raise not_found("upload not found (malformed id)")
+        return upload_id
+
+    def collection_url(self, request: web.Request) -> str:
+        return external_base(
+            scheme=request.scheme,
+            host=request.host,
+            base_path=self.config.base_path,
+            headers=request.headers,
+            behind_proxy=self.config.behind_proxy,
+        )
+
+    def upload_url(self, request: web.Request, upload_id: str) -> str:
+        return self.collection_url(request) + upload_id
+
+    async def load(self, request: web.Request, upload_id: str) -> UploadInfo:
+        """The upload if it exists, is visible to this user and is still served; else 404."""
+        try:
+            info = await self.store.get_info(upload_id)
+        except UploadNotFound:
+            raise not_found() from None
+        self.check_owner(request, info)
+        for ext in self.extensions:
+            ext.check_access(self, info)
+        return info
+
+    def check_owner(self, request: web.Request, info: UploadInfo) -> None:
+        # Another user's upload answers exactly like a missing one: no existence leak.
+        user = principal_id(request)
+        if info.owner is not None and user is not None and info.owner != user:
+            raise not_found()
+
+    def upload_headers(self, info: UploadInfo) -> dict[str, str]:
+        headers: dict[str, str] = {}
+        for ext in self.extensions:
+            headers.update(ext.upload_headers(self, info))
+        return headers
+
+    def verifier(self, request: web.Request) -> Verifier | None:
+        for ext in self.extensions:
+            found = ext.verifier(request)
+            if found is not None:
+                return found
+        return None
+
+    # -- writing --------------------------------------------------------------------------------
+    async def write_body(
+        self,
+        request: web.Request,
+        info: UploadInfo,
+        *,
+        max_bytes: int,
+        on_stream: Callable[[BodyStream], None] | None = None,
+    ) -> UploadInfo:
+        """Stream the request body into the upload at its offset; return the info with the new offset.
+
+        The caller holds the upload's lock. Bytes that arrive before a broken connection are kept
+        (and the digest is dropped if it no longer matches); a checksum mismatch keeps none.
+        """
+        for ext in self.extensions:
+            ext.check_write(self, info)
+        digest = self.digests.begin(info.id, info.offset)
+        verifier = self.verifier(request)
+        observers: list[Callable[[bytes], None]] = []
+        if digest is not None:
+            observers.append(digest.update)
+        if verifier is not None:
+            observers.append(verifier.observe)
+        stream = BodyStream(
+            request.content,
+            max_bytes=max_bytes,
+            idle_timeout=self.config.body_idle_timeout,
+            observers=observers,
+        )
+        if on_stream is not None:
+            on_stream(stream)
+        start = info.offset
+        try:
+            info.offset = await self.store.write(info, stream, verifier.verify if verifier else None)
+        except VerificationFailed as exc:
+            raise TusError(460, exc.reason, self.upload_headers(info)) from None
+        except (BodyInterrupted, TusError) as exc:
+            # Some bytes may have been kept: learn the durable offset before answering.
+            info = await self.store.get_info(info.id)
+            self.digests.commit(info.id, digest, info.offset)
+            log.info("body interrupted", upload_id=info.id, kept=info.offset - start, reason=str(exc))
+            if info.is_finished:
+                await self.finish(info)
+            if isinstance(exc, TusError):
+                raise
+            raise TusError(400, f"request body ended early: {exc}") from None
+        self.digests.commit(info.id, digest, info.offset)
+        self.lifecycle.progress(info)
+        if info.is_finished:
+            await self.finish(info)
+        return info
+
+    async def finish(self, info: UploadInfo) -> None:
+        """Record the whole-upload digest and hand the upload to post-finish processing, once."""
+        if info.finished_at is not None:
+            return
+        digest = self.digests.pop(info.id)
+        if digest is not None and digest.offset == info.length:
+            info.sha256 = digest.hasher.hexdigest()
+        else:
+            info.sha256 = await self._digest_from_store(info)
+        info.finished_at = time.time()
+        await self.store.finish(info)
+        log.info("upload finished", upload_id=info.id, length=info.length, sha256=info.sha256)
+        # A partial upload is only a piece of a concatenation: the final upload is what gets processed.
+        if info.concat != "partial":
+            await self.lifecycle.finished(info)
+
+    async def _digest_from_store(self, info: UploadInfo) -> str:
+        hasher = hashlib.sha256()
+        async for block in self.store.read(info, 0, info.offset):
+            hasher.update(block)
+        return hasher.hexdigest()
+
+    async def recover_unfinished(self) -> int:
+        """After a crash: uploads whose last byte landed but which were never finished get finished."""
+        count = 0
+        async for info in self.store.list_uploads():
+            if info.is_finished and info.finished_at is None:
+                async with self.locker.lock(info.id):
+                    fresh = await self.store.get_info(info.id)
+                    if fresh.is_finished and fresh.finished_at is None:
+                        await self.finish(fresh)
+                        count += 1
+        return count
