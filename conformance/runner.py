@@ -1,0 +1,54 @@
+"""Runs the registered checks against a server and reports one line per check."""
+
+from __future__ import annotations
+
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from conformance import checks_core, checks_creation  # noqa: F401  (registers the checks)
+from conformance.client import Client
+from conformance.registry import CHECKS, CheckFailed
+
+
+@dataclass
+class Outcome:
+    name: str
+    status: str  # "pass", "fail" or "skip"
+    detail: str = ""
+
+
+def advertised_extensions(client: Client) -> set[str]:
+    value = client.options().header("Tus-Extension") or ""
+    return {item.strip() for item in value.split(",") if item.strip()}
+
+
+def run_checks(client: Client, report: Callable[[Outcome], None] = lambda _: None) -> list[Outcome]:
+    extensions = advertised_extensions(client)
+    outcomes = []
+    for chk in CHECKS:
+        missing = [name for name in chk.requires if name not in extensions]
+        if missing:
+            outcome = Outcome(chk.name, "skip", "server does not advertise " + ", ".join(missing))
+        else:
+            try:
+                chk.run(client)
+                outcome = Outcome(chk.name, "pass", chk.requirement)
+            except (CheckFailed, AssertionError) as exc:
+                outcome = Outcome(chk.name, "fail", str(exc))
+            except Exception as exc:  # a crash in a check is a failure, reported, not fatal
+                outcome = Outcome(chk.name, "fail", f"{type(exc).__name__}: {exc}\n{traceback.format_exc(limit=2)}")
+        report(outcome)
+        outcomes.append(outcome)
+    return outcomes
+
+
+def print_outcome(outcome: Outcome) -> None:
+    print(f"{outcome.status.upper():4} {outcome.name}: {outcome.detail}", flush=True)
+
+
+def summary(outcomes: list[Outcome]) -> str:
+    passed = sum(o.status == "pass" for o in outcomes)
+    failed = sum(o.status == "fail" for o in outcomes)
+    skipped = sum(o.status == "skip" for o in outcomes)
+    return f"{passed} passed, {failed} failed" + (f", {skipped} skipped" if skipped else "")
