@@ -15,6 +15,7 @@ from tusd_py.config import Config
 from tusd_py.cors import allowed_origin, cors_headers, is_preflight
 from tusd_py.errors import TusError
 from tusd_py.protocol.headers import TUS_VERSION
+from tusd_py.request_keys import CORS_ORIGIN, REQUEST_ID
 
 log = structlog.get_logger("tusd_py.http")
 _REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,64}")
@@ -25,7 +26,7 @@ async def request_context(request: web.Request, handler: Handler) -> web.StreamR
     """One request id per request, bound to every log line it causes, echoed to the client."""
     incoming = request.headers.get("X-Request-ID", "")
     request_id = incoming if _REQUEST_ID.fullmatch(incoming) else secrets.token_hex(8)
-    request["request_id"] = request_id
+    request[REQUEST_ID] = request_id
     structlog.contextvars.clear_contextvars()
     structlog.contextvars.bind_contextvars(request_id=request_id)
     started = time.perf_counter()
@@ -79,7 +80,8 @@ def cors_middleware(config: Config) -> Middleware:
     @web.middleware
     async def cors(request: web.Request, handler: Handler) -> web.StreamResponse:
         origin = allowed_origin(request.headers.get("Origin"), config.cors_origins)
-        request["cors_origin"] = origin
+        if origin is not None:
+            request[CORS_ORIGIN] = origin
         if origin is not None and is_preflight(request.method, request.headers):
             return web.Response(status=204, headers=cors_headers(origin, preflight=True))
         return await handler(request)
@@ -90,9 +92,9 @@ def cors_middleware(config: Config) -> Middleware:
 async def add_response_headers(request: web.Request, response: web.StreamResponse) -> None:
     """on_response_prepare: runs for every response, streamed ones and aiohttp's own errors included."""
     response.headers.setdefault("Tus-Resumable", TUS_VERSION)
-    request_id = request.get("request_id")
+    request_id = request.get(REQUEST_ID)
     if request_id:
         response.headers["X-Request-ID"] = request_id
-    origin = request.get("cors_origin")
+    origin = request.get(CORS_ORIGIN)
     if origin is not None and "Access-Control-Allow-Origin" not in response.headers:
         response.headers.update(cors_headers(origin, preflight=False))

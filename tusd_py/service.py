@@ -25,6 +25,7 @@ from tusd_py.digests import DigestCache
 from tusd_py.errors import TusError, not_found
 from tusd_py.lifecycle import Lifecycle
 from tusd_py.locking import Locker
+from tusd_py.request_keys import USER_ID
 from tusd_py.urls import external_base
 
 if TYPE_CHECKING:
@@ -37,8 +38,7 @@ UPLOAD_ID = re.compile(r"[A-Za-z0-9_-]{1,128}")
 
 def principal_id(request: web.Request) -> str | None:
     """The authenticated user id the auth middleware put on the request (None: auth is off)."""
-    value = request.get("user_id")
-    return value if isinstance(value, str) else None
+    return request.get(USER_ID)
 
 
 @dataclass

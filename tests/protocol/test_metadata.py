@@ -1,0 +1,68 @@
+import base64
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from tusd_py.errors import TusError
+from tusd_py.protocol.metadata import format_metadata, parse_metadata, text_value
+
+keys = st.text(
+    alphabet=st.characters(min_codepoint=0x21, max_codepoint=0x7E, exclude_characters=","), min_size=1, max_size=20
+)
+values = st.one_of(st.none(), st.binary(min_size=1, max_size=64))
+
+
+@given(st.dictionaries(keys, values, max_size=8))
+def test_format_then_parse_round_trips(metadata: dict[str, bytes | None]) -> None:
+    assert parse_metadata(format_metadata(metadata)) == metadata
+
+
+@given(st.dictionaries(keys, values, min_size=1, max_size=8))
+def test_canonical_header_comes_back_exactly_as_sent(metadata: dict[str, bytes | None]) -> None:
+    header = format_metadata(metadata)
+    assert format_metadata(parse_metadata(header)) == header
+
+
+def test_absent_or_empty_header_means_no_metadata() -> None:
+    assert parse_metadata(None) == {}
+    assert parse_metadata("") == {}
+    assert parse_metadata("   ") == {}  # tuspy sends an empty Upload-Metadata header
+
+
+def test_key_without_value_and_spaces_around_pairs() -> None:
+    assert parse_metadata("flag, name bmFtZQ==") == {"flag": None, "name": b"name"}
+    assert parse_metadata("flag ") == {"flag": None}
+
+
+@pytest.mark.parametrize(
+    "header,reason",
+    [
+        ("name !!!", "Base64"),
+        ("name YQ", "Base64"),
+        ("a YQ==,a Yg==", "twice"),
+        ("a,a", "twice"),
+        (",", "empty"),
+        ("a YQ==,,b", "empty"),
+        ("ké YQ==", "ASCII"),
+        ("name YQ== extra", "space"),
+    ],
+)
+def test_invalid_metadata_is_400_with_reason(header: str, reason: str) -> None:
+    with pytest.raises(TusError) as caught:
+        parse_metadata(header)
+    assert caught.value.status == 400
+    assert reason in caught.value.reason
+
+
+def test_oversized_metadata_is_refused() -> None:
+    with pytest.raises(TusError):
+        parse_metadata("k " + base64.b64encode(b"x" * 100_000).decode())
+
+
+def test_text_value_only_for_utf8() -> None:
+    meta = {"filename": "réunion.wav".encode(), "bin": b"\xff\xfe", "empty": None}
+    assert text_value(meta, "filename") == "réunion.wav"
+    assert text_value(meta, "bin") is None
+    assert text_value(meta, "empty") is None
+    assert text_value(meta, "missing") is None

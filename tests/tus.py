@@ -1,0 +1,31 @@
+"""Small helpers for talking tus through aiohttp's test client."""
+
+from __future__ import annotations
+
+from aiohttp import ClientResponse
+from aiohttp.test_utils import TestClient
+
+TUS = {"Tus-Resumable": "1.0.0"}
+OCTET = {"Content-Type": "application/offset+octet-stream"}
+
+
+async def create(client: TestClient, length: int | None = 10, **headers: str) -> str:
+    """Create an upload and return its path."""
+    h = {**TUS, **{k.replace("_", "-"): v for k, v in headers.items()}}
+    if length is not None:
+        h["Upload-Length"] = str(length)
+    resp = await client.post("/files/", headers=h)
+    assert resp.status == 201, await resp.text()
+    location = resp.headers["Location"]
+    return "/files/" + location.rsplit("/", 1)[1]
+
+
+async def patch(client: TestClient, path: str, offset: int, data: bytes, **headers: str) -> ClientResponse:
+    h = {**TUS, **OCTET, "Upload-Offset": str(offset), **{k.replace("_", "-"): v for k, v in headers.items()}}
+    return await client.patch(path, headers=h, data=data)
+
+
+async def offset_of(client: TestClient, path: str) -> int:
+    resp = await client.head(path, headers=TUS)
+    assert resp.status == 200, resp.status
+    return int(resp.headers["Upload-Offset"])

@@ -1,0 +1,9 @@
+"""Typed keys for what middlewares store on a request."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+REQUEST_ID = web.RequestKey("request_id", str)
+CORS_ORIGIN = web.RequestKey("cors_origin", str)  # absent: no CORS headers for this request
+USER_ID = web.RequestKey("user_id", str)  # absent: auth is off or the route needs none
