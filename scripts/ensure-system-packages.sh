@@ -3,7 +3,7 @@
 # only when missing, so `make test` works on a fresh machine and costs nothing afterwards.
 set -euo pipefail
 needed=()
-for tool in ffmpeg sox; do
+for tool in ffmpeg sox curl; do
   command -v "$tool" >/dev/null 2>&1 || needed+=("$tool")
 done
 [ ${#needed[@]} -eq 0 ] && exit 0
