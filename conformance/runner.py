@@ -6,7 +6,7 @@ import traceback
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from conformance import checks_core, checks_creation  # noqa: F401  (registers the checks)
+from conformance import checks_core, checks_creation, checks_extensions  # noqa: F401  (registers the checks)
 from conformance.client import Client
 from conformance.registry import CHECKS, CheckFailed
 

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 from extensions.base import Extension
+from extensions.checksum import Checksum
+from extensions.concatenation import Concatenation, ConcatenationUnfinished
 from extensions.creation import Creation, CreationDeferLength, CreationWithUpload
+from extensions.expiration import Expiration
 from extensions.termination import Termination
 from storage_backends.base import DataStore
 
@@ -13,11 +16,17 @@ ALL_EXTENSIONS: tuple[type[Extension], ...] = (
     CreationWithUpload,
     CreationDeferLength,
     Termination,
+    Checksum,
+    Concatenation,
+    ConcatenationUnfinished,
+    Expiration,
 )
 
 
 def enabled_extensions(store: DataStore, disabled: list[str] | None = None) -> list[Extension]:
     skip = set(disabled or [])
+    if "concatenation" in skip:
+        skip.add("concatenation-unfinished")
     return [
         ext()
         for ext in ALL_EXTENSIONS

@@ -58,3 +58,16 @@ class Extension:
     def verifier(self, request: web.Request) -> Verifier | None:
         """A checker for this request's bytes (checksum), or None."""
         return None
+
+    async def on_finished(self, service: TusService, info: UploadInfo) -> None:
+        """Called once for every upload whose last byte was stored, partial uploads included."""
+
+    async def recover(self, service: TusService, info: UploadInfo) -> None:
+        """Called for every stored upload at start-up, to rebuild in-memory state or repair a crash."""
+
+    def prepare_upload(self, request: web.Request, info: UploadInfo) -> None:
+        """Adjust a new upload's info from the creation request (e.g. mark it a partial upload)."""
+
+    def creation_handler(self, request: web.Request) -> Handler | None:
+        """A handler that takes over this POST instead of plain creation (e.g. a final concatenation)."""
+        return None

@@ -32,6 +32,10 @@ def has_upload_body(request: web.Request) -> bool:
 
 
 async def create(service: TusService, request: web.Request) -> web.StreamResponse:
+    for ext in service.extensions:
+        takeover = ext.creation_handler(request)
+        if takeover is not None:
+            return await takeover(service, request)
     with_body = service.has_extension("creation-with-upload") and has_upload_body(request)
     plan = decide_creation(
         upload_length=request.headers.get("Upload-Length"),
@@ -41,7 +45,10 @@ async def create(service: TusService, request: web.Request) -> web.StreamRespons
         defer_supported=service.has_extension("creation-defer-length"),
     )
     metadata = parse_metadata(request.headers.get("Upload-Metadata"))
+    verifier = service.verifier(request) if with_body else None
     info = UploadInfo(id=new_upload_id(), length=plan.length, metadata=metadata, owner=principal_id(request))
+    for ext in service.extensions:
+        ext.prepare_upload(request, info)
     await service.store.create(info)
     await service.lifecycle.created(info)
     location = service.upload_url(request, info.id)
@@ -52,7 +59,7 @@ async def create(service: TusService, request: web.Request) -> web.StreamRespons
         limit = info.length - info.offset if info.length is not None else _deferred_limit(service, info)
         try:
             async with service.locker.lock(info.id):
-                info = await service.write_body(request, info, max_bytes=limit)
+                info = await service.write_body(request, info, max_bytes=limit, verifier=verifier)
         except TusError as exc:
             exc.headers.setdefault("Location", location)
             raise

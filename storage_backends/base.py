@@ -137,9 +137,16 @@ class DataStore(abc.ABC):
         """Delete the upload and every byte of it. Raise :class:`UploadNotFound` if unknown."""
 
     async def concatenate(self, final: UploadInfo, partials: list[UploadInfo]) -> None:
-        """Fill ``final`` (already created) with the bytes of finished ``partials`` in order."""
+        """Fill ``final`` (already created, empty or partly filled by an interrupted earlier call)
+        with the bytes of the finished ``partials`` in order. Idempotent: after a crash it is
+        called again and must then produce exactly the concatenation, never a doubled prefix."""
         raise NotImplementedError
 
     @abc.abstractmethod
     def list_uploads(self) -> AsyncIterator[UploadInfo]:
         """Every upload the backend holds, for the expiration sweeper and crash recovery."""
+
+    async def sweep_orphans(self, older_than: float) -> int:
+        """Remove backend debris no upload refers to any more (e.g. abandoned S3 multipart
+        uploads, stale staging files) last touched before the ``older_than`` timestamp."""
+        return 0

@@ -42,14 +42,18 @@ def build_store(config: Config) -> DataStore:
     raise ValueError(f"storage {config.storage!r} is not available")
 
 
-def make_app(config: Config, *, store: DataStore | None = None, locker: Locker | None = None) -> web.Application:
+def build_service(config: Config, *, store: DataStore | None = None, locker: Locker | None = None) -> TusService:
     store = store or build_store(config)
-    service = TusService(
+    return TusService(
         config=config,
         store=store,
         locker=locker or InProcessLocker(config.lock_timeout),
         extensions=enabled_extensions(store, config.disabled_extensions),
     )
+
+
+def make_app(config: Config, *, store: DataStore | None = None, locker: Locker | None = None) -> web.Application:
+    service = build_service(config, store=store, locker=locker)
     app = web.Application(middlewares=[request_context, cors_middleware(config), error_responses])
     app[SERVICE_KEY] = service
     app[_BACKGROUND_KEY] = _BackgroundTasks()
@@ -74,11 +78,27 @@ async def _start(app: web.Application) -> None:
     service = app[SERVICE_KEY]
     await service.store.start()
     app[_BACKGROUND_KEY].start(asyncio.create_task(_recover(service)))
+    if service.has_extension("expiration") and service.config.sweep_interval > 0:
+        app[_BACKGROUND_KEY].start(asyncio.create_task(_sweep_periodically(service)))
+
+
+async def _sweep_periodically(service: TusService) -> None:
+    from extensions.expiration import sweep
+
+    while True:
+        await asyncio.sleep(service.config.sweep_interval)
+        try:
+            report = await sweep(service)
+        except Exception:
+            log.exception("expiration sweep failed")
+            continue
+        if report.expired or report.orphans:
+            log.info("expiration sweep", expired=report.expired, busy=report.skipped_busy, orphans=report.orphans)
 
 
 async def _recover(service: TusService) -> None:
     try:
-        count = await service.recover_unfinished()
+        count = await service.recover()
     except Exception:
         log.exception("recovery of unfinished uploads failed")
         return

@@ -7,6 +7,7 @@ tusd-py serve --port 8080   same, with flags
 from __future__ import annotations
 
 import argparse
+import asyncio
 import os
 import sys
 from collections.abc import Sequence
@@ -35,6 +36,8 @@ _OPTIONS: list[tuple[str, str, str]] = [
     ("--body-idle-timeout", "body_idle_timeout", "seconds of silence after which a PATCH body is cut"),
     ("--shutdown-timeout", "shutdown_timeout", "seconds in-flight requests get on SIGTERM"),
     ("--disable-extensions", "disabled_extensions", "comma-separated tus extensions to turn off"),
+    ("--expire-after", "expire_after", "seconds without activity after which unfinished uploads expire (0: never)"),
+    ("--sweep-interval", "sweep_interval", "seconds between background expiration sweeps (0: none)"),
 ]
 _LIST_FIELDS = {"cors_origins", "disabled_extensions"}
 _BOOL_FLAGS = [("--behind-proxy", "behind_proxy", "trust X-Forwarded-*/Forwarded headers for URLs")]
@@ -44,7 +47,8 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="tusd-py", description="tus resumable-upload server")
     sub = parser.add_subparsers(dest="command")
     serve = sub.add_parser("serve", help="run the server (default)")
-    for target in (parser, serve):
+    sweep = sub.add_parser("sweep", help="delete expired unfinished uploads once and exit")
+    for target in (parser, serve, sweep):
         for flag, dest, help_text in _OPTIONS:
             env = ENV_PREFIX + dest.upper()
             target.add_argument(flag, dest=dest, default=None, help=f"{help_text} (env {env})")
@@ -85,6 +89,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     from tusd_py.logs import configure_logging
 
     configure_logging(config.log_format, config.log_level)
+    if args.command == "sweep":
+        return asyncio.run(_sweep_once(config))
     app = make_app(config)
     structlog.get_logger("tusd_py").info(
         "serving", url=f"http://{config.host}:{config.port}{config.base_path}", storage=config.storage
@@ -97,6 +103,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         access_log=None,
         print=None,
     )
+    return 0
+
+
+async def _sweep_once(config: Config) -> int:
+    from extensions.expiration import sweep
+    from tusd_py.app import build_service
+
+    service = build_service(config)
+    await service.store.start()
+    try:
+        report = await sweep(service)
+    finally:
+        await service.store.close()
+    print(f"expired {report.expired} uploads, skipped {report.skipped_busy} busy, removed {report.orphans} orphans")
     return 0
 
 

@@ -31,6 +31,11 @@ class Config(msgspec.Struct, kw_only=True):
     # Grace for in-flight requests on SIGTERM before they are cut (their written bytes are kept).
     shutdown_timeout: float = 10.0
     disabled_extensions: list[str] = msgspec.field(default_factory=list)
+    # Unfinished uploads expire this long after their last activity (seconds; 0: never).
+    # A week by default: phones record offline and may resume days later.
+    expire_after: float = 7 * 24 * 3600
+    # How often the background sweeper removes expired uploads (seconds; 0: no background sweeps).
+    sweep_interval: float = 300
 
     def __post_init__(self) -> None:
         if not self.base_path.startswith("/"):

@@ -34,7 +34,10 @@ async def options(service: TusService, request: web.Request) -> web.StreamRespon
 
 def state_headers(service: TusService, info: UploadInfo) -> dict[str, str]:
     """What HEAD reports about an upload (also used after creation)."""
-    headers = {"Upload-Offset": str(info.offset), "Cache-Control": "no-store"}
+    headers = {"Cache-Control": "no-store"}
+    if not (info.concat == "final" and info.finished_at is None):
+        # tus Concatenation: a final upload whose partials are unfinished has no offset to report.
+        headers["Upload-Offset"] = str(info.offset)
     if info.length is None:
         headers["Upload-Defer-Length"] = "1"
     else:
@@ -59,6 +62,7 @@ async def patch(service: TusService, request: web.Request) -> web.StreamResponse
     client_offset = parse_non_negative("Upload-Offset", request.headers.get("Upload-Offset"))
     assert client_offset is not None
     upload_id = service.upload_id(request)
+    verifier = service.verifier(request)  # a malformed Upload-Checksum is refused before any byte
     handover: list[BodyStream] = []
 
     def release_requested() -> None:
@@ -67,6 +71,7 @@ async def patch(service: TusService, request: web.Request) -> web.StreamResponse
 
     async with service.locker.lock(upload_id, on_release_request=release_requested):
         info = await service.load(request, upload_id)
+        service.check_write(info)
         plan = decide_patch(
             stored_offset=info.offset,
             stored_length=info.length,
@@ -78,7 +83,9 @@ async def patch(service: TusService, request: web.Request) -> web.StreamResponse
         if plan.new_length is not None:
             info.length = plan.new_length
             await service.store.update_info(info)
-        info = await service.write_body(request, info, max_bytes=plan.max_bytes, on_stream=handover.append)
+        info = await service.write_body(
+            request, info, max_bytes=plan.max_bytes, verifier=verifier, on_stream=handover.append
+        )
     headers = {"Upload-Offset": str(info.offset)}
     headers.update(service.upload_headers(info))
     return web.Response(status=204, headers=headers)

@@ -33,6 +33,13 @@ class Locker(abc.ABC):
     ) -> AbstractAsyncContextManager[None]:
         """An async context manager holding the upload's lock; raises :class:`UploadLocked`."""
 
+    @abc.abstractmethod
+    def try_lock(self, upload_id: str) -> AbstractAsyncContextManager[None]:
+        """Take the lock only if it is free right now; never asks a holder to let go.
+
+        For background work (expiration sweeps) that must not interrupt a client's upload.
+        """
+
 
 @dataclass(eq=False)
 class _Holder:
@@ -48,6 +55,19 @@ class InProcessLocker(Locker):
     @asynccontextmanager
     async def lock(self, upload_id: str, on_release_request: Callable[[], None] | None = None) -> AsyncIterator[None]:
         holder = await self._acquire(upload_id, on_release_request)
+        try:
+            yield
+        finally:
+            if self._holders.get(upload_id) is holder:
+                del self._holders[upload_id]
+            holder.released.set()
+
+    @asynccontextmanager
+    async def try_lock(self, upload_id: str) -> AsyncIterator[None]:
+        if upload_id in self._holders:
+            raise UploadLocked()
+        holder = _Holder()
+        self._holders[upload_id] = holder
         try:
             yield
         finally:

@@ -99,6 +99,10 @@ class TusService:
             headers.update(ext.upload_headers(self, info))
         return headers
 
+    def check_write(self, info: UploadInfo) -> None:
+        for ext in self.extensions:
+            ext.check_write(self, info)
+
     def verifier(self, request: web.Request) -> Verifier | None:
         for ext in self.extensions:
             found = ext.verifier(request)
@@ -113,6 +117,7 @@ class TusService:
         info: UploadInfo,
         *,
         max_bytes: int,
+        verifier: Verifier | None,
         on_stream: Callable[[BodyStream], None] | None = None,
     ) -> UploadInfo:
         """Stream the request body into the upload at its offset; return the info with the new offset.
@@ -120,10 +125,7 @@ class TusService:
         The caller holds the upload's lock. Bytes that arrive before a broken connection are kept
         (and the digest is dropped if it no longer matches); a checksum mismatch keeps none.
         """
-        for ext in self.extensions:
-            ext.check_write(self, info)
         digest = self.digests.begin(info.id, info.offset)
-        verifier = self.verifier(request)
         observers: list[Callable[[bytes], None]] = []
         if digest is not None:
             observers.append(digest.update)
@@ -170,6 +172,8 @@ class TusService:
         info.finished_at = time.time()
         await self.store.finish(info)
         log.info("upload finished", upload_id=info.id, length=info.length, sha256=info.sha256)
+        for ext in self.extensions:
+            await ext.on_finished(self, info)
         # A partial upload is only a piece of a concatenation: the final upload is what gets processed.
         if info.concat != "partial":
             await self.lifecycle.finished(info)
@@ -180,14 +184,18 @@ class TusService:
             hasher.update(block)
         return hasher.hexdigest()
 
-    async def recover_unfinished(self) -> int:
-        """After a crash: uploads whose last byte landed but which were never finished get finished."""
+    async def recover(self) -> int:
+        """At start-up: finish uploads whose last byte landed before a crash but were never
+        finished, and let extensions rebuild their state (e.g. finals waiting for partials)."""
         count = 0
         async for info in self.store.list_uploads():
-            if info.is_finished and info.finished_at is None:
+            if info.is_finished and info.finished_at is None and info.concat != "final":
                 async with self.locker.lock(info.id):
                     fresh = await self.store.get_info(info.id)
                     if fresh.is_finished and fresh.finished_at is None:
                         await self.finish(fresh)
                         count += 1
+                info = fresh
+            for ext in self.extensions:
+                await ext.recover(self, info)
         return count

@@ -6,14 +6,29 @@ import pytest
 from aiohttp.test_utils import TestClient
 
 from tests.tus import OCTET, TUS, create, offset_of, patch
+from tusd_py.app import make_app
+from tusd_py.config import Config
 
 
 async def test_options_advertises_exactly_the_enabled_extensions(client: TestClient) -> None:
     resp = await client.options("/files/")
     assert resp.status == 204
     assert resp.headers["Tus-Version"] == "1.0.0"
-    assert resp.headers["Tus-Extension"] == "creation,creation-with-upload,creation-defer-length,termination"
+    assert resp.headers["Tus-Extension"] == (
+        "creation,creation-with-upload,creation-defer-length,termination,"
+        "checksum,concatenation,concatenation-unfinished,expiration"
+    )
     assert resp.headers["Tus-Max-Size"] == str(64 * 1024 * 1024)
+
+
+async def test_disabled_extensions_are_neither_advertised_nor_served(aiohttp_client, storage_dir) -> None:  # type: ignore[no-untyped-def]
+    config = Config(storage_dir=str(storage_dir), disabled_extensions=["termination", "concatenation", "checksum"])
+    client = await aiohttp_client(make_app(config))
+    resp = await client.options("/files/")
+    assert resp.headers["Tus-Extension"] == "creation,creation-with-upload,creation-defer-length,expiration"
+    assert "Tus-Checksum-Algorithm" not in resp.headers
+    path = await create(client, 3)
+    assert (await client.delete(path, headers=TUS)).status == 405
 
 
 async def test_full_upload_in_chunks(client: TestClient) -> None:

@@ -143,3 +143,16 @@ async def test_unwritable_directory_refuses_to_start(tmp_path: Path) -> None:
     blocker.write_bytes(b"")
     with pytest.raises(StorageError):
         await FileStore(blocker / "sub").start()
+
+
+async def test_concatenate_is_idempotent_after_a_crash(store: FileStore) -> None:
+    parts = {"p1": b"abc", "p2": b"defg"}
+    for pid, data in parts.items():
+        await store.create(UploadInfo(id=pid, length=len(data), concat="partial"))
+        await store.write(await store.get_info(pid), chunks(data))
+    await store.create(UploadInfo(id="fin", length=7, concat="final", partials=["p1", "p2"]))
+    (store.directory / "fin").write_bytes(b"abcd")  # a crash left half an assembly behind
+    partials = [await store.get_info(pid) for pid in parts]
+    await store.concatenate(await store.get_info("fin"), partials)
+    await store.concatenate(await store.get_info("fin"), partials)  # and a retry changes nothing
+    assert (store.directory / "fin").read_bytes() == b"abcdefg"

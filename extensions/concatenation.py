@@ -1,0 +1,164 @@
+"""tus "Concatenation" and "concatenation-unfinished" extensions.
+
+Clients upload parts in parallel as partial uploads (tus-js-client ``parallelUploads``), then
+create the final upload from them. With concatenation-unfinished the final may be created
+before every partial is finished; it is assembled the moment the last one finishes.
+
+Only the final upload is handed to post-finish processing, once; partials never are. A PATCH to
+a final upload is 403. The assembly is idempotent (the backend rebuilds the final from scratch),
+so a crash mid-assembly is repaired by crash recovery at the next start.
+
+Which finals wait for which partial is kept in memory and rebuilt from the finals' infos at start-up,
+rather than written into the partials' infos: a partial may be mid-PATCH when its final is
+created, and rewriting its info then would race that PATCH (or force interrupting it).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import structlog
+from aiohttp import web
+
+from extensions.base import Extension, Handler
+from storage_backends.base import CAP_CONCATENATION, UploadInfo, UploadNotFound
+from tusd_py.errors import TusError, bad_request, too_large
+from tusd_py.locking import UploadLocked
+from tusd_py.protocol.concat import parse_upload_concat
+from tusd_py.protocol.metadata import parse_metadata
+
+if TYPE_CHECKING:
+    from tusd_py.service import TusService
+
+log = structlog.get_logger(__name__)
+
+
+async def create_final(service: TusService, request: web.Request) -> web.StreamResponse:
+    from extensions.creation import new_upload_id
+    from tusd_py.service import principal_id
+
+    concat = parse_upload_concat(request.headers.get("Upload-Concat"), service.config.base_path)
+    assert concat is not None and concat.role == "final"
+    if request.headers.get("Upload-Length") is not None:
+        raise bad_request("a final upload must not carry Upload-Length: its length is the sum of its partials")
+    metadata = parse_metadata(request.headers.get("Upload-Metadata"))
+    partials: list[UploadInfo] = []
+    for partial_id in concat.partial_ids:
+        try:
+            partial = await service.load(request, partial_id)
+        except TusError:
+            raise TusError(404, f"partial upload {partial_id} not found") from None
+        if partial.concat != "partial":
+            raise bad_request(f"upload {partial_id} is not a partial upload (create it with Upload-Concat: partial)")
+        partials.append(partial)
+    unfinished = [p.id for p in partials if not p.is_finished]
+    if unfinished and not service.has_extension("concatenation-unfinished"):
+        raise bad_request("partial uploads are not finished: " + ", ".join(unfinished))
+    lengths = [p.length for p in partials]
+    total = sum(n for n in lengths if n is not None) if None not in lengths else None
+    known = sum(n for n in lengths if n is not None)
+    max_size = service.config.max_size
+    if max_size is not None and known > max_size:
+        raise too_large(f"the partial uploads add up to {known} bytes, above the maximum of {max_size}")
+    final = UploadInfo(
+        id=new_upload_id(),
+        length=total,
+        metadata=metadata,
+        owner=principal_id(request),
+        concat="final",
+        partials=[p.id for p in partials],
+    )
+    await service.store.create(final)
+    await service.lifecycle.created(final)
+    concatenation(service).wait_for(final)
+    await assemble_if_ready(service, final.id)
+    info = await service.store.get_info(final.id)
+    headers = {"Location": service.upload_url(request, final.id), **service.upload_headers(info)}
+    return web.Response(status=201, headers=headers)
+
+
+async def assemble_if_ready(service: TusService, final_id: str) -> bool:
+    """Build the final upload if all its partials are finished. True when it is (now) finished."""
+    async with service.locker.lock(final_id):
+        final = await service.store.get_info(final_id)
+        if final.finished_at is not None:
+            return True
+        try:
+            partials = [await service.store.get_info(pid) for pid in final.partials]
+        except UploadNotFound:
+            log.warning("final upload lost a partial before assembly", upload_id=final_id)
+            return False
+        if not all(p.is_finished for p in partials):
+            return False
+        total = sum(p.offset for p in partials)
+        max_size = service.config.max_size
+        if max_size is not None and total > max_size:
+            log.warning("final upload would exceed the max size; not assembled", upload_id=final_id, total=total)
+            return False
+        if final.length is None:
+            final.length = total
+            await service.store.update_info(final)
+        await service.store.concatenate(final, partials)
+        final = await service.store.get_info(final_id)
+        await service.finish(final)
+        return True
+
+
+def concatenation(service: TusService) -> Concatenation:
+    return next(ext for ext in service.extensions if isinstance(ext, Concatenation))
+
+
+class Concatenation(Extension):
+    name = "concatenation"
+    requires = CAP_CONCATENATION
+
+    def __init__(self) -> None:
+        self.waiting: dict[str, set[str]] = {}  # partial id -> ids of unfinished finals that need it
+
+    def wait_for(self, final: UploadInfo) -> None:
+        for partial_id in final.partials:
+            self.waiting.setdefault(partial_id, set()).add(final.id)
+
+    async def recover(self, service: TusService, info: UploadInfo) -> None:
+        if info.concat == "final" and info.finished_at is None:
+            self.wait_for(info)
+            await assemble_if_ready(service, info.id)
+
+    def creation_handler(self, request: web.Request) -> Handler | None:
+        header = request.headers.get("Upload-Concat")
+        return create_final if header is not None and header.strip().startswith("final") else None
+
+    def prepare_upload(self, request: web.Request, info: UploadInfo) -> None:
+        header = request.headers.get("Upload-Concat")
+        if header is None:
+            return
+        if header.strip() != "partial":
+            raise bad_request("Upload-Concat must be 'partial' or 'final;<url> <url>...'")
+        info.concat = "partial"
+
+    def upload_headers(self, service: TusService, info: UploadInfo) -> dict[str, str]:
+        if info.concat == "partial":
+            return {"Upload-Concat": "partial"}
+        if info.concat == "final":
+            urls = " ".join(service.config.base_path + pid for pid in info.partials)
+            return {"Upload-Concat": f"final;{urls}"}
+        return {}
+
+    def check_write(self, service: TusService, info: UploadInfo) -> None:
+        if info.concat == "final":
+            raise TusError(403, "a final upload is assembled from its partials and cannot be PATCHed")
+
+    async def on_finished(self, service: TusService, info: UploadInfo) -> None:
+        for final_id in sorted(self.waiting.pop(info.id, set())):
+            try:
+                await assemble_if_ready(service, final_id)
+            except UploadLocked:
+                # Another partial's request is assembling this final right now; it saw us finished.
+                continue
+            except UploadNotFound:
+                continue
+
+
+class ConcatenationUnfinished(Extension):
+    name = "concatenation-unfinished"
+    requires = CAP_CONCATENATION

@@ -1,0 +1,97 @@
+"""tus "Expiration" extension: unfinished uploads expire after a period without activity.
+
+"The Upload-Expires response header indicates the time after which the unfinished upload
+expires." It is sent on creation, PATCH and HEAD responses of unfinished uploads, as an RFC 9110
+IMF-fixdate. An expired upload answers 410 Gone; a sweeper (periodic, and `tusd-py sweep` once)
+deletes its bytes. Finished uploads never expire by this rule.
+
+The sweeper takes each upload's lock only if it is free (``Locker.try_lock``): an upload that
+a client is writing right now is active by definition and is never swept from under it.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from email.utils import formatdate
+from typing import TYPE_CHECKING
+
+import structlog
+
+from extensions.base import Extension
+from storage_backends.base import CAP_EXPIRATION, StorageError, UploadInfo, UploadNotFound
+from tusd_py.errors import TusError
+from tusd_py.locking import UploadLocked
+
+if TYPE_CHECKING:
+    from tusd_py.service import TusService
+
+log = structlog.get_logger(__name__)
+
+
+def expires_at(info: UploadInfo, expire_after: float) -> float | None:
+    """When the upload expires, or None if it never does (finished, or expiration disabled)."""
+    if expire_after <= 0 or info.finished_at is not None or info.is_finished:
+        return None
+    return info.updated_at + expire_after
+
+
+def is_expired(info: UploadInfo, expire_after: float, now: float) -> bool:
+    deadline = expires_at(info, expire_after)
+    return deadline is not None and now >= deadline
+
+
+def http_date(timestamp: float) -> str:
+    return formatdate(timestamp, usegmt=True)
+
+
+class Expiration(Extension):
+    name = "expiration"
+    requires = CAP_EXPIRATION
+
+    def upload_headers(self, service: TusService, info: UploadInfo) -> dict[str, str]:
+        deadline = expires_at(info, service.config.expire_after)
+        return {} if deadline is None else {"Upload-Expires": http_date(deadline)}
+
+    def check_access(self, service: TusService, info: UploadInfo) -> None:
+        if is_expired(info, service.config.expire_after, time.time()):
+            raise TusError(410, "upload expired; start a new upload")
+
+
+@dataclass
+class SweepReport:
+    expired: int = 0
+    skipped_busy: int = 0
+    orphans: int = 0
+
+
+async def sweep(service: TusService, now: float | None = None) -> SweepReport:
+    """Delete every expired, unfinished upload that nobody is writing, and backend debris."""
+    expire_after = service.config.expire_after
+    report = SweepReport()
+    if expire_after <= 0:
+        return report
+    now = time.time() if now is None else now
+    async for info in service.store.list_uploads():
+        if not is_expired(info, expire_after, now):
+            continue
+        try:
+            async with service.locker.try_lock(info.id):
+                fresh = await service.store.get_info(info.id)  # activity may have happened meanwhile
+                if not is_expired(fresh, expire_after, now):
+                    continue
+                await service.store.terminate(info.id)
+                service.digests.pop(info.id)
+        except UploadLocked:
+            report.skipped_busy += 1
+            continue
+        except UploadNotFound:
+            continue
+        except StorageError:
+            log.exception("could not expire upload", upload_id=info.id)
+            continue
+        report.expired += 1
+        log.info("upload expired", upload_id=info.id, offset=fresh.offset, length=fresh.length)
+        await service.lifecycle.terminated(fresh)
+    report.orphans = await service.store.sweep_orphans(now - expire_after)
+    return report
