@@ -68,8 +68,7 @@ async def create_final(service: TusService, request: web.Request) -> web.StreamR
         concat="final",
         partials=[p.id for p in partials],
     )
-    await service.store.create(final)
-    await service.lifecycle.created(final)
+    final = await service.create(request, final)
     concatenation(service).wait_for(final)
     await assemble_if_ready(service, final.id)
     info = await service.store.get_info(final.id)

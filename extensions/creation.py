@@ -49,14 +49,14 @@ async def create(service: TusService, request: web.Request) -> web.StreamRespons
     info = UploadInfo(id=new_upload_id(), length=plan.length, metadata=metadata, owner=principal_id(request))
     for ext in service.extensions:
         ext.prepare_upload(request, info)
-    await service.store.create(info)
-    await service.lifecycle.created(info)
+    info = await service.create(request, info)
     location = service.upload_url(request, info.id)
     headers = {"Location": location}
     if info.is_finished:  # Upload-Length: 0 is complete the moment it exists
         await service.finish(info)
     elif with_body:
         limit = info.length - info.offset if info.length is not None else _deferred_limit(service, info)
+        limit = service.body_limit(info, limit, plan.body_bytes)
         try:
             async with service.locker.lock(info.id):
                 info = await service.write_body(request, info, max_bytes=limit, verifier=verifier)

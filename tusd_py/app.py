@@ -9,11 +9,15 @@ from aiohttp import web
 
 from extensions import enabled_extensions
 from storage_backends.base import DataStore
+from tusd_py.auth import auth_middleware
 from tusd_py.config import Config
+from tusd_py.hooks import HookListener, HookRegistry
 from tusd_py.locking import InProcessLocker, Locker
 from tusd_py.middlewares import add_response_headers, cors_middleware, error_responses, request_context
+from tusd_py.quotas import QuotaListener
 from tusd_py.routing import Dispatcher
 from tusd_py.service import TusService
+from tusd_py.wiring import build_hooks, build_quotas, build_verifier
 
 log = structlog.get_logger(__name__)
 
@@ -42,19 +46,55 @@ def build_store(config: Config) -> DataStore:
     raise ValueError(f"storage {config.storage!r} is not available")
 
 
-def build_service(config: Config, *, store: DataStore | None = None, locker: Locker | None = None) -> TusService:
+def build_service(
+    config: Config,
+    *,
+    store: DataStore | None = None,
+    locker: Locker | None = None,
+    hooks: HookRegistry | None = None,
+) -> TusService:
     store = store or build_store(config)
-    return TusService(
+    service = TusService(
         config=config,
         store=store,
         locker=locker or InProcessLocker(config.lock_timeout),
         extensions=enabled_extensions(store, config.disabled_extensions),
+        hooks=build_hooks(config, hooks),
+        quotas=build_quotas(config),
     )
+    if service.quotas is not None:
+        service.lifecycle.add(QuotaListener(service.quotas))
+    if service.hooks is not None:
+        service.lifecycle.add(HookListener(service.hooks))
+    return service
 
 
-def make_app(config: Config, *, store: DataStore | None = None, locker: Locker | None = None) -> web.Application:
-    service = build_service(config, store=store, locker=locker)
-    app = web.Application(middlewares=[request_context, cors_middleware(config), error_responses])
+def make_app(
+    config: Config,
+    *,
+    store: DataStore | None = None,
+    locker: Locker | None = None,
+    hooks: HookRegistry | None = None,
+) -> web.Application:
+    """The tus server as an aiohttp app. Embedders may pass a store, a shared locker, and a
+    HookRegistry of Python callables (run alongside any configured webhook).
+
+    Raises AuthConfigError when the JWT configuration is unsafe or incomplete.
+    """
+    verifier = build_verifier(config)
+    if not verifier.enabled:
+        log.warning(
+            "AUTHENTICATION IS OFF: anyone who can reach this server can upload, read and delete uploads. "
+            "Give --jwt-secret, --jwt-public-key or --jwks to turn it on."
+        )
+    service = build_service(config, store=store, locker=locker, hooks=hooks)
+    middlewares = [
+        request_context,
+        cors_middleware(config),
+        error_responses,
+        auth_middleware(verifier, exempt=lambda request: request.path == "/healthz"),
+    ]
+    app = web.Application(middlewares=middlewares)
     app[SERVICE_KEY] = service
     app[_BACKGROUND_KEY] = _BackgroundTasks()
     dispatcher = Dispatcher(service)
@@ -77,6 +117,8 @@ async def _health(request: web.Request) -> web.Response:
 async def _start(app: web.Application) -> None:
     service = app[SERVICE_KEY]
     await service.store.start()
+    if service.quotas is not None:
+        await service.quotas.rebuild(service.store)
     app[_BACKGROUND_KEY].start(asyncio.create_task(_recover(service)))
     if service.has_extension("expiration") and service.config.sweep_interval > 0:
         app[_BACKGROUND_KEY].start(asyncio.create_task(_sweep_periodically(service)))
@@ -109,4 +151,7 @@ async def _recover(service: TusService) -> None:
 async def _stop(app: web.Application) -> None:
     for task in list(app[_BACKGROUND_KEY].tasks):
         task.cancel()
-    await app[SERVICE_KEY].store.close()
+    service = app[SERVICE_KEY]
+    if service.hooks is not None:
+        await service.hooks.drain(timeout=service.config.shutdown_timeout)
+    await service.store.close()

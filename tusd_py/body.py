@@ -70,7 +70,7 @@ class BodyStream:
                 if room > 0:
                     self._deliver(chunk[:room])
                     yield chunk[:room]
-                raise TusError(413, "request body exceeds the upload's length")
+                raise TusError(413, "request body exceeds what this upload may still hold (its length or a quota)")
             self._deliver(chunk)
             yield chunk
 

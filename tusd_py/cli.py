@@ -17,6 +17,7 @@ import msgspec
 import structlog
 from aiohttp import web
 
+from tusd_py.auth import AuthConfigError
 from tusd_py.config import Config
 
 ENV_PREFIX = "TUSD_PY_"
@@ -38,9 +39,31 @@ _OPTIONS: list[tuple[str, str, str]] = [
     ("--disable-extensions", "disabled_extensions", "comma-separated tus extensions to turn off"),
     ("--expire-after", "expire_after", "seconds without activity after which unfinished uploads expire (0: never)"),
     ("--sweep-interval", "sweep_interval", "seconds between background expiration sweeps (0: none)"),
+    ("--jwt-secret", "jwt_secret", "shared secret for HS256/384/512 tokens (turns auth on)"),
+    ("--jwt-public-key", "jwt_public_key", "PEM public key file for RS256/ES256/EdDSA tokens (turns auth on)"),
+    ("--jwks", "jwks", "JWKS file; the token's kid picks the key (turns auth on)"),
+    ("--jwt-algorithms", "jwt_algorithms", "comma-separated allowed algorithms"),
+    ("--jwt-issuer", "jwt_issuer", "required iss claim"),
+    ("--jwt-audience", "jwt_audience", "required aud claim"),
+    ("--jwt-user-claim", "jwt_user_claim", "claim holding the user id"),
+    ("--jwt-leeway", "jwt_leeway", "seconds of clock skew allowed for exp/nbf/iat"),
+    (
+        "--quota-bytes",
+        "quota_bytes",
+        "bytes each user may store, unfinished uploads' declared lengths included (0: no limit)",
+    ),
+    ("--quota-unfinished", "quota_unfinished", "unfinished uploads each user may have (0: no limit)"),
+    ("--hooks-url", "hooks_url", "URL receiving hook events as signed JSON POSTs"),
+    ("--hooks-secret", "hooks_secret", "HMAC-SHA256 secret for the Tusd-Py-Signature header"),
+    ("--hooks-events", "hooks_events", "comma-separated hook types sent to the webhook (default all)"),
+    ("--hooks-timeout", "hooks_timeout", "seconds per webhook attempt"),
+    ("--hooks-retries", "hooks_retries", "retries of post-* webhooks"),
 ]
-_LIST_FIELDS = {"cors_origins", "disabled_extensions"}
-_BOOL_FLAGS = [("--behind-proxy", "behind_proxy", "trust X-Forwarded-*/Forwarded headers for URLs")]
+_LIST_FIELDS = {"cors_origins", "disabled_extensions", "jwt_algorithms", "hooks_events"}
+_BOOL_FLAGS = [
+    ("--behind-proxy", "behind_proxy", "trust X-Forwarded-*/Forwarded headers for URLs"),
+    ("--hooks-fail-open", "hooks_fail_open", "let requests through when a pre-* webhook cannot be reached"),
+]
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -48,7 +71,10 @@ def _parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command")
     serve = sub.add_parser("serve", help="run the server (default)")
     sweep = sub.add_parser("sweep", help="delete expired unfinished uploads once and exit")
-    for target in (parser, serve, sweep):
+    token = sub.add_parser("dev-token", help="print a JWT for --jwt-secret, for development and tests")
+    token.add_argument("--user", required=True, help="the user id to put in the token")
+    token.add_argument("--ttl", type=float, default=3600.0, help="lifetime in seconds")
+    for target in (parser, serve, sweep, token):
         for flag, dest, help_text in _OPTIONS:
             env = ENV_PREFIX + dest.upper()
             target.add_argument(flag, dest=dest, default=None, help=f"{help_text} (env {env})")
@@ -72,7 +98,7 @@ def load_config(args: argparse.Namespace, environ: dict[str, str] | None = None)
             continue
         if dest in _LIST_FIELDS and isinstance(value, str):
             value = [item.strip() for item in value.split(",") if item.strip()]
-        if dest == "behind_proxy" and isinstance(value, str):
+        if dest in ("behind_proxy", "hooks_fail_open") and isinstance(value, str):
             value = value.strip().lower() in ("1", "true", "yes", "on")
         raw[dest] = value
     return msgspec.convert(raw, Config, strict=False)
@@ -91,7 +117,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     configure_logging(config.log_format, config.log_level)
     if args.command == "sweep":
         return asyncio.run(_sweep_once(config))
-    app = make_app(config)
+    if args.command == "dev-token":
+        return _print_dev_token(config, args.user, args.ttl)
+    try:
+        app = make_app(config)
+    except AuthConfigError as exc:
+        print(f"tusd-py: refusing to start: {exc}", file=sys.stderr)
+        return 2
     structlog.get_logger("tusd_py").info(
         "serving", url=f"http://{config.host}:{config.port}{config.base_path}", storage=config.storage
     )
@@ -103,6 +135,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         access_log=None,
         print=None,
     )
+    return 0
+
+
+def _print_dev_token(config: Config, user: str, ttl: float) -> int:
+    from tusd_py.auth import mint_dev_token
+    from tusd_py.wiring import auth_config
+
+    try:
+        print(mint_dev_token(auth_config(config), user, ttl))
+    except (AuthConfigError, ValueError) as exc:
+        print(f"tusd-py: cannot mint a token: {exc}", file=sys.stderr)
+        return 2
     return 0
 
 

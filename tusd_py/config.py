@@ -37,6 +37,40 @@ class Config(msgspec.Struct, kw_only=True):
     # How often the background sweeper removes expired uploads (seconds; 0: no background sweeps).
     sweep_interval: float = 300
 
+    # JWT auth: on as soon as a key source is given (secret, PEM public key or JWKS file).
+    jwt_secret: str | None = None
+    jwt_public_key: str | None = None  # path of a PEM public key
+    jwks: str | None = None  # path of a JWKS file
+    jwt_algorithms: list[str] | None = None  # default: HS256 with a secret, RS256 with a public key
+    jwt_issuer: str | None = None
+    jwt_audience: str | None = None
+    jwt_user_claim: str = "sub"
+    jwt_leeway: float = 30.0
+
+    # Quotas per authenticated user (0: unlimited).
+    quota_bytes: int = 500 * 1024 * 1024
+    quota_unfinished: int = 50
+
+    # HTTP webhook receiving hook events (JSON, HMAC-signed when a secret is set).
+    hooks_url: str | None = None
+    hooks_secret: str | None = None
+    hooks_events: list[str] | None = None  # default: every hook type
+    hooks_timeout: float = 5.0
+    hooks_retries: int = 3
+    hooks_fail_open: bool = False  # pre-* hooks that cannot be reached let requests through
+
+    @property
+    def auth_enabled(self) -> bool:
+        return bool(self.jwt_secret or self.jwt_public_key or self.jwks)
+
+    def __repr__(self) -> str:  # configs reach logs and tracebacks; secrets must not
+        hidden = {"jwt_secret", "hooks_secret"}
+        fields = ", ".join(
+            f"{name}={'***' if name in hidden and getattr(self, name) else getattr(self, name)!r}"
+            for name in self.__struct_fields__
+        )
+        return f"Config({fields})"
+
     def __post_init__(self) -> None:
         if not self.base_path.startswith("/"):
             self.base_path = "/" + self.base_path

@@ -81,10 +81,14 @@ async def patch(service: TusService, request: web.Request) -> web.StreamResponse
             max_size=service.config.max_size,
         )
         if plan.new_length is not None:
-            info.length = plan.new_length
+            service.declare_length(info, plan.new_length)
             await service.store.update_info(info)
         info = await service.write_body(
-            request, info, max_bytes=plan.max_bytes, verifier=verifier, on_stream=handover.append
+            request,
+            info,
+            max_bytes=service.body_limit(info, plan.max_bytes, plan.body_bytes),
+            verifier=verifier,
+            on_stream=handover.append,
         )
     headers = {"Upload-Offset": str(info.offset)}
     headers.update(service.upload_headers(info))

@@ -19,7 +19,7 @@ ALLOWED_HEADERS = (
 EXPOSED_HEADERS = (
     "Location, Upload-Offset, Upload-Length, Upload-Metadata, Upload-Defer-Length, Upload-Concat, "
     "Upload-Expires, Tus-Resumable, Tus-Version, Tus-Extension, Tus-Max-Size, Tus-Checksum-Algorithm, "
-    "Repr-Digest, X-Request-ID, Content-Disposition, Content-Range"
+    "Repr-Digest, X-Request-ID, Content-Disposition, Content-Range, WWW-Authenticate"
 )
 MAX_AGE = "86400"
 

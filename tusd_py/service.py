@@ -25,11 +25,13 @@ from tusd_py.digests import DigestCache
 from tusd_py.errors import TusError, not_found
 from tusd_py.lifecycle import Lifecycle
 from tusd_py.locking import Locker
-from tusd_py.request_keys import USER_ID
+from tusd_py.request_keys import REQUEST_ID, USER_ID
 from tusd_py.urls import external_base
 
 if TYPE_CHECKING:
     from extensions.base import Extension, Verifier
+    from tusd_py.hooks import HookDispatcher
+    from tusd_py.quotas import QuotaLedger
 
 log = structlog.get_logger(__name__)
 
@@ -49,6 +51,8 @@ class TusService:
     extensions: list[Extension]
     lifecycle: Lifecycle = field(default_factory=Lifecycle)
     digests: DigestCache = field(default_factory=DigestCache)
+    hooks: HookDispatcher | None = None
+    quotas: QuotaLedger | None = None
 
     @property
     def extension_names(self) -> list[str]:
@@ -110,6 +114,57 @@ class TusService:
                 return found
         return None
 
+    # -- creation -------------------------------------------------------------------------------
+    async def admit(self, request: web.Request, info: UploadInfo) -> UploadInfo:
+        """Run pre-create hooks (which may reject, or change id and metadata) and reserve quota.
+
+        Returns the info to create. The caller must create it, or call :meth:`abandon` if it fails.
+        """
+        if self.hooks is not None:
+            from tusd_py.hooks import HookType, build_event
+
+            event = build_event(HookType.PRE_CREATE, info, user_id=info.owner, request_id=request.get(REQUEST_ID))
+            result = await self.hooks.run_pre_create(event)
+            if result.rejection is not None:
+                raise TusError(result.rejection.status, result.rejection.message)
+            if result.change is not None:
+                info = result.apply(info)
+                if not UPLOAD_ID.fullmatch(info.id):
+                    raise TusError(500, "a pre-create hook chose an invalid upload id")
+        if self.quotas is not None:
+            self.quotas.reserve(info)
+        return info
+
+    async def create(self, request: web.Request, info: UploadInfo) -> UploadInfo:
+        """Admit and store a new upload; announce it to listeners."""
+        info = await self.admit(request, info)
+        try:
+            await self.store.create(info)
+        except BaseException:
+            if self.quotas is not None:
+                self.quotas.release(info.id)
+            raise
+        await self.lifecycle.created(info)
+        return info
+
+    def body_limit(self, info: UploadInfo, protocol_limit: int, body_bytes: int | None) -> int:
+        """How many body bytes a request may add: the protocol's limit, and for uploads whose
+        length is still unknown, the owner's remaining quota (refused up front when the
+        Content-Length already says it will not fit)."""
+        if info.length is not None or self.quotas is None:
+            return protocol_limit
+        room = self.quotas.room(info.owner)
+        if room is None:
+            return protocol_limit
+        if body_bytes is not None and body_bytes > room:
+            raise TusError(413, f"quota exceeded: {room} bytes left for this user, the body has {body_bytes}")
+        return min(protocol_limit, room)
+
+    def declare_length(self, info: UploadInfo, length: int) -> None:
+        if self.quotas is not None:
+            self.quotas.grow(info, length)
+        info.length = length
+
     # -- writing --------------------------------------------------------------------------------
     async def write_body(
         self,
@@ -155,15 +210,29 @@ class TusService:
                 raise
             raise TusError(400, f"request body ended early: {exc}") from None
         self.digests.commit(info.id, digest, info.offset)
+        if info.length is None and self.quotas is not None:
+            self.quotas.grow(info, info.offset)
         self.lifecycle.progress(info)
         if info.is_finished:
             await self.finish(info)
         return info
 
     async def finish(self, info: UploadInfo) -> None:
-        """Record the whole-upload digest and hand the upload to post-finish processing, once."""
+        """Record the whole-upload digest and hand the upload to post-finish processing, once.
+
+        A pre-finish hook may reject the upload: its bytes stay stored (they arrived intact), it
+        is recorded as finished so it is never re-run, but it is not handed to post-finish
+        processing, and the rejection is raised so the client gets the hook's status and message.
+        """
         if info.finished_at is not None:
             return
+        rejection = None
+        if self.hooks is not None and info.concat != "partial":
+            from tusd_py.hooks import HookType, build_event
+
+            request_id = structlog.contextvars.get_contextvars().get("request_id")
+            event = build_event(HookType.PRE_FINISH, info, user_id=info.owner, request_id=request_id)
+            rejection = await self.hooks.run_pre_finish(event)
         digest = self.digests.pop(info.id)
         if digest is not None and digest.offset == info.length:
             info.sha256 = digest.hasher.hexdigest()
@@ -172,8 +241,13 @@ class TusService:
         info.finished_at = time.time()
         await self.store.finish(info)
         log.info("upload finished", upload_id=info.id, length=info.length, sha256=info.sha256)
+        if self.quotas is not None:
+            self.quotas.finished(info)
         for ext in self.extensions:
             await ext.on_finished(self, info)
+        if rejection is not None:
+            log.info("pre-finish hook rejected the upload", upload_id=info.id, status=rejection.status)
+            raise TusError(rejection.status, rejection.message)
         # A partial upload is only a piece of a concatenation: the final upload is what gets processed.
         if info.concat != "partial":
             await self.lifecycle.finished(info)
@@ -193,7 +267,10 @@ class TusService:
                 async with self.locker.lock(info.id):
                     fresh = await self.store.get_info(info.id)
                     if fresh.is_finished and fresh.finished_at is None:
-                        await self.finish(fresh)
+                        try:
+                            await self.finish(fresh)
+                        except TusError as exc:  # a pre-finish rejection: nobody to tell but the log
+                            log.info("recovered upload rejected at finish", upload_id=info.id, reason=exc.reason)
                         count += 1
                 info = fresh
             for ext in self.extensions:

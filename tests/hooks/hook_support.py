@@ -1,0 +1,98 @@
+"""Helpers for hook tests: a real webhook receiver on 127.0.0.1 with scripted answers, sample events."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+from aiohttp import web
+
+from storage_backends.base import UploadInfo
+from tusd_py.hooks import HookEvent, HookType, build_event
+
+
+@dataclass
+class Answer:
+    status: int = 200
+    body: bytes = b""
+    delay: float = 0.0
+
+
+@dataclass
+class Receiver:
+    """Answers requests with ``script`` in order (the last answer repeats) and records them."""
+
+    url: str = ""
+    script: list[Answer] = field(default_factory=lambda: [Answer()])
+    requests: list[tuple[dict[str, str], bytes]] = field(default_factory=list)
+    arrived: asyncio.Event = field(default_factory=asyncio.Event)
+
+    async def handle(self, request: web.Request) -> web.Response:
+        body = await request.read()
+        self.requests.append((dict(request.headers), body))
+        self.arrived.set()
+        answer = self.script[min(len(self.requests), len(self.script)) - 1]
+        if answer.delay:
+            await asyncio.sleep(answer.delay)
+        return web.Response(status=answer.status, body=answer.body)
+
+
+MakeReceiver = Callable[..., Awaitable[Receiver]]
+
+
+@pytest.fixture
+def make_receiver(aiohttp_server: Any) -> MakeReceiver:
+    async def make(*script: Answer) -> Receiver:
+        receiver = Receiver(script=list(script) or [Answer()])
+        app = web.Application()
+        app.router.add_post("/hook", receiver.handle)
+        app.router.add_post("/redirect", _redirect)
+        server = await aiohttp_server(app, host="127.0.0.1")
+        receiver.url = str(server.make_url("/hook"))
+        return receiver
+
+    return make
+
+
+async def _redirect(_: web.Request) -> web.Response:
+    raise web.HTTPFound("/hook")
+
+
+@pytest.fixture
+def closed_port_url() -> str:
+    # Bind to learn a free port, then close it: connecting gets "connection refused".
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    return f"http://127.0.0.1:{port}/hook"
+
+
+def upload(**overrides: Any) -> UploadInfo:
+    fields: dict[str, Any] = {
+        "id": "abc123",
+        "length": 100,
+        "offset": 0,
+        "metadata": {"filename": b"a.txt", "blob": b"\xff\x00", "empty": None},
+        "owner": "alice",
+    }
+    fields.update(overrides)
+    return UploadInfo(**fields)
+
+
+def event(hook_type: HookType, **overrides: Any) -> HookEvent:
+    return build_event(hook_type, upload(**overrides), user_id="alice", request_id="req-1")
+
+
+class FakeSleep:
+    """Records requested delays instead of sleeping, so retry tests take no time."""
+
+    def __init__(self) -> None:
+        self.delays: list[float] = []
+
+    async def __call__(self, delay: float) -> None:
+        self.delays.append(delay)
+        await asyncio.sleep(0)

@@ -1,0 +1,111 @@
+"""Hook types and the event every hook receives (the JSON body webhooks get).
+
+Metadata values are bytes in tus (base64 on the wire, possibly binary). Events carry them as
+text where they are valid UTF-8 (``metadata``) and as base64 otherwise (``metadata_binary``), so
+a receiver never has to guess which encoding a string is in: a key appears in exactly one map.
+"""
+
+from __future__ import annotations
+
+import base64
+import enum
+import time
+import uuid
+from collections.abc import Callable
+
+import msgspec
+
+from storage_backends.base import ConcatRole, UploadInfo
+
+Metadata = dict[str, bytes | None]
+
+
+class HookType(enum.StrEnum):
+    PRE_CREATE = "pre-create"
+    POST_CREATE = "post-create"
+    POST_RECEIVE = "post-receive"
+    PRE_FINISH = "pre-finish"
+    POST_FINISH = "post-finish"
+    POST_TERMINATE = "post-terminate"
+
+    @property
+    def is_pre(self) -> bool:
+        return self.value.startswith("pre-")
+
+
+PRE_HOOKS = frozenset(t for t in HookType if t.is_pre)
+POST_HOOKS = frozenset(t for t in HookType if not t.is_pre)
+
+
+class UploadSnapshot(msgspec.Struct, kw_only=True, frozen=True):
+    id: str
+    length: int | None  # null while the length is deferred
+    offset: int
+    metadata: dict[str, str | None]  # UTF-8 values as text; null for a key sent without a value
+    metadata_binary: dict[str, str]  # values that are not UTF-8, standard base64
+    owner: str | None
+    concat: ConcatRole | None
+    partials: list[str]
+    sha256: str | None  # set once the upload finished
+
+    def metadata_bytes(self) -> Metadata:
+        """The metadata as tus stores it (bytes), e.g. to compare with a hook's change."""
+        result: Metadata = {k: None if v is None else v.encode() for k, v in self.metadata.items()}
+        result.update({k: base64.b64decode(v) for k, v in self.metadata_binary.items()})
+        return result
+
+
+class HookEvent(msgspec.Struct, kw_only=True, frozen=True):
+    type: HookType
+    event_id: str  # unique per event, the same across retries: receivers deduplicate on it
+    timestamp: float  # unix seconds when the event was built
+    upload: UploadSnapshot
+    user_id: str | None
+    request_id: str | None
+
+
+def split_metadata(metadata: Metadata) -> tuple[dict[str, str | None], dict[str, str]]:
+    text: dict[str, str | None] = {}
+    binary: dict[str, str] = {}
+    for key, value in metadata.items():
+        if value is None:
+            text[key] = None
+            continue
+        try:
+            text[key] = value.decode("utf-8")
+        except UnicodeDecodeError:
+            binary[key] = base64.b64encode(value).decode("ascii")
+    return text, binary
+
+
+def snapshot(info: UploadInfo) -> UploadSnapshot:
+    text, binary = split_metadata(info.metadata)
+    return UploadSnapshot(
+        id=info.id,
+        length=info.length,
+        offset=info.offset,
+        metadata=text,
+        metadata_binary=binary,
+        owner=info.owner,
+        concat=info.concat,
+        partials=list(info.partials),
+        sha256=info.sha256,
+    )
+
+
+def build_event(
+    hook_type: HookType,
+    info: UploadInfo,
+    *,
+    user_id: str | None,
+    request_id: str | None,
+    clock: Callable[[], float] = time.time,
+) -> HookEvent:
+    return HookEvent(
+        type=hook_type,
+        event_id=uuid.uuid4().hex,
+        timestamp=clock(),
+        upload=snapshot(info),
+        user_id=user_id,
+        request_id=request_id,
+    )

@@ -1,0 +1,55 @@
+"""Builds the optional parts of the server (auth, hooks, quotas) from the flat Config."""
+
+from __future__ import annotations
+
+from tusd_py.auth import AuthConfig, TokenVerifier
+from tusd_py.config import Config
+from tusd_py.hooks import HookDispatcher, HookRegistry, HookType, WebhookConfig
+from tusd_py.quotas import QuotaLedger, QuotaLimits
+
+
+def auth_config(config: Config) -> AuthConfig:
+    algorithms = config.jwt_algorithms or (["HS256"] if config.jwt_secret else ["RS256"])
+    return AuthConfig(
+        enabled=config.auth_enabled,
+        algorithms=algorithms,
+        secret=config.jwt_secret,
+        public_key_path=config.jwt_public_key,
+        jwks_path=config.jwks,
+        issuer=config.jwt_issuer,
+        audience=config.jwt_audience,
+        user_claim=config.jwt_user_claim,
+        leeway_seconds=config.jwt_leeway,
+    )
+
+
+def build_verifier(config: Config) -> TokenVerifier:
+    """Raises AuthConfigError for an unsafe or incomplete configuration: the server must not start."""
+    return TokenVerifier(auth_config(config))
+
+
+def build_hooks(config: Config, registry: HookRegistry | None) -> HookDispatcher | None:
+    webhooks = []
+    if config.hooks_url:
+        events = [HookType(name) for name in config.hooks_events] if config.hooks_events else list(HookType)
+        webhooks.append(
+            WebhookConfig(
+                url=config.hooks_url,
+                secret=config.hooks_secret,
+                timeout=config.hooks_timeout,
+                retries=config.hooks_retries,
+                hooks=events,
+                fail_closed=not config.hooks_fail_open,
+            )
+        )
+    if registry is None and not webhooks:
+        return None
+    return HookDispatcher(registry, webhooks)
+
+
+def build_quotas(config: Config) -> QuotaLedger | None:
+    if not config.auth_enabled:
+        return None  # quotas are per user; without auth there are no users to count
+    return QuotaLedger(
+        QuotaLimits(max_bytes=config.quota_bytes or None, max_unfinished=config.quota_unfinished or None)
+    )
