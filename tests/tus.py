@@ -29,3 +29,10 @@ async def offset_of(client: TestClient, path: str) -> int:
     resp = await client.head(path, headers=TUS)
     assert resp.status == 200, resp.status
     return int(resp.headers["Upload-Offset"])
+
+
+def upload_files(directory) -> list[str]:  # type: ignore[no-untyped-def]
+    """Files of uploads in a filesystem storage directory (the SQLite state database aside)."""
+    if not directory.exists():
+        return []
+    return sorted(p.name for p in directory.iterdir() if not p.name.startswith("state.sqlite3"))

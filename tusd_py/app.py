@@ -10,18 +10,22 @@ from aiohttp import web
 from extensions import enabled_extensions
 from storage_backends.base import DataStore
 from tusd_py.auth import auth_middleware
+from tusd_py.cleanup import cleanup_failed
 from tusd_py.config import Config
 from tusd_py.hooks import HookListener, HookRegistry
 from tusd_py.locking import InProcessLocker, Locker
 from tusd_py.middlewares import add_response_headers, cors_middleware, error_responses, request_context
+from tusd_py.pipeline.listener import PipelineListener
+from tusd_py.pipeline.service import Pipeline
 from tusd_py.quotas import QuotaListener
 from tusd_py.routing import Dispatcher
 from tusd_py.service import TusService
-from tusd_py.wiring import build_hooks, build_quotas, build_verifier
+from tusd_py.wiring import build_hooks, build_pipeline, build_quotas, build_verifier
 
 log = structlog.get_logger(__name__)
 
 SERVICE_KEY = web.AppKey("tus_service", TusService)
+PIPELINE_KEY = web.AppKey("pipeline", Pipeline)
 
 
 class _BackgroundTasks:
@@ -88,6 +92,8 @@ def make_app(
             "Give --jwt-secret, --jwt-public-key or --jwks to turn it on."
         )
     service = build_service(config, store=store, locker=locker, hooks=hooks)
+    pipeline = build_pipeline(config, service.store)
+    service.lifecycle.add(PipelineListener(pipeline))
     middlewares = [
         request_context,
         cors_middleware(config),
@@ -96,6 +102,7 @@ def make_app(
     ]
     app = web.Application(middlewares=middlewares)
     app[SERVICE_KEY] = service
+    app[PIPELINE_KEY] = pipeline
     app[_BACKGROUND_KEY] = _BackgroundTasks()
     dispatcher = Dispatcher(service)
     base = config.base_path
@@ -119,9 +126,21 @@ async def _start(app: web.Application) -> None:
     await service.store.start()
     if service.quotas is not None:
         await service.quotas.rebuild(service.store)
+    await app[PIPELINE_KEY].start(workers=service.config.workers > 0)
     app[_BACKGROUND_KEY].start(asyncio.create_task(_recover(service)))
     if service.has_extension("expiration") and service.config.sweep_interval > 0:
         app[_BACKGROUND_KEY].start(asyncio.create_task(_sweep_periodically(service)))
+    if service.config.cleanup_failed_days > 0 and service.config.cleanup_interval > 0:
+        app[_BACKGROUND_KEY].start(asyncio.create_task(_cleanup_periodically(service, app[PIPELINE_KEY])))
+
+
+async def _cleanup_periodically(service: TusService, pipeline: Pipeline) -> None:
+    while True:
+        await asyncio.sleep(service.config.cleanup_interval)
+        try:
+            await cleanup_failed(service, pipeline, service.config.cleanup_failed_days)
+        except Exception:
+            log.exception("cleanup of failed recordings failed")
 
 
 async def _sweep_periodically(service: TusService) -> None:
@@ -152,6 +171,7 @@ async def _stop(app: web.Application) -> None:
     for task in list(app[_BACKGROUND_KEY].tasks):
         task.cancel()
     service = app[SERVICE_KEY]
+    await app[PIPELINE_KEY].stop()
     if service.hooks is not None:
         await service.hooks.drain(timeout=service.config.shutdown_timeout)
     await service.store.close()

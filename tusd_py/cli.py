@@ -58,6 +58,14 @@ _OPTIONS: list[tuple[str, str, str]] = [
     ("--hooks-events", "hooks_events", "comma-separated hook types sent to the webhook (default all)"),
     ("--hooks-timeout", "hooks_timeout", "seconds per webhook attempt"),
     ("--hooks-retries", "hooks_retries", "retries of post-* webhooks"),
+    ("--state-db", "state_db", "SQLite file for recordings and jobs (default: state.sqlite3 in the storage dir)"),
+    ("--workers", "workers", "processing jobs run at once (0: record states but process nothing)"),
+    ("--job-attempts", "job_attempts", "attempts per processing job before it is marked failed"),
+    ("--job-retry-delay", "job_retry_delay", "seconds before the first retry, doubling each time"),
+    ("--compression-threshold", "compression_threshold", "bytes above which lossless/PCM audio gets advice"),
+    ("--voice-bitrate", "voice_bitrate", "bit/s of the Opus target for size estimates"),
+    ("--cleanup-failed-days", "cleanup_failed_days", "delete failed recordings older than this many days (0: never)"),
+    ("--cleanup-interval", "cleanup_interval", "seconds between background cleanups (0: none)"),
 ]
 _LIST_FIELDS = {"cors_origins", "disabled_extensions", "jwt_algorithms", "hooks_events"}
 _BOOL_FLAGS = [
@@ -71,10 +79,11 @@ def _parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command")
     serve = sub.add_parser("serve", help="run the server (default)")
     sweep = sub.add_parser("sweep", help="delete expired unfinished uploads once and exit")
+    cleanup = sub.add_parser("cleanup", help="delete failed recordings older than --cleanup-failed-days once")
     token = sub.add_parser("dev-token", help="print a JWT for --jwt-secret, for development and tests")
     token.add_argument("--user", required=True, help="the user id to put in the token")
     token.add_argument("--ttl", type=float, default=3600.0, help="lifetime in seconds")
-    for target in (parser, serve, sweep, token):
+    for target in (parser, serve, sweep, cleanup, token):
         for flag, dest, help_text in _OPTIONS:
             env = ENV_PREFIX + dest.upper()
             target.add_argument(flag, dest=dest, default=None, help=f"{help_text} (env {env})")
@@ -117,6 +126,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     configure_logging(config.log_format, config.log_level)
     if args.command == "sweep":
         return asyncio.run(_sweep_once(config))
+    if args.command == "cleanup":
+        return asyncio.run(_cleanup_once(config))
     if args.command == "dev-token":
         return _print_dev_token(config, args.user, args.ttl)
     try:
@@ -147,6 +158,24 @@ def _print_dev_token(config: Config, user: str, ttl: float) -> int:
     except (AuthConfigError, ValueError) as exc:
         print(f"tusd-py: cannot mint a token: {exc}", file=sys.stderr)
         return 2
+    return 0
+
+
+async def _cleanup_once(config: Config) -> int:
+    from tusd_py.app import build_service
+    from tusd_py.cleanup import cleanup_failed
+    from tusd_py.wiring import build_pipeline
+
+    service = build_service(config)
+    pipeline = build_pipeline(config, service.store)
+    await service.store.start()
+    await pipeline.start(workers=False)
+    try:
+        removed = await cleanup_failed(service, pipeline, config.cleanup_failed_days)
+    finally:
+        await pipeline.stop()
+        await service.store.close()
+    print(f"deleted {len(removed)} failed recordings older than {config.cleanup_failed_days:g} days")
     return 0
 
 

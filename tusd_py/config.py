@@ -6,6 +6,7 @@ development setup `make run` uses: filesystem storage in ./data on 127.0.0.1:108
 
 from __future__ import annotations
 
+import os
 from typing import Literal
 
 import msgspec
@@ -58,6 +59,20 @@ class Config(msgspec.Struct, kw_only=True):
     hooks_timeout: float = 5.0
     hooks_retries: int = 3
     hooks_fail_open: bool = False  # pre-* hooks that cannot be reached let requests through
+
+    # Post-finish processing (recording states, durable job queue, compression analysis).
+    state_db: str | None = None  # SQLite file; default: state.sqlite3 in the storage directory
+    workers: int = 2  # processing jobs run at once
+    job_attempts: int = 5  # attempts per job before the recording is marked failed
+    job_retry_delay: float = 2.0  # first retry delay (seconds), doubling per attempt
+    compression_threshold: int = 50 * 1024 * 1024  # bytes: smaller uncompressed audio is left alone
+    voice_bitrate: int = 32_000  # bit/s of the Opus target used for size estimates
+    cleanup_failed_days: float = 7.0  # failed recordings older than this are deleted (0: never)
+    cleanup_interval: float = 3600.0  # seconds between cleanup runs (0: none in the background)
+
+    @property
+    def state_db_path(self) -> str:
+        return self.state_db or os.path.join(self.storage_dir, "state.sqlite3")
 
     @property
     def auth_enabled(self) -> bool:

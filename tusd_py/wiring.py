@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+from storage_backends.base import DataStore
 from tusd_py.auth import AuthConfig, TokenVerifier
 from tusd_py.config import Config
 from tusd_py.hooks import HookDispatcher, HookRegistry, HookType, WebhookConfig
+from tusd_py.pipeline.analysis import CompressionPolicy
+from tusd_py.pipeline.config import PipelineConfig
+from tusd_py.pipeline.service import Pipeline
+from tusd_py.pipeline.worker import RetryPolicy
 from tusd_py.quotas import QuotaLedger, QuotaLimits
 
 
@@ -45,6 +50,20 @@ def build_hooks(config: Config, registry: HookRegistry | None) -> HookDispatcher
     if registry is None and not webhooks:
         return None
     return HookDispatcher(registry, webhooks)
+
+
+def build_pipeline(config: Config, store: DataStore) -> Pipeline:
+    return Pipeline(
+        PipelineConfig(
+            db_path=config.state_db_path,
+            concurrency=max(1, config.workers),
+            retry=RetryPolicy(max_attempts=config.job_attempts, base_delay=config.job_retry_delay),
+            compression=CompressionPolicy(
+                threshold_bytes=config.compression_threshold, target_bitrate_bps=config.voice_bitrate
+            ),
+        ),
+        store,
+    )
 
 
 def build_quotas(config: Config) -> QuotaLedger | None:

@@ -11,7 +11,7 @@ from aiohttp.test_utils import TestClient
 
 from extensions.expiration import sweep
 from storage_backends.filesystem import FileStore
-from tests.tus import OCTET, TUS, create, patch
+from tests.tus import OCTET, TUS, create, patch, upload_files
 from tusd_py.app import SERVICE_KEY
 
 WEEK = 7 * 24 * 3600
@@ -55,7 +55,7 @@ async def test_expired_upload_is_410_and_swept(client: TestClient) -> None:
     assert refused.status == 410 and "expired" in await refused.text()
     report = await sweep(service)
     assert report.expired == 1
-    assert not any(store.directory.iterdir())
+    assert upload_files(store.directory) == []
     assert (await client.head(path, headers=TUS)).status == 404
 
 

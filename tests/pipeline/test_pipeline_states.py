@@ -1,0 +1,86 @@
+"""The transition table: every pair of status and event, and random walks through it."""
+
+from __future__ import annotations
+
+import itertools
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from tusd_py.pipeline.states import (
+    TRANSITIONS,
+    UPLOAD_COMPLETE,
+    Event,
+    IllegalTransition,
+    Status,
+    allowed_events,
+    transition,
+)
+
+S, E = Status, Event
+
+# Written out independently of the table under test: the spec of the model.
+LEGAL = {
+    (S.RECORDED, E.BYTES_RECEIVED): S.UPLOADING,
+    (S.RECORDED, E.UPLOAD_FINISHED): S.UPLOADED,
+    (S.UPLOADING, E.BYTES_RECEIVED): S.UPLOADING,
+    (S.UPLOADING, E.UPLOAD_FINISHED): S.UPLOADED,
+    (S.UPLOADED, E.JOB_CLAIMED): S.PROCESSING,
+    (S.PROCESSING, E.JOB_CLAIMED): S.PROCESSING,
+    (S.PROCESSING, E.ATTEMPT_FAILED): S.PROCESSING,
+    (S.PROCESSING, E.JOB_SUCCEEDED): S.COMPLETED,
+    (S.PROCESSING, E.JOB_FAILED): S.FAILED,
+    (S.PROCESSING, E.REQUEUE): S.UPLOADED,
+    (S.FAILED, E.RETRY): S.PROCESSING,
+}
+ALL_PAIRS = list(itertools.product(Status, Event))
+
+
+@pytest.mark.parametrize(("status", "event"), list(LEGAL))
+def test_legal_transition(status: Status, event: Event) -> None:
+    assert transition(status, event) is LEGAL[(status, event)]
+
+
+@pytest.mark.parametrize(("status", "event"), [pair for pair in ALL_PAIRS if pair not in LEGAL])
+def test_illegal_transition_is_refused(status: Status, event: Event) -> None:
+    with pytest.raises(IllegalTransition) as raised:
+        transition(status, event)
+    assert raised.value.status is status and raised.value.event is event
+    assert status.value in str(raised.value) and event.value in str(raised.value)
+
+
+def test_table_covers_every_status_and_nothing_else() -> None:
+    assert set(TRANSITIONS) == set(Status)
+    assert {(s, e) for s, events in TRANSITIONS.items() for e in events} == set(LEGAL)
+    assert allowed_events(S.COMPLETED) == frozenset()
+
+
+def test_every_status_is_reachable_from_recorded() -> None:
+    seen, frontier = {S.RECORDED}, [S.RECORDED]
+    while frontier:
+        for nxt in TRANSITIONS[frontier.pop()].values():
+            if nxt not in seen:
+                seen.add(nxt)
+                frontier.append(nxt)
+    assert seen == set(Status)
+
+
+@given(st.lists(st.sampled_from(list(Event)), max_size=40))
+def test_random_event_sequences(events: list[Event]) -> None:
+    status = S.RECORDED
+    for event in events:
+        before = status
+        if (before, event) in LEGAL:
+            status = transition(before, event)
+        else:
+            with pytest.raises(IllegalTransition):
+                transition(before, event)
+            continue  # a refused event leaves the status as it was
+        # Invariants: all bytes stored stays true; completed is terminal; nothing returns to recorded.
+        if before in UPLOAD_COMPLETE:
+            assert status in UPLOAD_COMPLETE
+        assert before is not S.COMPLETED
+        assert status is not S.RECORDED
+        if status is S.UPLOADING:
+            assert before in (S.RECORDED, S.UPLOADING)

@@ -1,0 +1,40 @@
+"""Deleting failed recordings after a grace period: the pipeline forgets them, this frees their bytes.
+
+Recordings are never deleted after processing unless asked (the old backend's non-destructive
+promise): only *failed* ones older than the configured number of days go, so a client has a week
+to notice and retry before the bytes are reclaimed.
+"""
+
+from __future__ import annotations
+
+import structlog
+
+from storage_backends.base import UploadNotFound
+from tusd_py.locking import UploadLocked
+from tusd_py.pipeline.service import Pipeline
+from tusd_py.pipeline.store import EVERYONE, OwnerFilter
+from tusd_py.service import TusService
+
+log = structlog.get_logger(__name__)
+
+
+async def cleanup_failed(
+    service: TusService, pipeline: Pipeline, days: float, owner: OwnerFilter = EVERYONE
+) -> list[str]:
+    removed = []
+    for upload_id in await pipeline.cleanup_failed(days, owner=owner):
+        try:
+            async with service.locker.try_lock(upload_id):
+                info = await service.store.get_info(upload_id)
+                await service.store.terminate(upload_id)
+        except UploadNotFound:
+            continue
+        except UploadLocked:
+            log.warning("failed recording is being written; its bytes stay until the next cleanup", upload_id=upload_id)
+            continue
+        service.digests.pop(upload_id)
+        await service.lifecycle.terminated(info)
+        removed.append(upload_id)
+    if removed:
+        log.info("cleaned up failed recordings", count=len(removed), older_than_days=days)
+    return removed

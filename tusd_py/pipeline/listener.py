@@ -1,0 +1,77 @@
+"""Adapter from the server's upload lifecycle (:class:`tusd_py.lifecycle.UploadListener`) to the pipeline.
+
+Register it with ``service.lifecycle.add(PipelineListener(pipeline))``. ``on_progress`` is
+synchronous and called for every chunk, so it only schedules a store update, at most one per
+upload per ``progress_interval`` seconds besides the first (the one that changes the status).
+A late progress task that lands after ``on_finished`` is harmless: the store ignores progress
+once the upload is complete.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import TYPE_CHECKING
+
+import structlog
+
+from storage_backends.base import UploadInfo
+from tusd_py.pipeline.service import Pipeline
+from tusd_py.pipeline.store import RecordingNotFound
+
+if TYPE_CHECKING:
+    from tusd_py.lifecycle import UploadListener
+
+log = structlog.get_logger(__name__)
+
+
+class PipelineListener:
+    def __init__(self, pipeline: Pipeline, *, progress_interval: float = 1.0) -> None:
+        self.pipeline = pipeline
+        self.progress_interval = progress_interval
+        self._last_report: dict[str, float] = {}
+        self._tasks: set[asyncio.Task[object]] = set()
+
+    async def on_created(self, info: UploadInfo) -> None:
+        await self.pipeline.record_created(info)
+
+    def on_progress(self, info: UploadInfo) -> None:
+        now = time.monotonic()
+        last = self._last_report.get(info.id)
+        if last is not None and now - last < self.progress_interval:
+            return
+        self._last_report[info.id] = now
+        task: asyncio.Task[object] = asyncio.get_running_loop().create_task(
+            self.pipeline.record_progress(info.id, info.offset)
+        )
+        self._tasks.add(task)  # keep a reference until done, or the task may be collected mid-flight
+        task.add_done_callback(self._done)
+
+    def _done(self, task: asyncio.Task[object]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("progress report failed", error=repr(task.exception()))
+
+    async def on_finished(self, info: UploadInfo) -> None:
+        self._last_report.pop(info.id, None)
+        try:
+            await self.pipeline.record_uploaded(info.id, info.offset)
+        except RecordingNotFound:
+            # Created before the pipeline was enabled, or its creation event was lost: adopt it.
+            await self.pipeline.record_created(info)
+            await self.pipeline.record_uploaded(info.id, info.offset)
+
+    async def on_terminated(self, info: UploadInfo) -> None:
+        self._last_report.pop(info.id, None)
+        await self.pipeline.record_terminated(info.id)
+
+    async def drain(self) -> None:
+        """Wait for scheduled progress reports (shutdown, tests)."""
+        if self._tasks:
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+
+
+if TYPE_CHECKING:
+
+    def _conforms(listener: PipelineListener) -> UploadListener:
+        return listener  # mypy holds PipelineListener to the lifecycle's listener protocol

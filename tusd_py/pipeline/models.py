@@ -1,0 +1,93 @@
+"""Values the pipeline stores and returns: recordings, jobs, pages, statistics.
+
+All are msgspec Structs so the HTTP layer can encode them with ``msgspec.json.encode`` as they are.
+Timestamps are Unix seconds (float), like :class:`storage_backends.base.UploadInfo`.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Any
+
+import msgspec
+
+from tusd_py.pipeline.states import Status
+
+
+class JobStatus(StrEnum):
+    QUEUED = "queued"  # waiting to be claimed, not before ``not_before``
+    RUNNING = "running"  # claimed by a worker
+    DONE = "done"  # every step succeeded
+    DEAD = "dead"  # attempts used up; the recording is ``failed``
+
+
+class Recording(msgspec.Struct, kw_only=True):
+    """One upload seen as a recording.
+
+    ``offset`` is the last reported durable offset, ``length`` the declared length (None while
+    deferred). ``attempts`` counts every processing attempt ever made, across retries; the job's own
+    counter restarts with each retry round so each round gets its full backoff schedule.
+    ``results`` maps step name to what that step returned in the attempt that succeeded.
+    """
+
+    id: str
+    owner: str | None
+    status: Status
+    mode: str | None = None
+    filename: str | None = None
+    length: int | None = None
+    offset: int = 0
+    created_at: float
+    updated_at: float
+    uploaded_at: float | None = None
+    completed_at: float | None = None
+    attempts: int = 0
+    last_error: str | None = None
+    job_id: str | None = None
+    results: dict[str, Any] = msgspec.field(default_factory=dict)
+
+
+class Job(msgspec.Struct, kw_only=True):
+    """The processing job of one upload (at most one per upload, enforced by the store)."""
+
+    id: str
+    upload_id: str
+    owner: str | None
+    status: JobStatus
+    attempts: int  # in the current round
+    not_before: float
+    created_at: float
+    updated_at: float
+    claimed_at: float | None = None
+    # Bumped by each claim; a worker's report is accepted only with the token of its own claim,
+    # so a worker whose job was requeued under it (hung, then recovered) cannot overwrite the rerun.
+    claim_token: int = 0
+    last_error: str | None = None
+
+
+class Claim(msgspec.Struct, kw_only=True):
+    """A job a worker now owns, with the recording as it was at claim time."""
+
+    job: Job
+    recording: Recording
+
+
+class Page(msgspec.Struct, kw_only=True):
+    """A page of recordings, newest first; pass ``next_cursor`` back for the next page (None: last)."""
+
+    items: list[Recording]
+    next_cursor: str | None = None
+
+
+class StatusTotals(msgspec.Struct, kw_only=True):
+    count: int = 0
+    bytes: int = 0
+
+
+class StorageStats(msgspec.Struct, kw_only=True):
+    """Per-user usage. ``bytes`` counts stored bytes (offsets), not declared lengths."""
+
+    owner: str | None
+    by_status: dict[Status, StatusTotals]
+    total_count: int = 0
+    total_bytes: int = 0

@@ -1,0 +1,167 @@
+"""``Pipeline``: the one object the server talks to about recordings after (and during) upload.
+
+Lifecycle calls, made by the server as uploads change (see :mod:`tusd_py.pipeline.listener`)::
+
+    await pipeline.record_created(info, owner)      # POST: a ``recorded`` recording
+    await pipeline.record_progress(upload_id, off)  # bytes stored: ``uploading``
+    await pipeline.record_uploaded(upload_id)       # last byte stored: ``uploaded`` + job enqueued
+    await pipeline.record_terminated(upload_id)     # DELETE: the recording leaves the model
+
+Queries and actions for the HTTP API, always scoped to the calling user (``owner``; None for
+uploads made with auth off), so one user never sees another's recordings::
+
+    await pipeline.get_recording(upload_id, owner) -> Recording  # raises RecordingNotFound
+    await pipeline.list_recordings(owner, statuses=..., limit=..., cursor=...) -> Page
+    await pipeline.list_queue(owner) -> list[Job]                # queued and running jobs
+    await pipeline.sync(owner) -> list[str]                      # retry failed / stuck
+    await pipeline.storage_stats(owner) -> StorageStats
+    await pipeline.cleanup_failed(older_than_days, owner=EVERYONE) -> list[str]
+
+``cleanup_failed`` only forgets the recordings; the caller deletes their bytes (it owns the
+storage backend and its locks). Nothing else ever deletes a recording: a completed one stays
+until its upload is terminated.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Collection
+
+import structlog
+
+from storage_backends.base import DataStore, UploadInfo
+from tusd_py.pipeline.config import PipelineConfig
+from tusd_py.pipeline.models import Job, Page, Recording, StorageStats
+from tusd_py.pipeline.sqlite_store import SQLiteRecordingStore
+from tusd_py.pipeline.states import Status
+from tusd_py.pipeline.steps import StepRegistry, default_registry
+from tusd_py.pipeline.store import EVERYONE, OwnerFilter, RecordingNotFound, RecordingStore
+from tusd_py.pipeline.worker import WorkerPool
+
+log = structlog.get_logger(__name__)
+
+MODE_KEY = "mode"
+FILENAME_KEY = "filename"
+_MAX_LABEL = 200  # metadata is client-chosen; keep what we store and echo back bounded
+
+
+def metadata_text(info: UploadInfo, key: str) -> str | None:
+    value = info.metadata.get(key)
+    if not value:
+        return None
+    try:
+        text = value.decode("utf-8").strip()
+    except UnicodeDecodeError:
+        return None
+    return text[:_MAX_LABEL] or None
+
+
+class Pipeline:
+    def __init__(
+        self,
+        config: PipelineConfig,
+        data_store: DataStore,
+        *,
+        store: RecordingStore | None = None,
+        steps: StepRegistry | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.config = config
+        self.clock = clock
+        self.store = store or SQLiteRecordingStore(config.db_path, clock=clock)
+        self.steps = steps if steps is not None else default_registry(config.compression)
+        self.workers = WorkerPool(
+            self.store,
+            self.steps,
+            data_store,
+            concurrency=config.concurrency,
+            retry=config.retry,
+            job_timeout=config.job_timeout,
+            poll_interval=config.poll_interval,
+            spool_dir=config.spool_dir,
+            clock=clock,
+        )
+
+    async def start(self, *, workers: bool = True) -> None:
+        """Open the store and (unless ``workers`` is False, e.g. for a CLI) start processing."""
+        await self.store.open()
+        if workers:
+            await self.workers.start()
+
+    async def stop(self) -> None:
+        await self.workers.stop(self.config.stop_timeout)
+        await self.store.close()
+
+    # -- lifecycle -------------------------------------------------------------------------------
+
+    async def record_created(self, info: UploadInfo, owner: str | None = None) -> Recording:
+        """A new upload: a ``recorded`` recording (idempotent). ``owner`` defaults to ``info.owner``."""
+        now = self.clock()
+        recording = Recording(
+            id=info.id,
+            owner=owner if owner is not None else info.owner,
+            status=Status.RECORDED,
+            mode=metadata_text(info, MODE_KEY),
+            filename=metadata_text(info, FILENAME_KEY),
+            length=info.length,
+            offset=0,
+            created_at=now,
+            updated_at=now,
+        )
+        return await self.store.create_recording(recording)
+
+    async def record_progress(self, upload_id: str, offset: int) -> Recording | None:
+        """Bytes were stored up to ``offset``. None if the upload is not a known recording."""
+        try:
+            return await self.store.report_progress(upload_id, offset)
+        except RecordingNotFound:
+            return None
+
+    async def record_uploaded(self, upload_id: str, offset: int | None = None) -> Recording:
+        """The last byte is stored: ``uploaded``, and the processing job is enqueued exactly once."""
+        recording, enqueued = await self.store.mark_uploaded(upload_id, offset)
+        if enqueued:
+            self.workers.notify()
+        return recording
+
+    async def record_terminated(self, upload_id: str) -> bool:
+        """The upload was deleted: forget the recording and its job. False if unknown."""
+        return await self.store.delete_recording(upload_id)
+
+    # -- queries and actions ---------------------------------------------------------------------
+
+    async def get_recording(self, upload_id: str, owner: str | None) -> Recording:
+        return await self.store.get_recording(upload_id, owner)
+
+    async def list_recordings(
+        self,
+        owner: str | None,
+        *,
+        statuses: Collection[Status] | None = None,
+        limit: int = 50,
+        cursor: str | None = None,
+    ) -> Page:
+        return await self.store.list_recordings(owner, statuses=statuses, limit=limit, cursor=cursor)
+
+    async def list_queue(self, owner: OwnerFilter = EVERYONE, limit: int = 100) -> list[Job]:
+        return await self.store.list_jobs(owner, limit=limit)
+
+    async def sync(self, owner: str | None) -> list[str]:
+        """Re-enqueue ``owner``'s failed recordings and jobs stuck running; return their ids."""
+        ids = await self.store.retry(owner, stuck_before=self.clock() - self.config.stuck_after)
+        if ids:
+            log.info("recordings re-enqueued", owner=owner, upload_ids=ids)
+            self.workers.notify()
+        return ids
+
+    async def storage_stats(self, owner: str | None) -> StorageStats:
+        return await self.store.stats(owner)
+
+    async def cleanup_failed(self, older_than_days: float, owner: OwnerFilter = EVERYONE) -> list[str]:
+        """Forget failed recordings last touched more than ``older_than_days`` ago; return their ids."""
+        if older_than_days < 0:
+            raise ValueError("older_than_days must not be negative")
+        removed = await self.store.delete_failed_before(self.clock() - older_than_days * 86400, owner)
+        if removed:
+            log.info("failed recordings cleaned up", count=len(removed), upload_ids=removed)
+        return removed

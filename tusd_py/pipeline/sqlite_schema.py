@@ -1,0 +1,114 @@
+"""The SQLite schema of the recording store, and the mapping between its rows and the models.
+
+Kept apart from :mod:`tusd_py.pipeline.sqlite_store` (which owns the connection, the thread and
+the transactions) so the tables can be read in one place. The helpers run inside a transaction
+the store opened; :func:`set_status` is the only place a row's status changes, and it asks
+:func:`tusd_py.pipeline.states.transition` first.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+
+import msgspec
+
+from tusd_py.pipeline.models import Job, JobStatus, Recording
+from tusd_py.pipeline.states import Event, Status, transition
+from tusd_py.pipeline.store import EVERYONE, OwnerFilter, RecordingNotFound
+
+SCHEMA_VERSION = 1
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS recordings (
+    id           TEXT PRIMARY KEY,
+    owner        TEXT,
+    status       TEXT NOT NULL,
+    mode         TEXT,
+    filename     TEXT,
+    length       INTEGER,
+    offset       INTEGER NOT NULL DEFAULT 0,
+    created_at   REAL NOT NULL,
+    updated_at   REAL NOT NULL,
+    uploaded_at  REAL,
+    completed_at REAL,
+    attempts     INTEGER NOT NULL DEFAULT 0,
+    last_error   TEXT,
+    job_id       TEXT,
+    results      TEXT NOT NULL DEFAULT '{}'
+);
+CREATE INDEX IF NOT EXISTS recordings_by_owner ON recordings (owner, created_at DESC, id DESC);
+CREATE INDEX IF NOT EXISTS recordings_by_status ON recordings (status, updated_at);
+CREATE TABLE IF NOT EXISTS jobs (
+    id          TEXT PRIMARY KEY,
+    -- UNIQUE: the database itself refuses a second job for an upload, whatever the caller does.
+    upload_id   TEXT NOT NULL UNIQUE REFERENCES recordings (id) ON DELETE CASCADE,
+    status      TEXT NOT NULL,
+    attempts    INTEGER NOT NULL DEFAULT 0,
+    not_before  REAL NOT NULL,
+    created_at  REAL NOT NULL,
+    updated_at  REAL NOT NULL,
+    claimed_at  REAL,
+    claim_token INTEGER NOT NULL DEFAULT 0,
+    last_error  TEXT
+);
+CREATE INDEX IF NOT EXISTS jobs_due ON jobs (status, not_before, created_at);
+"""
+
+JOB_COLUMNS = "j.*, r.owner AS owner"
+
+
+def recording_from(row: sqlite3.Row) -> Recording:
+    return Recording(
+        id=row["id"],
+        owner=row["owner"],
+        status=Status(row["status"]),
+        mode=row["mode"],
+        filename=row["filename"],
+        length=row["length"],
+        offset=row["offset"],
+        created_at=row["created_at"],
+        updated_at=row["updated_at"],
+        uploaded_at=row["uploaded_at"],
+        completed_at=row["completed_at"],
+        attempts=row["attempts"],
+        last_error=row["last_error"],
+        job_id=row["job_id"],
+        results=msgspec.json.decode(row["results"]),
+    )
+
+
+def job_from(row: sqlite3.Row) -> Job:
+    return Job(
+        id=row["id"],
+        upload_id=row["upload_id"],
+        owner=row["owner"],
+        status=JobStatus(row["status"]),
+        attempts=row["attempts"],
+        not_before=row["not_before"],
+        created_at=row["created_at"],
+        updated_at=row["updated_at"],
+        claimed_at=row["claimed_at"],
+        claim_token=row["claim_token"],
+        last_error=row["last_error"],
+    )
+
+
+def owner_clause(owner: OwnerFilter, column: str = "owner") -> tuple[str, tuple[object, ...]]:
+    # ``IS`` rather than ``=``: uploads made with auth off have a NULL owner and must still match.
+    if owner is EVERYONE:
+        return "1", ()
+    return f"{column} IS ?", (owner,)
+
+
+def load(conn: sqlite3.Connection, upload_id: str) -> sqlite3.Row:
+    row: sqlite3.Row | None = conn.execute("SELECT * FROM recordings WHERE id = ?", (upload_id,)).fetchone()
+    if row is None:
+        raise RecordingNotFound(upload_id)
+    return row
+
+
+def set_status(conn: sqlite3.Connection, row: sqlite3.Row, event: Event, now: float, **fields: object) -> None:
+    """Apply ``event`` to the recording through the transition table, plus other column changes."""
+    fields["status"] = transition(Status(row["status"]), event).value
+    fields["updated_at"] = now
+    assignments = ", ".join(f"{name} = ?" for name in fields)
+    conn.execute(f"UPDATE recordings SET {assignments} WHERE id = ?", (*fields.values(), row["id"]))

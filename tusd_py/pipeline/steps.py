@@ -1,0 +1,94 @@
+"""Processing steps: named async callables run, in registration order, on each finished upload.
+
+A step is ``async def step(ctx: StepContext) -> dict``; what it returns is stored with the
+recording under the step's name (so it must be JSON-serialisable). A step that raises fails the
+attempt, and the whole job is retried later with backoff: steps must therefore be safe to run
+again. Raise :class:`PermanentStepError` when retrying cannot help (the bytes are gone, the input
+is not audio at all), and the job fails at once.
+
+The built-in ``analysis`` step runs :func:`tusd_py.pipeline.analysis.analyse_file` in a thread.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Awaitable, Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from storage_backends.base import DataStore, UploadInfo
+from tusd_py.pipeline.analysis import CompressionPolicy, analyse_file
+from tusd_py.pipeline.models import Job, Recording
+from tusd_py.pipeline.spool import local_copy
+
+
+class PermanentStepError(Exception):
+    """A step failure that another attempt would repeat: the job fails without retrying."""
+
+
+@dataclass
+class StepContext:
+    """What a step gets: the recording, its upload, the storage backend and earlier results."""
+
+    recording: Recording
+    job: Job
+    info: UploadInfo
+    data_store: DataStore
+    #: Results of the steps that already ran in this attempt, by step name.
+    results: dict[str, Any] = field(default_factory=dict)
+    spool_dir: str | None = None
+    _files: contextlib.AsyncExitStack = field(default_factory=contextlib.AsyncExitStack)
+    _path: Path | None = None
+
+    async def local_path(self) -> Path:
+        """A local file with the upload's bytes, fetched once per attempt and shared by all steps."""
+        if self._path is None:
+            self._path = await self._files.enter_async_context(local_copy(self.data_store, self.info, self.spool_dir))
+        return self._path
+
+    async def aclose(self) -> None:
+        await self._files.aclose()
+
+
+Step = Callable[[StepContext], Awaitable[dict[str, Any]]]
+
+
+class StepRegistry:
+    def __init__(self) -> None:
+        self._steps: dict[str, Step] = {}
+
+    def register(self, name: str, step: Step) -> None:
+        if name in self._steps:
+            raise ValueError(f"a step named {name!r} is already registered")
+        self._steps[name] = step
+
+    def unregister(self, name: str) -> None:
+        self._steps.pop(name, None)
+
+    def names(self) -> list[str]:
+        return list(self._steps)
+
+    def __iter__(self) -> Iterator[tuple[str, Step]]:
+        return iter(list(self._steps.items()))
+
+    def __len__(self) -> int:
+        return len(self._steps)
+
+
+def analysis_step(policy: CompressionPolicy) -> Step:
+    """The built-in step: describe the recording and advise on transcoding it."""
+
+    async def analysis(ctx: StepContext) -> dict[str, Any]:
+        path = await ctx.local_path()
+        result = await asyncio.to_thread(analyse_file, path, policy)
+        return result.to_dict()
+
+    return analysis
+
+
+def default_registry(policy: CompressionPolicy | None = None) -> StepRegistry:
+    registry = StepRegistry()
+    registry.register("analysis", analysis_step(policy or CompressionPolicy()))
+    return registry

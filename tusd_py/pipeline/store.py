@@ -1,0 +1,167 @@
+"""``RecordingStore``: the durable home of recordings and their processing jobs.
+
+The pipeline talks only to this interface, so the default :class:`~tusd_py.pipeline.sqlite_store.
+SQLiteRecordingStore` can be replaced by a shared database when several servers run. Every method
+that changes a status does so through :func:`tusd_py.pipeline.states.transition` inside one
+transaction together with the job row it concerns, so a crash never leaves a recording and its
+job disagreeing.
+
+Guarantees an implementation must give:
+
+* at most one job per upload (``mark_uploaded`` enqueues idempotently);
+* ``claim_job`` hands a queued, due job to exactly one caller;
+* a report (``complete_job`` / ``fail_attempt``) is applied only with the ``claim_token`` of the
+  claim it answers, and is otherwise ignored (returns False);
+* ``recover_running`` puts every ``running`` job back to ``queued``: call it once at start-up,
+  before any worker of this store runs (it assumes no other process is working the same queue).
+"""
+
+from __future__ import annotations
+
+import abc
+import base64
+import enum
+from collections.abc import Collection
+from typing import Any, Literal
+
+import msgspec
+
+from tusd_py.pipeline.models import Claim, Job, JobStatus, Page, Recording, StorageStats
+from tusd_py.pipeline.states import Status
+
+MAX_PAGE_SIZE = 500
+
+
+class _Everyone(enum.Enum):
+    EVERYONE = "everyone"
+
+
+#: Owner filter meaning "all users" for operator-wide calls (queue listing, cleanup).
+EVERYONE = _Everyone.EVERYONE
+OwnerFilter = str | None | Literal[_Everyone.EVERYONE]
+
+
+class RecordingNotFound(Exception):
+    """No recording with this id (for this owner): never created, terminated, or cleaned up."""
+
+    def __init__(self, upload_id: str) -> None:
+        super().__init__(f"no recording {upload_id!r}")
+        self.upload_id = upload_id
+
+
+class InvalidCursor(ValueError):
+    """A pagination cursor that this store did not issue (or that was tampered with)."""
+
+
+def encode_cursor(created_at: float, upload_id: str) -> str:
+    raw = msgspec.json.encode([created_at, upload_id])
+    return base64.urlsafe_b64encode(raw).decode("ascii").rstrip("=")
+
+
+def decode_cursor(cursor: str) -> tuple[float, str]:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        created_at, upload_id = msgspec.json.decode(raw, type=tuple[float, str])
+    except (ValueError, msgspec.DecodeError) as exc:
+        raise InvalidCursor(f"invalid cursor {cursor!r}") from exc
+    return created_at, upload_id
+
+
+def check_page_size(limit: int) -> None:
+    if not 1 <= limit <= MAX_PAGE_SIZE:
+        raise ValueError(f"page size must be between 1 and {MAX_PAGE_SIZE}")
+
+
+class RecordingStore(abc.ABC):
+    """Recordings and the job queue. All methods are coroutines and must not block the event loop."""
+
+    @abc.abstractmethod
+    async def open(self) -> None:
+        """Create or migrate the schema and get ready; idempotent."""
+
+    @abc.abstractmethod
+    async def close(self) -> None:
+        """Release the database; the store can be opened again."""
+
+    # -- recordings ------------------------------------------------------------------------------
+
+    @abc.abstractmethod
+    async def create_recording(self, recording: Recording) -> Recording:
+        """Insert a ``recorded`` recording; if the id exists already, return the stored one unchanged."""
+
+    @abc.abstractmethod
+    async def report_progress(self, upload_id: str, offset: int) -> Recording:
+        """Record stored bytes: ``bytes_received`` while uploading; a late report after the upload
+        finished is ignored (offsets only grow). Raise :class:`RecordingNotFound`."""
+
+    @abc.abstractmethod
+    async def mark_uploaded(self, upload_id: str, offset: int | None = None) -> tuple[Recording, bool]:
+        """Apply ``upload_finished`` and enqueue the job in one transaction.
+
+        Returns ``(recording, enqueued)``. Calling it again for an upload whose bytes are all
+        stored is a no-op returning ``enqueued=False``: finishing may be redelivered after a crash.
+        """
+
+    @abc.abstractmethod
+    async def delete_recording(self, upload_id: str) -> bool:
+        """Remove the recording and its job (termination). False if it did not exist."""
+
+    @abc.abstractmethod
+    async def get_recording(self, upload_id: str, owner: OwnerFilter = EVERYONE) -> Recording:
+        """The recording, if it belongs to ``owner``; else raise :class:`RecordingNotFound`."""
+
+    @abc.abstractmethod
+    async def list_recordings(
+        self,
+        owner: str | None,
+        *,
+        statuses: Collection[Status] | None = None,
+        limit: int = 50,
+        cursor: str | None = None,
+    ) -> Page:
+        """One page of ``owner``'s recordings, newest first; raise :class:`InvalidCursor`."""
+
+    @abc.abstractmethod
+    async def stats(self, owner: str | None) -> StorageStats:
+        """Count and stored bytes per status for ``owner``."""
+
+    @abc.abstractmethod
+    async def delete_failed_before(self, cutoff: float, owner: OwnerFilter = EVERYONE) -> list[str]:
+        """Remove ``failed`` recordings last updated before ``cutoff``; return their ids."""
+
+    # -- jobs ------------------------------------------------------------------------------------
+
+    @abc.abstractmethod
+    async def list_jobs(
+        self,
+        owner: OwnerFilter = EVERYONE,
+        statuses: Collection[JobStatus] = (JobStatus.QUEUED, JobStatus.RUNNING),
+        limit: int = 100,
+    ) -> list[Job]:
+        """Jobs in the queue, soonest first."""
+
+    @abc.abstractmethod
+    async def claim_job(self) -> Claim | None:
+        """Take the next due queued job (``job_claimed``), or None if none is due."""
+
+    @abc.abstractmethod
+    async def next_due(self) -> float | None:
+        """When the earliest queued job becomes due (None: queue empty)."""
+
+    @abc.abstractmethod
+    async def complete_job(self, job_id: str, claim_token: int, results: dict[str, Any]) -> bool:
+        """``job_succeeded``: store the step results. False if the claim is no longer current."""
+
+    @abc.abstractmethod
+    async def fail_attempt(self, job_id: str, claim_token: int, error: str, retry_in: float | None) -> bool:
+        """Record a failed attempt: requeue after ``retry_in`` seconds (``attempt_failed``) or, when
+        None, give up (``job_failed``). False if the claim is no longer current."""
+
+    @abc.abstractmethod
+    async def recover_running(self) -> list[str]:
+        """Requeue every ``running`` job (``requeue``); return the upload ids. Start-up only."""
+
+    @abc.abstractmethod
+    async def retry(self, owner: str | None, stuck_before: float | None = None) -> list[str]:
+        """Re-enqueue ``owner``'s failed recordings (``retry``) and, if ``stuck_before`` is given,
+        those whose job has been running since before it (``requeue``). Return the upload ids."""

@@ -1,0 +1,195 @@
+"""The in-process worker pool: claims due jobs from the :class:`RecordingStore` and runs the steps.
+
+Each of ``concurrency`` workers loops: claim a job, run every registered step, report success or
+failure. A failed attempt is retried after ``base_delay * 2 ** (attempt - 1)`` seconds (capped at
+``max_delay``), the time stored in the job's ``not_before`` so a restart keeps the schedule; after
+``max_attempts`` the recording is ``failed`` with the last error.
+
+Start-up requeues jobs left ``running`` by a process that died (the store's ``recover_running``),
+so none is lost; the claim token makes a stale worker's late report harmless. ``stop()`` stops
+claiming, lets running jobs finish for ``timeout`` seconds, then cancels them; a cancelled job
+stays ``running`` in the store and is rerun at the next start.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import Callable
+from typing import Any
+
+import msgspec
+import structlog
+
+from storage_backends.base import DataStore, UploadNotFound
+from tusd_py.pipeline.models import Claim
+from tusd_py.pipeline.steps import PermanentStepError, StepContext, StepRegistry
+from tusd_py.pipeline.store import RecordingStore
+
+log = structlog.get_logger(__name__)
+
+_MAX_ERROR_LENGTH = 2000
+
+
+class RetryPolicy(msgspec.Struct, kw_only=True, frozen=True):
+    max_attempts: int = 5
+    base_delay: float = 2.0
+    max_delay: float = 600.0
+
+    def __post_init__(self) -> None:
+        if self.max_attempts < 1 or self.base_delay < 0 or self.max_delay < 0:
+            raise ValueError("max_attempts must be >= 1 and delays >= 0")
+
+    def delay(self, attempt: int) -> float | None:
+        """Seconds before the attempt after ``attempt`` (1-based), or None if none is left."""
+        if attempt >= self.max_attempts:
+            return None
+        return float(min(self.max_delay, self.base_delay * 2 ** (attempt - 1)))
+
+
+def describe(exc: BaseException) -> str:
+    text = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+    return text[:_MAX_ERROR_LENGTH]
+
+
+class WorkerPool:
+    def __init__(
+        self,
+        store: RecordingStore,
+        steps: StepRegistry,
+        data_store: DataStore,
+        *,
+        concurrency: int = 2,
+        retry: RetryPolicy | None = None,
+        job_timeout: float = 900.0,
+        poll_interval: float = 5.0,
+        spool_dir: str | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        if concurrency < 1:
+            raise ValueError("concurrency must be at least 1")
+        self.store = store
+        self.steps = steps
+        self.data_store = data_store
+        self.concurrency = concurrency
+        self.retry = retry or RetryPolicy()
+        self.job_timeout = job_timeout
+        self.poll_interval = poll_interval
+        self.spool_dir = spool_dir
+        self._clock = clock
+        self._wakeup = asyncio.Event()
+        self._stopping = False
+        self._tasks: list[asyncio.Task[None]] = []
+
+    @property
+    def running(self) -> bool:
+        return bool(self._tasks) and not self._stopping
+
+    async def start(self) -> None:
+        if self._tasks:
+            return
+        recovered = await self.store.recover_running()
+        if recovered:
+            log.warning("requeued jobs interrupted by a restart", upload_ids=recovered)
+        self._stopping = False
+        self._tasks = [asyncio.create_task(self._work(n), name=f"pipeline-worker-{n}") for n in range(self.concurrency)]
+
+    def notify(self) -> None:
+        """A job was enqueued or became due: wake idle workers now rather than at the next poll."""
+        self._wakeup.set()
+
+    async def stop(self, grace: float = 30.0) -> None:
+        if not self._tasks:
+            return
+        self._stopping = True
+        self._wakeup.set()
+        tasks, self._tasks = self._tasks, []
+        _, pending = await asyncio.wait(tasks, timeout=grace)
+        for task in pending:
+            task.cancel()
+        if pending:
+            log.warning("cancelled running jobs at shutdown; they run again at next start", count=len(pending))
+            await asyncio.gather(*pending, return_exceptions=True)
+
+    async def _work(self, number: int) -> None:
+        while not self._stopping:
+            # Clear before claiming: an enqueue committed after this point sets the event again,
+            # so the wait below cannot miss it.
+            self._wakeup.clear()
+            try:
+                ran = await self.run_once()
+            except Exception:
+                log.exception("worker could not reach the recording store", worker=number)
+                ran = False
+            if ran or self._stopping:
+                continue
+            await self._idle()
+
+    async def _idle(self) -> None:
+        timeout = self.poll_interval
+        try:
+            due = await self.store.next_due()
+        except Exception:
+            due = None
+        if due is not None:
+            timeout = min(timeout, max(0.0, due - self._clock()))
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._wakeup.wait(), timeout=timeout)
+
+    async def run_once(self) -> bool:
+        """Claim and process one due job; False if none was due."""
+        claim = await self.store.claim_job()
+        if claim is None:
+            return False
+        await self._process(claim)
+        return True
+
+    async def _process(self, claim: Claim) -> None:
+        job = claim.job
+        logger = log.bind(job_id=job.id, upload_id=job.upload_id, attempt=job.attempts)
+        logger.info("job started")
+        try:
+            async with asyncio.timeout(self.job_timeout):
+                results = await self._run_steps(claim)
+            accepted = await self.store.complete_job(job.id, job.claim_token, results)
+        except (PermanentStepError, UploadNotFound, TypeError, msgspec.EncodeError) as exc:
+            # Not worth retrying: the input or the step's result is wrong, not the moment.
+            await self._report_failure(claim, exc, retry_in=None, logger=logger)
+            return
+        except Exception as exc:
+            await self._report_failure(claim, exc, self.retry.delay(job.attempts), logger)
+            return
+        if accepted:
+            logger.info("job completed")
+        else:
+            logger.info("job was requeued or removed meanwhile; result discarded")
+
+    async def _report_failure(self, claim: Claim, exc: BaseException, retry_in: float | None, logger: Any) -> None:
+        error = describe(exc) if not isinstance(exc, TimeoutError) else f"timed out after {self.job_timeout}s"
+        if retry_in is None:
+            logger.error("job failed", error=error)
+        else:
+            logger.warning("job attempt failed; will retry", error=error, retry_in=retry_in)
+        accepted = await self.store.fail_attempt(claim.job.id, claim.job.claim_token, error, retry_in)
+        if not accepted:
+            logger.info("job was requeued or removed meanwhile; failure not recorded")
+
+    async def _run_steps(self, claim: Claim) -> dict[str, Any]:
+        info = await self.data_store.get_info(claim.recording.id)
+        ctx = StepContext(
+            recording=claim.recording,
+            job=claim.job,
+            info=info,
+            data_store=self.data_store,
+            spool_dir=self.spool_dir,
+        )
+        try:
+            for name, step in self.steps:
+                result = await step(ctx)
+                if not isinstance(result, dict):
+                    raise TypeError(f"step {name!r} returned {type(result).__name__}, not dict")
+                ctx.results[name] = result
+        finally:
+            await ctx.aclose()
+        return ctx.results
