@@ -1,4 +1,4 @@
-"""Lifecycle events of an upload, fanned out to whoever listens (hooks, the processing pipeline).
+"""Lifecycle events of an upload, fanned out to whoever listens (hooks, quotas, the pipeline).
 
 The core reports what happened; listeners decide what to do. A listener's failure is logged
 and never undoes or loses the upload it was told about.
@@ -6,6 +6,7 @@ and never undoes or loses the upload it was told about.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Protocol
 
 import structlog
@@ -30,13 +31,10 @@ class Lifecycle:
         self.listeners.append(listener)
 
     async def created(self, info: UploadInfo) -> None:
-        for listener in self.listeners:
-            try:
-                await listener.on_created(info)
-            except Exception:
-                log.exception("listener failed", event="created", upload_id=info.id)
+        await self._notify("created", info, lambda listener: listener.on_created)
 
     def progress(self, info: UploadInfo) -> None:
+        # Synchronous: it runs on the PATCH hot path, so listeners only schedule work here.
         for listener in self.listeners:
             try:
                 listener.on_progress(info)
@@ -44,15 +42,19 @@ class Lifecycle:
                 log.exception("listener failed", event="progress", upload_id=info.id)
 
     async def finished(self, info: UploadInfo) -> None:
-        for listener in self.listeners:
-            try:
-                await listener.on_finished(info)
-            except Exception:
-                log.exception("listener failed", event="finished", upload_id=info.id)
+        await self._notify("finished", info, lambda listener: listener.on_finished)
 
     async def terminated(self, info: UploadInfo) -> None:
+        await self._notify("terminated", info, lambda listener: listener.on_terminated)
+
+    async def _notify(
+        self,
+        event: str,
+        info: UploadInfo,
+        method: Callable[[UploadListener], Callable[[UploadInfo], Awaitable[None]]],
+    ) -> None:
         for listener in self.listeners:
             try:
-                await listener.on_terminated(info)
+                await method(listener)(info)
             except Exception:
-                log.exception("listener failed", event="terminated", upload_id=info.id)
+                log.exception("listener failed", event=event, upload_id=info.id)

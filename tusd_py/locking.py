@@ -58,9 +58,7 @@ class InProcessLocker(Locker):
         try:
             yield
         finally:
-            if self._holders.get(upload_id) is holder:
-                del self._holders[upload_id]
-            holder.released.set()
+            self._release(upload_id, holder)
 
     @asynccontextmanager
     async def try_lock(self, upload_id: str) -> AsyncIterator[None]:
@@ -71,9 +69,12 @@ class InProcessLocker(Locker):
         try:
             yield
         finally:
-            if self._holders.get(upload_id) is holder:
-                del self._holders[upload_id]
-            holder.released.set()
+            self._release(upload_id, holder)
+
+    def _release(self, upload_id: str, holder: _Holder) -> None:
+        if self._holders.get(upload_id) is holder:
+            del self._holders[upload_id]
+        holder.released.set()
 
     async def _acquire(self, upload_id: str, on_release_request: Callable[[], None] | None) -> _Holder:
         loop = asyncio.get_running_loop()
