@@ -98,7 +98,7 @@ async def patch(service: TusService, request: web.Request) -> web.StreamResponse
 async def get(service: TusService, request: web.Request) -> web.StreamResponse:
     upload_id = service.upload_id(request)
     info = await service.load(request, upload_id)
-    decide_download(offset=info.offset, length=info.length, is_partial=info.concat == "partial")
+    decide_download(offset=info.offset, length=info.length)
     total = info.offset
     byte_range = parse_range(request.headers.get("Range"), total)
     content_type, inline = safe_content_type(text_value(info.metadata, "filetype"))

@@ -19,7 +19,7 @@ import structlog
 from aiohttp import web
 
 from storage_backends.base import DataStore, UploadInfo, UploadNotFound, VerificationFailed
-from tusd_py.body import BodyInterrupted, BodyStream
+from tusd_py.body import BodyInterrupted, BodyStream, LockHandedOver
 from tusd_py.config import Config
 from tusd_py.digests import DigestCache
 from tusd_py.errors import TusError, not_found
@@ -208,6 +208,8 @@ class TusService:
                 await self.finish(info)
             if isinstance(exc, TusError):
                 raise
+            if isinstance(exc, LockHandedOver):
+                raise TusError(423, "a newer request for this upload took over; its bytes so far are kept") from None
             raise TusError(400, f"request body ended early: {exc}") from None
         self.digests.commit(info.id, digest, info.offset)
         if info.length is None and self.quotas is not None:

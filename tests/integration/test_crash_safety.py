@@ -110,5 +110,6 @@ def test_newer_patch_takes_over_a_stalled_one_without_corruption(live_server: Li
     retry = client.patch(url, 0, PAYLOAD)
     assert retry.status == 409  # the stalled request let go, keeping its bytes: offset is now `first`
     assert head_offset(client, url) == first
+    assert stalled.response_status() == 423  # the old request is told it was superseded
     stalled.close()
     resume_and_verify(client, url)

@@ -92,6 +92,6 @@ def test_patch_never_allows_writing_past_the_length(length: int, offset_fraction
 
 
 def test_download_only_when_finished() -> None:
-    decide_download(offset=5, length=5, is_partial=False)
-    assert status_of(decide_download, offset=4, length=5, is_partial=False) == 409
-    assert status_of(decide_download, offset=0, length=None, is_partial=False) == 409
+    decide_download(offset=5, length=5)
+    assert status_of(decide_download, offset=4, length=5) == 409
+    assert status_of(decide_download, offset=0, length=None) == 409

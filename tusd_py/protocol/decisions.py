@@ -91,7 +91,7 @@ def decide_patch(
     return PatchPlan(new_length=new_length, max_bytes=limit, body_bytes=body)
 
 
-def decide_download(*, offset: int, length: int | None, is_partial: bool) -> None:
+def decide_download(*, offset: int, length: int | None) -> None:
     """GET is served only for finished uploads: partial bytes would be mistaken for the file."""
     if length is None or offset < length:
         shown = "unknown" if length is None else str(length)
