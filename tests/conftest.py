@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -41,9 +42,18 @@ def live_server(tmp_path: Path) -> Iterator[LiveServer]:
         yield server
 
 
+INTEROP_SECRET = secrets.token_urlsafe(48)
+
+
 @pytest.fixture(scope="session")
 def session_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
-    server = LiveServer(tmp_path_factory.mktemp("session-server") / "data", "--max-size", str(4 * 1024**3))
+    """One live server for the real-client suites: auth on, as production runs it."""
+    server = LiveServer(
+        tmp_path_factory.mktemp("session-server") / "data",
+        "--max-size", str(4 * 1024**3),
+        "--jwt-secret", INTEROP_SECRET,
+        "--quota-bytes", "0", "--quota-unfinished", "0",
+    )  # fmt: skip
     with server:
         yield server
 
@@ -56,4 +66,8 @@ def tus_url(session_server: LiveServer) -> str:
 
 @pytest.fixture(scope="session")
 def auth_headers() -> dict[str, str]:
-    return {}
+    """A bearer token the session server accepts."""
+    from tusd_py.auth import AuthConfig, mint_dev_token
+
+    token = mint_dev_token(AuthConfig(enabled=True, secret=INTEROP_SECRET), "interop-user", ttl=6 * 3600)
+    return {"Authorization": f"Bearer {token}"}

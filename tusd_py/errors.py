@@ -28,9 +28,5 @@ def not_found(reason: str = "upload not found") -> TusError:
     return TusError(404, reason)
 
 
-def conflict(reason: str) -> TusError:
-    return TusError(409, reason)
-
-
 def too_large(reason: str) -> TusError:
     return TusError(413, reason)

@@ -52,9 +52,12 @@ def test_creation_body_longer_than_length_is_413() -> None:
     assert creation(upload_length="3", content_length="3").body_bytes == 3
 
 
-def test_patch_offset_must_match() -> None:
+def test_patch_offset_must_match_and_409_tells_the_current_offset() -> None:
     assert status_of(patch, stored_offset=4, client_offset=3) == 409
     assert status_of(patch, stored_offset=4, client_offset=5) == 409
+    with pytest.raises(TusError) as caught:
+        patch(stored_offset=4, client_offset=0)
+    assert caught.value.headers == {"Upload-Offset": "4"}
 
 
 def test_patch_body_limit_is_the_remaining_length() -> None:

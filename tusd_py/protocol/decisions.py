@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from tusd_py.errors import TusError, bad_request, conflict, too_large
+from tusd_py.errors import TusError, bad_request, too_large
 from tusd_py.protocol.headers import MAX_REPRESENTABLE, parse_defer_length, parse_non_negative
 
 
@@ -64,7 +64,13 @@ def decide_patch(
 ) -> PatchPlan:
     """tus "PATCH": the offsets must match, and the body must fit the (possibly deferred) length."""
     if client_offset != stored_offset:
-        raise conflict(f"Upload-Offset {client_offset} does not match the upload's offset {stored_offset}")
+        # The current offset rides along: TUSKit 3.x re-sends a failed PATCH without a HEAD and
+        # takes Upload-Offset from whatever response it gets, so this lets it resume at once.
+        raise TusError(
+            409,
+            f"Upload-Offset {client_offset} does not match the upload's offset {stored_offset}",
+            {"Upload-Offset": str(stored_offset)},
+        )
     new_length: int | None = None
     declared = parse_non_negative("Upload-Length", upload_length, required=False)
     if declared is not None:
