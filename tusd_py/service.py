@@ -23,6 +23,7 @@ from tusd_py.body import BodyInterrupted, BodyStream, LockHandedOver
 from tusd_py.config import Config
 from tusd_py.digests import DigestCache
 from tusd_py.errors import TusError, not_found
+from tusd_py.hooks import HookDispatcher, HookType, build_event
 from tusd_py.lifecycle import Lifecycle
 from tusd_py.locking import Locker
 from tusd_py.request_keys import REQUEST_ID, USER_ID
@@ -30,7 +31,6 @@ from tusd_py.urls import external_base
 
 if TYPE_CHECKING:
     from extensions.base import Extension, Verifier
-    from tusd_py.hooks import HookDispatcher
     from tusd_py.quotas import QuotaLedger
 
 log = structlog.get_logger(__name__)
@@ -118,11 +118,9 @@ class TusService:
     async def admit(self, request: web.Request, info: UploadInfo) -> UploadInfo:
         """Run pre-create hooks (which may reject, or change id and metadata) and reserve quota.
 
-        Returns the info to create. The caller must create it, or call :meth:`abandon` if it fails.
+        Returns the info to create; :meth:`create` releases the quota again if storing it fails.
         """
         if self.hooks is not None:
-            from tusd_py.hooks import HookType, build_event
-
             event = build_event(HookType.PRE_CREATE, info, user_id=info.owner, request_id=request.get(REQUEST_ID))
             result = await self.hooks.run_pre_create(event)
             if result.rejection is not None:
@@ -230,8 +228,6 @@ class TusService:
             return
         rejection = None
         if self.hooks is not None and info.concat != "partial":
-            from tusd_py.hooks import HookType, build_event
-
             request_id = structlog.contextvars.get_contextvars().get("request_id")
             event = build_event(HookType.PRE_FINISH, info, user_id=info.owner, request_id=request_id)
             rejection = await self.hooks.run_pre_finish(event)
