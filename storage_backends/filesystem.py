@@ -15,6 +15,7 @@ write replaces.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import re
 import secrets
@@ -148,6 +149,7 @@ class FileStore(DataStore):
             fd = os.open(path, flags)
         except FileNotFoundError:
             raise UploadNotFound(path.name) from None
+        writer = _PipelinedWriter(fd)
         written = 0
         batch: list[bytes] = []
         batch_size = 0
@@ -157,20 +159,22 @@ class FileStore(DataStore):
                     batch.append(chunk)
                     batch_size += len(chunk)
                     if batch_size >= WRITE_BATCH:
-                        await _finish_in_thread(_writev_all, fd, batch)
+                        await writer.submit(batch)
                         written += batch_size
                         batch, batch_size = [], 0
             except BaseException:
                 # The stream broke (client gone, lock handed over): what arrived is kept.
                 if keep_on_error and batch:
-                    await _finish_in_thread(_writev_all, fd, batch)
+                    await writer.submit(batch)
                 raise
             if batch:
-                await _finish_in_thread(_writev_all, fd, batch)
+                await writer.submit(batch)
                 written += batch_size
+            await writer.drain()
             if self.fsync:
                 await asyncio.to_thread(os.fsync, fd)
         finally:
+            await writer.drain_quietly()
             os.close(fd)
         return written
 
@@ -256,6 +260,37 @@ async def _finish_in_thread(func: Callable[..., None], *args: object) -> None:
     except asyncio.CancelledError:
         await future
         raise
+
+
+class _PipelinedWriter:
+    """Writes batches in a worker thread, one at a time and in order, while the caller reads the
+    next batch from the network: socket reads and disk writes overlap (double buffering), and
+    memory stays at two batches per request."""
+
+    def __init__(self, fd: int) -> None:
+        self._fd = fd
+        self._pending: asyncio.Future[None] | None = None
+
+    async def submit(self, batch: list[bytes]) -> None:
+        await self.drain()
+        self._pending = asyncio.ensure_future(asyncio.to_thread(_writev_all, self._fd, batch))
+
+    async def drain(self) -> None:
+        """Wait for the write in flight; raise its error. Waits even if this task is cancelled:
+        closing the descriptor (or releasing the upload's lock) under a running write would
+        corrupt the upload."""
+        pending, self._pending = self._pending, None
+        if pending is None:
+            return
+        try:
+            await asyncio.shield(pending)
+        except asyncio.CancelledError:
+            await pending
+            raise
+
+    async def drain_quietly(self) -> None:
+        with contextlib.suppress(Exception):  # the caller is already raising something more relevant
+            await self.drain()
 
 
 def _writev_all(fd: int, buffers: list[bytes]) -> None:

@@ -5,6 +5,11 @@ the idle timeout, when another request takes the upload's lock over, or when it 
 the upload can hold. The storage backend keeps whatever arrived before that (see
 ``DataStore.write``), which is what lets a client on a flaky network resume exactly where the
 server stopped.
+
+Hot path. Observers (the whole-upload SHA-256, a request's checksum) run in a worker thread on
+batches of chunks, one batch at a time and in order, so hashing overlaps with reading the socket
+and writing the disk instead of stalling the event loop (hashlib releases the GIL on large
+buffers). The idle timeout is one watchdog timer per stream, not a timer per chunk.
 """
 
 from __future__ import annotations
@@ -16,6 +21,8 @@ from aiohttp import StreamReader
 
 from tusd_py.errors import TusError
 
+OBSERVE_BATCH = 1024 * 1024
+
 
 class BodyInterrupted(Exception):
     """The body ended before the client finished sending it."""
@@ -26,7 +33,12 @@ class LockHandedOver(BodyInterrupted):
 
 
 class BodyStream:
-    """Async iterator over a request body, counting and observing every byte it yields."""
+    """Async iterator over a request body, counting and observing every byte it yields.
+
+    Observers have seen every yielded byte once the iteration has ended, normally or by an
+    exception raised from the body; a consumer that abandons the iteration early leaves them
+    behind (callers compare what observers saw with what was stored, see DigestCache.commit).
+    """
 
     def __init__(
         self,
@@ -40,6 +52,9 @@ class BodyStream:
         self._max_bytes = max_bytes
         self._idle_timeout = idle_timeout
         self._observers = observers or []
+        self._unobserved: list[bytes] = []
+        self._unobserved_size = 0
+        self._observing: asyncio.Future[None] | None = None
         self.received = 0
 
     def hand_over(self) -> None:
@@ -50,14 +65,21 @@ class BodyStream:
         return self._iterate()
 
     async def _iterate(self) -> AsyncIterator[bytes]:
+        loop = asyncio.get_running_loop()
+        watchdog = _IdleWatchdog(loop, self._content, self._idle_timeout)
+        try:
+            async for chunk in self._read(watchdog):
+                yield chunk
+        finally:
+            watchdog.cancel()
+            await self._observe_rest()
+
+    async def _read(self, watchdog: _IdleWatchdog) -> AsyncIterator[bytes]:
         content = self._content
         while True:
             try:
-                async with asyncio.timeout(self._idle_timeout):
-                    chunk = await content.readany()
-            except TimeoutError:
-                raise BodyInterrupted(f"no data received for {self._idle_timeout:g} s") from None
-            except LockHandedOver:
+                chunk = await content.readany()
+            except BodyInterrupted:
                 raise
             except (ConnectionError, OSError, ValueError) as exc:
                 raise BodyInterrupted(f"client connection lost: {exc}") from exc
@@ -65,16 +87,61 @@ class BodyStream:
                 raise BodyInterrupted(f"request body ended early: {exc}") from exc
             if not chunk:
                 return
+            watchdog.activity()
             room = self._max_bytes - self.received
             if len(chunk) > room:
                 if room > 0:
-                    self._deliver(chunk[:room])
+                    await self._deliver(chunk[:room])
                     yield chunk[:room]
                 raise TusError(413, "request body exceeds what this upload may still hold (its length or a quota)")
-            self._deliver(chunk)
+            await self._deliver(chunk)
             yield chunk
 
-    def _deliver(self, chunk: bytes) -> None:
+    async def _deliver(self, chunk: bytes) -> None:
         self.received += len(chunk)
-        for observe in self._observers:
-            observe(chunk)
+        if not self._observers:
+            return
+        self._unobserved.append(chunk)
+        self._unobserved_size += len(chunk)
+        if self._unobserved_size >= OBSERVE_BATCH:
+            if self._observing is not None:
+                await self._observing  # back-pressure: at most one batch being hashed per stream
+            batch, self._unobserved, self._unobserved_size = self._unobserved, [], 0
+            self._observing = asyncio.ensure_future(asyncio.to_thread(self._observe, batch))
+
+    async def _observe_rest(self) -> None:
+        if self._observing is not None:
+            await self._observing
+            self._observing = None
+        if self._unobserved:
+            batch, self._unobserved, self._unobserved_size = self._unobserved, [], 0
+            self._observe(batch)
+
+    def _observe(self, batch: list[bytes]) -> None:
+        for chunk in batch:
+            for observe in self._observers:
+                observe(chunk)
+
+
+class _IdleWatchdog:
+    """Ends the body with BodyInterrupted if no chunk arrives for ``timeout`` seconds."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, content: StreamReader, timeout: float) -> None:
+        self._loop = loop
+        self._content = content
+        self._timeout = timeout
+        self._last = loop.time()
+        self._handle = loop.call_later(timeout, self._check)
+
+    def activity(self) -> None:
+        self._last = self._loop.time()
+
+    def _check(self) -> None:
+        idle = self._loop.time() - self._last
+        if idle >= self._timeout:
+            self._content.set_exception(BodyInterrupted(f"no data received for {self._timeout:g} s"))
+        else:
+            self._handle = self._loop.call_later(self._timeout - idle, self._check)
+
+    def cancel(self) -> None:
+        self._handle.cancel()
