@@ -18,6 +18,7 @@ from tusd_py.middlewares import add_response_headers, cors_middleware, error_res
 from tusd_py.pipeline.listener import PipelineListener
 from tusd_py.pipeline.service import Pipeline
 from tusd_py.quotas import QuotaListener
+from tusd_py.recordings.routes import add_recordings_routes, openapi_path
 from tusd_py.routing import Dispatcher
 from tusd_py.service import TusService
 from tusd_py.wiring import build_hooks, build_pipeline, build_quotas, build_verifier
@@ -98,7 +99,7 @@ def make_app(
         request_context,
         cors_middleware(config),
         error_responses,
-        auth_middleware(verifier, exempt=lambda request: request.path == "/healthz"),
+        auth_middleware(verifier, exempt=lambda request: request.path in ("/healthz", openapi_path())),
     ]
     app = web.Application(middlewares=middlewares)
     app[SERVICE_KEY] = service
@@ -110,6 +111,7 @@ def make_app(
     if base != "/":
         app.router.add_route("*", base.rstrip("/"), dispatcher.collection)
     app.router.add_route("*", base + "{upload_id}", dispatcher.upload)
+    add_recordings_routes(app)
     app.router.add_get("/healthz", _health)
     app.on_response_prepare.append(add_response_headers)
     app.on_startup.append(_start)

@@ -1,0 +1,183 @@
+"""Fixtures for the Recordings API tests: real apps, real WAV uploads, and every response checked
+against the OpenAPI document the app itself serves."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import io
+import math
+import struct
+import time
+import wave
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import jwt
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestClient
+from jsonschema import Draft202012Validator
+
+from tests.tus import TUS, create, patch
+from tusd_py.config import Config
+
+SECRET = "r" * 48 + "-recordings-api-test-secret"
+Client = TestClient[web.Request, web.Application]
+ClientFactory = Callable[[web.Application], Awaitable[Client]]
+
+
+def token(user: str) -> str:
+    now = int(time.time())
+    return jwt.encode({"sub": user, "iat": now, "exp": now + 600}, SECRET, algorithm="HS256")
+
+
+def bearer(user: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token(user)}"}
+
+
+def wav_bytes(seconds: float = 0.25, rate: int = 8000) -> bytes:
+    """A 16-bit mono sine, written with the stdlib ``wave`` module."""
+    frames = b"".join(
+        struct.pack("<h", int(10000 * math.sin(2 * math.pi * 440 * n / rate))) for n in range(int(seconds * rate))
+    )
+    out = io.BytesIO()
+    with wave.open(out, "wb") as writer:
+        writer.setnchannels(1)
+        writer.setsampwidth(2)
+        writer.setframerate(rate)
+        writer.writeframes(frames)
+    return out.getvalue()
+
+
+def make_config(tmp_path: Path, **overrides: Any) -> Config:
+    settings: dict[str, Any] = {
+        "storage_dir": str(tmp_path / "data"),
+        "workers": 1,
+        "job_retry_delay": 0.01,
+        "job_attempts": 3,
+        "sweep_interval": 0,
+        "cleanup_interval": 0,
+        "lock_timeout": 1.0,
+        **overrides,
+    }
+    return Config(**settings)
+
+
+class Api:
+    """Calls the Recordings API and checks each answer against the app's own OpenAPI document.
+
+    ``template`` is the documented path (``/api/recordings/{upload_id}``): the status must be one
+    the document lists for that operation, the Content-Type the one it lists for that status, and
+    a JSON body must validate against its schema. Returns the decoded JSON, or the text.
+    """
+
+    def __init__(self, client: Client, document: dict[str, Any], headers: dict[str, str] | None = None) -> None:
+        self.client = client
+        self.document = document
+        self.headers = headers or {}
+
+    def as_user(self, user: str) -> Api:
+        return Api(self.client, self.document, bearer(user))
+
+    async def call(
+        self,
+        method: str,
+        template: str,
+        *,
+        expect: int = 200,
+        params: dict[str, str] | list[tuple[str, str]] | None = None,
+        headers: dict[str, str] | None = None,
+        upload_id: str | None = None,
+    ) -> Any:
+        url = template if upload_id is None else template.format(upload_id=upload_id)
+        resp = await self.client.request(method, url, params=params, headers={**self.headers, **(headers or {})})
+        body = await resp.read()
+        assert resp.status == expect, (resp.status, body[:300])
+        operation = self.document["paths"][template][method.lower()]
+        documented = operation["responses"].get(str(resp.status))
+        assert documented is not None, f"{method} {template} answered {resp.status}, which is not documented"
+        content = documented.get("content")
+        if content is None:
+            assert body == b"", body[:300]
+            return None
+        (media_type, spec), *_ = content.items()
+        assert resp.content_type == media_type, (resp.content_type, media_type)
+        if media_type == "text/plain":
+            return body.decode()
+        value = await resp.json()
+        schema = {**spec["schema"], "components": self.document["components"]}
+        errors = sorted(Draft202012Validator(schema).iter_errors(value), key=str)
+        assert not errors, [f"{list(e.absolute_path)}: {e.message}" for e in errors]
+        return value
+
+    async def get(self, template: str, **kw: Any) -> Any:
+        return await self.call("GET", template, **kw)
+
+    async def post(self, template: str, **kw: Any) -> Any:
+        return await self.call("POST", template, **kw)
+
+    async def delete(self, template: str, **kw: Any) -> Any:
+        return await self.call("DELETE", template, **kw)
+
+    async def recording(self, upload_id: str, **kw: Any) -> Any:
+        return await self.get("/api/recordings/{upload_id}", upload_id=upload_id, **kw)
+
+    async def wait_for(self, upload_id: str, *statuses: str, within: float = 10.0) -> Any:
+        """Poll the recording until it reaches one of ``statuses`` (bounded)."""
+        deadline = time.monotonic() + within
+        while True:
+            rec = await self.recording(upload_id)
+            if rec["status"] in statuses:
+                return rec
+            assert time.monotonic() < deadline, f"{upload_id} still {rec['status']} after {within} s: {rec}"
+            await asyncio.sleep(0.02)
+
+
+async def open_api(client: Client, user: str | None = None) -> Api:
+    headers = bearer(user) if user else {}
+    resp = await client.get("/api/openapi.json", headers=headers)
+    assert resp.status == 200, await resp.text()
+    return Api(client, await resp.json(), headers)
+
+
+async def upload(client: Client, data: bytes, *, user: str | None = None, filename: str = "memo.wav") -> str:
+    """A finished tus upload (POST, then PATCH in two pieces); returns its id."""
+    auth = bearer(user) if user else {}
+    meta = f"filename {_b64(filename)},mode {_b64('recap')},filetype {_b64('audio/wav')}"
+    path = await create(client, len(data), Upload_Metadata=meta, **_kw(auth))
+    half = len(data) // 2
+    for offset, piece in ((0, data[:half]), (half, data[half:])):
+        resp = await patch(client, path, offset, piece, **_kw(auth))
+        assert resp.status == 204, await resp.text()
+    return path.rsplit("/", 1)[1]
+
+
+async def start_upload(client: Client, length: int, data: bytes = b"", *, user: str | None = None) -> str:
+    """An unfinished tus upload of ``length`` bytes holding ``data``; returns its id."""
+    auth = bearer(user) if user else {}
+    path = await create(client, length, **_kw(auth))
+    if data:
+        resp = await patch(client, path, 0, data, **_kw(auth))
+        assert resp.status == 204, await resp.text()
+    return path.rsplit("/", 1)[1]
+
+
+async def tus_head(client: Client, upload_id: str, user: str | None = None) -> int:
+    resp = await client.head(f"/files/{upload_id}", headers={**TUS, **(bearer(user) if user else {})})
+    return resp.status
+
+
+def _b64(text: str) -> str:
+    return base64.b64encode(text.encode()).decode()
+
+
+def _kw(headers: dict[str, str]) -> dict[str, str]:
+    # tests.tus helpers take headers as keyword arguments with "_" for "-".
+    return {name.replace("-", "_"): value for name, value in headers.items()}
+
+
+@pytest.fixture
+def wav() -> bytes:
+    return wav_bytes()

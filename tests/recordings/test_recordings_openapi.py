@@ -1,0 +1,75 @@
+"""The published OpenAPI document: valid OpenAPI 3.1, its schemas valid JSON Schema, and the same
+routes as the app serves, both ways. (Every response the other tests get is validated against it
+by ``conftest.Api``.)"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiohttp import web
+from jsonschema import Draft202012Validator, ValidationError
+from openapi_spec_validator import validate as validate_openapi
+
+from tests.recordings.conftest import ClientFactory, make_config, open_api
+from tusd_py.app import make_app
+from tusd_py.recordings.openapi import build_document
+from tusd_py.recordings.routes import add_recordings_routes
+
+HTTP_METHODS = {"get", "put", "post", "delete", "options", "head", "patch", "trace"}
+
+
+def documented(document: dict[str, Any]) -> set[tuple[str, str]]:
+    return {
+        (method.upper(), path) for path, item in document["paths"].items() for method in item if method in HTTP_METHODS
+    }
+
+
+def served(app: web.Application, prefix: str) -> set[tuple[str, str]]:
+    return {
+        (route.method, route.resource.canonical)
+        for route in app.router.routes()
+        if route.resource is not None and route.resource.canonical.startswith(prefix + "/")
+    }
+
+
+async def test_the_served_document_is_valid_openapi_3_1(aiohttp_client: ClientFactory, tmp_path: Path) -> None:
+    client = await aiohttp_client(make_app(make_config(tmp_path, workers=0)))
+    api = await open_api(client)  # auth off: no token
+    document = api.document
+    assert document == build_document("/api")
+    assert document["openapi"] == "3.1.0"
+    validate_openapi(document)
+    for schema in document["components"]["schemas"].values():
+        Draft202012Validator.check_schema(schema)  # raises, naming the bad keyword
+
+
+def test_every_served_route_is_documented_and_every_documented_one_served(tmp_path: Path) -> None:
+    app = make_app(make_config(tmp_path, workers=0))
+    assert served(app, "/api") == documented(build_document("/api"))
+    assert len(served(app, "/api")) == 8
+
+
+def test_another_prefix_moves_routes_and_document_together(tmp_path: Path) -> None:
+    app = make_app(make_config(tmp_path, workers=0))
+    add_recordings_routes(app, "/v2/")
+    assert served(app, "/v2") == documented(build_document("/v2"))
+    assert all(path.startswith("/v2/") for path in build_document("/v2")["paths"])
+
+
+def test_responses_are_held_to_every_field() -> None:
+    """The check the other tests rely on bites: a missing or an extra field fails validation."""
+    document = build_document()
+    schema = {"$ref": "#/components/schemas/SyncResult", "components": document["components"]}
+    validator = Draft202012Validator(schema)
+    validator.validate({"requeued": ["a"]})
+    with pytest.raises(ValidationError):
+        validator.validate({})
+    with pytest.raises(ValidationError):
+        validator.validate({"requeued": [], "extra": 1})
+    stats = Draft202012Validator({"$ref": "#/components/schemas/Stats", "components": document["components"]})
+    with pytest.raises(ValidationError):
+        stats.validate(
+            {"by_status": {"bogus": {"count": 0, "bytes": 0}}, "total_count": 0, "total_bytes": 0, "quota": None}
+        )

@@ -1,0 +1,237 @@
+"""The OpenAPI 3.1 document of the Recordings API, served at ``{prefix}/openapi.json``.
+
+Response schemas are generated from the msgspec types the handlers encode
+(:mod:`tusd_py.recordings.schemas`) with :func:`msgspec.json.schema_components`, so the document
+follows the code. OpenAPI 3.1 schemas are JSON Schema 2020-12, which is what msgspec emits.
+
+The handlers always send every field (``null`` included), so every object schema is tightened to
+list all its properties as required and to allow no others: a client generated from this document
+may rely on each field being there, and the tests validating responses against it catch a field
+added to the code but not to the document, or dropped from the code.
+
+The paths, parameters and error responses are written out below; the route table and this
+document are compared by the tests, both ways.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+
+from tusd_py.recordings import params
+from tusd_py.recordings.schemas import (
+    CleanupResult,
+    Queue,
+    RecordingDetail,
+    RecordingPage,
+    Stats,
+    SyncResult,
+)
+from tusd_py.service import UPLOAD_ID
+
+OPENAPI_VERSION = "3.1.0"
+API_VERSION = "1.0.0"
+REF = "#/components/schemas/{name}"
+
+_RESPONSE_TYPES = (RecordingPage, RecordingDetail, Queue, SyncResult, Stats, CleanupResult)
+
+_DESCRIPTION = """\
+Recordings are tus uploads seen through their post-upload life:
+`recorded` (created) -> `uploading` (some bytes stored) -> `uploaded` (every byte stored, queued
+for processing) -> `processing` -> `completed` | `failed`. A recording is never deleted after
+processing unless its owner asks (`DELETE`, `POST /cleanup`) or it failed and is older than the
+server's cleanup period.
+
+With auth on, every operation but this document needs `Authorization: Bearer <JWT>`, and shows
+only the caller's recordings (another user's answers 404, like a missing one). With auth off,
+the API shows the recordings of uploads made without auth.
+
+Errors are `text/plain` with a one-line reason. Timestamps are Unix seconds."""
+
+
+def _text(description: str) -> dict[str, Any]:
+    return {"description": description, "content": {"text/plain": {"schema": {"type": "string"}}}}
+
+
+def _json(schema: dict[str, Any], description: str) -> dict[str, Any]:
+    return {"description": description, "content": {"application/json": {"schema": schema}}}
+
+
+_UNAUTHORIZED = _text("missing, malformed or expired bearer token (auth on only)")
+_NOT_FOUND = _text("no such recording for the caller (never created, deleted, or someone else's)")
+
+
+def _bad_request(what: str) -> dict[str, Any]:
+    return _text(f"invalid {what}")
+
+
+def _limit(default: int) -> dict[str, Any]:
+    return {
+        "name": "limit",
+        "in": "query",
+        "required": False,
+        "description": "how many items at most",
+        "schema": {
+            "type": "integer",
+            "minimum": params.MIN_LIMIT,
+            "maximum": params.MAX_LIMIT,
+            "default": default,
+        },
+    }
+
+
+_UPLOAD_ID_PARAM = {
+    "name": "upload_id",
+    "in": "path",
+    "required": True,
+    "description": "the recording's id, which is its tus upload id (the last segment of the upload URL)",
+    "schema": {"type": "string", "pattern": f"^{UPLOAD_ID.pattern}$"},
+}
+
+
+def _paths(prefix: str, schema_of: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    status_param = {
+        "name": "status",
+        "in": "query",
+        "required": False,
+        "description": "only recordings in these statuses (comma-separated); all when absent",
+        "style": "form",
+        "explode": False,
+        "schema": {"type": "array", "items": {"$ref": REF.format(name="Status")}, "minItems": 1},
+    }
+    cursor_param = {
+        "name": "cursor",
+        "in": "query",
+        "required": False,
+        "description": "the next_cursor of the previous page; absent for the first page",
+        "schema": {"type": "string", "minLength": 1},
+    }
+    days_param = {
+        "name": "older_than_days",
+        "in": "query",
+        "required": False,
+        "description": "age in days (by last change) of the failed recordings to delete; "
+        "default: the server's --cleanup-failed-days (required when that is 0)",
+        "schema": {"type": "number", "minimum": 0, "maximum": params.MAX_DAYS},
+    }
+    return {
+        f"{prefix}/recordings": {
+            "get": {
+                "operationId": "listRecordings",
+                "summary": "The caller's recordings, newest first, a page at a time",
+                "parameters": [status_param, _limit(params.DEFAULT_LIMIT), cursor_param],
+                "responses": {
+                    "200": _json(schema_of["RecordingPage"], "one page"),
+                    "400": _bad_request("status, limit or cursor"),
+                    "401": _UNAUTHORIZED,
+                },
+            },
+        },
+        f"{prefix}/recordings/{{upload_id}}": {
+            "parameters": [_UPLOAD_ID_PARAM],
+            "get": {
+                "operationId": "getRecording",
+                "summary": "One recording: status, upload progress, checksum, processing results",
+                "responses": {
+                    "200": _json(schema_of["RecordingDetail"], "the recording"),
+                    "401": _UNAUTHORIZED,
+                    "404": _NOT_FOUND,
+                },
+            },
+            "delete": {
+                "operationId": "deleteRecording",
+                "summary": "Delete the recording and its bytes (like a tus DELETE of its upload)",
+                "responses": {
+                    "204": {"description": "deleted"},
+                    "401": _UNAUTHORIZED,
+                    "404": _NOT_FOUND,
+                    "423": _text("a request writing the upload did not let go in time; retry"),
+                    "501": _text("the storage backend cannot delete uploads"),
+                },
+            },
+        },
+        f"{prefix}/queue": {
+            "get": {
+                "operationId": "getQueue",
+                "summary": "The caller's processing jobs that are queued or running, soonest first",
+                "parameters": [_limit(params.DEFAULT_QUEUE_LIMIT)],
+                "responses": {
+                    "200": _json(schema_of["Queue"], "the jobs"),
+                    "400": _bad_request("limit"),
+                    "401": _UNAUTHORIZED,
+                },
+            },
+        },
+        f"{prefix}/sync": {
+            "post": {
+                "operationId": "syncRecordings",
+                "summary": "Queue the caller's failed recordings, and those whose job hung, for another round",
+                "responses": {
+                    "200": _json(schema_of["SyncResult"], "the recordings queued again"),
+                    "401": _UNAUTHORIZED,
+                },
+            },
+        },
+        f"{prefix}/stats": {
+            "get": {
+                "operationId": "getStats",
+                "summary": "Count and stored bytes of the caller's recordings per status; quota used and left",
+                "responses": {
+                    "200": _json(schema_of["Stats"], "the statistics"),
+                    "401": _UNAUTHORIZED,
+                },
+            },
+        },
+        f"{prefix}/cleanup": {
+            "post": {
+                "operationId": "cleanupFailedRecordings",
+                "summary": "Delete the caller's failed recordings older than a number of days (never others)",
+                "parameters": [days_param],
+                "responses": {
+                    "200": _json(schema_of["CleanupResult"], "the recordings deleted"),
+                    "400": _bad_request("older_than_days"),
+                    "401": _UNAUTHORIZED,
+                },
+            },
+        },
+        f"{prefix}/openapi.json": {
+            "get": {
+                "operationId": "getOpenApiDocument",
+                "summary": "This document",
+                "security": [],
+                "responses": {"200": _json({"type": "object"}, "the OpenAPI document")},
+            },
+        },
+    }
+
+
+def _tighten(components: dict[str, Any]) -> None:
+    """Every property is always sent, and no other: say so (see the module docstring)."""
+    for schema in components.values():
+        properties = schema.get("properties")
+        if schema.get("type") == "object" and properties is not None:
+            schema["required"] = list(properties)
+            schema["additionalProperties"] = False
+
+
+def build_document(prefix: str = "/api") -> dict[str, Any]:
+    refs, components = msgspec.json.schema_components(_RESPONSE_TYPES, ref_template=REF)
+    _tighten(components)
+    # msgspec types dict keys as plain strings; here they are statuses.
+    components["Stats"]["properties"]["by_status"]["propertyNames"] = {"$ref": REF.format(name="Status")}
+    schema_of = {cls.__name__: ref for cls, ref in zip(_RESPONSE_TYPES, refs, strict=True)}
+    return {
+        "openapi": OPENAPI_VERSION,
+        "info": {"title": "tusd-py Recordings API", "version": API_VERSION, "description": _DESCRIPTION},
+        "security": [{"bearerAuth": []}],
+        "paths": _paths(prefix.rstrip("/"), schema_of),
+        "components": {
+            "schemas": components,
+            "securitySchemes": {"bearerAuth": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}},
+        },
+    }
+
+
+def encode_document(prefix: str = "/api") -> bytes:
+    return msgspec.json.encode(build_document(prefix))
