@@ -52,18 +52,19 @@ async def create(service: TusService, request: web.Request) -> web.StreamRespons
     info = await service.create(request, info)
     location = service.upload_url(request, info.id)
     headers = {"Location": location}
-    if info.is_finished:  # Upload-Length: 0 is complete the moment it exists
-        await service.finish(info)
-    elif with_body:
-        limit = info.length - info.offset if info.length is not None else _deferred_limit(service, info)
-        limit = service.body_limit(info, limit, plan.body_bytes)
-        try:
+    try:
+        if info.is_finished:  # Upload-Length: 0 is complete the moment it exists
+            await service.finish(info)
+        elif with_body:
+            limit = info.length - info.offset if info.length is not None else _deferred_limit(service, info)
+            limit = service.body_limit(info, limit, plan.body_bytes)
             async with service.locker.lock(info.id):
                 info = await service.write_body(request, info, max_bytes=limit, verifier=verifier)
-        except TusError as exc:
-            exc.headers.setdefault("Location", location)
-            raise
-        headers["Upload-Offset"] = str(info.offset)
+            headers["Upload-Offset"] = str(info.offset)
+    except TusError as exc:
+        # The upload exists from here on: whatever went wrong, the client can still resume it.
+        exc.headers.setdefault("Location", location)
+        raise
     headers.update(service.upload_headers(info))
     return web.Response(status=201, headers=headers)
 
