@@ -101,7 +101,10 @@ class DataStore(abc.ABC):
 
     @abc.abstractmethod
     async def update_info(self, info: UploadInfo) -> None:
-        """Persist changed fields of ``info`` (length, metadata, finished_at, sha256...). Never the offset."""
+        """Persist changed fields of ``info`` (length, metadata, finished_at, sha256...). Never the offset.
+
+        The backend owns ``backend_state``: it keeps its own and never takes the caller's copy.
+        """
 
     @abc.abstractmethod
     async def write(
@@ -111,6 +114,10 @@ class DataStore(abc.ABC):
         verify: Callable[[], None] | None = None,
     ) -> int:
         """Append ``chunks`` at ``info.offset`` and return the new durable offset.
+
+        ``info`` must be the one :meth:`get_info` returned under the same lock: backends may rely
+        on its ``backend_state`` (the S3 part ledger) instead of re-reading it, which is what keeps
+        a PATCH within its request budget.
 
         If ``chunks`` raises (the client disconnected, or another request asked for the lock), the
         bytes that did arrive are made durable before the exception propagates: nothing a client
@@ -130,7 +137,11 @@ class DataStore(abc.ABC):
 
     @abc.abstractmethod
     def read(self, info: UploadInfo, start: int = 0, end: int | None = None) -> AsyncIterator[bytes]:
-        """Stream bytes ``[start, end)`` of the upload (``end`` defaults to its offset)."""
+        """Stream bytes ``[start, end)`` of the upload (``end`` defaults to its offset).
+
+        May be called once every byte is in but before :meth:`finish` (the core computes a lost
+        whole-upload digest then), so a backend may have to seal the upload here to read it.
+        """
 
     @abc.abstractmethod
     async def terminate(self, upload_id: str) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
+import msgspec
 import structlog
 from aiohttp import web
 
@@ -48,7 +49,22 @@ def build_store(config: Config) -> DataStore:
         from storage_backends.filesystem import FileStore
 
         return FileStore(config.storage_dir)
-    raise ValueError(f"storage {config.storage!r} is not available")
+    from storage_backends.s3 import S3Store
+    from storage_backends.s3_config import S3Config
+
+    assert config.s3_bucket is not None  # Config refuses s3 without a bucket
+    s3 = S3Config(
+        bucket=config.s3_bucket,
+        prefix=config.s3_prefix,
+        endpoint_url=config.s3_endpoint,
+        region=config.s3_region,
+        path_style=config.s3_path_style,
+        part_size=config.s3_part_size,
+        part_concurrency=config.s3_part_concurrency,
+    )
+    if config.max_size:  # parts are sized so that 10,000 of them hold the largest allowed upload
+        s3 = msgspec.structs.replace(s3, max_upload_size=config.max_size)
+    return S3Store(s3)
 
 
 def build_service(

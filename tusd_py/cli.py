@@ -58,6 +58,12 @@ _OPTIONS: list[tuple[str, str, str]] = [
     ("--hooks-events", "hooks_events", "comma-separated hook types sent to the webhook (default all)"),
     ("--hooks-timeout", "hooks_timeout", "seconds per webhook attempt"),
     ("--hooks-retries", "hooks_retries", "retries of post-* webhooks"),
+    ("--s3-bucket", "s3_bucket", "S3 bucket (it must exist)"),
+    ("--s3-prefix", "s3_prefix", "key prefix of every object this server writes"),
+    ("--s3-endpoint", "s3_endpoint", "S3-compatible endpoint URL (default: AWS)"),
+    ("--s3-region", "s3_region", "S3 region (default: from the AWS configuration)"),
+    ("--s3-part-size", "s3_part_size", "preferred multipart part size in bytes (raised to fit 10,000 parts)"),
+    ("--s3-part-concurrency", "s3_part_concurrency", "parts of one PATCH uploaded at once"),
     ("--state-db", "state_db", "SQLite file for recordings and jobs (default: state.sqlite3 in the storage dir)"),
     ("--workers", "workers", "processing jobs run at once (0: record states but process nothing)"),
     ("--job-attempts", "job_attempts", "attempts per processing job before it is marked failed"),
@@ -71,7 +77,11 @@ _LIST_FIELDS = {"cors_origins", "disabled_extensions", "jwt_algorithms", "hooks_
 _BOOL_FLAGS = [
     ("--behind-proxy", "behind_proxy", "trust X-Forwarded-*/Forwarded headers for URLs"),
     ("--hooks-fail-open", "hooks_fail_open", "let requests through when a pre-* webhook cannot be reached"),
+    ("--s3-path-style", "s3_path_style", "path-style S3 addressing (most self-hosted S3 servers need it)"),
 ]
+
+
+_BOOL_DESTS = {dest for _, dest, _ in _BOOL_FLAGS}
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -107,7 +117,7 @@ def load_config(args: argparse.Namespace, environ: dict[str, str] | None = None)
             continue
         if dest in _LIST_FIELDS and isinstance(value, str):
             value = [item.strip() for item in value.split(",") if item.strip()]
-        if dest in ("behind_proxy", "hooks_fail_open") and isinstance(value, str):
+        if dest in _BOOL_DESTS and isinstance(value, str):
             value = value.strip().lower() in ("1", "true", "yes", "on")
         raw[dest] = value
     return msgspec.convert(raw, Config, strict=False)

@@ -60,6 +60,16 @@ class Config(msgspec.Struct, kw_only=True):
     hooks_retries: int = 3
     hooks_fail_open: bool = False  # pre-* hooks that cannot be reached let requests through
 
+    # S3 backend (--storage s3). Credentials come from the standard AWS chain (environment
+    # AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, shared config and credentials files, instance roles).
+    s3_bucket: str | None = None
+    s3_prefix: str = ""
+    s3_endpoint: str | None = None  # any S3-compatible endpoint; None: AWS
+    s3_region: str | None = None
+    s3_path_style: bool = False
+    s3_part_size: int = 8 * 1024 * 1024
+    s3_part_concurrency: int = 4
+
     # Post-finish processing (recording states, durable job queue, compression analysis).
     state_db: str | None = None  # SQLite file; default: state.sqlite3 in the storage directory
     workers: int = 2  # processing jobs run at once
@@ -95,3 +105,5 @@ class Config(msgspec.Struct, kw_only=True):
             raise ValueError("max_size must be positive")
         if not 0 < self.port < 65536:
             raise ValueError("port must be between 1 and 65535")
+        if self.storage == "s3" and not self.s3_bucket:
+            raise ValueError("--storage s3 needs --s3-bucket")

@@ -1,0 +1,406 @@
+"""S3 backend: one tus upload is one S3 multipart upload, its state one small info object.
+
+Objects of upload ``ID`` (under the configured prefix):
+
+- ``ID``: the data, built by a multipart upload and readable once completed;
+- ``ID.info``: the :class:`UploadInfo` (msgspec JSON) with the part ledger in ``backend_state``;
+- ``ID.part.<offset>``: tail segments, bytes that do not fill a part yet (S3 parts are >= 5 MiB).
+
+Commit point: the info object. Every write first puts bytes in S3 (parts, a tail segment), then
+writes the info object that records them in one PUT, then deletes what that PUT superseded. A
+crash between any two calls leaves either the old info (the new parts and segment are orphans:
+the retried write reuses their part numbers and segment key, so it overwrites them) or the new
+one (superseded segments are swept later). The offset is computed from the info object alone, so
+it is always bytes durably in S3, and HEAD costs exactly one GET.
+
+Request budgets (tests/s3/test_s3_budgets.py): get_info = 1 GET; a PATCH of whole parts = one
+UploadPart per part + 1 PUT; a PATCH below a part = 1 PUT (segment) + 1 PUT (info); promoting a
+tail costs one GET per segment and one DeleteObjects. ListParts is never needed: the ledger is
+the source of truth, and CompleteMultipartUpload checks its ETags.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable
+
+import msgspec
+import structlog
+
+from storage_backends.base import (
+    CAP_CONCATENATION,
+    CAP_DEFER_LENGTH,
+    CAP_EXPIRATION,
+    CAP_TERMINATION,
+    DataStore,
+    StorageError,
+    StorageUnavailable,
+    UploadInfo,
+    UploadNotFound,
+)
+from storage_backends.s3_config import S3Config
+from storage_backends.s3_errors import translate
+from storage_backends.s3_ledger import (
+    Part,
+    S3State,
+    Segment,
+    advance,
+    choose_part_size,
+    durable_offset,
+    segment_starts,
+)
+from storage_backends.s3_objects import INFO_SUFFIX, UPLOAD_ID, MultipartGone, S3Objects
+from storage_backends.s3_parts import PartWriter
+
+log = structlog.get_logger(__name__)
+
+_encoder = msgspec.json.Encoder()
+_decoder = msgspec.json.Decoder(UploadInfo)
+
+
+def _text(metadata: dict[str, bytes | None], key: str) -> str | None:
+    value = metadata.get(key)
+    if value is None:
+        return None
+    try:
+        return value.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+
+
+def content_disposition(filename: str | None) -> str | None:
+    """``attachment`` with the client's file name, RFC 6266 / 5987 encoded (names are untrusted)."""
+    if not filename:
+        return None
+    from urllib.parse import quote
+
+    ascii_name = "".join(c if 32 <= ord(c) < 127 and c not in '"\\' else "_" for c in filename)
+    return f"attachment; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(filename, safe='')}"
+
+
+class S3Store(DataStore):
+    capabilities = frozenset({CAP_TERMINATION, CAP_DEFER_LENGTH, CAP_CONCATENATION, CAP_EXPIRATION})
+
+    def __init__(self, config: S3Config) -> None:
+        self.config = config
+        self.objects = S3Objects(config)
+
+    # -- lifecycle -----------------------------------------------------------------------------
+    async def start(self) -> None:
+        """Refuse to start on bad credentials or a missing bucket, with a message an operator can act on."""
+        try:
+            await self.objects.head_bucket()
+        except Exception as exc:
+            error = translate(exc, f"checking bucket {self.config.bucket!r}")
+            status = getattr(exc, "response", {}).get("ResponseMetadata", {}).get("HTTPStatusCode")
+            if status == 404:
+                error = StorageError(f"S3 bucket {self.config.bucket!r} does not exist")
+            elif status in (401, 403):
+                error = StorageError(
+                    f"S3 refused access to bucket {self.config.bucket!r} (HTTP {status}): "
+                    "check the credentials and their permissions"
+                )
+            raise StorageError(f"S3 storage not usable: {error}") from exc
+
+    async def close(self) -> None:
+        await self.objects.close()
+
+    # -- info ----------------------------------------------------------------------------------
+    async def load(self, upload_id: str) -> tuple[UploadInfo, S3State]:
+        """The stored info (offset from its ledger) and its S3 state: one GET."""
+        raw = await self.objects.get_bytes(self.objects.info_key(upload_id))
+        try:
+            info = _decoder.decode(raw)
+            state = msgspec.convert(info.backend_state, S3State)
+        except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+            raise StorageError(f"info object of upload {upload_id} is unreadable: {exc}") from exc
+        info.offset = durable_offset(state)
+        return info, state
+
+    async def commit(self, info: UploadInfo, state: S3State) -> None:
+        """The commit point: one PUT of the info object records the ledger and every other field.
+
+        ``info`` takes the new ledger only once the PUT succeeded, so a caller holding it never
+        sees bytes that are not recorded."""
+        committed = msgspec.structs.replace(
+            info,
+            backend_state=msgspec.to_builtins(state),
+            offset=durable_offset(state),
+            # Expiration counts from the last activity; the filesystem backend uses the file's mtime.
+            updated_at=max(info.updated_at, time.time()),
+        )
+        await self.objects.put_bytes(self.objects.info_key(info.id), _encoder.encode(committed))
+        info.backend_state, info.offset = committed.backend_state, committed.offset
+        info.updated_at = committed.updated_at
+
+    @staticmethod
+    def _state_of(info: UploadInfo) -> S3State | None:
+        if not info.backend_state:
+            return None
+        try:
+            return msgspec.convert(info.backend_state, S3State)
+        except msgspec.ValidationError:
+            return None
+
+    async def create(self, info: UploadInfo) -> None:
+        key = self.objects.data_key(info.id)
+        part_size = choose_part_size(
+            self.config.part_size, info.length if info.length is not None else self.config.max_upload_size
+        )
+        # Content type and disposition can only be set when the multipart upload is created; the
+        # metadata is known now. The multipart upload comes first: without an info object it is
+        # an abandoned upload that sweep_orphans aborts.
+        multipart_id = await self.objects.create_multipart(
+            key,
+            content_type=_text(info.metadata, "filetype"),
+            disposition=content_disposition(_text(info.metadata, "filename")),
+        )
+        state = S3State(multipart_id=multipart_id, part_size=part_size)
+        info.backend_state = msgspec.to_builtins(state)
+        info.offset = 0
+        try:
+            # If-None-Match: an id collision must never take over another upload's state.
+            await self.objects.put_bytes(self.objects.info_key(info.id), _encoder.encode(info), if_none_match=True)
+        except StorageError:
+            await self._quietly(self.objects.abort_multipart(key, multipart_id))
+            raise
+        log.info("s3 upload created", upload_id=info.id, part_size=part_size)
+
+    async def get_info(self, upload_id: str) -> UploadInfo:
+        info, _ = await self.load(upload_id)
+        return info
+
+    async def update_info(self, info: UploadInfo) -> None:
+        """Persist the core's fields over the stored ledger (the caller's copy may be older)."""
+        _, state = await self.load(info.id)
+        if info.length is not None and not state.completed and durable_offset(state) == info.length and state.tail:
+            # A deferred length just became known and every byte is in: the tail becomes the
+            # last part now, so that any reader or finisher finds a complete ledger.
+            state = await self._promote_tail(info.id, state)
+        await self.commit(info, state)
+
+    # -- writing -------------------------------------------------------------------------------
+    async def write(
+        self,
+        info: UploadInfo,
+        chunks: AsyncIterable[bytes],
+        verify: Callable[[], None] | None = None,
+    ) -> int:
+        # The core passes the info it loaded under the upload's lock, so its ledger is current:
+        # trusting it keeps a PATCH at one UploadPart per part plus one info PUT.
+        state = self._state_of(info)
+        if state is None:
+            info, state = await self.load(info.id)
+        if state.completed:
+            raise StorageError(f"upload {info.id} is already completed")
+        key = self.objects.data_key(info.id)
+        start = durable_offset(state)
+        writer = PartWriter(
+            part_size=state.part_size,
+            first_number=len(state.parts) + 1,
+            tail_size=sum(segment.size for segment in state.tail),
+            concurrency=self.config.part_concurrency,
+            upload_part=lambda number, body: self.objects.upload_part(key, state.multipart_id, number, body),
+            fetch_tail=lambda: self._fetch_tail(info.id, state),
+        )
+        stream_error: Exception | None = None
+        try:
+            iterator = aiter(chunks)
+            while True:
+                try:
+                    chunk = await anext(iterator)
+                except StopAsyncIteration:
+                    break
+                except Exception as exc:  # the client went away, or a newer request took over
+                    stream_error = exc
+                    break
+                await writer.feed(chunk)
+            if verify is not None and stream_error is None:
+                verify()
+        except BaseException as exc:
+            # An S3 failure, a rejected checksum, or cancellation. With verify, nothing of this
+            # call may be kept; without it, keep the parts that landed (but not the leftover).
+            await self._settle_after_failure(info, state, writer, exc, keep=verify is None)
+            raise
+        if stream_error is not None and verify is not None:
+            await writer.settle()  # discarded, but landed before the lock is released (see below)
+            raise stream_error
+        final = info.length is not None and start + writer.received == info.length
+        try:
+            if final:
+                await writer.flush_last_part()
+            landed, failure = await writer.settle()
+            if failure is not None:
+                raise failure
+            segment = None
+            if not final and writer.leftover_size:
+                segment = await self._put_segment(info.id, start + writer.received - writer.leftover_size, writer)
+            new_state = advance(state, landed, writer.tail_consumed, segment)
+            await self.commit(info, new_state)
+        except BaseException as exc:
+            await self._settle_after_failure(info, state, writer, exc, keep=verify is None)
+            raise
+        if writer.tail_consumed:
+            await self._delete_segments(info.id, state)
+        if stream_error is not None:
+            raise stream_error
+        return info.offset
+
+    async def _put_segment(self, upload_id: str, at: int, writer: PartWriter) -> Segment:
+        body = writer.leftover
+        etag = await self.objects.put_bytes(self.objects.segment_key(upload_id, at), body)
+        return Segment(len(body), etag)
+
+    async def _settle_after_failure(
+        self, info: UploadInfo, state: S3State, writer: PartWriter, error: BaseException, *, keep: bool
+    ) -> None:
+        """After a failed write: wait for the part uploads; if allowed, record the parts that
+        landed in order, so the client resumes after them. Best effort: if S3 is down this PUT
+        fails too and the offset simply stays where it was.
+
+        Uploads are awaited, not cancelled (unless this task itself is being cancelled): a
+        cancelled request may still land later and replace the part a newer lock holder uploads
+        under the same number. (CompleteMultipartUpload would then refuse the ETag mismatch,
+        so bytes are never wrong, but the upload could not complete.)"""
+        if not isinstance(error, Exception):
+            await writer.abandon()
+            return
+        landed, _ = await writer.settle()
+        if not keep or not landed:
+            return
+        try:
+            new_state = advance(state, landed, writer.tail_consumed, None)
+            await self.commit(info, new_state)
+        except (StorageError, ValueError) as exc:
+            log.warning("s3 could not record parts after a failure", upload_id=info.id, error=str(exc))
+            return
+        if writer.tail_consumed:
+            await self._delete_segments(info.id, state)
+
+    async def _fetch_tail(self, upload_id: str, state: S3State) -> bytes:
+        keys = [self.objects.segment_key(upload_id, at) for at in segment_starts(state)]
+        bodies = await asyncio.gather(
+            *(self.objects.get_bytes(key, if_match=segment.etag) for key, segment in zip(keys, state.tail, strict=True))
+        )
+        return b"".join(bodies)
+
+    async def _promote_tail(self, upload_id: str, state: S3State) -> S3State:
+        """Upload the tail as the last part and record it (used when the length becomes known late)."""
+        body = await self._fetch_tail(upload_id, state)
+        part = await self.objects.upload_part(
+            self.objects.data_key(upload_id), state.multipart_id, len(state.parts) + 1, body
+        )
+        return advance(state, [part], True, None)
+
+    async def _delete_segments(self, upload_id: str, superseded: S3State) -> None:
+        """Delete the tail segments of a superseded ledger; leftovers are swept later."""
+        keys = [self.objects.segment_key(upload_id, at) for at in segment_starts(superseded)]
+        if keys:
+            await self._quietly(self.objects.delete_keys(keys))
+
+    @staticmethod
+    async def _quietly(call: Awaitable[object]) -> None:
+        try:
+            await call
+        except (StorageError, UploadNotFound) as exc:
+            log.warning("s3 cleanup failed; sweep_orphans will retry", error=str(exc))
+
+    # -- completion ----------------------------------------------------------------------------
+    async def complete_upload(self, upload_id: str, state: S3State) -> None:
+        """CompleteMultipartUpload from the ledger; idempotent. S3 may answer NoSuchUpload to a
+        second call: the upload is then complete if the object exists with the ledger's size."""
+        key = self.objects.data_key(upload_id)
+        parts = state.parts
+        try:
+            if not parts:  # a zero-byte upload: S3 needs at least one (empty) part
+                parts = [await self.objects.upload_part(key, state.multipart_id, 1, b"")]
+            await self.objects.complete_multipart(key, state.multipart_id, parts)
+        except MultipartGone:
+            size = await self.objects.head_size(key)
+            if size != durable_offset(state):
+                raise StorageError(
+                    f"upload {upload_id}: the multipart upload is gone and the object has {size} bytes, "
+                    f"not {durable_offset(state)}"
+                ) from None
+
+    async def finish(self, info: UploadInfo) -> None:
+        _, state = await self.load(info.id)
+        if not state.completed:
+            if state.tail:
+                state = await self._promote_tail(info.id, state)
+                # Recorded before completing: a retry after a crash must not upload it again.
+                await self.commit(info, state)
+            await self.complete_upload(info.id, state)
+            state.completed = True
+        await self.commit(info, state)
+        log.info("s3 upload completed", upload_id=info.id, parts=len(state.parts), size=durable_offset(state))
+
+    # -- reading -------------------------------------------------------------------------------
+    async def read(self, info: UploadInfo, start: int = 0, end: int | None = None) -> AsyncIterator[bytes]:
+        state = self._state_of(info)
+        if state is None or not state.completed:
+            info, state = await self.load(info.id)
+        if not state.completed:
+            # S3 cannot read the parts of an unfinished multipart upload. The core reads a
+            # finished upload before finish() when it must recompute the digest (after a
+            # restart): complete it now (idempotent; finish() records it).
+            if info.length is None or durable_offset(state) != info.length or state.tail:
+                raise StorageError(f"upload {info.id} is not complete; S3 can only read completed uploads")
+            await self.complete_upload(info.id, state)
+        stop = durable_offset(state) if end is None else end
+        if start >= stop:
+            return
+        async for block in self.objects.stream(self.objects.data_key(info.id), start, stop):
+            yield block
+
+    # -- termination ---------------------------------------------------------------------------
+    async def terminate(self, upload_id: str) -> None:
+        _, state = await self.load(upload_id)
+        # The info object first: once it is gone the upload no longer exists for any instance;
+        # anything after is cleanup that sweep_orphans finishes if we crash midway.
+        await self.objects.delete_key(self.objects.info_key(upload_id))
+        key = self.objects.data_key(upload_id)
+        await self._quietly(self.objects.abort_multipart(key, state.multipart_id))
+        debris = [key]
+        async for segment_key, _ in self.objects.list_keys(self.objects.segment_prefix(upload_id)):
+            debris.append(segment_key)
+        await self._quietly(self.objects.delete_keys(debris))
+        log.info("s3 upload terminated", upload_id=upload_id)
+
+    # -- listing and maintenance ---------------------------------------------------------------
+    async def list_uploads(self) -> AsyncIterator[UploadInfo]:
+        prefix = self.config.prefix
+        async for key, _ in self.objects.list_keys(prefix):
+            name = key[len(prefix) :]
+            if not name.endswith(INFO_SUFFIX) or not UPLOAD_ID.fullmatch(name[: -len(INFO_SUFFIX)]):
+                continue
+            try:
+                yield await self.get_info(name[: -len(INFO_SUFFIX)])
+            except UploadNotFound:
+                continue  # terminated while we listed
+            except StorageUnavailable:
+                raise
+            except StorageError as exc:
+                log.warning("s3 skipping an unreadable info object", key=key, error=str(exc))
+
+    async def concatenate(self, final: UploadInfo, partials: list[UploadInfo]) -> None:
+        from storage_backends.s3_concat import concatenate
+
+        await concatenate(self, final, partials)
+
+    async def sweep_orphans(self, older_than: float) -> int:
+        from storage_backends.s3_sweep import sweep_orphans
+
+        return await sweep_orphans(self, older_than)
+
+    async def abort_abandoned(self, older_than: float) -> int:
+        """Abort multipart uploads under the prefix, started before ``older_than``, that no info
+        object refers to (a crash between CreateMultipartUpload and the first info PUT, or
+        between deleting an info object and aborting its upload)."""
+        from storage_backends.s3_sweep import abort_abandoned
+
+        return await abort_abandoned(self, older_than)
+
+
+__all__ = ["Part", "S3Config", "S3State", "S3Store"]

