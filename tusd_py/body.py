@@ -22,6 +22,8 @@ from aiohttp import StreamReader
 from tusd_py.errors import TusError
 
 OBSERVE_BATCH = 1024 * 1024
+# After a takeover request, how long a quiet connection may pause before its stream is ended.
+HANDOVER_GRACE = 0.05
 
 
 class BodyInterrupted(Exception):
@@ -55,11 +57,28 @@ class BodyStream:
         self._unobserved: list[bytes] = []
         self._unobserved_size = 0
         self._observing: asyncio.Future[None] | None = None
+        self._waiting = False
+        self._handed_over = False
         self.received = 0
 
     def hand_over(self) -> None:
-        """Called by the locker: end this stream at the next chunk boundary, keeping its bytes."""
-        self._content.set_exception(LockHandedOver("another request took over this upload"))
+        """Called by the locker: end this stream once it stalls, keeping every byte that arrived.
+
+        A reader waiting for data (nothing is buffered, the connection is quiet) is ended at once.
+        A reader still receiving keeps going while data keeps coming within HANDOVER_GRACE, so
+        bytes already on their way (in the socket buffer of a client that just vanished) are kept;
+        a client that is really still sending keeps its request, and the newcomer gets 423.
+        """
+        self._handed_over = True
+        if self._waiting:
+            loop = asyncio.get_running_loop()
+            loop.call_later(HANDOVER_GRACE, self._end_if_quiet, self.received)
+
+    def _end_if_quiet(self, received_then: int) -> None:
+        # Still blocked in the same read with nothing new: the connection is quiet, end it. (If
+        # data came meanwhile, the read loop is in grace mode and ends itself once data stops.)
+        if self._waiting and self.received == received_then:
+            self._content.set_exception(LockHandedOver("another request took over this upload"))
 
     def __aiter__(self) -> AsyncIterator[bytes]:
         return self._iterate()
@@ -78,7 +97,18 @@ class BodyStream:
         content = self._content
         while True:
             try:
-                chunk = await content.readany()
+                if self._handed_over:
+                    try:
+                        async with asyncio.timeout(HANDOVER_GRACE):
+                            chunk = await content.readany()
+                    except TimeoutError:
+                        raise LockHandedOver("another request took over this upload") from None
+                else:
+                    self._waiting = True
+                    try:
+                        chunk = await content.readany()
+                    finally:
+                        self._waiting = False
             except BodyInterrupted:
                 raise
             except (ConnectionError, OSError, ValueError) as exc:

@@ -13,6 +13,7 @@ from aiohttp import web
 from storage_backends.base import UploadInfo
 from tusd_py.body import BodyStream
 from tusd_py.errors import TusError
+from tusd_py.locking import UploadLocked
 from tusd_py.protocol.decisions import decide_download, decide_patch
 from tusd_py.protocol.download import content_disposition, safe_content_type
 from tusd_py.protocol.headers import SUPPORTED_VERSIONS, check_patch_content_type, parse_non_negative
@@ -52,8 +53,17 @@ def state_headers(service: TusService, info: UploadInfo) -> dict[str, str]:
 
 
 async def head(service: TusService, request: web.Request) -> web.StreamResponse:
+    """HEAD takes the upload's lock, as in tusd: a client HEADs to resume, which means its previous
+    PATCH is dead to it, even if the server still holds that connection half-open. Taking over
+    ends that PATCH and waits for its bytes to be committed, so the offset reported is the one
+    the next PATCH will find (on S3 a commit takes a few requests). If the holder does not let go
+    in time, the durable state is reported anyway: it is never ahead of the stored bytes."""
     upload_id = service.upload_id(request)
-    info = await service.load(request, upload_id)
+    try:
+        async with service.locker.lock(upload_id):
+            info = await service.load(request, upload_id)
+    except UploadLocked:
+        info = await service.load(request, upload_id)
     return web.Response(status=200, headers=state_headers(service, info))
 
 

@@ -252,6 +252,8 @@ class TusService:
 
     async def _digest_from_store(self, info: UploadInfo) -> str:
         hasher = hashlib.sha256()
+        if info.offset == 0:
+            return hasher.hexdigest()  # nothing to read (and S3 cannot read an empty unfinished upload)
         async for block in self.store.read(info, 0, info.offset):
             hasher.update(block)
         return hasher.hexdigest()

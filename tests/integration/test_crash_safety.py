@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import time
 from pathlib import Path
 
 import pytest
@@ -44,6 +45,11 @@ def data_file(storage: Path, url: str) -> Path:
     return storage / url.rsplit("/", 1)[1]
 
 
+def stored_bytes(storage: Path, url: str) -> int:
+    """Watch a PATCH land by the data file's size: a HEAD would take the upload over and end it."""
+    return data_file(storage, url).stat().st_size
+
+
 def test_client_disconnect_mid_patch_keeps_exactly_the_bytes_that_arrived(live_server: LiveServer) -> None:
     client = Client(live_server.url)
     url = client.create(len(PAYLOAD))
@@ -67,7 +73,7 @@ def test_kill_9_mid_patch_then_restart_and_resume(tmp_path: Path) -> None:
         for _ in range(5):  # bounded: 5 MiB in 1 MiB pieces
             req.send(PAYLOAD[sent : sent + 1024 * 1024])
             sent += 1024 * 1024
-        assert wait_until(lambda: head_offset(client, url) >= 1024 * 1024)
+        assert wait_until(lambda: stored_bytes(storage, url) >= 1024 * 1024)
         server.kill()  # SIGKILL while the PATCH is still streaming
         req.close()
         on_disk = data_file(storage, url).read_bytes()
@@ -89,7 +95,7 @@ def test_sigterm_mid_patch_keeps_written_bytes(tmp_path: Path) -> None:
         req = PartialRequest(url, "PATCH", patch_headers(0, len(PAYLOAD)))
         sent = 2 * 1024 * 1024 + 5
         req.send(PAYLOAD[:sent])
-        assert wait_until(lambda: head_offset(client, url) >= 1024 * 1024)
+        assert wait_until(lambda: stored_bytes(storage, url) >= 1024 * 1024)
         assert server.stop(grace=15) is not None  # SIGTERM; the stalled PATCH is cut after 1 s
         req.close()
         server = LiveServer(storage, port=server.port).start()
@@ -105,11 +111,30 @@ def test_newer_patch_takes_over_a_stalled_one_without_corruption(live_server: Li
     stalled = PartialRequest(url, "PATCH", patch_headers(0, len(PAYLOAD)))
     first = 1024 * 1024 + 3
     stalled.send(PAYLOAD[:first])
-    assert wait_until(lambda: head_offset(client, url) == first)
+    assert wait_until(lambda: stored_bytes(live_server.storage_dir, url) >= 1024 * 1024)
+    time.sleep(0.2)  # let the last 3 bytes reach the server; they are in its memory, not yet on disk
     # The client believes the old connection is dead and retries from the offset it last saw (0).
     retry = client.patch(url, 0, PAYLOAD)
     assert retry.status == 409  # the stalled request let go, keeping its bytes: offset is now `first`
+    assert retry.header("Upload-Offset") == str(first)  # and the 409 says where to resume
     assert head_offset(client, url) == first
     assert stalled.response_status() == 423  # the old request is told it was superseded
     stalled.close()
+    resume_and_verify(client, url)
+
+
+def test_head_takes_over_a_half_open_patch_and_reports_its_committed_offset(live_server: LiveServer) -> None:
+    client = Client(live_server.url)
+    url = client.create(len(PAYLOAD))
+    half_open = PartialRequest(url, "PATCH", patch_headers(0, len(PAYLOAD)))
+    sent = 2 * 1024 * 1024 + 9
+    half_open.send(PAYLOAD[:sent])
+    assert wait_until(lambda: stored_bytes(live_server.storage_dir, url) >= 1024 * 1024)
+    # The client resumes from another connection: HEAD ends the old PATCH, which commits every
+    # byte it read (the last partial batch included), and reports exactly what is stored.
+    offset = head_offset(client, url)
+    assert 1024 * 1024 <= offset <= sent
+    assert offset == stored_bytes(live_server.storage_dir, url)
+    assert half_open.response_status() == 423
+    half_open.close()
     resume_and_verify(client, url)

@@ -192,7 +192,7 @@ def test_abort_mid_request_then_resume(node: str, tus_url: str, auth_headers: di
 
 
 def test_connection_cut_mid_patch_is_retried_from_server_offset(
-    node: str, tus_url: str, auth_headers: dict[str, str], payload: Path
+    node: str, tus_url: str, auth_headers: dict[str, str], payload: Path, tus_backend: str
 ) -> None:
     cut_at = 700_001
     with CuttingProxy(tus_url, method="PATCH", body_bytes=cut_at) as proxy:
@@ -204,9 +204,14 @@ def test_connection_cut_mid_patch_is_retried_from_server_offset(
     seq = methods(result)
     assert seq[:2] == ["POST", "PATCH"] and result["requests"][1]["status"] is None
     assert "HEAD" in seq[2:], seq
-    # The first PATCH the server accepted after the cut starts at exactly the bytes that reached it.
+    # The first PATCH the server accepted after the cut starts at the bytes that reached it: exactly
+    # on the filesystem; on S3, at most that (only what is durably in S3 is ever reported).
     accepted_after_cut = next(r for r in result["requests"][2:] if r["method"] == "PATCH" and r["status"] == 204)
-    assert accepted_after_cut["headers"]["Upload-Offset"] == str(cut_at)
+    resumed_at = int(accepted_after_cut["headers"]["Upload-Offset"])
+    if tus_backend == "filesystem":
+        assert resumed_at == cut_at
+    else:
+        assert 0 <= resumed_at <= cut_at
     assert result["acceptedIncreasing"]
 
 

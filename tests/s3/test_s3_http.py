@@ -73,3 +73,29 @@ async def test_concatenation_through_the_app(s3_client: TestClient[Any, Any]) ->
     response = await s3_client.get(final)
     assert response.status == 200
     assert await response.read() == b"".join(pieces)
+
+
+async def test_zero_length_upload_is_complete_on_creation(s3_client: TestClient[Any, Any]) -> None:
+    path = await create(s3_client, 0)
+    head = await s3_client.head(path, headers=TUS)
+    assert head.headers["Upload-Offset"] == head.headers["Upload-Length"] == "0"
+    response = await s3_client.get(path)
+    assert response.status == 200 and await response.read() == b""
+    assert response.headers["ETag"] == f'"{hashlib.sha256(b"").hexdigest()}"'
+
+
+async def test_restart_before_the_last_patch_still_records_the_right_digest(
+    aiohttp_client: Any, s3_config: S3Config, tmp_path: Path
+) -> None:
+    """The running digest lives in memory: a new process finishes it by reading what S3 holds."""
+    data = payload(6 * MIB + 5, seed=53)
+    config = Config(storage_dir=str(tmp_path / "data"), max_size=64 * MIB)
+    first = await aiohttp_client(make_app(config, store=S3Store(s3_config)))
+    path = await create(first, len(data))
+    assert (await patch(first, path, 0, data[: 3 * MIB])).status == 204
+    await first.close()
+    second = await aiohttp_client(make_app(config, store=S3Store(s3_config)))
+    assert (await patch(second, path, 3 * MIB, data[3 * MIB :])).status == 204
+    response = await second.get(path)
+    assert await response.read() == data
+    assert response.headers["ETag"] == f'"{hashlib.sha256(data).hexdigest()}"'

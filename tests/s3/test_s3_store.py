@@ -8,11 +8,11 @@ from typing import Any
 
 import pytest
 
+from conformance.seaweed import SeaweedS3
 from storage_backends.base import StorageError, UploadInfo, UploadNotFound, VerificationFailed
 from storage_backends.s3 import S3Store
 from storage_backends.s3_ledger import MIB
 from tests.s3.s3_support import S3Calls, chunks, payload, read_all
-from tests.support.seaweed import SeaweedS3
 
 pytestmark = pytest.mark.s3
 

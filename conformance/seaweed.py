@@ -83,6 +83,17 @@ class SeaweedS3:
     def endpoint(self) -> str:
         return f"http://127.0.0.1:{self.s3_port}"
 
+    def server_args(self, prefix: str) -> tuple[str, ...]:
+        """tusd-py flags that put its uploads in this S3 under ``prefix``."""
+        return (
+            "--storage", "s3", "--s3-bucket", self.bucket, "--s3-prefix", prefix,
+            "--s3-endpoint", self.endpoint, "--s3-region", self.region, "--s3-path-style",
+        )  # fmt: skip
+
+    def server_env(self) -> dict[str, str]:
+        """Credentials the way production passes them: the standard AWS environment variables."""
+        return {"AWS_ACCESS_KEY_ID": self.access_key, "AWS_SECRET_ACCESS_KEY": self.secret_key}
+
     def client(self) -> object:
         """A plain (synchronous) boto3 client for test setup and inspection."""
         return boto3.client(

@@ -1,1 +1,0 @@
-"""Helpers that run real servers (by PID) for the test suites."""
