@@ -37,5 +37,11 @@ lint: $(STAMP)
 conformance: $(STAMP)
 	$(BIN)/python -m conformance.selftest
 
+BENCH_ARGS ?=
+## bench: tusd-py vs @tus/server, tuspyserver and an aiohttp append limit, filesystem and S3 (~10-15 min);
+## writes bench/RESULTS.md. BENCH_ARGS=--quick for a smoke run
+bench: $(STAMP)
+	$(BIN)/python bench/run.py $(BENCH_ARGS)
+
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
