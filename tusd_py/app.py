@@ -10,7 +10,6 @@ from aiohttp import web
 
 from extensions import enabled_extensions
 from storage_backends.base import DataStore
-from tusd_py.auth import auth_middleware
 from tusd_py.cleanup import cleanup_failed
 from tusd_py.config import Config
 from tusd_py.hooks import HookListener, HookRegistry
@@ -19,10 +18,10 @@ from tusd_py.middlewares import add_response_headers, cors_middleware, error_res
 from tusd_py.pipeline.listener import PipelineListener
 from tusd_py.pipeline.service import Pipeline
 from tusd_py.quotas import QuotaListener
-from tusd_py.recordings.routes import add_recordings_routes, openapi_path
+from tusd_py.recordings.routes import add_recordings_routes
 from tusd_py.routing import Dispatcher
 from tusd_py.service import TusService
-from tusd_py.wiring import build_hooks, build_pipeline, build_quotas, build_verifier
+from tusd_py.wiring import auth_middleware_for, build_hooks, build_pipeline, build_quotas
 
 log = structlog.get_logger(__name__)
 
@@ -102,8 +101,8 @@ def make_app(
 
     Raises AuthConfigError when the JWT configuration is unsafe or incomplete.
     """
-    verifier = build_verifier(config)
-    if not verifier.enabled:
+    authenticate = auth_middleware_for(config)
+    if authenticate is None:
         log.warning(
             "AUTHENTICATION IS OFF: anyone who can reach this server can upload, read and delete uploads. "
             "Give --jwt-secret, --jwt-public-key or --jwks to turn it on."
@@ -111,12 +110,9 @@ def make_app(
     service = build_service(config, store=store, locker=locker, hooks=hooks)
     pipeline = build_pipeline(config, service.store)
     service.lifecycle.add(PipelineListener(pipeline))
-    middlewares = [
-        request_context,
-        cors_middleware(config),
-        error_responses,
-        auth_middleware(verifier, exempt=lambda request: request.path in ("/healthz", openapi_path())),
-    ]
+    middlewares = [request_context, cors_middleware(config), error_responses]
+    if authenticate is not None:
+        middlewares.append(authenticate)
     app = web.Application(middlewares=middlewares)
     app[SERVICE_KEY] = service
     app[PIPELINE_KEY] = pipeline

@@ -21,9 +21,11 @@ from aiohttp import StreamReader
 
 from tusd_py.errors import TusError
 
-OBSERVE_BATCH = 1024 * 1024
-# After a takeover request, how long a quiet connection may pause before its stream is ended.
-HANDOVER_GRACE = 0.05
+OBSERVE_BATCH = 512 * 1024
+# After a takeover request, how long a connection may stay quiet before its stream is ended. Long
+# enough for a loaded server to drain data already in the socket buffer; short next to the time a
+# client takes to notice a dead connection and reconnect.
+HANDOVER_GRACE = 0.25
 
 
 class BodyInterrupted(Exception):
@@ -96,6 +98,7 @@ class BodyStream:
     async def _read(self, watchdog: _IdleWatchdog) -> AsyncIterator[bytes]:
         content = self._content
         while True:
+            ended: BodyInterrupted | None = None
             try:
                 if self._handed_over:
                     try:
@@ -111,11 +114,13 @@ class BodyStream:
                         self._waiting = False
             except BodyInterrupted:
                 raise
-            except (ConnectionError, OSError, ValueError) as exc:
-                raise BodyInterrupted(f"client connection lost: {exc}") from exc
-            except Exception as exc:  # aiohttp's ClientPayloadError / ContentLengthError and friends
-                raise BodyInterrupted(f"request body ended early: {exc}") from exc
+            except Exception as exc:  # connection lost, aiohttp's ClientPayloadError / ContentLengthError...
+                ended = BodyInterrupted(f"client connection lost: {exc}")
+                ended.__cause__ = exc
+                chunk = _salvage(content)
             if not chunk:
+                if ended is not None:
+                    raise ended
                 return
             watchdog.activity()
             room = self._max_bytes - self.received
@@ -126,6 +131,8 @@ class BodyStream:
                 raise TusError(413, "request body exceeds what this upload may still hold (its length or a quota)")
             await self._deliver(chunk)
             yield chunk
+            if ended is not None:
+                raise ended
 
     async def _deliver(self, chunk: bytes) -> None:
         self.received += len(chunk)
@@ -151,6 +158,20 @@ class BodyStream:
         for chunk in batch:
             for observe in self._observers:
                 observe(chunk)
+
+
+def _salvage(content: StreamReader) -> bytes:
+    """Bytes aiohttp had already received when the connection broke.
+
+    StreamReader raises a stored exception before returning what it buffered, which would drop
+    bytes that reached the server; those must be kept (and HEAD must count them). There is no
+    public call that reads past the exception, hence the private one, guarded.
+    """
+    try:
+        data: bytes = content._read_nowait(-1)
+    except Exception:
+        return b""
+    return data
 
 
 class _IdleWatchdog:

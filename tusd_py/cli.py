@@ -17,7 +17,6 @@ import msgspec
 import structlog
 from aiohttp import web
 
-from tusd_py.auth import AuthConfigError
 from tusd_py.config import Config
 
 ENV_PREFIX = "TUSD_PY_"
@@ -142,7 +141,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _print_dev_token(config, args.user, args.ttl)
     try:
         app = make_app(config)
-    except AuthConfigError as exc:
+    except ValueError as exc:  # AuthConfigError and friends: an unsafe or incomplete configuration
         print(f"tusd-py: refusing to start: {exc}", file=sys.stderr)
         return 2
     structlog.get_logger("tusd_py").info(
@@ -160,7 +159,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _print_dev_token(config: Config, user: str, ttl: float) -> int:
-    from tusd_py.auth import mint_dev_token
+    from tusd_py.auth import AuthConfigError, mint_dev_token
     from tusd_py.wiring import auth_config
 
     try:

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+from aiohttp.typedefs import Middleware
+
 from storage_backends.base import DataStore
-from tusd_py.auth import AuthConfig, TokenVerifier
 from tusd_py.config import Config
 from tusd_py.hooks import HookDispatcher, HookRegistry, HookType, WebhookConfig
 from tusd_py.pipeline.analysis import CompressionPolicy
@@ -12,8 +15,13 @@ from tusd_py.pipeline.service import Pipeline
 from tusd_py.pipeline.worker import RetryPolicy
 from tusd_py.quotas import QuotaLedger, QuotaLimits
 
+if TYPE_CHECKING:
+    from tusd_py.auth import AuthConfig
+
 
 def auth_config(config: Config) -> AuthConfig:
+    from tusd_py.auth import AuthConfig  # pyjwt and cryptography cost ~9 MiB: loaded only with auth on
+
     algorithms = config.jwt_algorithms or (["HS256"] if config.jwt_secret else ["RS256"])
     return AuthConfig(
         enabled=config.auth_enabled,
@@ -28,9 +36,16 @@ def auth_config(config: Config) -> AuthConfig:
     )
 
 
-def build_verifier(config: Config) -> TokenVerifier:
-    """Raises AuthConfigError for an unsafe or incomplete configuration: the server must not start."""
-    return TokenVerifier(auth_config(config))
+def auth_middleware_for(config: Config) -> Middleware | None:
+    """The JWT middleware, or None when auth is off. Raises AuthConfigError for an unsafe or
+    incomplete configuration: the server must not start with it."""
+    if not config.auth_enabled:
+        return None
+    from tusd_py.auth import TokenVerifier, auth_middleware
+    from tusd_py.recordings.routes import openapi_path
+
+    verifier = TokenVerifier(auth_config(config))
+    return auth_middleware(verifier, exempt=lambda request: request.path in ("/healthz", openapi_path()))
 
 
 def build_hooks(config: Config, registry: HookRegistry | None) -> HookDispatcher | None:

@@ -111,8 +111,8 @@ def test_newer_patch_takes_over_a_stalled_one_without_corruption(live_server: Li
     stalled = PartialRequest(url, "PATCH", patch_headers(0, len(PAYLOAD)))
     first = 1024 * 1024 + 3
     stalled.send(PAYLOAD[:first])
-    assert wait_until(lambda: stored_bytes(live_server.storage_dir, url) >= 1024 * 1024)
-    time.sleep(0.2)  # let the last 3 bytes reach the server; they are in its memory, not yet on disk
+    assert wait_until(lambda: stored_bytes(live_server.storage_dir, url) > 0)
+    time.sleep(0.3)  # let every byte reach the server; the last batch is in its memory, not yet on disk
     # The client believes the old connection is dead and retries from the offset it last saw (0).
     retry = client.patch(url, 0, PAYLOAD)
     assert retry.status == 409  # the stalled request let go, keeping its bytes: offset is now `first`
@@ -129,11 +129,11 @@ def test_head_takes_over_a_half_open_patch_and_reports_its_committed_offset(live
     half_open = PartialRequest(url, "PATCH", patch_headers(0, len(PAYLOAD)))
     sent = 2 * 1024 * 1024 + 9
     half_open.send(PAYLOAD[:sent])
-    assert wait_until(lambda: stored_bytes(live_server.storage_dir, url) >= 1024 * 1024)
+    assert wait_until(lambda: stored_bytes(live_server.storage_dir, url) > 0)
     # The client resumes from another connection: HEAD ends the old PATCH, which commits every
     # byte it read (the last partial batch included), and reports exactly what is stored.
     offset = head_offset(client, url)
-    assert 1024 * 1024 <= offset <= sent
+    assert 0 < offset <= sent
     assert offset == stored_bytes(live_server.storage_dir, url)
     assert half_open.response_status() == 423
     half_open.close()

@@ -36,6 +36,8 @@ class PipelineListener:
         await self.pipeline.record_created(info)
 
     def on_progress(self, info: UploadInfo) -> None:
+        if info.is_finished:
+            return  # on_finished follows and records "uploaded": one store write instead of two
         now = time.monotonic()
         last = self._last_report.get(info.id)
         if last is not None and now - last < self.progress_interval:
