@@ -42,8 +42,9 @@ _ID = re.compile(r"[A-Za-z0-9_-]{1,128}")
 _INFO_SUFFIX = ".info"
 _PENDING_SUFFIX = ".pending"
 # Bytes gathered from the network before one vectored write: large enough that thread hand-offs
-# are rare, small enough that memory per PATCH stays flat whatever the upload size.
-WRITE_BATCH = 1024 * 1024
+# are rare, small enough that memory stays flat (two batches per PATCH: one filling, one being
+# written; 16 concurrent uploads cost ~16 MiB).
+WRITE_BATCH = 512 * 1024
 READ_BLOCK = 256 * 1024
 _IOV_MAX = 1024
 
@@ -78,7 +79,12 @@ class FileStore(DataStore):
         return self._data_path(upload_id).with_name(upload_id + _INFO_SUFFIX)
 
     # -- info ----------------------------------------------------------------------------------
+    # Each info access is one thread hand-off running plain blocking calls, rather than one
+    # aiofiles hand-off per open/read/close/stat: bench/ counted 28 hand-offs per small upload.
     async def create(self, info: UploadInfo) -> None:
+        await asyncio.to_thread(self._create_sync, info)
+
+    def _create_sync(self, info: UploadInfo) -> None:
         data_path = self._data_path(info.id)
         try:
             # O_EXCL: an id collision (or a hook choosing an existing id) must never share a file.
@@ -86,29 +92,30 @@ class FileStore(DataStore):
         except FileExistsError:
             raise StorageError(f"upload {info.id} already exists") from None
         os.close(fd)
-        await self._write_info(info)
+        self._write_info_sync(info)
 
     async def update_info(self, info: UploadInfo) -> None:
-        await self._write_info(info)
+        await asyncio.to_thread(self._write_info_sync, info)
 
-    async def _write_info(self, info: UploadInfo) -> None:
+    def _write_info_sync(self, info: UploadInfo) -> None:
         final = self._info_path(info.id)
         temp = final.with_name(f"{final.name}.{secrets.token_hex(4)}.tmp")
-        payload = _encoder.encode(info)
-        async with aiofiles.open(temp, "wb") as handle:
-            await handle.write(payload)
+        with open(temp, "wb") as handle:
+            handle.write(_encoder.encode(info))
             if self.fsync:
-                await handle.flush()
-                await asyncio.to_thread(os.fsync, handle.fileno())
+                handle.flush()
+                os.fsync(handle.fileno())
         # rename is atomic: a reader sees the old info or the new one, never half of one.
-        await aiofiles.os.replace(temp, final)
+        os.replace(temp, final)
 
     async def get_info(self, upload_id: str) -> UploadInfo:
-        info_path = self._info_path(upload_id)
+        return await asyncio.to_thread(self._get_info_sync, upload_id)
+
+    def _get_info_sync(self, upload_id: str) -> UploadInfo:
         try:
-            async with aiofiles.open(info_path, "rb") as handle:
-                raw = await handle.read()
-            stat = await aiofiles.os.stat(self._data_path(upload_id))
+            with open(self._info_path(upload_id), "rb") as handle:
+                raw = handle.read()
+            stat = os.stat(self._data_path(upload_id))
         except FileNotFoundError:
             raise UploadNotFound(upload_id) from None
         try:
@@ -179,7 +186,7 @@ class FileStore(DataStore):
         return written
 
     async def finish(self, info: UploadInfo) -> None:
-        await self._write_info(info)
+        await self.update_info(info)
 
     async def read(self, info: UploadInfo, start: int = 0, end: int | None = None) -> AsyncIterator[bytes]:
         stop = info.offset if end is None else end
@@ -201,14 +208,18 @@ class FileStore(DataStore):
         return self._data_path(upload_id)
 
     async def terminate(self, upload_id: str) -> None:
+        await asyncio.to_thread(self._terminate_sync, upload_id)
+
+    def _terminate_sync(self, upload_id: str) -> None:
         info_path = self._info_path(upload_id)
-        if not await aiofiles.os.path.exists(info_path):
-            raise UploadNotFound(upload_id)
-        # Info first: once it is gone the upload no longer exists for any reader.
-        await asyncio.to_thread(_unlink_quietly, info_path)
+        try:
+            # Info first: once it is gone the upload no longer exists for any reader.
+            info_path.unlink()
+        except FileNotFoundError:
+            raise UploadNotFound(upload_id) from None
         data_path = self._data_path(upload_id)
-        await asyncio.to_thread(_unlink_quietly, data_path)
-        await asyncio.to_thread(_unlink_quietly, data_path.with_name(upload_id + _PENDING_SUFFIX))
+        data_path.unlink(missing_ok=True)
+        data_path.with_name(upload_id + _PENDING_SUFFIX).unlink(missing_ok=True)
 
     async def concatenate(self, final: UploadInfo, partials: list[UploadInfo]) -> None:
         sources = [(self._data_path(p.id), p.offset) for p in partials]
