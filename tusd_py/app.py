@@ -27,6 +27,7 @@ log = structlog.get_logger(__name__)
 
 SERVICE_KEY = web.AppKey("tus_service", TusService)
 PIPELINE_KEY = web.AppKey("pipeline", Pipeline)
+_PIPELINE_LISTENER_KEY = web.AppKey("pipeline_listener", PipelineListener)
 
 
 class _BackgroundTasks:
@@ -109,13 +110,15 @@ def make_app(
         )
     service = build_service(config, store=store, locker=locker, hooks=hooks)
     pipeline = build_pipeline(config, service.store)
-    service.lifecycle.add(PipelineListener(pipeline))
+    pipeline_listener = PipelineListener(pipeline)
+    service.lifecycle.add(pipeline_listener)
     middlewares = [request_context, cors_middleware(config), error_responses]
     if authenticate is not None:
         middlewares.append(authenticate)
     app = web.Application(middlewares=middlewares)
     app[SERVICE_KEY] = service
     app[PIPELINE_KEY] = pipeline
+    app[_PIPELINE_LISTENER_KEY] = pipeline_listener
     app[_BACKGROUND_KEY] = _BackgroundTasks()
     dispatcher = Dispatcher(service)
     base = config.base_path
@@ -185,6 +188,7 @@ async def _stop(app: web.Application) -> None:
     for task in list(app[_BACKGROUND_KEY].tasks):
         task.cancel()
     service = app[SERVICE_KEY]
+    await app[_PIPELINE_LISTENER_KEY].drain()  # progress updates still queued land before the store closes
     await app[PIPELINE_KEY].stop()
     if service.hooks is not None:
         await service.hooks.drain(timeout=service.config.shutdown_timeout)
