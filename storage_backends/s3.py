@@ -15,7 +15,8 @@ it is always bytes durably in S3, and HEAD costs exactly one GET.
 
 Request budgets (tests/s3/test_s3_budgets.py): get_info = 1 GET; a PATCH of whole parts = one
 UploadPart per part + 1 PUT; a PATCH below a part = 1 PUT (segment) + 1 PUT (info); promoting a
-tail costs one GET per segment and one DeleteObjects. ListParts is never needed: the ledger is
+tail costs one GET per segment and one DeleteObjects; finish = CompleteMultipartUpload + 1 PUT
+(it trusts the ledger of the info the core hands it). ListParts is never needed: the ledger is
 the source of truth, and CompleteMultipartUpload checks its ETags.
 """
 
@@ -39,6 +40,7 @@ from storage_backends.base import (
     UploadInfo,
     UploadNotFound,
 )
+from storage_backends.s3_budget import ByteBudget
 from storage_backends.s3_config import S3Config
 from storage_backends.s3_errors import translate
 from storage_backends.s3_ledger import (
@@ -49,6 +51,7 @@ from storage_backends.s3_ledger import (
     choose_part_size,
     durable_offset,
     segment_starts,
+    tail_total,
 )
 from storage_backends.s3_objects import INFO_SUFFIX, UPLOAD_ID, MultipartGone, S3Objects
 from storage_backends.s3_parts import PartWriter
@@ -85,6 +88,8 @@ class S3Store(DataStore):
     def __init__(self, config: S3Config) -> None:
         self.config = config
         self.objects = S3Objects(config)
+        #: Every part buffer of every concurrent write of this store is reserved here (s3_budget.py).
+        self.budget = ByteBudget(config.part_size * config.part_concurrency)
 
     # -- lifecycle -----------------------------------------------------------------------------
     async def start(self) -> None:
@@ -195,15 +200,28 @@ class S3Store(DataStore):
         if state.completed:
             raise StorageError(f"upload {info.id} is already completed")
         key = self.objects.data_key(info.id)
-        start = durable_offset(state)
         writer = PartWriter(
             part_size=state.part_size,
             first_number=len(state.parts) + 1,
-            tail_size=sum(segment.size for segment in state.tail),
-            concurrency=self.config.part_concurrency,
+            tail_size=tail_total(state),
+            budget=self.budget,
             upload_part=lambda number, body: self.objects.upload_part(key, state.multipart_id, number, body),
-            fetch_tail=lambda: self._fetch_tail(info.id, state),
+            fetch_tail=lambda into: self._fetch_tail(info.id, state, into),
         )
+        try:
+            return await self._write(info, state, chunks, verify, writer)
+        finally:
+            writer.close()
+
+    async def _write(
+        self,
+        info: UploadInfo,
+        state: S3State,
+        chunks: AsyncIterable[bytes],
+        verify: Callable[[], None] | None,
+        writer: PartWriter,
+    ) -> int:
+        start = durable_offset(state)
         stream_error: Exception | None = None
         try:
             iterator = aiter(chunks)
@@ -248,9 +266,9 @@ class S3Store(DataStore):
         return info.offset
 
     async def _put_segment(self, upload_id: str, at: int, writer: PartWriter) -> Segment:
-        body = writer.leftover
-        etag = await self.objects.put_bytes(self.objects.segment_key(upload_id, at), body)
-        return Segment(len(body), etag)
+        async with writer.leftover() as body:
+            etag = await self.objects.put_bytes(self.objects.segment_key(upload_id, at), body)
+            return Segment(len(body), etag)
 
     async def _settle_after_failure(
         self, info: UploadInfo, state: S3State, writer: PartWriter, error: BaseException, *, keep: bool
@@ -278,19 +296,27 @@ class S3Store(DataStore):
         if writer.tail_consumed:
             await self._delete_segments(info.id, state)
 
-    async def _fetch_tail(self, upload_id: str, state: S3State) -> bytes:
-        keys = [self.objects.segment_key(upload_id, at) for at in segment_starts(state)]
-        bodies = await asyncio.gather(
-            *(self.objects.get_bytes(key, if_match=segment.etag) for key, segment in zip(keys, state.tail, strict=True))
-        )
-        return b"".join(bodies)
+    async def _fetch_tail(self, upload_id: str, state: S3State, into: memoryview) -> None:
+        """Copy the tail's segments, in order, into ``into`` (exactly the tail's size)."""
+        if len(into) != tail_total(state):
+            raise ValueError(f"the tail has {tail_total(state)} bytes, not {len(into)}")
+        fetches = []
+        position = 0
+        for at, segment in zip(segment_starts(state), state.tail, strict=True):
+            key, target = self.objects.segment_key(upload_id, at), into[position : position + segment.size]
+            fetches.append(self.objects.get_into(key, target, if_match=segment.etag))
+            position += segment.size
+        await asyncio.gather(*fetches)
 
     async def _promote_tail(self, upload_id: str, state: S3State) -> S3State:
         """Upload the tail as the last part and record it (used when the length becomes known late)."""
-        body = await self._fetch_tail(upload_id, state)
-        part = await self.objects.upload_part(
-            self.objects.data_key(upload_id), state.multipart_id, len(state.parts) + 1, body
-        )
+        size = tail_total(state)
+        async with self.budget.hold(size):
+            body = bytearray(size)
+            await self._fetch_tail(upload_id, state, memoryview(body))
+            part = await self.objects.upload_part(
+                self.objects.data_key(upload_id), state.multipart_id, len(state.parts) + 1, body
+            )
         return advance(state, [part], True, None)
 
     async def _delete_segments(self, upload_id: str, superseded: S3State) -> None:
@@ -325,7 +351,14 @@ class S3Store(DataStore):
                 ) from None
 
     async def finish(self, info: UploadInfo) -> None:
-        _, state = await self.load(info.id)
+        # The core passes the info it holds under the upload's lock (from get_info, or updated in
+        # place by write's commit), so its ledger is current: one GET fewer. It is trusted only if
+        # it holds every byte (never complete a truncated object); anything older could then only
+        # repeat idempotent steps (the same tail bytes as the same part number; completing a
+        # completed upload is checked by size).
+        state = self._state_of(info)
+        if state is None or info.length is None or durable_offset(state) != info.length:
+            _, state = await self.load(info.id)
         if not state.completed:
             if state.tail:
                 state = await self._promote_tail(info.id, state)

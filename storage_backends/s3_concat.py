@@ -73,7 +73,7 @@ async def _stream(store: S3Store, key: str, state: S3State, sources: list[tuple[
         part_size=state.part_size,
         first_number=1,
         tail_size=0,
-        concurrency=store.config.part_concurrency,
+        budget=store.budget,
         upload_part=lambda number, body: objects.upload_part(key, state.multipart_id, number, body),
         fetch_tail=_no_tail,
     )
@@ -87,11 +87,14 @@ async def _stream(store: S3Store, key: str, state: S3State, sources: list[tuple[
     except BaseException:
         await writer.abandon()
         raise
+    finally:
+        writer.close()
     parts, failure = await writer.settle()
     if failure is not None:
         raise failure
     return parts
 
 
-async def _no_tail() -> bytes:
-    return b""
+async def _no_tail(into: memoryview) -> None:
+    if len(into):
+        raise StorageError("a concatenation has no tail")

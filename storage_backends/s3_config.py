@@ -22,8 +22,9 @@ class S3Config(msgspec.Struct, kw_only=True, frozen=True):
       self-hosted S3 servers; virtual-hosted style otherwise.
     - ``part_size``: preferred multipart part size (5 MiB .. 5 GiB). It is raised per upload so that
       S3's 10,000 parts hold the upload's length (or ``max_upload_size`` while it is deferred).
-    - ``part_concurrency``: parts of one PATCH uploaded at once. Memory per PATCH is bounded by
-      ``part_size * (part_concurrency + 1)`` whatever the upload size.
+    - ``part_concurrency``: parts uploaded at once by the whole store. Part buffers of all
+      concurrent writes share one budget of ``part_size * part_concurrency`` bytes (s3_budget.py);
+      each write in progress also keeps up to 1 MiB of its part being filled in memory.
     - ``max_upload_size``: the largest upload this backend must hold (set it to the server's
       maximum size); it sizes the parts of uploads whose length is deferred.
     - ``max_attempts``: botocore attempts per S3 call (standard retry mode) before the call

@@ -125,6 +125,31 @@ class S3Objects:
                 data: bytes = await body.read()
         return data
 
+    async def get_into(self, key: str, target: memoryview, *, if_match: str | None = None) -> None:
+        """The whole object, copied into ``target`` as it arrives (no second copy of it in memory);
+        the object must be exactly ``len(target)`` bytes. :class:`UploadNotFound` if it does not exist."""
+        client = await self.client()
+        extra = {"IfMatch": if_match} if if_match is not None else {}
+        with s3_call(f"reading {key}"):
+            try:
+                response = await client.get_object(Bucket=self.bucket, Key=key, **extra)
+            except ClientError as exc:
+                if is_not_found(exc):
+                    raise UploadNotFound(key) from None
+                if is_precondition_failed(exc):
+                    raise StorageError(f"{key} changed behind this server's back (ETag mismatch)") from None
+                raise
+            body = response["Body"]
+            position = 0
+            async with body:
+                async for block in body.iter_chunks(READ_BLOCK):
+                    if position + len(block) > len(target):
+                        raise StorageError(f"{key} is longer than the {len(target)} bytes expected")
+                    target[position : position + len(block)] = block
+                    position += len(block)
+        if position != len(target):
+            raise StorageError(f"{key} has {position} bytes, not the {len(target)} expected")
+
     async def put_bytes(self, key: str, body: bytes | bytearray, *, if_none_match: bool = False) -> str:
         """Store an object; return its ETag. With ``if_none_match`` an existing key is refused."""
         client = await self.client()

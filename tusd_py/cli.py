@@ -62,7 +62,7 @@ _OPTIONS: list[tuple[str, str, str]] = [
     ("--s3-endpoint", "s3_endpoint", "S3-compatible endpoint URL (default: AWS)"),
     ("--s3-region", "s3_region", "S3 region (default: from the AWS configuration)"),
     ("--s3-part-size", "s3_part_size", "preferred multipart part size in bytes (raised to fit 10,000 parts)"),
-    ("--s3-part-concurrency", "s3_part_concurrency", "parts of one PATCH uploaded at once"),
+    ("--s3-part-concurrency", "s3_part_concurrency", "S3 parts in memory and uploading at once, for the whole server"),
     ("--state-db", "state_db", "SQLite file for recordings and jobs (default: state.sqlite3 in the storage dir)"),
     ("--workers", "workers", "processing jobs run at once (0: record states but process nothing)"),
     ("--job-attempts", "job_attempts", "attempts per processing job before it is marked failed"),

@@ -8,6 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from storage_backends.s3_budget import ByteBudget
 from storage_backends.s3_ledger import (
     MAX_PART_SIZE,
     MAX_PARTS,
@@ -23,7 +24,7 @@ from storage_backends.s3_ledger import (
     segment_starts,
     split_chunk,
 )
-from storage_backends.s3_parts import PartWriter
+from storage_backends.s3_parts import SPOOL_MEMORY, PartWriter
 
 
 @given(preferred=st.integers(MIN_PART_SIZE, 64 * MIB), size=st.integers(0, 5 * 1024**4))
@@ -121,12 +122,14 @@ def item_size(item: object) -> int:
     chunk_sizes=st.lists(st.integers(1, 70), max_size=12),
     concurrency=st.integers(1, 3),
     final=st.booleans(),
+    spool_memory=st.sampled_from([0, 17, SPOOL_MEMORY]),
 )
 def test_part_writer_cuts_exact_parts_and_keeps_order(
-    tail: bytes, chunk_sizes: list[int], concurrency: int, final: bool
+    tail: bytes, chunk_sizes: list[int], concurrency: int, final: bool, spool_memory: int
 ) -> None:
-    """Bytes of (tail + body) come out as parts of exactly part_size, in order, plus a leftover;
-    never more than ``concurrency`` uploads run at once."""
+    """Bytes of (tail + body) come out as parts of exactly part_size, in order, plus a leftover,
+    whether the part being filled is spooled in memory or to a file; never more than
+    ``concurrency`` uploads run at once, and the budget is all returned."""
     part_size = 41
     body = bytes(i % 251 for i in range(sum(chunk_sizes)))
     uploaded: dict[int, bytes] = {}
@@ -142,17 +145,20 @@ def test_part_writer_cuts_exact_parts_and_keeps_order(
         uploaded[number] = bytes(data)
         return Part(len(data), f"e{number}")
 
-    async def fetch_tail() -> bytes:
-        return tail
+    async def fetch_tail(into: memoryview) -> None:
+        into[:] = tail
+
+    budget = ByteBudget(part_size * concurrency)
 
     async def run() -> tuple[list[Part], bool, bytes]:
         writer = PartWriter(
             part_size=part_size,
             first_number=3,
             tail_size=len(tail),
-            concurrency=concurrency,
+            budget=budget,
             upload_part=upload,
             fetch_tail=fetch_tail,
+            spool_memory=spool_memory,
         )
         position = 0
         for size in chunk_sizes:
@@ -162,10 +168,15 @@ def test_part_writer_cuts_exact_parts_and_keeps_order(
             await writer.flush_last_part()
         landed, failure = await writer.settle()
         assert failure is None
-        return landed, writer.tail_consumed, bytes(writer.leftover)
+        async with writer.leftover() as leftover:
+            kept = bytes(leftover)
+        writer.close()
+        return landed, writer.tail_consumed, kept
 
     landed, consumed, leftover = asyncio.run(run())
     assert peak <= concurrency
+    assert budget.in_use == 0
+    assert budget.peak <= part_size * concurrency
     assert sorted(uploaded) == list(range(3, 3 + len(landed)))
     joined = b"".join(uploaded[n] for n in sorted(uploaded))
     assert all(len(uploaded[n]) == part_size for n in sorted(uploaded)[: -1 if final else None])
