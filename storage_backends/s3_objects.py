@@ -107,19 +107,23 @@ class S3Objects:
         client = await self.client()
         await client.head_bucket(Bucket=self.bucket)
 
-    async def get_bytes(self, key: str, *, if_match: str | None = None) -> bytes:
-        """The whole object; :class:`UploadNotFound` if it does not exist."""
+    async def _get_object(self, key: str, if_match: str | None) -> Any:
+        """GetObject's response; a missing object is UploadNotFound, an ETag mismatch a StorageError."""
         client = await self.client()
         extra = {"IfMatch": if_match} if if_match is not None else {}
+        try:
+            return await client.get_object(Bucket=self.bucket, Key=key, **extra)
+        except ClientError as exc:
+            if is_not_found(exc):
+                raise UploadNotFound(key) from None
+            if is_precondition_failed(exc):
+                raise StorageError(f"{key} changed behind this server's back (ETag mismatch)") from None
+            raise
+
+    async def get_bytes(self, key: str, *, if_match: str | None = None) -> bytes:
+        """The whole object; :class:`UploadNotFound` if it does not exist."""
         with s3_call(f"reading {key}"):
-            try:
-                response = await client.get_object(Bucket=self.bucket, Key=key, **extra)
-            except ClientError as exc:
-                if is_not_found(exc):
-                    raise UploadNotFound(key) from None
-                if is_precondition_failed(exc):
-                    raise StorageError(f"{key} changed behind this server's back (ETag mismatch)") from None
-                raise
+            response = await self._get_object(key, if_match)
             body = response["Body"]
             async with body:  # releases the connection (the context value is aiohttp's response)
                 data: bytes = await body.read()
@@ -128,17 +132,8 @@ class S3Objects:
     async def get_into(self, key: str, target: memoryview, *, if_match: str | None = None) -> None:
         """The whole object, copied into ``target`` as it arrives (no second copy of it in memory);
         the object must be exactly ``len(target)`` bytes. :class:`UploadNotFound` if it does not exist."""
-        client = await self.client()
-        extra = {"IfMatch": if_match} if if_match is not None else {}
         with s3_call(f"reading {key}"):
-            try:
-                response = await client.get_object(Bucket=self.bucket, Key=key, **extra)
-            except ClientError as exc:
-                if is_not_found(exc):
-                    raise UploadNotFound(key) from None
-                if is_precondition_failed(exc):
-                    raise StorageError(f"{key} changed behind this server's back (ETag mismatch)") from None
-                raise
+            response = await self._get_object(key, if_match)
             body = response["Body"]
             position = 0
             async with body:
