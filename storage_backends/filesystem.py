@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import os
 import re
 import secrets
@@ -47,6 +48,9 @@ _PENDING_SUFFIX = ".pending"
 WRITE_BATCH = 512 * 1024
 READ_BLOCK = 256 * 1024
 _IOV_MAX = 1024
+
+_PID = os.getpid()
+_TEMP_NAMES = itertools.count()
 
 _encoder = msgspec.json.Encoder()
 _decoder = msgspec.json.Decoder(UploadInfo)
@@ -99,7 +103,9 @@ class FileStore(DataStore):
 
     def _write_info_sync(self, info: UploadInfo) -> None:
         final = self._info_path(info.id)
-        temp = final.with_name(f"{final.name}.{secrets.token_hex(4)}.tmp")
+        # Unique within this process without a getrandom() call per write (bench/ saw 4% there);
+        # the lock on the upload already keeps two writers of one info file apart.
+        temp = final.with_name(f"{final.name}.{_PID}-{next(_TEMP_NAMES)}.tmp")
         with open(temp, "wb") as handle:
             handle.write(_encoder.encode(info))
             if self.fsync:

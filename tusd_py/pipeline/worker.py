@@ -78,7 +78,11 @@ class WorkerPool:
         self.poll_interval = poll_interval
         self.spool_dir = spool_dir
         self._clock = clock
-        self._wakeup = asyncio.Event()
+        # One permit per enqueue wakes one idle worker, not all of them: a woken worker that finds
+        # nothing still costs two SQLite transactions on the store's single thread (bench/ small).
+        # Permits are capped at the worker count; a permit given while every worker is busy is
+        # taken by the next one to finish, so no enqueue is missed.
+        self._wakeup: asyncio.Queue[None] = asyncio.Queue(maxsize=concurrency)
         self._stopping = False
         self._tasks: list[asyncio.Task[None]] = []
 
@@ -96,14 +100,21 @@ class WorkerPool:
         self._tasks = [asyncio.create_task(self._work(n), name=f"pipeline-worker-{n}") for n in range(self.concurrency)]
 
     def notify(self) -> None:
-        """A job was enqueued or became due: wake idle workers now rather than at the next poll."""
-        self._wakeup.set()
+        """A job was enqueued or became due: wake an idle worker now rather than at the next poll."""
+        self._wake(1)
+
+    def _wake(self, count: int) -> None:
+        for _ in range(count):
+            try:
+                self._wakeup.put_nowait(None)
+            except asyncio.QueueFull:  # a permit is already pending for every worker
+                return
 
     async def stop(self, grace: float = 30.0) -> None:
         if not self._tasks:
             return
         self._stopping = True
-        self._wakeup.set()
+        self._wake(self.concurrency)
         tasks, self._tasks = self._tasks, []
         _, pending = await asyncio.wait(tasks, timeout=grace)
         for task in pending:
@@ -114,9 +125,6 @@ class WorkerPool:
 
     async def _work(self, number: int) -> None:
         while not self._stopping:
-            # Clear before claiming: an enqueue committed after this point sets the event again,
-            # so the wait below cannot miss it.
-            self._wakeup.clear()
             try:
                 ran = await self.run_once()
             except Exception:
@@ -135,7 +143,7 @@ class WorkerPool:
         if due is not None:
             timeout = min(timeout, max(0.0, due - self._clock()))
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._wakeup.wait(), timeout=timeout)
+            await asyncio.wait_for(self._wakeup.get(), timeout=timeout)
 
     async def run_once(self) -> bool:
         """Claim and process one due job; False if none was due."""
