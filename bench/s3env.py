@@ -57,17 +57,9 @@ def start_s3(work: Path) -> Iterator[S3Target]:
 
 
 def _client(s3: S3Target) -> Any:
-    import boto3
-    from botocore.config import Config as BotoConfig
+    from conformance.seaweed import s3_client
 
-    return boto3.client(
-        "s3",
-        endpoint_url=s3.endpoint,
-        region_name=s3.region,
-        aws_access_key_id=s3.access_key,
-        aws_secret_access_key=s3.secret_key,
-        config=BotoConfig(s3={"addressing_style": "path"}, retries={"max_attempts": 3}),
-    )
+    return s3_client(s3.endpoint, s3.region, s3.access_key, s3.secret_key, attempts=3)
 
 
 @contextmanager

@@ -67,6 +67,18 @@ def free_port_set(count: int = _PORTS_NEEDED) -> list[int]:
     raise RuntimeError("could not find free loopback ports for SeaweedFS")
 
 
+def s3_client(endpoint: str, region: str, access_key: str, secret_key: str, *, attempts: int = 2) -> object:
+    """A synchronous, path-style boto3 client for setting up and inspecting a local S3 server."""
+    return boto3.client(
+        "s3",
+        endpoint_url=endpoint,
+        region_name=region,
+        aws_access_key_id=access_key,
+        aws_secret_access_key=secret_key,
+        config=BotoConfig(s3={"addressing_style": "path"}, retries={"max_attempts": attempts}),
+    )
+
+
 @dataclass
 class SeaweedS3:
     """One ``weed server`` with S3 enabled; use as a context manager."""
@@ -96,14 +108,7 @@ class SeaweedS3:
 
     def client(self) -> object:
         """A plain (synchronous) boto3 client for test setup and inspection."""
-        return boto3.client(
-            "s3",
-            endpoint_url=self.endpoint,
-            region_name=self.region,
-            aws_access_key_id=self.access_key,
-            aws_secret_access_key=self.secret_key,
-            config=BotoConfig(s3={"addressing_style": "path"}, retries={"max_attempts": 2}),
-        )
+        return s3_client(self.endpoint, self.region, self.access_key, self.secret_key)
 
     def start(self) -> None:
         weed = find_weed()
