@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import collections
+import os
 import re
 import shutil
 import signal
@@ -73,7 +74,7 @@ def main() -> int:
         parser.error("py-spy is not installed: .venv/bin/pip install py-spy")
     WORK.mkdir(parents=True, exist_ok=True)
     raw = WORK / f"profile-{args.workload}.txt"
-    data_dir = WORK / "data" / "profile"
+    data_dir = Path(os.environ.get("PROFILE_DIR", WORK / "data" / "profile"))
     shutil.rmtree(data_dir, ignore_errors=True)
     subject = next(p for p in FS_PEERS if p.role == "subject")
     server = RunningServer(subject, data_dir, WORK / "profile-server.log", None)

@@ -228,8 +228,8 @@ def targets(s3: S3Target | None) -> list[Target]:
 
 
 # -- the whole run ----------------------------------------------------------------------------------
-def plan(backend: str, names: list[str], with_sink: bool) -> list[tuple[str, Peer]]:
-    peers = FS_PEERS if backend == "fs" else S3_PEERS
+def plan(backend: str, names: list[str], with_sink: bool, servers: set[str] | None = None) -> list[tuple[str, Peer]]:
+    peers = [p for p in (FS_PEERS if backend == "fs" else S3_PEERS) if servers is None or p.name in servers]
     steps: list[tuple[str, Peer]] = []
     for name in names:
         chosen = [p for p in peers if name != "huge" or p.name in HUGE_PEERS]
@@ -245,6 +245,11 @@ def main() -> int:
     parser.add_argument("--only", choices=["fs", "s3"], help="one storage backend only")
     parser.add_argument(
         "--workloads", default=",".join(WORKLOADS), help=f"comma-separated, from {', '.join(WORKLOADS)}"
+    )
+    parser.add_argument(
+        "--servers",
+        help="comma-separated server names to run (e.g. 'tusd-py,@tus/server'): a developer's quick comparison;"
+        " targets whose peer did not run are reported as not measured",
     )
     parser.add_argument("--runs", type=int, default=2, help="runs of every workload (default 2, at least 1)")
     parser.add_argument("--results", type=Path, help="Markdown report (default: bench/RESULTS.md, or .work/ if quick)")
@@ -266,6 +271,10 @@ def main() -> int:
     unknown = [n for n in names if n not in WORKLOADS]
     if unknown or args.runs < 1:
         parser.error(f"unknown workloads {unknown}" if unknown else "--runs must be at least 1")
+    servers = None if not args.servers else {n.strip() for n in args.servers.split(",") if n.strip()}
+    known = {p.name for p in (*FS_PEERS, *S3_PEERS)}
+    if servers is not None and not servers <= known:
+        parser.error(f"unknown servers {sorted(servers - known)}; known: {', '.join(sorted(known))}")
     results_path = args.results or (WORK / "RESULTS-quick.md" if args.quick else BENCH / "RESULTS.md")
     WORK.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
@@ -291,7 +300,7 @@ def main() -> int:
                 backends.remove("s3")
         for run in range(1, args.runs + 1):
             for backend in backends:
-                for name, peer in plan(backend, names, with_sink=True):
+                for name, peer in plan(backend, names, with_sink=servers is None, servers=servers):
                     if peer.role == "sink" and run > 1:
                         continue  # the client's ceiling: once is enough
                     m = measure(peer, name, run, args.quick, s3 if backend == "s3" else None)

@@ -81,7 +81,6 @@ async def sweep(service: TusService, now: float | None = None) -> SweepReport:
                 if not is_expired(fresh, expire_after, now):
                     continue
                 await service.store.terminate(info.id)
-                service.digests.pop(info.id)
         except UploadLocked:
             report.skipped_busy += 1
             continue

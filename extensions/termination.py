@@ -22,7 +22,6 @@ async def terminate(service: TusService, request: web.Request) -> web.StreamResp
             await service.store.terminate(upload_id)
         except UploadNotFound:
             raise not_found() from None
-        service.digests.pop(upload_id)
     await service.lifecycle.terminated(info)
     return web.Response(status=204)
 

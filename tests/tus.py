@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from aiohttp import ClientResponse
 from aiohttp.test_utils import TestClient
 
@@ -36,3 +38,13 @@ def upload_files(directory) -> list[str]:  # type: ignore[no-untyped-def]
     if not directory.exists():
         return []
     return sorted(p.name for p in directory.iterdir() if not p.name.startswith("state.sqlite3"))
+
+
+async def processed_head(client: TestClient, path: str, attempts: int = 400) -> ClientResponse:
+    """HEAD of a finished upload once post-finish processing recorded its digest (Repr-Digest set)."""
+    for _ in range(attempts):
+        head = await client.head(path, headers=TUS)
+        if "Repr-Digest" in head.headers:
+            return head
+        await asyncio.sleep(0.01)
+    raise AssertionError(f"no Repr-Digest on {path} after {attempts} HEADs: was the upload processed?")

@@ -109,7 +109,7 @@ def make_app(
             "Give --jwt-secret, --jwt-public-key or --jwks to turn it on."
         )
     service = build_service(config, store=store, locker=locker, hooks=hooks)
-    pipeline = build_pipeline(config, service.store)
+    pipeline = build_pipeline(config, service.store, publish_digest=service.record_digest)
     pipeline_listener = PipelineListener(pipeline)
     service.lifecycle.add(pipeline_listener)
     middlewares = [request_context, cors_middleware(config), error_responses]

@@ -6,7 +6,7 @@ the upload can hold. The storage backend keeps whatever arrived before that (see
 ``DataStore.write``), which is what lets a client on a flaky network resume exactly where the
 server stopped.
 
-Hot path. Observers (the whole-upload SHA-256, a request's checksum) run in a worker thread on
+Hot path. Observers (a request's Upload-Checksum) run in a worker thread on
 batches of chunks, one batch at a time and in order, so hashing overlaps with reading the socket
 and writing the disk instead of stalling the event loop (hashlib releases the GIL on large
 buffers). The idle timeout is one watchdog timer per stream, not a timer per chunk.

@@ -32,7 +32,6 @@ async def cleanup_failed(
         except UploadLocked:
             log.warning("failed recording is being written; its bytes stay until the next cleanup", upload_id=upload_id)
             continue
-        service.digests.pop(upload_id)
         await service.lifecycle.terminated(info)
         removed.append(upload_id)
     if removed:

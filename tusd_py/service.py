@@ -8,7 +8,6 @@ creation-with-upload lives here once.
 
 from __future__ import annotations
 
-import hashlib
 import re
 import time
 from collections.abc import Callable
@@ -21,7 +20,6 @@ from aiohttp import web
 from storage_backends.base import DataStore, UploadInfo, UploadNotFound, VerificationFailed
 from tusd_py.body import BodyInterrupted, BodyStream, LockHandedOver
 from tusd_py.config import Config
-from tusd_py.digests import DigestCache
 from tusd_py.errors import TusError, not_found
 from tusd_py.hooks import HookDispatcher, HookType, build_event
 from tusd_py.lifecycle import Lifecycle
@@ -50,7 +48,6 @@ class TusService:
     locker: Locker
     extensions: list[Extension]
     lifecycle: Lifecycle = field(default_factory=Lifecycle)
-    digests: DigestCache = field(default_factory=DigestCache)
     hooks: HookDispatcher | None = None
     quotas: QuotaLedger | None = None
 
@@ -175,13 +172,10 @@ class TusService:
     ) -> UploadInfo:
         """Stream the request body into the upload at its offset; return the info with the new offset.
 
-        The caller holds the upload's lock. Bytes that arrive before a broken connection are kept
-        (and the digest is dropped if it no longer matches); a checksum mismatch keeps none.
+        The caller holds the upload's lock. Bytes that arrive before a broken connection are kept;
+        a checksum mismatch keeps none.
         """
-        digest = self.digests.begin(info.id, info.offset)
         observers: list[Callable[[bytes], None]] = []
-        if digest is not None:
-            observers.append(digest.update)
         if verifier is not None:
             observers.append(verifier.observe)
         stream = BodyStream(
@@ -200,7 +194,6 @@ class TusService:
         except (BodyInterrupted, TusError) as exc:
             # Some bytes may have been kept: learn the durable offset before answering.
             info = await self.store.get_info(info.id)
-            self.digests.commit(info.id, digest, info.offset)
             log.info("body interrupted", upload_id=info.id, kept=info.offset - start, reason=str(exc))
             if info.is_finished:
                 await self.finish(info)
@@ -209,7 +202,6 @@ class TusService:
             if isinstance(exc, LockHandedOver):
                 raise TusError(423, "a newer request for this upload took over; its bytes so far are kept") from None
             raise TusError(400, f"request body ended early: {exc}") from None
-        self.digests.commit(info.id, digest, info.offset)
         if info.length is None and self.quotas is not None:
             self.quotas.grow(info, info.offset)
         self.lifecycle.progress(info)
@@ -218,7 +210,10 @@ class TusService:
         return info
 
     async def finish(self, info: UploadInfo) -> None:
-        """Record the whole-upload digest and hand the upload to post-finish processing, once.
+        """Record the upload as finished and hand it to post-finish processing, once.
+
+        The whole-upload SHA-256 is not computed here: it is a processing step (see
+        :meth:`record_digest`), so the write path never hashes bytes the client did not ask to verify.
 
         A pre-finish hook may reject the upload: its bytes stay stored (they arrived intact), it
         is recorded as finished so it is never re-run, but it is not handed to post-finish
@@ -231,14 +226,9 @@ class TusService:
             request_id = structlog.contextvars.get_contextvars().get("request_id")
             event = build_event(HookType.PRE_FINISH, info, user_id=info.owner, request_id=request_id)
             rejection = await self.hooks.run_pre_finish(event)
-        digest = self.digests.pop(info.id)
-        if digest is not None and digest.offset == info.length:
-            info.sha256 = digest.hasher.hexdigest()
-        else:
-            info.sha256 = await self._digest_from_store(info)
         info.finished_at = time.time()
         await self.store.finish(info)
-        log.info("upload finished", upload_id=info.id, length=info.length, sha256=info.sha256)
+        log.info("upload finished", upload_id=info.id, length=info.length)
         if self.quotas is not None:
             self.quotas.finished(info)
         for ext in self.extensions:
@@ -250,13 +240,21 @@ class TusService:
         if info.concat != "partial":
             await self.lifecycle.finished(info)
 
-    async def _digest_from_store(self, info: UploadInfo) -> str:
-        hasher = hashlib.sha256()
-        if info.offset == 0:
-            return hasher.hexdigest()  # nothing to read (and S3 cannot read an empty unfinished upload)
-        async for block in self.store.read(info, 0, info.offset):
-            hasher.update(block)
-        return hasher.hexdigest()
+    async def record_digest(self, upload_id: str, sha256: str) -> None:
+        """Store the whole-upload SHA-256 computed by post-finish processing (HEAD/GET then send it).
+
+        Under the upload's lock, so it cannot race a termination; an upload deleted meanwhile is
+        left alone.
+        """
+        async with self.locker.lock(upload_id):
+            try:
+                info = await self.store.get_info(upload_id)
+            except UploadNotFound:
+                return
+            if info.sha256 == sha256 or not info.is_finished:
+                return
+            info.sha256 = sha256
+            await self.store.update_info(info)
 
     async def recover(self) -> int:
         """At start-up: finish uploads whose last byte landed before a crash but were never

@@ -12,6 +12,7 @@ from tusd_py.hooks import HookDispatcher, HookRegistry, HookType, WebhookConfig
 from tusd_py.pipeline.analysis import CompressionPolicy
 from tusd_py.pipeline.config import PipelineConfig
 from tusd_py.pipeline.service import Pipeline
+from tusd_py.pipeline.steps import DigestPublisher
 from tusd_py.pipeline.worker import RetryPolicy
 from tusd_py.quotas import QuotaLedger, QuotaLimits
 
@@ -67,7 +68,7 @@ def build_hooks(config: Config, registry: HookRegistry | None) -> HookDispatcher
     return HookDispatcher(registry, webhooks)
 
 
-def build_pipeline(config: Config, store: DataStore) -> Pipeline:
+def build_pipeline(config: Config, store: DataStore, publish_digest: DigestPublisher | None = None) -> Pipeline:
     return Pipeline(
         PipelineConfig(
             db_path=config.state_db_path,
@@ -78,6 +79,7 @@ def build_pipeline(config: Config, store: DataStore) -> Pipeline:
             ),
         ),
         store,
+        publish_digest=publish_digest,
     )
 
 

@@ -1,12 +1,13 @@
 """The core protocol through the real aiohttp app: statuses, headers and the bad-input matrix."""
 
 import base64
+import hashlib
 
 import pytest
 from aiohttp.test_utils import TestClient
 
-from tests.tus import OCTET, TUS, create, offset_of, patch, upload_files
-from tusd_py.app import make_app
+from tests.tus import OCTET, TUS, create, offset_of, patch, processed_head, upload_files
+from tusd_py.app import SERVICE_KEY, make_app
 from tusd_py.config import Config
 
 
@@ -41,7 +42,7 @@ async def test_full_upload_in_chunks(client: TestClient) -> None:
     assert head.headers["Upload-Offset"] == "10"
     assert head.headers["Upload-Length"] == "10"
     assert head.headers["Cache-Control"] == "no-store"
-    assert head.headers["Repr-Digest"].startswith("sha-256=:")
+    assert "Repr-Digest" in (await processed_head(client, path)).headers
     body = await (await client.get(path)).read()
     assert body == b"0123456789"
 
@@ -216,3 +217,22 @@ async def test_every_response_carries_request_id(client: TestClient) -> None:
     assert resp.headers["X-Request-ID"] == "abc-123"
     resp = await client.head("/files/nope", headers={**TUS, "X-Request-ID": "bad id with spaces"})
     assert resp.headers["X-Request-ID"] != "bad id with spaces" and len(resp.headers["X-Request-ID"]) == 16
+
+
+async def test_digest_comes_from_processing_and_never_revives_a_deleted_upload(client: TestClient, storage_dir) -> None:  # type: ignore[no-untyped-def]
+    service = client.app[SERVICE_KEY]
+    path = await create(client, 3)
+    upload_id = path.rsplit("/", 1)[1]
+    assert "Repr-Digest" not in (await patch(client, path, 0, b"abc")).headers  # not on the write path
+    head = await processed_head(client, path)
+    expected = base64.b64encode(hashlib.sha256(b"abc").digest()).decode()
+    assert head.headers["Repr-Digest"] == f"sha-256=:{expected}:"
+    assert (await client.get(path)).headers["ETag"] == f'"{hashlib.sha256(b"abc").hexdigest()}"'
+    # an unfinished upload never gets one, and a late digest for a deleted upload recreates nothing
+    other = await create(client, 5)
+    other_id = other.rsplit("/", 1)[1]
+    await service.record_digest(other_id, "00" * 32)
+    assert (await service.store.get_info(other_id)).sha256 is None
+    assert (await client.delete(path, headers=TUS)).status == 204
+    await service.record_digest(upload_id, "00" * 32)
+    assert not [name for name in upload_files(storage_dir) if name.startswith(upload_id)]

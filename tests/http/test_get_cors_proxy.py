@@ -5,7 +5,7 @@ import hashlib
 
 from aiohttp.test_utils import TestClient
 
-from tests.tus import TUS, create, patch
+from tests.tus import TUS, create, patch, processed_head
 from tusd_py.app import make_app
 from tusd_py.config import Config
 
@@ -21,6 +21,7 @@ async def finished(client: TestClient, data: bytes, metadata: dict[str, str] | N
 async def test_get_streams_bytes_with_type_disposition_and_digest(client: TestClient) -> None:
     data = bytes(range(256)) * 1000
     path = await finished(client, data, {"filename": "voix-été-会議-🎤.m4a", "filetype": "audio/mp4"})
+    await processed_head(client, path)
     resp = await client.get(path)
     assert resp.status == 200
     assert await resp.read() == data

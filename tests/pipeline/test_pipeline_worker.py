@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import itertools
 import time
 from collections.abc import AsyncIterable, AsyncIterator, Callable
@@ -108,6 +109,15 @@ async def wait_for(pipeline: Pipeline, upload_id: str, *statuses: Status, within
         await asyncio.sleep(0.02)
 
 
+def recorder(published: list[tuple[str, str]]) -> Callable[[str, str], Any]:
+    """A digest publisher that notes what it was given."""
+
+    async def publish(upload_id: str, sha256: str) -> None:
+        published.append((upload_id, sha256))
+
+    return publish
+
+
 def registry(**steps: Callable[[StepContext], Any]) -> StepRegistry:
     reg = StepRegistry()
     for name, step in steps.items():
@@ -116,11 +126,16 @@ def registry(**steps: Callable[[StepContext], Any]) -> StepRegistry:
 
 
 async def test_analysis_step_completes_a_recording(tmp_path: Path, files: FileStore, audio_dir: Path) -> None:
-    pipeline = Pipeline(config(tmp_path), files)
+    published: list[tuple[str, str]] = []
+    pipeline = Pipeline(config(tmp_path), files, publish_digest=recorder(published))
     await pipeline.start()
     try:
-        await upload(pipeline, files, "memo", (audio_dir / "stdlib.wav").read_bytes())
+        data = (audio_dir / "stdlib.wav").read_bytes()
+        await upload(pipeline, files, "memo", data)
         rec = await wait_for(pipeline, "memo", Status.COMPLETED)
+        # the digest step ran first, read the stored bytes back and published what it found
+        assert rec.results["digest"] == {"sha256": hashlib.sha256(data).hexdigest()}
+        assert published == [("memo", hashlib.sha256(data).hexdigest())]
         assert rec.mode == "recap" and rec.filename == "m.wav" and rec.owner == "alice"
         analysis = rec.results["analysis"]
         assert analysis["format"] == "wav" and analysis["duration_seconds"] == pytest.approx(2.0)
@@ -139,9 +154,11 @@ async def test_analysis_spools_from_a_backend_without_local_files(
     pipeline = Pipeline(config(tmp_path, spool_dir=str(spool)), remote)
     await pipeline.start()
     try:
-        await upload(pipeline, remote, "memo", (audio_dir / "voice.flac").read_bytes())
+        data = (audio_dir / "voice.flac").read_bytes()
+        await upload(pipeline, remote, "memo", data)
         rec = await wait_for(pipeline, "memo", Status.COMPLETED)
         assert rec.results["analysis"]["format"] == "flac"
+        assert rec.results["digest"]["sha256"] == hashlib.sha256(data).hexdigest()  # from the spooled copy
         assert list(spool.iterdir()) == []  # the temporary copy is gone
     finally:
         await pipeline.stop()
@@ -359,6 +376,33 @@ async def test_cleanup_failed_through_the_facade(tmp_path: Path, files: FileStor
         await pipeline.stop()
 
 
+async def test_known_digest_is_neither_recomputed_nor_published(tmp_path: Path, files: FileStore) -> None:
+    published: list[tuple[str, str]] = []
+    pipeline = Pipeline(config(tmp_path), files, publish_digest=recorder(published))
+    await pipeline.start()
+    try:
+        info = UploadInfo(id="known", length=3, owner="alice", sha256="ab" * 32)
+        await files.create(info)
+        await upload(pipeline, files, "fresh", b"xyz")
+        rec = await wait_for(pipeline, "fresh", Status.COMPLETED)
+        assert rec.results["digest"]["sha256"] == hashlib.sha256(b"xyz").hexdigest()
+        listener = PipelineListener(pipeline)
+        await listener.on_created(info)
+
+        async def one() -> AsyncIterator[bytes]:
+            yield b"abc"
+
+        info.offset = await files.write(info, one())
+        info.finished_at = time.time()
+        await files.finish(info)
+        await listener.on_finished(info)
+        rec = await wait_for(pipeline, "known", Status.COMPLETED)
+        assert rec.results["digest"] == {"sha256": "ab" * 32}  # what the info already held
+        assert [upload_id for upload_id, _ in published] == ["fresh"]
+    finally:
+        await pipeline.stop()
+
+
 def test_retry_policy_schedule() -> None:
     policy = RetryPolicy(max_attempts=5, base_delay=2, max_delay=5)
     assert [policy.delay(n) for n in range(1, 6)] == [2, 4, 5, 5, None]
@@ -367,7 +411,7 @@ def test_retry_policy_schedule() -> None:
     assert describe_error(RuntimeError()) == "RuntimeError"
     assert len(describe_error(ValueError("x" * 10_000))) == 2000
     steps = default_registry()
-    assert steps.names() == ["analysis"]
+    assert steps.names() == ["digest", "analysis"]
     with pytest.raises(ValueError):
         steps.register("analysis", next(step for _, step in steps))  # names are unique
 

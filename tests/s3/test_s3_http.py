@@ -15,7 +15,7 @@ from storage_backends.s3 import S3Store
 from storage_backends.s3_config import S3Config
 from storage_backends.s3_ledger import MIB
 from tests.s3.s3_support import payload
-from tests.tus import TUS, create, offset_of, patch
+from tests.tus import TUS, create, offset_of, patch, processed_head
 from tusd_py.app import make_app
 from tusd_py.config import Config
 
@@ -37,6 +37,7 @@ async def test_tus_upload_through_the_app(s3_client: TestClient[Any, Any]) -> No
         response = await patch(s3_client, path, start, data[start : start + MIB])
         assert response.status == 204, await response.text()
     assert await offset_of(s3_client, path) == len(data)
+    await processed_head(s3_client, path)  # the digest step read the object back from S3
     response = await s3_client.get(path)
     assert response.status == 200
     assert await response.read() == data
@@ -79,6 +80,7 @@ async def test_zero_length_upload_is_complete_on_creation(s3_client: TestClient[
     path = await create(s3_client, 0)
     head = await s3_client.head(path, headers=TUS)
     assert head.headers["Upload-Offset"] == head.headers["Upload-Length"] == "0"
+    await processed_head(s3_client, path)
     response = await s3_client.get(path)
     assert response.status == 200 and await response.read() == b""
     assert response.headers["ETag"] == f'"{hashlib.sha256(b"").hexdigest()}"'
@@ -87,7 +89,7 @@ async def test_zero_length_upload_is_complete_on_creation(s3_client: TestClient[
 async def test_restart_before_the_last_patch_still_records_the_right_digest(
     aiohttp_client: Any, s3_config: S3Config, tmp_path: Path
 ) -> None:
-    """The running digest lives in memory: a new process finishes it by reading what S3 holds."""
+    """An upload written by two processes: the digest covers what S3 holds, both halves."""
     data = payload(6 * MIB + 5, seed=53)
     config = Config(storage_dir=str(tmp_path / "data"), max_size=64 * MIB)
     first = await aiohttp_client(make_app(config, store=S3Store(s3_config)))
@@ -96,6 +98,7 @@ async def test_restart_before_the_last_patch_still_records_the_right_digest(
     await first.close()
     second = await aiohttp_client(make_app(config, store=S3Store(s3_config)))
     assert (await patch(second, path, 3 * MIB, data[3 * MIB :])).status == 204
+    await processed_head(second, path)
     response = await second.get(path)
     assert await response.read() == data
     assert response.headers["ETag"] == f'"{hashlib.sha256(data).hexdigest()}"'

@@ -46,7 +46,7 @@ class UploadSnapshot(msgspec.Struct, kw_only=True, frozen=True):
     owner: str | None
     concat: ConcatRole | None
     partials: list[str]
-    sha256: str | None  # set once the upload finished
+    sha256: str | None  # set once post-finish processing computed it: null in events fired at finish
 
     def metadata_bytes(self) -> Metadata:
         """The metadata as tus stores it (bytes), e.g. to compare with a hook's change."""

@@ -34,7 +34,7 @@ from tusd_py.pipeline.config import PipelineConfig
 from tusd_py.pipeline.models import Job, Page, Recording, StorageStats
 from tusd_py.pipeline.sqlite_store import SQLiteRecordingStore
 from tusd_py.pipeline.states import Status
-from tusd_py.pipeline.steps import StepRegistry, default_registry
+from tusd_py.pipeline.steps import DigestPublisher, StepRegistry, default_registry
 from tusd_py.pipeline.store import EVERYONE, OwnerFilter, RecordingNotFound, RecordingStore
 from tusd_py.pipeline.worker import WorkerPool
 
@@ -64,12 +64,13 @@ class Pipeline:
         *,
         store: RecordingStore | None = None,
         steps: StepRegistry | None = None,
+        publish_digest: DigestPublisher | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.config = config
         self.clock = clock
         self.store = store or SQLiteRecordingStore(config.db_path, clock=clock)
-        self.steps = steps if steps is not None else default_registry(config.compression)
+        self.steps = steps if steps is not None else default_registry(config.compression, publish_digest)
         self.workers = WorkerPool(
             self.store,
             self.steps,

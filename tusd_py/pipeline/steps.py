@@ -6,13 +6,16 @@ attempt, and the whole job is retried later with backoff: steps must therefore b
 again. Raise :class:`PermanentStepError` when retrying cannot help (the bytes are gone, the input
 is not audio at all), and the job fails at once.
 
-The built-in ``analysis`` step runs :func:`tusd_py.pipeline.analysis.analyse_file` in a thread.
+Built-in steps, in this order: ``digest`` (the whole upload's SHA-256, read back from storage
+once it has landed, so the write path never hashes what the client did not ask to verify) and
+``analysis`` (:func:`tusd_py.pipeline.analysis.analyse_file`); both run in a thread.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -53,6 +56,8 @@ class StepContext:
 
 
 Step = Callable[[StepContext], Awaitable[dict[str, Any]]]
+#: Stores a digest where the protocol can serve it: ``(upload_id, sha256 hex)``, e.g. TusService.record_digest.
+DigestPublisher = Callable[[str, str], Awaitable[None]]
 
 
 class StepRegistry:
@@ -88,7 +93,29 @@ def analysis_step(policy: CompressionPolicy) -> Step:
     return analysis
 
 
-def default_registry(policy: CompressionPolicy | None = None) -> StepRegistry:
+def sha256_of_file(path: Path) -> str:
+    with path.open("rb") as handle:
+        return hashlib.file_digest(handle, "sha256").hexdigest()
+
+
+def digest_step(publish: DigestPublisher | None) -> Step:
+    """The built-in step: the SHA-256 of the stored bytes, published to the upload's info."""
+
+    async def digest(ctx: StepContext) -> dict[str, Any]:
+        sha256 = ctx.info.sha256
+        if sha256 is None:
+            sha256 = await asyncio.to_thread(sha256_of_file, await ctx.local_path())
+            if publish is not None:
+                await publish(ctx.info.id, sha256)
+        return {"sha256": sha256}
+
+    return digest
+
+
+def default_registry(
+    policy: CompressionPolicy | None = None, publish_digest: DigestPublisher | None = None
+) -> StepRegistry:
     registry = StepRegistry()
+    registry.register("digest", digest_step(publish_digest))
     registry.register("analysis", analysis_step(policy or CompressionPolicy()))
     return registry

@@ -2,7 +2,7 @@
 
 It follows the path of a tus DELETE (:mod:`extensions.termination`) so both ways of deleting an
 upload behave alike: take the upload's lock (a PATCH still streaming into it is asked to let go),
-terminate it in the storage backend, drop its in-memory digest, then tell the lifecycle listeners
+terminate it in the storage backend, then tell the lifecycle listeners
 (quotas release the bytes, hooks send post-terminate, the pipeline forgets the recording).
 """
 
@@ -32,7 +32,6 @@ async def delete_recording(service: TusService, pipeline: Pipeline, upload_id: s
             await service.store.terminate(upload_id)
         except UploadNotFound:
             info = None  # the bytes went meanwhile (tus DELETE, expiry sweep); the recording still goes
-        service.digests.pop(upload_id)
     if info is not None:
         await service.lifecycle.terminated(info)
     # The pipeline's listener has just forgotten the recording, but listener failures are only

@@ -64,7 +64,7 @@ class RecordingDetail(RecordingSummary, kw_only=True):
     """One recording with everything known about it."""
 
     progress: Progress
-    #: Hex SHA-256 of the whole upload, once finished (also sent as ``Repr-Digest`` on tus HEAD/GET).
+    #: Hex SHA-256 of the whole upload, once processing computed it (also ``Repr-Digest`` on tus HEAD/GET).
     sha256: str | None
     #: The built-in analysis step's result, once processing completed.
     analysis: AnalysisResult | None

@@ -1,0 +1,34 @@
+import msgspec
+import pytest
+
+from tusd_py.cli import _parser, load_config
+from tusd_py.config import Config
+
+
+def test_config_precedence_flag_over_env_over_default() -> None:
+    args = _parser().parse_args(["--port", "2000"])
+    config = load_config(args, {"TUSD_PY_PORT": "3000", "TUSD_PY_MAX_SIZE": "1024", "TUSD_PY_CORS_ORIGINS": "a, b"})
+    assert config.port == 2000
+    assert config.max_size == 1024
+    assert config.cors_origins == ["a", "b"]
+    assert load_config(_parser().parse_args([]), {}).port == 1080
+
+
+def test_config_normalises_base_path_and_reads_booleans() -> None:
+    config = load_config(_parser().parse_args(["--base-path", "uploads"]), {"TUSD_PY_BEHIND_PROXY": "true"})
+    assert config.base_path == "/uploads/"
+    assert config.behind_proxy is True
+
+
+@pytest.mark.parametrize("env", [{"TUSD_PY_PORT": "x"}, {"TUSD_PY_PORT": "70000"}, {"TUSD_PY_MAX_SIZE": "-5"}])
+def test_bad_config_is_refused(env: dict[str, str]) -> None:
+    with pytest.raises((msgspec.ValidationError, ValueError)):
+        load_config(_parser().parse_args([]), env)
+
+
+def test_cli_refuses_bad_config_with_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
+    from tusd_py.cli import main
+
+    assert main(["--port", "notaport"]) == 2
+    assert "invalid configuration" in capsys.readouterr().err
+    assert isinstance(Config(), Config)
