@@ -6,6 +6,14 @@ server can never leave an offset that exceeds the bytes on disk, and nothing nee
 PATCH. (Surviving a power cut as well would take an fsync per PATCH; that trade-off is the
 operator's, see ``fsync``.)
 
+File creations and renames dominate the cost of a small upload, so the info file is written once,
+at creation, and the finish facts (``finished_at``, ``sha256``) go into an extended attribute of
+the data file (``user.tusd_py.finish``, one atomic ``setxattr``, see :mod:`file_facts`); only a
+change of the info itself rewrites it (temp file + rename). Backups must therefore preserve xattrs
+(``cp -a``, ``rsync -X``, ``tar --xattrs``): without them finished uploads lose their finish time
+and digest and are finished again at the next start. On file systems without user xattrs (or with
+``xattrs=False``) the facts are written into the info file instead.
+
 All-or-nothing writes (checksum requests) stream into a staging file ``<id>.pending`` and are
 appended to the data file with ``copy_file_range`` only once verified: unverified bytes never
 touch the data file, so a crash mid-request leaves at most a stale staging file, which the next
@@ -27,6 +35,7 @@ import aiofiles
 import aiofiles.os
 import msgspec
 
+from storage_backends import file_facts
 from storage_backends.base import (
     CAP_CONCATENATION,
     CAP_DEFER_LENGTH,
@@ -38,6 +47,7 @@ from storage_backends.base import (
     UploadNotFound,
     VerificationFailed,
 )
+from storage_backends.file_facts import NO_FACTS, Facts
 
 _ID = re.compile(r"[A-Za-z0-9_-]{1,128}")
 _INFO_SUFFIX = ".info"
@@ -59,18 +69,27 @@ _decoder = msgspec.json.Decoder(UploadInfo)
 class FileStore(DataStore):
     capabilities = frozenset({CAP_TERMINATION, CAP_DEFER_LENGTH, CAP_CONCATENATION, CAP_EXPIRATION})
 
-    def __init__(self, directory: str | os.PathLike[str], *, fsync: bool = False) -> None:
+    def __init__(self, directory: str | os.PathLike[str], *, fsync: bool = False, xattrs: bool | None = None) -> None:
+        """``xattrs``: keep finish facts in an xattr of the data file (True), in the info file (False),
+        or whichever the directory's file system allows (None, decided by :meth:`start`)."""
         self.directory = Path(directory)
         self.fsync = fsync
+        self._xattrs = xattrs
+        #: Which mode is active. Until start() probes, a refused setxattr falls back to the info file.
+        self.uses_xattrs = file_facts.AVAILABLE if xattrs is None else xattrs
 
     async def start(self) -> None:
         try:
             self.directory.mkdir(parents=True, exist_ok=True)
             probe = self.directory / f".probe-{secrets.token_hex(4)}"
             probe.write_bytes(b"")
+            supported = self._xattrs is not False and file_facts.supported(probe)
             probe.unlink()
         except OSError as exc:
             raise StorageError(f"storage directory {str(self.directory)!r} is not writable: {exc}") from exc
+        if self._xattrs and not supported:
+            raise StorageError(f"storage directory {str(self.directory)!r} does not support user xattrs")
+        self.uses_xattrs = supported
 
     # -- paths ---------------------------------------------------------------------------------
     def _data_path(self, upload_id: str) -> Path:
@@ -96,12 +115,55 @@ class FileStore(DataStore):
         except FileExistsError:
             raise StorageError(f"upload {info.id} already exists") from None
         os.close(fd)
-        self._write_info_sync(info)
+        info_path = self._info_path(info.id)
+        # Written in place, no temp file + rename: until the POST answers 201 no client knows this
+        # id, so an info file torn by a crash right here belongs to an upload nobody can resume.
+        # get_info reports it as a StorageError; sweep_orphans removes it once it is old.
+        written = [data_path]  # removed again if this creation fails
+        try:
+            with open(info_path, "xb") as handle:
+                written.append(info_path)
+                handle.write(_encoder.encode(info))
+                if self.fsync:
+                    handle.flush()
+                    os.fsync(handle.fileno())
+        except BaseException as exc:
+            for path in reversed(written):
+                path.unlink(missing_ok=True)
+            if isinstance(exc, FileExistsError):  # a stray info file without data: not ours to remove
+                raise StorageError(f"upload {info.id} already exists") from None
+            raise
 
     async def update_info(self, info: UploadInfo) -> None:
-        await asyncio.to_thread(self._write_info_sync, info)
+        await asyncio.to_thread(self._update_info_sync, info)
 
-    def _write_info_sync(self, info: UploadInfo) -> None:
+    def _update_info_sync(self, info: UploadInfo) -> None:
+        if not self.uses_xattrs:
+            self._write_info_sync(info)
+            return
+        data_path = self._data_path(info.id)
+        try:
+            on_data = file_facts.read(data_path)
+        except FileNotFoundError:
+            raise UploadNotFound(info.id) from None
+        stored = self._read_info_quietly(info.id)
+        stored_facts = NO_FACTS if stored is None else file_facts.facts_of(stored)
+        facts = stored_facts.overlaid(on_data).overlaid(file_facts.facts_of(info))
+        # Finishing (and recording a digest after it) changes only the facts: one setxattr then.
+        rewrite = stored is None or _file_part(stored) != _file_part(info)
+        if rewrite:
+            self._write_info_sync(info, facts)
+        if facts != on_data:
+            try:
+                stored_on_data = file_facts.write(data_path, facts, fsync=self.fsync)
+            except FileNotFoundError:
+                raise UploadNotFound(info.id) from None
+            if not stored_on_data and not rewrite:  # no room for an xattr on this file after all
+                self._write_info_sync(info, facts)
+
+    def _write_info_sync(self, info: UploadInfo, facts: Facts = NO_FACTS) -> None:
+        if facts != NO_FACTS:
+            info = msgspec.structs.replace(info, finished_at=facts.finished_at, sha256=facts.sha256)
         final = self._info_path(info.id)
         # Unique within this process without a getrandom() call per write (bench/ saw 4% there);
         # the lock on the upload already keeps two writers of one info file apart.
@@ -118,19 +180,30 @@ class FileStore(DataStore):
         return await asyncio.to_thread(self._get_info_sync, upload_id)
 
     def _get_info_sync(self, upload_id: str) -> UploadInfo:
+        data_path = self._data_path(upload_id)
         try:
             with open(self._info_path(upload_id), "rb") as handle:
                 raw = handle.read()
-            stat = os.stat(self._data_path(upload_id))
+            stat = os.stat(data_path)
+            facts = file_facts.read(data_path) if self.uses_xattrs else NO_FACTS
         except FileNotFoundError:
             raise UploadNotFound(upload_id) from None
         try:
             info = _decoder.decode(raw)
         except msgspec.DecodeError as exc:
             raise StorageError(f"info file of upload {upload_id} is unreadable: {exc}") from exc
+        file_facts.apply(info, facts)
         info.offset = stat.st_size
         info.updated_at = max(info.updated_at, stat.st_mtime)
         return info
+
+    def _read_info_quietly(self, upload_id: str) -> UploadInfo | None:
+        """The info file as stored; None if it is missing or unreadable."""
+        try:
+            with open(self._info_path(upload_id), "rb") as handle:
+                return _decoder.decode(handle.read())
+        except (FileNotFoundError, msgspec.DecodeError):
+            return None
 
     # -- bytes ---------------------------------------------------------------------------------
     async def write(
@@ -232,7 +305,9 @@ class FileStore(DataStore):
         await _finish_in_thread(_concatenate_files, self._data_path(final.id), sources, self.fsync)
 
     async def sweep_orphans(self, older_than: float) -> int:
-        """Staging files, temp info files and data files without info, untouched since ``older_than``."""
+        """Staging files, temp info files, data files without info, info files without data, and
+        uploads whose info file is unreadable (torn by a crash during creation), untouched since
+        ``older_than``."""
         return await asyncio.to_thread(self._sweep_orphans, older_than)
 
     def _sweep_orphans(self, older_than: float) -> int:
@@ -240,6 +315,9 @@ class FileStore(DataStore):
         names = set(os.listdir(self.directory))
         for name in names:
             path = self.directory / name
+            if name.endswith(_INFO_SUFFIX):
+                removed += self._sweep_info(name[: -len(_INFO_SUFFIX)], older_than)
+                continue
             stray = name.endswith((_PENDING_SUFFIX, ".tmp")) or (
                 _ID.fullmatch(name) is not None and name + _INFO_SUFFIX not in names
             )
@@ -249,6 +327,35 @@ class FileStore(DataStore):
                     removed += 1
             except FileNotFoundError:
                 continue
+        return removed
+
+    def _sweep_info(self, upload_id: str, older_than: float) -> int:
+        """Remove an old info file that has no data file, or that cannot be decoded while its data
+        file is empty (a crash mid-create), with its upload's files.
+
+        An unreadable info next to stored bytes is kept: bytes a client sent are never deleted by
+        guesswork; get_info reports it as a storage error for an operator to look at.
+        """
+        if not _ID.fullmatch(upload_id):
+            return 0
+        info_path, data_path = self._info_path(upload_id), self._data_path(upload_id)
+        try:
+            if info_path.stat().st_mtime >= older_than:
+                return 0
+        except FileNotFoundError:
+            return 0
+        try:
+            stored_bytes: int | None = data_path.stat().st_size
+        except FileNotFoundError:
+            stored_bytes = None
+        if stored_bytes is not None and (stored_bytes > 0 or self._read_info_quietly(upload_id) is not None):
+            return 0
+        removed = 0
+        # Info first, as in terminate: once it is gone the upload no longer exists for any reader.
+        for path in (info_path, data_path, data_path.with_name(upload_id + _PENDING_SUFFIX)):
+            with contextlib.suppress(FileNotFoundError):
+                path.unlink()
+                removed += 1
         return removed
 
     async def list_uploads(self) -> AsyncIterator[UploadInfo]:
@@ -361,6 +468,11 @@ def _concatenate_files(target: Path, sources: list[tuple[Path, int]], fsync: boo
                     write_at += copied
         if fsync:
             os.fsync(dst.fileno())
+
+
+def _file_part(info: UploadInfo) -> bytes:
+    """What the info file holds apart from the facts (and the offset, which is the data file's size)."""
+    return _encoder.encode(msgspec.structs.replace(info, offset=0, updated_at=0.0, finished_at=None, sha256=None))
 
 
 def _unlink_quietly(path: Path) -> None:

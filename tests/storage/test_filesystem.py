@@ -1,6 +1,12 @@
-from collections.abc import AsyncIterator
+import builtins
+import contextlib
+import os
+import time
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import Any
 
+import msgspec
 import pytest
 
 from storage_backends.base import StorageError, UploadInfo, UploadNotFound, VerificationFailed
@@ -156,3 +162,206 @@ async def test_concatenate_is_idempotent_after_a_crash(store: FileStore) -> None
     await store.concatenate(await store.get_info("fin"), partials)
     await store.concatenate(await store.get_info("fin"), partials)  # and a retry changes nothing
     assert (store.directory / "fin").read_bytes() == b"abcdefg"
+
+
+# -- metadata operations per upload: info written once, finish facts in an xattr ----------------
+
+FACTS_XATTR = "user.tusd_py.finish"
+DIGEST = "ab" * 32
+
+
+@pytest.fixture
+async def xattr_store(store: FileStore) -> FileStore:
+    if not store.uses_xattrs:
+        pytest.skip(f"the file system of {store.directory} takes no user xattrs")
+    return store
+
+
+async def finished_upload(store: FileStore, upload_id: str, payload: bytes = b"data") -> UploadInfo:
+    """An upload with every byte stored, not yet finished."""
+    await store.create(UploadInfo(id=upload_id, length=len(payload), metadata={"name": b"x"}))
+    info = await store.get_info(upload_id)
+    info.offset = await store.write(info, chunks(payload))
+    return info
+
+
+def listing(store: FileStore) -> set[str]:
+    return set(os.listdir(store.directory))
+
+
+@contextlib.contextmanager
+def spy_file_writes(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
+    """Files opened for writing with ``open`` and ``os.replace`` calls, while the block runs."""
+    writes: list[str] = []
+    real_open, real_replace = builtins.open, os.replace
+
+    def spy_open(file: Any, mode: str = "r", *args: Any, **kwargs: Any) -> Any:
+        if any(flag in mode for flag in "wxa+"):
+            writes.append(f"open {os.path.basename(file)} {mode}")
+        return real_open(file, mode, *args, **kwargs)
+
+    def spy_replace(source: Any, target: Any) -> None:
+        writes.append(f"replace {os.path.basename(source)}")
+        real_replace(source, target)
+
+    with monkeypatch.context() as patched:
+        patched.setattr(builtins, "open", spy_open)
+        patched.setattr(os, "replace", spy_replace)
+        yield writes
+
+
+async def test_create_writes_data_and_info_only(store: FileStore, monkeypatch: pytest.MonkeyPatch) -> None:
+    with spy_file_writes(monkeypatch) as writes:
+        await store.create(UploadInfo(id="new", length=5, metadata={"k": b"v"}))
+    assert writes == ["open new.info xb"]  # straight to its final name: no temp file, no rename
+    assert listing(store) == {"new", "new.info"}
+    info = msgspec.json.decode((store.directory / "new.info").read_bytes(), type=UploadInfo)
+    assert (info.id, info.length, info.metadata) == ("new", 5, {"k": b"v"})
+
+
+async def test_create_over_a_stray_info_file_is_refused_and_leaves_it(store: FileStore) -> None:
+    (store.directory / "s.info").write_bytes(b"{}")
+    with pytest.raises(StorageError):
+        await store.create(UploadInfo(id="s", length=1))
+    assert listing(store) == {"s.info"}
+
+
+async def test_finish_sets_an_xattr_and_creates_no_file(
+    xattr_store: FileStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = xattr_store
+    info = await finished_upload(store, "f")
+    info_path = store.directory / "f.info"
+    before = (info_path.read_bytes(), info_path.stat().st_ino, listing(store))
+    with spy_file_writes(monkeypatch) as writes:
+        info.finished_at, info.sha256 = 1234.5, DIGEST
+        await store.finish(info)
+    assert writes == []  # no temp file, not even one renamed away again
+    assert (info_path.read_bytes(), info_path.stat().st_ino, listing(store)) == before
+    assert FACTS_XATTR in os.listxattr(store.directory / "f")
+    got = await store.get_info("f")
+    assert (got.finished_at, got.sha256, got.offset) == (1234.5, DIGEST, 4)
+    fresh = FileStore(store.directory)
+    await fresh.start()
+    again = await fresh.get_info("f")
+    assert (again.finished_at, again.sha256, again.metadata) == (1234.5, DIGEST, {"name": b"x"})
+
+
+async def test_finish_without_digest_then_digest_later_is_xattr_only(xattr_store: FileStore) -> None:
+    store = xattr_store
+    info = await finished_upload(store, "g")
+    info.finished_at = 99.0
+    await store.finish(info)  # the digest is computed by post-finish processing, later
+    inode = (store.directory / "g.info").stat().st_ino
+    later = await store.get_info("g")
+    assert (later.finished_at, later.sha256) == (99.0, None)
+    later.sha256 = DIGEST
+    await store.update_info(later)
+    assert (store.directory / "g.info").stat().st_ino == inode
+    assert listing(store) == {"g", "g.info"}
+    stored = msgspec.json.decode(os.getxattr(store.directory / "g", FACTS_XATTR))
+    assert stored == {"finished_at": 99.0, "sha256": DIGEST}
+    got = await store.get_info("g")
+    assert (got.finished_at, got.sha256) == (99.0, DIGEST)
+
+
+async def test_update_info_of_the_info_itself_rewrites_it_and_keeps_the_facts(xattr_store: FileStore) -> None:
+    store = xattr_store
+    info = await finished_upload(store, "h")
+    info.finished_at, info.sha256 = 7.0, DIGEST
+    await store.finish(info)
+    inode = (store.directory / "h.info").stat().st_ino
+    changed = await store.get_info("h")
+    changed.metadata = {"name": b"renamed"}
+    changed.sha256 = None  # a stale copy never clears a fact
+    await store.update_info(changed)
+    assert (store.directory / "h.info").stat().st_ino != inode
+    assert listing(store) == {"h", "h.info"}
+    on_disk = msgspec.json.decode((store.directory / "h.info").read_bytes(), type=UploadInfo)
+    assert (on_disk.metadata, on_disk.finished_at, on_disk.sha256) == ({"name": b"renamed"}, 7.0, DIGEST)
+    got = await store.get_info("h")
+    assert (got.metadata, got.finished_at, got.sha256) == ({"name": b"renamed"}, 7.0, DIGEST)
+
+
+async def test_length_change_rewrites_the_info_file(xattr_store: FileStore) -> None:
+    store = xattr_store
+    await store.create(UploadInfo(id="dl", length=None))
+    inode = (store.directory / "dl.info").stat().st_ino
+    info = await store.get_info("dl")
+    info.length = 10
+    await store.update_info(info)
+    assert (store.directory / "dl.info").stat().st_ino != inode
+    assert (await FileStore(store.directory).get_info("dl")).length == 10
+    assert FACTS_XATTR not in os.listxattr(store.directory / "dl")  # nothing to record yet
+
+
+async def test_without_xattrs_the_facts_go_into_the_info_file(tmp_path: Path) -> None:
+    store = FileStore(tmp_path / "plain", xattrs=False)
+    await store.start()
+    assert not store.uses_xattrs
+    info = await finished_upload(store, "p")
+    inode = (store.directory / "p.info").stat().st_ino
+    info.finished_at, info.sha256 = 5.0, DIGEST
+    await store.finish(info)
+    assert (store.directory / "p.info").stat().st_ino != inode
+    assert FACTS_XATTR not in os.listxattr(store.directory / "p")
+    on_disk = msgspec.json.decode((store.directory / "p.info").read_bytes(), type=UploadInfo)
+    assert (on_disk.finished_at, on_disk.sha256) == (5.0, DIGEST)
+    got = await store.get_info("p")
+    assert (got.finished_at, got.sha256) == (5.0, DIGEST)
+    assert listing(store) == {"p", "p.info"}
+
+
+async def test_fsync_mode_finishes_through_the_xattr(tmp_path: Path) -> None:
+    store = FileStore(tmp_path / "synced", fsync=True)
+    await store.start()
+    info = await finished_upload(store, "y")
+    info.finished_at, info.sha256 = 3.0, DIGEST
+    await store.finish(info)
+    got = await store.get_info("y")
+    assert (got.finished_at, got.sha256, got.offset) == (3.0, DIGEST, 4)
+    assert listing(store) == {"y", "y.info"}
+    if store.uses_xattrs:
+        assert FACTS_XATTR in os.listxattr(store.directory / "y")
+
+
+async def test_torn_info_is_a_storage_error_and_swept_once_old(store: FileStore) -> None:
+    await store.create(UploadInfo(id="torn", length=10, metadata={"k": b"v"}))
+    info_path = store.directory / "torn.info"
+    info_path.write_bytes(info_path.read_bytes()[:20])  # a crash mid-create
+    (store.directory / "torn.pending").write_bytes(b"")
+    with pytest.raises(StorageError):
+        await store.get_info("torn")
+    now = time.time()
+    assert await store.sweep_orphans(now - 3600) == 0  # too recent: maybe still being written
+    assert "torn.info" in listing(store)
+    past = now - 7200
+    for name in ("torn", "torn.info", "torn.pending"):
+        os.utime(store.directory / name, (past, past))
+    assert await store.sweep_orphans(now - 3600) == 3
+    assert listing(store) == set()
+
+
+async def test_unreadable_info_next_to_stored_bytes_is_never_swept(store: FileStore) -> None:
+    await store.create(UploadInfo(id="torn", length=10))
+    (store.directory / "torn").write_bytes(b"12345")  # bytes a client sent
+    (store.directory / "torn.info").write_bytes(b'{"id": "to')
+    past = time.time() - 7200
+    for name in ("torn", "torn.info"):
+        os.utime(store.directory / name, (past, past))
+    assert await store.sweep_orphans(time.time() - 3600) == 0
+    assert (store.directory / "torn").read_bytes() == b"12345"
+
+
+async def test_info_without_data_is_swept_once_old(store: FileStore) -> None:
+    await store.create(UploadInfo(id="kept", length=1))
+    await store.create(UploadInfo(id="lost", length=1))
+    (store.directory / "lost").unlink()
+    now = time.time()
+    assert await store.sweep_orphans(now - 3600) == 0
+    past = now - 7200
+    for name in ("kept", "kept.info", "lost.info"):
+        os.utime(store.directory / name, (past, past))
+    assert await store.sweep_orphans(now - 3600) == 1
+    assert listing(store) == {"kept", "kept.info"}
+    assert (await store.get_info("kept")).length == 1
