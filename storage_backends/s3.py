@@ -53,7 +53,7 @@ from storage_backends.s3_ledger import (
     segment_starts,
     tail_total,
 )
-from storage_backends.s3_objects import INFO_SUFFIX, UPLOAD_ID, MultipartGone, S3Objects
+from storage_backends.s3_objects import INFO_SUFFIX, UPLOAD_ID, MultipartGone, S3Objects, part_buffer
 from storage_backends.s3_parts import PartWriter
 
 log = structlog.get_logger(__name__)
@@ -312,8 +312,9 @@ class S3Store(DataStore):
         """Upload the tail as the last part and record it (used when the length becomes known late)."""
         size = tail_total(state)
         async with self.budget.hold(size):
-            body = bytearray(size)
-            await self._fetch_tail(upload_id, state, memoryview(body))
+            body = part_buffer(size)
+            with body.getbuffer() as view:
+                await self._fetch_tail(upload_id, state, view)
             part = await self.objects.upload_part(
                 self.objects.data_key(upload_id), state.multipart_id, len(state.parts) + 1, body
             )

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import io
 import tempfile
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import BinaryIO
@@ -28,10 +29,11 @@ import structlog
 from storage_backends.base import StorageError
 from storage_backends.s3_budget import ByteBudget
 from storage_backends.s3_ledger import MIB, Part, check_part_number, split_chunk
+from storage_backends.s3_objects import Body, part_buffer
 
 log = structlog.get_logger(__name__)
 
-UploadPart = Callable[[int, bytes | bytearray], Awaitable[Part]]
+UploadPart = Callable[[int, Body], Awaitable[Part]]
 #: Copies the pending tail's bytes into the given view (exactly its size).
 FetchTail = Callable[[memoryview], Awaitable[None]]
 
@@ -172,11 +174,12 @@ class PartWriter:
         try:
             await self._budget.acquire(size)
             try:
-                body = bytearray(size)
-                if tail:
-                    # Promotion: the tail's bytes go to S3 a second (and last) time, inside this part.
-                    await self._fetch_tail(memoryview(body)[:tail])
-                await spool.read_into(memoryview(body)[tail:])
+                body = part_buffer(size)
+                with body.getbuffer() as view:
+                    if tail:
+                        # Promotion: the tail's bytes go to S3 a second (and last) time, inside this part.
+                        await self._fetch_tail(view[:tail])
+                    await spool.read_into(view[tail:])
             except BaseException:
                 self._budget.release(size)
                 raise
@@ -187,8 +190,8 @@ class PartWriter:
         self._next_number += 1
         self._tasks.append(asyncio.create_task(self._upload(number, body)))
 
-    async def _upload(self, number: int, body: bytearray) -> Part:
-        size = len(body)
+    async def _upload(self, number: int, body: Body) -> Part:
+        size = body.getbuffer().nbytes if isinstance(body, io.BytesIO) else len(body)
         try:
             return await self._upload_part(number, body)
         finally:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import io
 
 import pytest
 from hypothesis import given, settings
@@ -24,6 +25,7 @@ from storage_backends.s3_ledger import (
     segment_starts,
     split_chunk,
 )
+from storage_backends.s3_objects import Body
 from storage_backends.s3_parts import SPOOL_MEMORY, PartWriter
 
 
@@ -136,14 +138,14 @@ def test_part_writer_cuts_exact_parts_and_keeps_order(
     running = 0
     peak = 0
 
-    async def upload(number: int, data: bytes | bytearray) -> Part:
+    async def upload(number: int, data: Body) -> Part:
         nonlocal running, peak
         running += 1
         peak = max(peak, running)
         await asyncio.sleep(0)
         running -= 1
-        uploaded[number] = bytes(data)
-        return Part(len(data), f"e{number}")
+        uploaded[number] = data.getvalue() if isinstance(data, io.BytesIO) else bytes(data)
+        return Part(len(uploaded[number]), f"e{number}")
 
     async def fetch_tail(into: memoryview) -> None:
         into[:] = tail

@@ -4,6 +4,7 @@ client stream, verification, termination, concatenation and the orphan sweep."""
 from __future__ import annotations
 
 import time
+import tracemalloc
 from typing import Any
 
 import pytest
@@ -12,6 +13,7 @@ from conformance.seaweed import SeaweedS3
 from storage_backends.base import StorageError, UploadInfo, UploadNotFound, VerificationFailed
 from storage_backends.s3 import S3Store
 from storage_backends.s3_ledger import MIB
+from storage_backends.s3_objects import part_buffer
 from tests.s3.s3_support import S3Calls, chunks, payload, read_all
 
 pytestmark = pytest.mark.s3
@@ -324,3 +326,35 @@ async def test_finish_after_s3_forgot_the_completed_multipart_upload(s3_store: S
             await finish(s3_store, "lost")
     finally:
         client.meta.events.unregister("before-call.s3", no_such_upload)
+
+
+async def test_a_part_in_flight_is_never_copied(s3_store: S3Store) -> None:
+    """A part filled in place is sent 64 KiB at a time: memory stays at the part itself.
+
+    Handed to aiohttp as one buffer, an 8 MiB part cost up to three more copies while in flight
+    (slice, join with the headers, asyncio's transport buffer): S3 memory grew with concurrency.
+    """
+    objects = s3_store.objects
+    client: Any = await objects.client()
+    key = objects.data_key("copies")
+    multipart_id = (await client.create_multipart_upload(Bucket=objects.bucket, Key=key))["UploadId"]
+    size = 8 * MIB
+    data = payload(size, seed=61)
+
+    async def peak_while_uploading(number: int) -> int:
+        body = part_buffer(size)
+        with body.getbuffer() as view:
+            view[:] = data
+        tracemalloc.start()
+        try:
+            tracemalloc.reset_peak()
+            base = tracemalloc.get_traced_memory()[0]
+            part = await objects.upload_part(key, multipart_id, number, body)
+            assert part.size == size
+            return tracemalloc.get_traced_memory()[1] - base
+        finally:
+            tracemalloc.stop()
+
+    await peak_while_uploading(1)  # connection set up, lazily loaded botocore parts
+    assert await peak_while_uploading(2) < size // 2  # botocore reads 1 MiB at a time to sign it
+    await client.abort_multipart_upload(Bucket=objects.bucket, Key=key, UploadId=multipart_id)
