@@ -15,7 +15,8 @@ it is always bytes durably in S3, and HEAD costs exactly one GET.
 
 Request budgets (tests/s3/test_s3_budgets.py): get_info = 1 GET; a PATCH of whole parts = one
 UploadPart per part + 1 PUT; a PATCH below a part = 1 PUT (segment) + 1 PUT (info); promoting a
-tail costs one GET per segment and one DeleteObjects; finish = CompleteMultipartUpload + 1 PUT
+tail costs one DeleteObjects, plus one GET per segment this process did not write itself
+(s3_tail_cache.py); finish = CompleteMultipartUpload + 1 PUT
 (it trusts the ledger of the info the core hands it). ListParts is never needed: the ledger is
 the source of truth, and CompleteMultipartUpload checks its ETags.
 """
@@ -55,6 +56,7 @@ from storage_backends.s3_ledger import (
 )
 from storage_backends.s3_objects import INFO_SUFFIX, UPLOAD_ID, MultipartGone, S3Objects, part_buffer
 from storage_backends.s3_parts import PartWriter
+from storage_backends.s3_tail_cache import TailCache
 
 log = structlog.get_logger(__name__)
 
@@ -90,6 +92,8 @@ class S3Store(DataStore):
         self.objects = S3Objects(config)
         #: Every part buffer of every concurrent write of this store is reserved here (s3_budget.py).
         self.budget = ByteBudget(config.part_size * config.part_concurrency)
+        #: Bytes of the tail segments this process wrote, so promoting a tail GETs nothing back.
+        self.tail_cache = TailCache()
 
     # -- lifecycle -----------------------------------------------------------------------------
     async def start(self) -> None:
@@ -266,8 +270,10 @@ class S3Store(DataStore):
         return info.offset
 
     async def _put_segment(self, upload_id: str, at: int, writer: PartWriter) -> Segment:
+        key = self.objects.segment_key(upload_id, at)
         async with writer.leftover() as body:
-            etag = await self.objects.put_bytes(self.objects.segment_key(upload_id, at), body)
+            etag = await self.objects.put_bytes(key, body)
+            self.tail_cache.put(key, etag, bytes(body))
             return Segment(len(body), etag)
 
     async def _settle_after_failure(
@@ -304,7 +310,11 @@ class S3Store(DataStore):
         position = 0
         for at, segment in zip(segment_starts(state), state.tail, strict=True):
             key, target = self.objects.segment_key(upload_id, at), into[position : position + segment.size]
-            fetches.append(self.objects.get_into(key, target, if_match=segment.etag))
+            cached = self.tail_cache.get(key, segment.etag)
+            if cached is not None and len(cached) == segment.size:
+                target[:] = cached
+            else:
+                fetches.append(self.objects.get_into(key, target, if_match=segment.etag))
             position += segment.size
         await asyncio.gather(*fetches)
 
@@ -323,6 +333,7 @@ class S3Store(DataStore):
     async def _delete_segments(self, upload_id: str, superseded: S3State) -> None:
         """Delete the tail segments of a superseded ledger; leftovers are swept later."""
         keys = [self.objects.segment_key(upload_id, at) for at in segment_starts(superseded)]
+        self.tail_cache.discard(keys)
         if keys:
             await self._quietly(self.objects.delete_keys(keys))
 

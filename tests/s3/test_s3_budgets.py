@@ -12,7 +12,9 @@ import pytest
 
 from storage_backends.base import UploadInfo
 from storage_backends.s3 import S3Store
+from storage_backends.s3_config import S3Config
 from storage_backends.s3_ledger import MIB
+from storage_backends.s3_tail_cache import TailCache
 from tests.s3.s3_support import S3Calls, chunks, payload, read_all
 
 pytestmark = pytest.mark.s3
@@ -47,8 +49,8 @@ async def test_request_budgets(s3_store: S3Store) -> None:
 
     # A PATCH that fills the part the two segments started: the tail is promoted, once.
     info.offset = await s3_store.write(info, chunks(data[12 * MIB : 15 * MIB], 256 * 1024))
+    # The segments' bytes come from this process's tail cache: nothing is read back.
     assert take("write promoting a 2-segment tail") == {
-        "GetObject": 2,
         "UploadPart": 1,
         "PutObject": 1,
         "DeleteObjects": 1,
@@ -81,3 +83,43 @@ async def test_request_budgets(s3_store: S3Store) -> None:
     for name, ops in measured.items():
         assert "ListParts" not in ops
         print(f"{name}: {sum(ops.values())} requests {ops}")
+
+
+async def test_a_tail_written_by_another_process_is_read_back(s3_store: S3Store, s3_config: S3Config) -> None:
+    """The tail cache is only a shortcut: a new process (or a key rewritten since) reads S3."""
+    size = 6 * MIB
+    data = payload(size, seed=7)
+    await s3_store.create(UploadInfo(id="cold", length=size))
+    info = await s3_store.get_info("cold")
+    info.offset = await s3_store.write(info, chunks(data[:MIB], 256 * 1024))
+    info.offset = await s3_store.write(info, chunks(data[MIB : 2 * MIB], 256 * 1024))
+    restarted = S3Store(s3_config)
+    await restarted.start()
+    try:
+        calls = await S3Calls().attach(restarted)
+        # A cached entry whose ETag is not the ledger's (bytes someone else wrote) is ignored.
+        restarted.tail_cache.put(restarted.objects.segment_key("cold", 0), '"not-the-etag"', b"x" * MIB)
+        info = await restarted.get_info("cold")
+        calls.reset()
+        info.offset = await restarted.write(info, chunks(data[2 * MIB :], 256 * 1024))
+        assert calls.ops["GetObject"] == 2  # both segments, from S3
+        info = await restarted.get_info("cold")
+        assert info.offset == size
+        info.finished_at = time.time()
+        await restarted.finish(info)
+        assert await read_all(restarted, await restarted.get_info("cold"), 0, size) == data
+    finally:
+        await restarted.close()
+
+
+def test_tail_cache_is_bounded_and_keyed_by_etag() -> None:
+    cache = TailCache(max_bytes=10)
+    cache.put("a", "e1", b"12345")
+    cache.put("b", "e2", b"678")
+    assert cache.get("a", "e1") == b"12345" and cache.get("a", "other") is None
+    cache.put("c", "e3", b"9999")  # 12 bytes > 10: the oldest entry goes
+    assert cache.get("a", "e1") is None and cache.get("b", "e2") == b"678" and cache.size == 7
+    cache.put("huge", "e4", b"x" * 11)  # larger than the whole cache: not kept
+    assert cache.get("huge", "e4") is None
+    cache.discard(["b", "missing"])
+    assert cache.get("b", "e2") is None and cache.size == 4
