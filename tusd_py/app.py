@@ -48,7 +48,7 @@ def build_store(config: Config) -> DataStore:
     if config.storage == "filesystem":
         from storage_backends.filesystem import FileStore
 
-        return FileStore(config.storage_dir)
+        return FileStore(config.storage_dir, fsync=config.fsync)
     from storage_backends.s3 import S3Store
     from storage_backends.s3_config import S3Config
 

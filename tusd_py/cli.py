@@ -75,6 +75,7 @@ _OPTIONS: list[tuple[str, str, str]] = [
 _LIST_FIELDS = {"cors_origins", "disabled_extensions", "jwt_algorithms", "hooks_events"}
 _BOOL_FLAGS = [
     ("--behind-proxy", "behind_proxy", "trust X-Forwarded-*/Forwarded headers for URLs"),
+    ("--fsync", "fsync", "filesystem: flush every PATCH to disk before answering (survives power loss)"),
     ("--hooks-fail-open", "hooks_fail_open", "let requests through when a pre-* webhook cannot be reached"),
     ("--s3-path-style", "s3_path_style", "path-style S3 addressing (most self-hosted S3 servers need it)"),
 ]

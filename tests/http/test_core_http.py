@@ -2,12 +2,14 @@
 
 import base64
 import hashlib
+import os
 
 import pytest
 from aiohttp.test_utils import TestClient
 
 from tests.tus import OCTET, TUS, create, offset_of, patch, processed_head, upload_files
 from tusd_py.app import SERVICE_KEY, make_app
+from tusd_py.cli import _parser, load_config
 from tusd_py.config import Config
 
 
@@ -236,3 +238,24 @@ async def test_digest_comes_from_processing_and_never_revives_a_deleted_upload(c
     assert (await client.delete(path, headers=TUS)).status == 204
     await service.record_digest(upload_id, "00" * 32)
     assert not [name for name in upload_files(storage_dir) if name.startswith(upload_id)]
+
+
+@pytest.mark.parametrize("durable", [False, True])
+async def test_fsync_flag_flushes_every_patch_before_answering(
+    aiohttp_client, storage_dir, monkeypatch: pytest.MonkeyPatch, durable: bool
+) -> None:  # type: ignore[no-untyped-def]
+    flushed: list[int] = []
+    real_fsync = os.fsync
+
+    def fsync(fd: int) -> None:  # observes the real call: a power cut cannot be staged in a test
+        flushed.append(fd)
+        real_fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    args = _parser().parse_args(["--storage-dir", str(storage_dir), *(["--fsync"] if durable else [])])
+    client = await aiohttp_client(make_app(load_config(args, {})))
+    path = await create(client, 6)
+    created = len(flushed)
+    assert (await patch(client, path, 0, b"abc")).status == 204
+    assert (len(flushed) > created) is durable  # the PATCH's bytes reached the disk before 204
+    assert (created > 0) is durable  # and the info written at creation
