@@ -62,12 +62,12 @@ def _sendable(body: Body) -> Body:
     return io.BytesIO(body) if len(body) > _STREAM_ABOVE else body  # one copy instead of three
 
 
-def _size(body: Body) -> int:
+def body_size(body: Body) -> int:
     return body.getbuffer().nbytes if isinstance(body, io.BytesIO) else len(body)
 
 
 async def _md5_of(body: Body) -> str:
-    return await asyncio.to_thread(_md5_b64, body) if _size(body) > _HASH_IN_THREAD else _md5_b64(body)
+    return await asyncio.to_thread(_md5_b64, body) if body_size(body) > _HASH_IN_THREAD else _md5_b64(body)
 
 
 def _md5_b64(body: Body) -> str:
@@ -274,7 +274,7 @@ class S3Objects:
     async def upload_part(self, key: str, multipart_id: str, number: int, body: Body) -> Part:
         client = await self.client()
         md5 = await _md5_of(body)
-        size = _size(body)
+        size = body_size(body)
         with s3_call(f"uploading part {number} of {key}"):
             response = await client.upload_part(
                 Bucket=self.bucket,

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import io
 import tempfile
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import BinaryIO
@@ -29,7 +28,7 @@ import structlog
 from storage_backends.base import StorageError
 from storage_backends.s3_budget import ByteBudget
 from storage_backends.s3_ledger import MIB, Part, check_part_number, split_chunk
-from storage_backends.s3_objects import Body, part_buffer
+from storage_backends.s3_objects import Body, body_size, part_buffer
 
 log = structlog.get_logger(__name__)
 
@@ -191,7 +190,7 @@ class PartWriter:
         self._tasks.append(asyncio.create_task(self._upload(number, body)))
 
     async def _upload(self, number: int, body: Body) -> Part:
-        size = body.getbuffer().nbytes if isinstance(body, io.BytesIO) else len(body)
+        size = body_size(body)
         try:
             return await self._upload_part(number, body)
         finally:
