@@ -35,7 +35,7 @@ log = structlog.get_logger(__name__)
 
 async def create_final(service: TusService, request: web.Request) -> web.StreamResponse:
     from extensions.creation import new_upload_id
-    from tusd_py.service import principal_id
+    from tusd_py.gate import caller_id
 
     concat = parse_upload_concat(request.headers.get("Upload-Concat"), service.config.base_path)
     assert concat is not None and concat.role == "final"
@@ -64,7 +64,7 @@ async def create_final(service: TusService, request: web.Request) -> web.StreamR
         id=new_upload_id(),
         length=total,
         metadata=metadata,
-        owner=principal_id(request),
+        owner=caller_id(request),
         concat="final",
         partials=[p.id for p in partials],
     )

@@ -15,10 +15,11 @@ from aiohttp import web
 from extensions.base import Extension, Handler, RouteKey
 from storage_backends.base import CAP_DEFER_LENGTH, UploadInfo
 from tusd_py.errors import TusError
+from tusd_py.gate import caller_id
 from tusd_py.protocol.decisions import decide_creation
 from tusd_py.protocol.headers import MAX_REPRESENTABLE, OFFSET_OCTET_STREAM
 from tusd_py.protocol.metadata import parse_metadata
-from tusd_py.service import TusService, principal_id
+from tusd_py.service import TusService
 
 
 def new_upload_id() -> str:
@@ -46,7 +47,7 @@ async def create(service: TusService, request: web.Request) -> web.StreamRespons
     )
     metadata = parse_metadata(request.headers.get("Upload-Metadata"))
     verifier = service.verifier(request) if with_body else None
-    info = UploadInfo(id=new_upload_id(), length=plan.length, metadata=metadata, owner=principal_id(request))
+    info = UploadInfo(id=new_upload_id(), length=plan.length, metadata=metadata, owner=caller_id(request))
     for ext in service.extensions:
         ext.prepare_upload(request, info)
     info = await service.create(request, info)

@@ -12,6 +12,7 @@ from extensions import enabled_extensions
 from storage_backends.base import DataStore
 from tusd_py.cleanup import cleanup_failed
 from tusd_py.config import Config
+from tusd_py.gate import gate_middleware
 from tusd_py.hooks import HookListener, HookRegistry
 from tusd_py.locking import InProcessLocker, Locker
 from tusd_py.middlewares import add_response_headers, cors_middleware, error_responses, request_context
@@ -21,7 +22,7 @@ from tusd_py.quotas import QuotaListener
 from tusd_py.recordings.routes import add_recordings_routes
 from tusd_py.routing import Dispatcher
 from tusd_py.service import TusService
-from tusd_py.wiring import auth_middleware_for, build_hooks, build_pipeline, build_quotas
+from tusd_py.wiring import build_hooks, build_pipeline, build_quotas, token_verifier_for
 
 log = structlog.get_logger(__name__)
 
@@ -102,8 +103,8 @@ def make_app(
 
     Raises AuthConfigError when the JWT configuration is unsafe or incomplete.
     """
-    authenticate = auth_middleware_for(config)
-    if authenticate is None:
+    verifier = token_verifier_for(config)
+    if verifier is None:
         log.warning(
             "AUTHENTICATION IS OFF: anyone who can reach this server can upload, read and delete uploads. "
             "Give --jwt-secret, --jwt-public-key or --jwks to turn it on."
@@ -112,22 +113,25 @@ def make_app(
     pipeline = build_pipeline(config, service.store, publish_digest=service.record_digest)
     pipeline_listener = PipelineListener(pipeline)
     service.lifecycle.add(pipeline_listener)
-    middlewares = [request_context, cors_middleware(config), error_responses]
-    if authenticate is not None:
-        middlewares.append(authenticate)
-    app = web.Application(middlewares=middlewares)
+    # The gate comes after the error mapping (its refusals are plain-text errors like any other)
+    # and after CORS (a browser must be able to read a 401).
+    app = web.Application(
+        middlewares=[request_context, cors_middleware(config), error_responses, gate_middleware(verifier)]
+    )
     app[SERVICE_KEY] = service
     app[PIPELINE_KEY] = pipeline
     app[_PIPELINE_LISTENER_KEY] = pipeline_listener
     app[_BACKGROUND_KEY] = _BackgroundTasks()
     dispatcher = Dispatcher(service)
     base = config.base_path
-    app.router.add_route("*", base, dispatcher.collection)
+    # Route names tell the gate what a route is (tusd_py.gate): tus.* honour the method override,
+    # public.* run without credentials.
+    app.router.add_route("*", base, dispatcher.collection, name="tus.collection")
     if base != "/":
-        app.router.add_route("*", base.rstrip("/"), dispatcher.collection)
-    app.router.add_route("*", base + "{upload_id}", dispatcher.upload)
+        app.router.add_route("*", base.rstrip("/"), dispatcher.collection, name="tus.collection-bare")
+    app.router.add_route("*", base + "{upload_id}", dispatcher.upload, name="tus.upload")
     add_recordings_routes(app)
-    app.router.add_get("/healthz", _health)
+    app.router.add_get("/healthz", _health, name="public.healthz")
     app.on_response_prepare.append(add_response_headers)
     app.on_startup.append(_start)
     app.on_cleanup.append(_stop)

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from tusd_py.protocol.operation import OVERRIDE_HEADER
+
 ALLOWED_METHODS = "POST, GET, HEAD, PATCH, DELETE, OPTIONS"
 ALLOWED_HEADERS = (
     "Authorization, Origin, X-Requested-With, X-Request-ID, X-HTTP-Method-Override, Content-Type, "
@@ -34,7 +36,14 @@ def allowed_origin(origin: str | None, allowed: list[str]) -> str | None:
 
 
 def is_preflight(method: str, headers: Mapping[str, str]) -> bool:
-    return method == "OPTIONS" and "Origin" in headers and "Access-Control-Request-Method" in headers
+    """A CORS preflight, answered before the gate. An OPTIONS carrying a method override is not one:
+    the gate refuses it (tusd_py.protocol.operation, rule 1)."""
+    return (
+        method == "OPTIONS"
+        and "Origin" in headers
+        and "Access-Control-Request-Method" in headers
+        and OVERRIDE_HEADER not in headers
+    )
 
 
 def cors_headers(origin_value: str, *, preflight: bool) -> dict[str, str]:

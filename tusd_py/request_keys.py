@@ -6,4 +6,3 @@ from aiohttp import web
 
 REQUEST_ID = web.RequestKey("request_id", str)
 CORS_ORIGIN = web.RequestKey("cors_origin", str)  # absent: no CORS headers for this request
-USER_ID = web.RequestKey("user_id", str)  # absent: auth is off or the route needs none

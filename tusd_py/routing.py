@@ -1,9 +1,11 @@
 """Routes every request on the collection and upload URLs to the handler for its *effective* method.
 
 aiohttp picks routes by the method on the wire, which is too early for X-HTTP-Method-Override
-(HTTP stacks that cannot send PATCH or DELETE, like old Android HttpURLConnection, send POST with
-the override header). So two catch-all routes feed this dispatcher, which applies the override,
-the Tus-Resumable rule and then the handler table built from the core and the enabled extensions.
+(HTTP stacks that cannot send PATCH or DELETE, like a JDK's HttpURLConnection, send POST with the
+override header). So two catch-all routes feed this dispatcher, which takes the operation the gate
+resolved (:mod:`tusd_py.gate`), applies the Tus-Resumable rule and then the handler table built from
+the core and the enabled extensions. The request itself keeps its wire method: aiohttp frames the
+response by it, so a handler chosen by an override can never make a HEAD answer carry a body.
 """
 
 from __future__ import annotations
@@ -13,22 +15,12 @@ from aiohttp import web
 from extensions.base import Handler, RouteKey
 from tusd_py import core
 from tusd_py.errors import TusError
+from tusd_py.gate import OPERATION
 from tusd_py.protocol.headers import check_tus_resumable
 from tusd_py.service import TusService
 
-_OVERRIDABLE = frozenset({"PATCH", "DELETE", "HEAD", "GET", "OPTIONS", "POST"})
 # The spec exempts OPTIONS; GET is a download, not a tus request (browsers and players can't add headers).
 _NO_TUS_RESUMABLE = frozenset({"OPTIONS", "GET"})
-
-
-def effective_method(request: web.Request) -> str:
-    override = request.headers.get("X-HTTP-Method-Override")
-    if override is None:
-        return request.method
-    method = override.strip().upper()
-    if method not in _OVERRIDABLE:
-        raise TusError(400, f"X-HTTP-Method-Override {override[:20]!r} is not a method this server knows")
-    return method
 
 
 class Dispatcher:
@@ -51,14 +43,11 @@ class Dispatcher:
         return await self._dispatch("upload", request)
 
     async def _dispatch(self, target: str, request: web.Request) -> web.StreamResponse:
-        method = effective_method(request)
+        method = request[OPERATION].method
         if method not in _NO_TUS_RESUMABLE:
             check_tus_resumable(request.headers.get("Tus-Resumable"))
         handler = self.table.get((target, method))
         if handler is None:
             allowed = sorted(m for (t, m) in self.table if t == target)
             raise TusError(405, f"{method} is not allowed here", {"Allow": ", ".join(allowed)})
-        if method != request.method:
-            # Handlers read request.method (GET streams no body for HEAD); make it the effective one.
-            request = request.clone(method=method)
         return await handler(self.service, request)

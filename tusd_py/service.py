@@ -21,10 +21,11 @@ from storage_backends.base import DataStore, UploadInfo, UploadNotFound, Verific
 from tusd_py.body import BodyInterrupted, BodyStream, LockHandedOver
 from tusd_py.config import Config
 from tusd_py.errors import TusError, not_found
+from tusd_py.gate import caller_id
 from tusd_py.hooks import HookDispatcher, HookType, build_event
 from tusd_py.lifecycle import Lifecycle
 from tusd_py.locking import Locker
-from tusd_py.request_keys import REQUEST_ID, USER_ID
+from tusd_py.request_keys import REQUEST_ID
 from tusd_py.urls import external_base
 
 if TYPE_CHECKING:
@@ -34,11 +35,6 @@ if TYPE_CHECKING:
 log = structlog.get_logger(__name__)
 
 UPLOAD_ID = re.compile(r"[A-Za-z0-9_-]{1,128}")
-
-
-def principal_id(request: web.Request) -> str | None:
-    """The authenticated user id the auth middleware put on the request (None: auth is off)."""
-    return request.get(USER_ID)
 
 
 @dataclass
@@ -89,9 +85,10 @@ class TusService:
         return info
 
     def check_owner(self, request: web.Request, info: UploadInfo) -> None:
-        # Another user's upload answers exactly like a missing one: no existence leak.
-        user = principal_id(request)
-        if info.owner is not None and user is not None and info.owner != user:
+        # Another user's upload answers exactly like a missing one: no existence leak. With auth on,
+        # an upload without an owner (made while auth was off) belongs to nobody who can ask for it.
+        user = caller_id(request)
+        if user is not None and info.owner != user:
             raise not_found()
 
     def upload_headers(self, info: UploadInfo) -> dict[str, str]:

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from aiohttp.typedefs import Middleware
-
 from storage_backends.base import DataStore
 from tusd_py.config import Config
 from tusd_py.hooks import HookDispatcher, HookRegistry, HookType, WebhookConfig
@@ -17,7 +15,7 @@ from tusd_py.pipeline.worker import RetryPolicy
 from tusd_py.quotas import QuotaLedger, QuotaLimits
 
 if TYPE_CHECKING:
-    from tusd_py.auth import AuthConfig
+    from tusd_py.auth import AuthConfig, TokenVerifier
 
 
 def auth_config(config: Config) -> AuthConfig:
@@ -37,16 +35,14 @@ def auth_config(config: Config) -> AuthConfig:
     )
 
 
-def auth_middleware_for(config: Config) -> Middleware | None:
-    """The JWT middleware, or None when auth is off. Raises AuthConfigError for an unsafe or
-    incomplete configuration: the server must not start with it."""
+def token_verifier_for(config: Config) -> TokenVerifier | None:
+    """The JWT verifier the gate uses, or None when auth is off. Raises AuthConfigError for an
+    unsafe or incomplete configuration: the server must not start with it."""
     if not config.auth_enabled:
         return None
-    from tusd_py.auth import TokenVerifier, auth_middleware
-    from tusd_py.recordings.routes import openapi_path
+    from tusd_py.auth import TokenVerifier
 
-    verifier = TokenVerifier(auth_config(config))
-    return auth_middleware(verifier, exempt=lambda request: request.path in ("/healthz", openapi_path()))
+    return TokenVerifier(auth_config(config))
 
 
 def build_hooks(config: Config, registry: HookRegistry | None) -> HookDispatcher | None:

@@ -31,7 +31,7 @@ class AuthError(TusError):
     def __init__(self, reason: str, *, error: str | None = "invalid_token") -> None:
         self.www_authenticate = www_authenticate(error, reason)
         self.error = error
-        super().__init__(401, reason, {"WWW-Authenticate": self.www_authenticate})
+        super().__init__(401, reason, {"WWW-Authenticate": self.www_authenticate, "Cache-Control": "no-store"})
 
     def __repr__(self) -> str:
         return f"AuthError({self.reason!r}, error={self.error!r})"

@@ -1,6 +1,6 @@
 """Thin aiohttp handlers of the Recordings API: read the request, call the pipeline, encode JSON.
 
-Who is asking: with auth on, the user the auth middleware verified (``request[USER_ID]``); with
+Who is asking: with auth on, the user the auth middleware verified (``caller_id(request)``); with
 auth off, nobody, and the API then shows the recordings that belong to nobody, i.e. the uploads
 made without auth (their owner is None). Another user's recording answers 404 exactly like a
 missing one, as tus does for another user's upload.
@@ -17,11 +17,12 @@ from aiohttp import web
 from storage_backends.base import UploadInfo, UploadNotFound
 from tusd_py.cleanup import cleanup_failed
 from tusd_py.errors import TusError, bad_request, not_found
+from tusd_py.gate import caller_id
 from tusd_py.pipeline.service import Pipeline
 from tusd_py.pipeline.store import InvalidCursor, RecordingNotFound
 from tusd_py.recordings import params, schemas
 from tusd_py.recordings.deletion import delete_recording
-from tusd_py.service import UPLOAD_ID, TusService, principal_id
+from tusd_py.service import UPLOAD_ID, TusService
 
 JSON = "application/json"
 _encoder = msgspec.json.Encoder()
@@ -54,7 +55,7 @@ class RecordingsHandlers:
         cursor = params.parse_cursor(query.get("cursor"))
         try:
             page = await self.pipeline.list_recordings(
-                principal_id(request), statuses=statuses, limit=limit, cursor=cursor
+                caller_id(request), statuses=statuses, limit=limit, cursor=cursor
             )
         except InvalidCursor:
             raise bad_request("invalid cursor; use the next_cursor of a previous page") from None
@@ -64,7 +65,7 @@ class RecordingsHandlers:
     async def get_recording(self, request: web.Request) -> web.Response:
         upload_id = self._upload_id(request)
         try:
-            recording = await self.pipeline.get_recording(upload_id, principal_id(request))
+            recording = await self.pipeline.get_recording(upload_id, caller_id(request))
         except RecordingNotFound:
             raise recording_not_found() from None
         info: UploadInfo | None
@@ -78,22 +79,22 @@ class RecordingsHandlers:
     async def delete_recording(self, request: web.Request) -> web.Response:
         upload_id = self._upload_id(request)
         try:
-            await delete_recording(self.service, self.pipeline, upload_id, principal_id(request))
+            await delete_recording(self.service, self.pipeline, upload_id, caller_id(request))
         except RecordingNotFound:
             raise recording_not_found() from None
         return web.Response(status=204)
 
     async def queue(self, request: web.Request) -> web.Response:
         limit = params.parse_limit(request.query.get("limit"), params.DEFAULT_QUEUE_LIMIT)
-        jobs = await self.pipeline.list_queue(principal_id(request), limit=limit)
+        jobs = await self.pipeline.list_queue(caller_id(request), limit=limit)
         return json_response(schemas.Queue(jobs=[schemas.queued_job(job) for job in jobs]))
 
     async def sync(self, request: web.Request) -> web.Response:
-        requeued = await self.pipeline.sync(principal_id(request))
+        requeued = await self.pipeline.sync(caller_id(request))
         return json_response(schemas.SyncResult(requeued=requeued))
 
     async def stats(self, request: web.Request) -> web.Response:
-        user = principal_id(request)
+        user = caller_id(request)
         totals = await self.pipeline.storage_stats(user)
         quotas = self.service.quotas
         quota = None
@@ -103,7 +104,7 @@ class RecordingsHandlers:
 
     async def cleanup(self, request: web.Request) -> web.Response:
         days = params.parse_days(request.query.get("older_than_days"), self.service.config.cleanup_failed_days)
-        deleted = await cleanup_failed(self.service, self.pipeline, days, owner=principal_id(request))
+        deleted = await cleanup_failed(self.service, self.pipeline, days, owner=caller_id(request))
         return json_response(schemas.CleanupResult(deleted=deleted, older_than_days=days))
 
     async def openapi(self, request: web.Request) -> web.Response:
