@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 import structlog
 
 from extensions.base import Extension
-from storage_backends.base import CAP_EXPIRATION, StorageError, UploadInfo, UploadNotFound
+from storage_backends.base import CAP_EXPIRATION, StorageError, UploadInfo
 from tusd_py.errors import TusError
 from tusd_py.locking import UploadLocked
 
@@ -72,25 +72,23 @@ async def sweep(service: TusService, now: float | None = None) -> SweepReport:
     if expire_after <= 0:
         return report
     now = time.time() if now is None else now
+
+    def still_expired(fresh: UploadInfo) -> bool:  # activity may have happened since the listing
+        return is_expired(fresh, expire_after, now)
+
     async for info in service.store.list_uploads():
         if not is_expired(info, expire_after, now):
             continue
         try:
-            async with service.locker.try_lock(info.id):
-                fresh = await service.store.get_info(info.id)  # activity may have happened meanwhile
-                if not is_expired(fresh, expire_after, now):
-                    continue
-                await service.store.terminate(info.id)
+            deleted = await service.delete_upload(info.id, check=still_expired, wait=False)
         except UploadLocked:
             report.skipped_busy += 1
-            continue
-        except UploadNotFound:
             continue
         except StorageError:
             log.exception("could not expire upload", upload_id=info.id)
             continue
-        report.expired += 1
-        log.info("upload expired", upload_id=info.id, offset=fresh.offset, length=fresh.length)
-        await service.lifecycle.terminated(fresh)
+        if deleted is not None:
+            report.expired += 1
+            log.info("upload expired", upload_id=info.id, offset=deleted.offset, length=deleted.length)
     report.orphans = await service.store.sweep_orphans(now - expire_after)
     return report

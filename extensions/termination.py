@@ -1,7 +1,7 @@
 """tus "Termination" extension: DELETE ends an upload and frees its bytes.
 
-DELETE takes the upload's lock like a PATCH does, so it interrupts a PATCH still streaming into
-the upload (that request keeps nothing, since the upload is then gone) instead of racing it.
+The deletion itself is :meth:`TusService.delete_upload`, shared with every other deleter; it takes
+the upload's lock like a PATCH does, so a PATCH still streaming is interrupted rather than raced.
 """
 
 from __future__ import annotations
@@ -9,20 +9,18 @@ from __future__ import annotations
 from aiohttp import web
 
 from extensions.base import Extension, Handler, RouteKey
-from storage_backends.base import CAP_TERMINATION, UploadNotFound
+from storage_backends.base import CAP_TERMINATION, UploadInfo
 from tusd_py.errors import not_found
 from tusd_py.service import TusService
 
 
 async def terminate(service: TusService, request: web.Request) -> web.StreamResponse:
-    upload_id = service.upload_id(request)
-    async with service.locker.lock(upload_id):
-        info = await service.load(request, upload_id)
-        try:
-            await service.store.terminate(upload_id)
-        except UploadNotFound:
-            raise not_found() from None
-    await service.lifecycle.terminated(info)
+    def visible(info: UploadInfo) -> bool:
+        service.check_access(request, info)  # raises 404 / 410 for this user
+        return True
+
+    if await service.delete_upload(service.upload_id(request), check=visible) is None:
+        raise not_found()
     return web.Response(status=204)
 
 

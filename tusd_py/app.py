@@ -130,7 +130,7 @@ def make_app(
     if base != "/":
         app.router.add_route("*", base.rstrip("/"), dispatcher.collection, name="tus.collection-bare")
     app.router.add_route("*", base + "{upload_id}", dispatcher.upload, name="tus.upload")
-    add_recordings_routes(app)
+    add_recordings_routes(app, service, pipeline)
     app.router.add_get("/healthz", _health, name="public.healthz")
     app.on_response_prepare.append(add_response_headers)
     app.on_startup.append(_start)

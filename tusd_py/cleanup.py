@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import structlog
 
-from storage_backends.base import UploadNotFound
 from tusd_py.locking import UploadLocked
 from tusd_py.pipeline.service import Pipeline
 from tusd_py.pipeline.store import EVERYONE, OwnerFilter
@@ -24,16 +23,12 @@ async def cleanup_failed(
     removed = []
     for upload_id in await pipeline.cleanup_failed(days, owner=owner):
         try:
-            async with service.locker.try_lock(upload_id):
-                info = await service.store.get_info(upload_id)
-                await service.store.terminate(upload_id)
-        except UploadNotFound:
-            continue
+            deleted = await service.delete_upload(upload_id, wait=False)
         except UploadLocked:
             log.warning("failed recording is being written; its bytes stay until the next cleanup", upload_id=upload_id)
             continue
-        await service.lifecycle.terminated(info)
-        removed.append(upload_id)
+        if deleted is not None:
+            removed.append(upload_id)
     if removed:
         log.info("cleaned up failed recordings", count=len(removed), older_than_days=days)
     return removed

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 import structlog
 from aiohttp import web
 
-from storage_backends.base import DataStore, UploadInfo, UploadNotFound, VerificationFailed
+from storage_backends.base import CAP_TERMINATION, DataStore, UploadInfo, UploadNotFound, VerificationFailed
 from tusd_py.body import BodyInterrupted, BodyStream, LockHandedOver
 from tusd_py.config import Config
 from tusd_py.errors import TusError, not_found
@@ -79,10 +79,14 @@ class TusService:
             info = await self.store.get_info(upload_id)
         except UploadNotFound:
             raise not_found() from None
+        self.check_access(request, info)
+        return info
+
+    def check_access(self, request: web.Request, info: UploadInfo) -> None:
+        """Raise the TusError this user gets for this upload: 404 if it is not theirs, 410 if expired."""
         self.check_owner(request, info)
         for ext in self.extensions:
             ext.check_access(self, info)
-        return info
 
     def check_owner(self, request: web.Request, info: UploadInfo) -> None:
         # Another user's upload answers exactly like a missing one: no existence leak. With auth on,
@@ -252,6 +256,34 @@ class TusService:
                 return
             info.sha256 = sha256
             await self.store.update_info(info)
+
+    # -- deleting -------------------------------------------------------------------------------
+    async def delete_upload(
+        self, upload_id: str, *, check: Callable[[UploadInfo], bool] | None = None, wait: bool = True
+    ) -> UploadInfo | None:
+        """Delete an upload's bytes and tell the listeners (quotas, post-terminate hooks, the pipeline).
+
+        The one way every deleter goes: tus DELETE, the expiration sweeper, the cleanup of failed
+        recordings and the Recordings API. Under the upload's lock, the info is read afresh and
+        ``check`` decides on it (False: leave the upload alone; it may also raise to refuse). With
+        ``wait`` the lock is taken as a PATCH takes it (a PATCH still streaming is asked to let go,
+        and keeps nothing, since the upload is then gone); without it, an upload someone is
+        writing raises UploadLocked at once, for background deleters that must never cut a client.
+
+        Returns the deleted upload's info, or None if it was already gone or ``check`` kept it.
+        """
+        if CAP_TERMINATION not in self.store.capabilities:
+            raise TusError(501, "this storage backend cannot delete uploads")
+        async with self.locker.lock(upload_id) if wait else self.locker.try_lock(upload_id):
+            try:
+                info = await self.store.get_info(upload_id)
+                if check is not None and not check(info):
+                    return None
+                await self.store.terminate(upload_id)
+            except UploadNotFound:
+                return None
+        await self.lifecycle.terminated(info)
+        return info
 
     async def recover(self) -> int:
         """At start-up: finish uploads whose last byte landed before a crash but were never

@@ -1,15 +1,13 @@
 """Deleting one recording on its owner's request: the bytes and the recording, in that order.
 
-It follows the path of a tus DELETE (:mod:`extensions.termination`) so both ways of deleting an
-upload behave alike: take the upload's lock (a PATCH still streaming into it is asked to let go),
-terminate it in the storage backend, then tell the lifecycle listeners
+It goes the way of a tus DELETE, :meth:`TusService.delete_upload`: the upload's lock (a PATCH
+still streaming into it is asked to let go), the backend's terminate, then the lifecycle listeners
 (quotas release the bytes, hooks send post-terminate, the pipeline forgets the recording).
 """
 
 from __future__ import annotations
 
-from storage_backends.base import CAP_TERMINATION, UploadInfo, UploadNotFound
-from tusd_py.errors import TusError
+from storage_backends.base import UploadInfo
 from tusd_py.pipeline.service import Pipeline
 from tusd_py.pipeline.store import RecordingNotFound
 from tusd_py.service import TusService
@@ -21,19 +19,14 @@ async def delete_recording(service: TusService, pipeline: Pipeline, upload_id: s
     Raises :class:`tusd_py.locking.UploadLocked` (423) if a request holding the upload does not let go.
     """
     await pipeline.get_recording(upload_id, owner)
-    if CAP_TERMINATION not in service.store.capabilities:
-        raise TusError(501, "this storage backend cannot delete uploads")
-    info: UploadInfo | None
-    async with service.locker.lock(upload_id):
-        try:
-            info = await service.store.get_info(upload_id)
-            if info.owner != owner:
-                raise RecordingNotFound(upload_id)  # the recording and its upload disagree: touch nothing
-            await service.store.terminate(upload_id)
-        except UploadNotFound:
-            info = None  # the bytes went meanwhile (tus DELETE, expiry sweep); the recording still goes
-    if info is not None:
-        await service.lifecycle.terminated(info)
+
+    def owned(info: UploadInfo) -> bool:
+        if info.owner != owner:
+            raise RecordingNotFound(upload_id)  # the recording and its upload disagree: touch nothing
+        return True
+
+    # None back means the bytes went meanwhile (tus DELETE, expiry sweep); the recording still goes.
+    await service.delete_upload(upload_id, check=owned)
     # The pipeline's listener has just forgotten the recording, but listener failures are only
     # logged; the caller was promised that the recording is gone, so make sure of it here.
     await pipeline.record_terminated(upload_id)

@@ -1,8 +1,8 @@
 """Mounting the Recordings API on the server's aiohttp application.
 
-``make_app`` calls :func:`add_recordings_routes` once the tus routes are in place. The routes
-reach the same ``TusService`` and ``Pipeline`` the tus handlers use, so the auth, error and CORS
-middlewares apply to them unchanged.
+``make_app`` calls :func:`add_recordings_routes` once the tus routes are in place, passing the
+same ``TusService`` and ``Pipeline`` the tus handlers use (a feature module never imports the
+factory), so the gate, error and CORS middlewares apply to them unchanged.
 """
 
 from __future__ import annotations
@@ -12,8 +12,10 @@ from collections.abc import Callable
 
 from aiohttp import web
 
+from tusd_py.pipeline.service import Pipeline
 from tusd_py.recordings.handlers import RecordingsHandlers
 from tusd_py.recordings.openapi import encode_document
+from tusd_py.service import TusService
 
 OPENAPI_PATH = "/openapi.json"
 
@@ -23,12 +25,9 @@ def openapi_path(prefix: str = "/api") -> str:
     return prefix.rstrip("/") + OPENAPI_PATH
 
 
-def add_recordings_routes(app: web.Application, prefix: str = "/api") -> None:
-    # Imported here: tusd_py.app imports this module to call this function.
-    from tusd_py.app import PIPELINE_KEY, SERVICE_KEY
-
+def add_recordings_routes(app: web.Application, service: TusService, pipeline: Pipeline, prefix: str = "/api") -> None:
     prefix = prefix.rstrip("/")
-    handlers = RecordingsHandlers(app[SERVICE_KEY], app[PIPELINE_KEY], encode_document(prefix))
+    handlers = RecordingsHandlers(service, pipeline, encode_document(prefix))
     router = app.router
     # No implicit HEAD routes: the route table is compared with the OpenAPI document, both ways.
     # Names tell the gate (tusd_py.gate) what a route is: only public.* runs without a token.
