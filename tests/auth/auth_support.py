@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -13,9 +12,8 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 
+from tests.tokens import SECRET, claims
 from tusd_py.auth import AuthConfig
-
-SECRET = "s" * 32 + "-test-secret-of-decent-length-for-hs512-too-0123456789"
 
 
 @pytest.fixture(scope="session")
@@ -61,13 +59,6 @@ def write_jwks(tmp_path: Path, keys: list[dict[str, Any]]) -> str:
     path = tmp_path / "jwks.json"
     path.write_text(json.dumps({"keys": keys}))
     return str(path)
-
-
-def claims(**overrides: Any) -> dict[str, Any]:
-    now = int(time.time())
-    base: dict[str, Any] = {"sub": "alice", "iat": now, "exp": now + 300}
-    base.update(overrides)
-    return {k: v for k, v in base.items() if v is not None}
 
 
 @pytest.fixture

@@ -10,7 +10,7 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient
 
 from storage_backends.base import UploadInfo
-from tests.server_auth.conftest import SECRET, bearer
+from tests.tokens import SECRET, bearer
 from tests.tus import OCTET, TUS, upload_files
 from tusd_py.app import SERVICE_KEY, make_app
 from tusd_py.config import Config

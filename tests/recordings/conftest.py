@@ -14,27 +14,17 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
-import jwt
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient
 from jsonschema import Draft202012Validator
 
+from tests.tokens import bearer
 from tests.tus import TUS, create, patch
 from tusd_py.config import Config
 
-SECRET = "r" * 48 + "-recordings-api-test-secret"
 Client = TestClient[web.Request, web.Application]
 ClientFactory = Callable[[web.Application], Awaitable[Client]]
-
-
-def token(user: str) -> str:
-    now = int(time.time())
-    return jwt.encode({"sub": user, "iat": now, "exp": now + 600}, SECRET, algorithm="HS256")
-
-
-def bearer(user: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {token(user)}"}
 
 
 def wav_bytes(seconds: float = 0.25, rate: int = 8000) -> bytes:

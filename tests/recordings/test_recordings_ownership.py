@@ -7,7 +7,6 @@ from pathlib import Path
 from typing import Any
 
 from tests.recordings.conftest import (
-    SECRET,
     Api,
     Client,
     ClientFactory,
@@ -17,6 +16,7 @@ from tests.recordings.conftest import (
     tus_head,
     upload,
 )
+from tests.tokens import SECRET
 from tusd_py.app import PIPELINE_KEY, make_app
 from tusd_py.config import Config
 from tusd_py.pipeline.steps import PermanentStepError, StepContext

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from aiohttp.test_utils import TestClient
 
-from tests.server_auth.conftest import bearer, token
+from tests.tokens import bearer, token
 from tests.tus import OCTET, TUS
 from tusd_py.app import make_app
 from tusd_py.config import Config
@@ -115,7 +115,7 @@ def test_dev_token_command_mints_a_working_token(tmp_path) -> None:  # type: ign
 
     import jwt
 
-    from tests.server_auth.conftest import SECRET
+    from tests.tokens import SECRET
 
     result = subprocess.run(
         [sys.executable, "-m", "tusd_py", "dev-token", "--jwt-secret", SECRET, "--user", "carol"],

@@ -16,7 +16,7 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient
 
 from storage_backends.filesystem import FileStore
-from tests.server_auth.conftest import bearer
+from tests.tokens import bearer
 from tests.tus import OCTET, TUS
 from tusd_py.app import make_app
 from tusd_py.config import Config

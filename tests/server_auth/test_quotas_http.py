@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from aiohttp.test_utils import TestClient
 
-from tests.server_auth.conftest import bearer
+from tests.tokens import bearer
 from tests.tus import OCTET, TUS
 from tusd_py.app import make_app
 from tusd_py.config import Config
