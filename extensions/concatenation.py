@@ -24,6 +24,7 @@ from extensions.base import Extension, Handler
 from storage_backends.base import CAP_CONCATENATION, UploadInfo, UploadNotFound
 from tusd_py.errors import TusError, bad_request, too_large
 from tusd_py.locking import UploadLocked
+from tusd_py.protocol import upload_state
 from tusd_py.protocol.concat import parse_upload_concat
 from tusd_py.protocol.metadata import parse_metadata
 
@@ -51,7 +52,7 @@ async def create_final(service: TusService, request: web.Request) -> web.StreamR
         if partial.concat != "partial":
             raise bad_request(f"upload {partial_id} is not a partial upload (create it with Upload-Concat: partial)")
         partials.append(partial)
-    unfinished = [p.id for p in partials if not p.is_finished]
+    unfinished = [p.id for p in partials if not upload_state.is_complete(p)]
     if unfinished and not service.has_extension("concatenation-unfinished"):
         raise bad_request("partial uploads are not finished: " + ", ".join(unfinished))
     lengths = [p.length for p in partials]
@@ -80,14 +81,14 @@ async def assemble_if_ready(service: TusService, final_id: str) -> bool:
     """Build the final upload if all its partials are finished. True when it is (now) finished."""
     async with service.locker.lock(final_id):
         final = await service.store.get_info(final_id)
-        if final.finished_at is not None:
+        if upload_state.is_finished(final):
             return True
         try:
             partials = [await service.store.get_info(pid) for pid in final.partials]
         except UploadNotFound:
             log.warning("final upload lost a partial before assembly", upload_id=final_id)
             return False
-        if not all(p.is_finished for p in partials):
+        if not all(upload_state.is_complete(p) for p in partials):
             return False
         total = sum(p.offset for p in partials)
         max_size = service.config.max_size
@@ -119,7 +120,7 @@ class Concatenation(Extension):
             self.waiting.setdefault(partial_id, set()).add(final.id)
 
     async def recover(self, service: TusService, info: UploadInfo) -> None:
-        if info.concat == "final" and info.finished_at is None:
+        if upload_state.awaits_partials(info):
             self.wait_for(info)
             await assemble_if_ready(service, info.id)
 
@@ -144,8 +145,9 @@ class Concatenation(Extension):
         return {}
 
     def check_write(self, service: TusService, info: UploadInfo) -> None:
-        if info.concat == "final":
-            raise TusError(403, "a final upload is assembled from its partials and cannot be PATCHed")
+        refusal = upload_state.refuses_bytes(info)
+        if refusal is not None:
+            raise TusError(403, refusal)
 
     async def on_finished(self, service: TusService, info: UploadInfo) -> None:
         for final_id in sorted(self.waiting.pop(info.id, set())):

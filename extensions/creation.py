@@ -16,6 +16,7 @@ from extensions.base import Extension, Handler, RouteKey
 from storage_backends.base import CAP_DEFER_LENGTH, UploadInfo
 from tusd_py.errors import TusError
 from tusd_py.gate import caller_id
+from tusd_py.protocol import upload_state
 from tusd_py.protocol.decisions import decide_creation
 from tusd_py.protocol.headers import MAX_REPRESENTABLE, OFFSET_OCTET_STREAM
 from tusd_py.protocol.metadata import parse_metadata
@@ -54,7 +55,7 @@ async def create(service: TusService, request: web.Request) -> web.StreamRespons
     location = service.upload_url(request, info.id)
     headers = {"Location": location}
     try:
-        if info.is_finished:  # Upload-Length: 0 is complete the moment it exists
+        if upload_state.is_complete(info):  # Upload-Length: 0 is complete the moment it exists
             await service.finish(info)
         elif with_body:
             limit = info.length - info.offset if info.length is not None else _deferred_limit(service, info)

@@ -22,23 +22,12 @@ from extensions.base import Extension
 from storage_backends.base import CAP_EXPIRATION, StorageError, UploadInfo
 from tusd_py.errors import TusError
 from tusd_py.locking import UploadLocked
+from tusd_py.protocol.upload_state import expires_at, is_expired
 
 if TYPE_CHECKING:
     from tusd_py.service import TusService
 
 log = structlog.get_logger(__name__)
-
-
-def expires_at(info: UploadInfo, expire_after: float) -> float | None:
-    """When the upload expires, or None if it never does (finished, or expiration disabled)."""
-    if expire_after <= 0 or info.finished_at is not None or info.is_finished:
-        return None
-    return info.updated_at + expire_after
-
-
-def is_expired(info: UploadInfo, expire_after: float, now: float) -> bool:
-    deadline = expires_at(info, expire_after)
-    return deadline is not None and now >= deadline
 
 
 def http_date(timestamp: float) -> str:

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 
 from storage_backends.base import DataStore, UploadInfo
 from tusd_py.errors import TusError
+from tusd_py.protocol import upload_state
 
 MIB = 1024 * 1024
 
@@ -62,7 +63,7 @@ class QuotaLedger:
         self._usage.clear()
         async for info in store.list_uploads():
             if info.owner is not None:
-                self._set(info.id, info.owner, claimed_bytes(info), info.finished_at is None)
+                self._set(info.id, info.owner, claimed_bytes(info), upload_state.counts_as_unfinished(info))
 
     def reserve(self, info: UploadInfo) -> None:
         """Check and record a new upload in one step (no await in between)."""

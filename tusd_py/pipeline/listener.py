@@ -19,6 +19,7 @@ import structlog
 from storage_backends.base import UploadInfo
 from tusd_py.pipeline.service import Pipeline
 from tusd_py.pipeline.store import RecordingNotFound
+from tusd_py.protocol import upload_state
 
 if TYPE_CHECKING:
     from tusd_py.lifecycle import UploadListener
@@ -40,7 +41,7 @@ class PipelineListener:
         await self.pipeline.record_created(info)
 
     def on_progress(self, info: UploadInfo) -> None:
-        if info.is_finished:
+        if upload_state.is_complete(info):
             return  # on_finished follows and records "uploaded": one store write instead of two
         now = time.monotonic()
         last = self._last_report.get(info.id)

@@ -21,6 +21,7 @@ from storage_backends.base import UploadInfo
 from tusd_py.pipeline.analysis import AnalysisResult
 from tusd_py.pipeline.models import Job, JobStatus, Recording, StatusTotals, StorageStats
 from tusd_py.pipeline.states import Status
+from tusd_py.protocol import upload_state
 from tusd_py.quotas import QuotaLimits, Usage
 
 log = structlog.get_logger(__name__)
@@ -164,7 +165,7 @@ def summary(recording: Recording, upload_url: str) -> RecordingSummary:
 def detail(recording: Recording, upload_url: str, info: UploadInfo | None) -> RecordingDetail:
     """``info`` is the upload as stored now; None if its bytes are gone (then the pipeline's view stands)."""
     if info is not None:
-        progress = Progress(offset=info.offset, length=info.length, finished=info.is_finished)
+        progress = Progress(offset=info.offset, length=info.length, finished=upload_state.is_complete(info))
     else:
         length = recording.length
         progress = Progress(offset=recording.offset, length=length, finished=recording.offset == length)
