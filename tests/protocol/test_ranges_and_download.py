@@ -18,13 +18,22 @@ from tusd_py.protocol.ranges import ByteRange, parse_range
         ("items=0-5", None),
         ("bytes=0-5,10-20", None),
         ("bytes=-", None),
+        ("bytes=\u0661-\u0662", None),  # Arabic-Indic digits: RFC 9110 DIGIT is ASCII
+        # Thousands of digits (past Python's int() limit) mean "beyond the end", never a 500.
+        ("bytes=0-" + "9" * 5000, ByteRange(0, 100)),
+        ("bytes=-" + "9" * 5000, ByteRange(0, 100)),
+        ("bytes=" + "0" * 5000 + "5-" + "0" * 5000 + "9", ByteRange(5, 10)),
+        ("bytes=10-" + "9" * 20, ByteRange(10, 100)),
     ],
 )
 def test_parse_range(header: str | None, expected: ByteRange | None) -> None:
     assert parse_range(header, 100) == expected
 
 
-@pytest.mark.parametrize("header", ["bytes=100-", "bytes=200-300", "bytes=-0", "bytes=50-10"])
+@pytest.mark.parametrize(
+    "header",
+    ["bytes=100-", "bytes=200-300", "bytes=-0", "bytes=50-10", "bytes=" + "9" * 5000 + "-", "bytes=-" + "0" * 5000],
+)
 def test_unsatisfiable_ranges_are_416_with_content_range(header: str) -> None:
     with pytest.raises(TusError) as caught:
         parse_range(header, 100)
