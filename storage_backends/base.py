@@ -67,6 +67,11 @@ class StorageUnavailable(StorageError):
     """The backing store cannot be reached right now; the client should retry (maps to 503)."""
 
 
+class StorageFull(StorageError):
+    """No space left (ENOSPC, EDQUOT): what arrived before is kept; writing more fails until
+    space is freed (maps to 507 Insufficient Storage)."""
+
+
 class UploadNotFound(Exception):
     """No upload with this id exists (or it was terminated / expired)."""
 

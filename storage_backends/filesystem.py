@@ -269,10 +269,12 @@ class FileStore(DataStore):
 
     async def read(self, info: UploadInfo, start: int = 0, end: int | None = None) -> AsyncIterator[bytes]:
         stop = info.offset if end is None else end
-        path = self._data_path(info.id)
-        if not await aiofiles.os.path.exists(path):
-            raise UploadNotFound(info.id)
-        async with aiofiles.open(path, "rb") as handle:
+        try:
+            # Opened, not checked then opened: a DELETE may remove the file in between.
+            handle = await aiofiles.open(self._data_path(info.id), "rb")
+        except FileNotFoundError:
+            raise UploadNotFound(info.id) from None
+        try:
             await handle.seek(start)
             position = start
             while position < stop:
@@ -281,6 +283,8 @@ class FileStore(DataStore):
                     raise StorageError(f"upload {info.id} is shorter than its recorded offset")
                 position += len(block)
                 yield block
+        finally:
+            await handle.close()
 
     def local_path(self, upload_id: str) -> Path:
         """The data file, for consumers that can read a local file directly (analysis, sendfile)."""

@@ -126,9 +126,19 @@ async def get(service: TusService, request: web.Request) -> web.StreamResponse:
         headers["Content-Range"] = byte_range.content_range(total)
     response = web.StreamResponse(status=status, headers=headers)
     response.content_length = end - start
+    if request.method == "HEAD":
+        await response.prepare(request)
+        await response.write_eof()
+        return response
+    # The first block is read before the headers go out, so an upload deleted by a racing DELETE
+    # (or unreadable storage) still gets its own status. A failure later in the stream can only
+    # cut the connection (see middlewares.error_responses).
+    blocks = aiter(service.store.read(info, start, end))
+    first = await anext(blocks, b"")
     await response.prepare(request)
-    if request.method != "HEAD":
-        async for block in service.store.read(info, start, end):
+    if first:
+        await response.write(first)
+        async for block in blocks:
             await response.write(block)
     await response.write_eof()
     return response
