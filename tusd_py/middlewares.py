@@ -13,7 +13,7 @@ from aiohttp.typedefs import Handler, Middleware
 from storage_backends.base import StorageError, StorageFull, StorageUnavailable, UploadNotFound
 from tusd_py.config import Config
 from tusd_py.cors import allowed_origin, cors_headers, is_preflight
-from tusd_py.errors import TusError
+from tusd_py.errors import TusError, insufficient_storage
 from tusd_py.protocol.headers import TUS_VERSION
 from tusd_py.request_keys import CORS_ORIGIN, REQUEST_ID, STARTED_RESPONSE
 
@@ -75,7 +75,8 @@ def _error_response(exc: Exception) -> web.Response:
         return _text(404, "upload not found")
     if isinstance(exc, StorageFull):
         log.warning("storage full", error=str(exc))
-        return _text(507, "storage is full; the bytes received so far are kept")
+        full = insufficient_storage()
+        return _text(full.status, full.reason, full.headers)
     if isinstance(exc, StorageUnavailable):
         log.warning("storage unavailable", error=str(exc))
         return _text(503, "storage is temporarily unavailable; retry later", {"Retry-After": "5"})
