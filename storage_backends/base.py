@@ -13,8 +13,10 @@ Capabilities are optional, like tusd's optional store interfaces: the server adv
 from __future__ import annotations
 
 import abc
+import contextlib
+import errno
 import time
-from collections.abc import AsyncIterable, AsyncIterator, Callable
+from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterator
 from typing import Literal
 
 import msgspec
@@ -65,6 +67,25 @@ class StorageError(Exception):
 
 class StorageUnavailable(StorageError):
     """The backing store cannot be reached right now; the client should retry (maps to 503)."""
+
+
+class StorageFull(StorageError):
+    """No space left (ENOSPC, EDQUOT): what arrived before is kept; writing more fails until
+    space is freed (maps to 507 Insufficient Storage)."""
+
+
+NO_SPACE = frozenset({errno.ENOSPC, errno.EDQUOT})
+
+
+@contextlib.contextmanager
+def no_space_is_storage_full() -> Iterator[None]:
+    """Around local-disk I/O: ENOSPC / EDQUOT become :class:`StorageFull`, other errors pass."""
+    try:
+        yield
+    except OSError as exc:
+        if exc.errno in NO_SPACE:
+            raise StorageFull(f"no space left on the storage device: {exc}") from exc
+        raise
 
 
 class UploadNotFound(Exception):

@@ -46,6 +46,7 @@ from storage_backends.base import (
     UploadInfo,
     UploadNotFound,
     VerificationFailed,
+    no_space_is_storage_full,
 )
 from storage_backends.file_facts import NO_FACTS, Facts
 
@@ -105,7 +106,8 @@ class FileStore(DataStore):
     # Each info access is one thread hand-off running plain blocking calls, rather than one
     # aiofiles hand-off per open/read/close/stat: bench/ counted 28 hand-offs per small upload.
     async def create(self, info: UploadInfo) -> None:
-        await asyncio.to_thread(self._create_sync, info)
+        with no_space_is_storage_full():
+            await asyncio.to_thread(self._create_sync, info)
 
     def _create_sync(self, info: UploadInfo) -> None:
         data_path = self._data_path(info.id)
@@ -135,7 +137,8 @@ class FileStore(DataStore):
             raise
 
     async def update_info(self, info: UploadInfo) -> None:
-        await asyncio.to_thread(self._update_info_sync, info)
+        with no_space_is_storage_full():
+            await asyncio.to_thread(self._update_info_sync, info)
 
     def _update_info_sync(self, info: UploadInfo) -> None:
         if not self.uses_xattrs:
@@ -214,13 +217,15 @@ class FileStore(DataStore):
     ) -> int:
         data_path = self._data_path(info.id)
         if verify is None:
-            written = await self._append_stream(data_path, chunks, keep_on_error=True)
+            with no_space_is_storage_full():  # what reached the disk before is kept: the offset is the file size
+                written = await self._append_stream(data_path, chunks, keep_on_error=True)
             return info.offset + written
         pending = data_path.with_name(info.id + _PENDING_SUFFIX)
         try:
-            written = await self._append_stream(pending, chunks, keep_on_error=False, truncate=True)
-            verify()
-            await _finish_in_thread(_append_file, pending, data_path, self.fsync)
+            with no_space_is_storage_full():
+                written = await self._append_stream(pending, chunks, keep_on_error=False, truncate=True)
+                verify()
+                await _finish_in_thread(_append_file, pending, data_path, self.fsync)
         except BaseException:
             await asyncio.to_thread(_unlink_quietly, pending)
             raise
@@ -249,8 +254,9 @@ class FileStore(DataStore):
                         written += batch_size
                         batch, batch_size = [], 0
             except BaseException:
-                # The stream broke (client gone, lock handed over): what arrived is kept.
-                if keep_on_error and batch:
+                # The stream broke (client gone, lock handed over): what arrived is kept. Not after
+                # a failed write (a full disk): appending past a partly written batch would leave a gap.
+                if keep_on_error and batch and not writer.failed:
                     await writer.submit(batch)
                 raise
             if batch:
@@ -269,10 +275,12 @@ class FileStore(DataStore):
 
     async def read(self, info: UploadInfo, start: int = 0, end: int | None = None) -> AsyncIterator[bytes]:
         stop = info.offset if end is None else end
-        path = self._data_path(info.id)
-        if not await aiofiles.os.path.exists(path):
-            raise UploadNotFound(info.id)
-        async with aiofiles.open(path, "rb") as handle:
+        try:
+            # Opened, not checked then opened: a DELETE may remove the file in between.
+            handle = await aiofiles.open(self._data_path(info.id), "rb")
+        except FileNotFoundError:
+            raise UploadNotFound(info.id) from None
+        try:
             await handle.seek(start)
             position = start
             while position < stop:
@@ -281,6 +289,8 @@ class FileStore(DataStore):
                     raise StorageError(f"upload {info.id} is shorter than its recorded offset")
                 position += len(block)
                 yield block
+        finally:
+            await handle.close()
 
     def local_path(self, upload_id: str) -> Path:
         """The data file, for consumers that can read a local file directly (analysis, sendfile)."""
@@ -302,7 +312,8 @@ class FileStore(DataStore):
 
     async def concatenate(self, final: UploadInfo, partials: list[UploadInfo]) -> None:
         sources = [(self._data_path(p.id), p.offset) for p in partials]
-        await _finish_in_thread(_concatenate_files, self._data_path(final.id), sources, self.fsync)
+        with no_space_is_storage_full():
+            await _finish_in_thread(_concatenate_files, self._data_path(final.id), sources, self.fsync)
 
     async def sweep_orphans(self, older_than: float) -> int:
         """Staging files, temp info files, data files without info, info files without data, and
@@ -394,6 +405,7 @@ class _PipelinedWriter:
     def __init__(self, fd: int) -> None:
         self._fd = fd
         self._pending: asyncio.Future[None] | None = None
+        self.failed = False  # a write raised: the file ends somewhere inside that batch
 
     async def submit(self, batch: list[bytes]) -> None:
         await self.drain()
@@ -407,9 +419,13 @@ class _PipelinedWriter:
         if pending is None:
             return
         try:
-            await asyncio.shield(pending)
-        except asyncio.CancelledError:
-            await pending
+            try:
+                await asyncio.shield(pending)
+            except asyncio.CancelledError:
+                await pending
+                raise
+        except Exception:
+            self.failed = True
             raise
 
     async def drain_quietly(self) -> None:

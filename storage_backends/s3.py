@@ -57,31 +57,12 @@ from storage_backends.s3_ledger import (
 from storage_backends.s3_objects import INFO_SUFFIX, UPLOAD_ID, MultipartGone, S3Objects, part_buffer
 from storage_backends.s3_parts import PartWriter
 from storage_backends.s3_tail_cache import TailCache
+from tusd_py.protocol.download import download_headers
 
 log = structlog.get_logger(__name__)
 
 _encoder = msgspec.json.Encoder()
 _decoder = msgspec.json.Decoder(UploadInfo)
-
-
-def _text(metadata: dict[str, bytes | None], key: str) -> str | None:
-    value = metadata.get(key)
-    if value is None:
-        return None
-    try:
-        return value.decode("utf-8")
-    except UnicodeDecodeError:
-        return None
-
-
-def content_disposition(filename: str | None) -> str | None:
-    """``attachment`` with the client's file name, RFC 6266 / 5987 encoded (names are untrusted)."""
-    if not filename:
-        return None
-    from urllib.parse import quote
-
-    ascii_name = "".join(c if 32 <= ord(c) < 127 and c not in '"\\' else "_" for c in filename)
-    return f"attachment; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(filename, safe='')}"
 
 
 class S3Store(DataStore):
@@ -160,10 +141,11 @@ class S3Store(DataStore):
         # Content type and disposition can only be set when the multipart upload is created; the
         # metadata is known now. The multipart upload comes first: without an info object it is
         # an abandoned upload that sweep_orphans aborts.
+        # The values GET sends (a pure rule): raw client text in an object header could break
+        # the header block, or make it too long for the client reading the object back.
+        download = download_headers(info.metadata)
         multipart_id = await self.objects.create_multipart(
-            key,
-            content_type=_text(info.metadata, "filetype"),
-            disposition=content_disposition(_text(info.metadata, "filename")),
+            key, content_type=download["Content-Type"], disposition=download["Content-Disposition"]
         )
         state = S3State(multipart_id=multipart_id, part_size=part_size)
         info.backend_state = msgspec.to_builtins(state)

@@ -25,7 +25,7 @@ from typing import BinaryIO
 
 import structlog
 
-from storage_backends.base import StorageError
+from storage_backends.base import NO_SPACE, StorageError, StorageFull
 from storage_backends.s3_budget import ByteBudget
 from storage_backends.s3_ledger import MIB, Part, check_part_number, split_chunk
 from storage_backends.s3_objects import Body, body_size, part_buffer
@@ -63,7 +63,8 @@ class Spool:
                     self._memory = bytearray()
                 self._file.write(data)
         except OSError as exc:
-            raise StorageError(f"could not spool upload bytes to a temporary file: {exc}") from exc
+            error = StorageFull if exc.errno in NO_SPACE else StorageError
+            raise error(f"could not spool upload bytes to a temporary file: {exc}") from exc
         self.size += len(data)
 
     async def read_into(self, target: memoryview) -> None:

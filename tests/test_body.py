@@ -99,3 +99,25 @@ async def test_complete_body_ends_normally(size: int) -> None:
     with mock.patch("tusd_py.body.HANDOVER_GRACE", 0.01):
         data, error = await collect(BodyStream(content, max_bytes=10**6, idle_timeout=5))
     assert data == b"z" * size and error is None
+
+
+async def test_an_ended_stream_leaves_the_request_body_readable() -> None:
+    """Takeover and idle timeout end the read without poisoning aiohttp's StreamReader, so its
+    lingering close can read and discard the rest of the body after the response (a poisoned
+    reader made it log a traceback and reset the connection before the client read its 423)."""
+    idle = reader()
+    idle.feed_data(b"start")
+    _, error = await collect(BodyStream(idle, max_bytes=100, idle_timeout=0.05))
+    assert isinstance(error, BodyInterrupted)
+    quiet = reader()
+    stream = BodyStream(quiet, max_bytes=100, idle_timeout=30)
+    task = asyncio.create_task(collect(stream))
+    await asyncio.sleep(0.01)
+    with mock.patch("tusd_py.body.HANDOVER_GRACE", 0.01):
+        stream.hand_over()
+        _, error = await asyncio.wait_for(task, 2)
+    assert isinstance(error, LockHandedOver)
+    for content in (idle, quiet):
+        content.feed_data(b"rest of the body")
+        content.feed_eof()
+        assert await content.read() == b"rest of the body"

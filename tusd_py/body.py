@@ -10,6 +10,13 @@ Hot path. Observers (a request's Upload-Checksum) run in a worker thread on
 batches of chunks, one batch at a time and in order, so hashing overlaps with reading the socket
 and writing the disk instead of stalling the event loop (hashlib releases the GIL on large
 buffers). The idle timeout is one watchdog timer per stream, not a timer per chunk.
+
+Ending a stream early (takeover, idle timeout) cancels the read waiting for data rather than
+storing an exception in aiohttp's StreamReader: a poisoned reader made aiohttp's lingering close,
+which reads and discards the rest of an unfinished body after the response, fail with a logged
+traceback and reset the connection, so a superseded client saw a broken pipe instead of its 423.
+Left clean, the reader lets aiohttp discard what the client still sends (for its lingering time,
+10 s) and then close; a client still sending after that sees a reset, having been answered.
 """
 
 from __future__ import annotations
@@ -60,6 +67,8 @@ class BodyStream:
         self._unobserved_size = 0
         self._observing: asyncio.Future[None] | None = None
         self._waiting = False
+        self._deadline: asyncio.Timeout | None = None  # of the read waiting for data, if any
+        self._interruption: BodyInterrupted | None = None
         self._handed_over = False
         self.received = 0
 
@@ -79,15 +88,39 @@ class BodyStream:
     def _end_if_quiet(self, received_then: int) -> None:
         # Still blocked in the same read with nothing new: the connection is quiet, end it. (If
         # data came meanwhile, the read loop is in grace mode and ends itself once data stops.)
-        if self._waiting and self.received == received_then:
-            self._content.set_exception(LockHandedOver("another request took over this upload"))
+        if self.received == received_then:
+            self._interrupt(LockHandedOver("another request took over this upload"))
+
+    def _interrupt(self, reason: BodyInterrupted) -> bool:
+        """End the read waiting for data with ``reason``; False if no read is waiting."""
+        if not self._waiting or self._deadline is None or self._interruption is not None:
+            return False
+        self._interruption = reason
+        self._deadline.reschedule(asyncio.get_running_loop().time())  # cancels that read now
+        return True
+
+    async def _wait_for_data(self) -> bytes:
+        """``readany`` that :meth:`_interrupt` can end, leaving the StreamReader usable."""
+        self._interruption = None
+        try:
+            async with asyncio.timeout(None) as self._deadline:  # no timer until rescheduled
+                self._waiting = True
+                try:
+                    return await self._content.readany()
+                finally:
+                    self._waiting = False
+                    self._deadline = None
+        except TimeoutError:
+            if self._interruption is None:
+                raise
+            raise self._interruption from None
 
     def __aiter__(self) -> AsyncIterator[bytes]:
         return self._iterate()
 
     async def _iterate(self) -> AsyncIterator[bytes]:
         loop = asyncio.get_running_loop()
-        watchdog = _IdleWatchdog(loop, self._content, self._idle_timeout)
+        watchdog = _IdleWatchdog(loop, self._interrupt, self._idle_timeout)
         try:
             async for chunk in self._read(watchdog):
                 yield chunk
@@ -107,13 +140,11 @@ class BodyStream:
                     except TimeoutError:
                         raise LockHandedOver("another request took over this upload") from None
                 else:
-                    self._waiting = True
-                    try:
-                        chunk = await content.readany()
-                    finally:
-                        self._waiting = False
-            except BodyInterrupted:
-                raise
+                    chunk = await self._wait_for_data()
+            except BodyInterrupted as exc:
+                # Bytes that arrived just as the read was ended are still buffered: keep them.
+                ended = exc
+                chunk = _salvage(content) if self._interruption is exc else b""
             except Exception as exc:  # connection lost, aiohttp's ClientPayloadError / ContentLengthError...
                 ended = BodyInterrupted(f"client connection lost: {exc}")
                 ended.__cause__ = exc
@@ -175,11 +206,14 @@ def _salvage(content: StreamReader) -> bytes:
 
 
 class _IdleWatchdog:
-    """Ends the body with BodyInterrupted if no chunk arrives for ``timeout`` seconds."""
+    """Ends the body with BodyInterrupted if no chunk arrives for ``timeout`` seconds while the
+    stream waits for the client (a slow consumer is not an idle client)."""
 
-    def __init__(self, loop: asyncio.AbstractEventLoop, content: StreamReader, timeout: float) -> None:
+    def __init__(
+        self, loop: asyncio.AbstractEventLoop, interrupt: Callable[[BodyInterrupted], bool], timeout: float
+    ) -> None:
         self._loop = loop
-        self._content = content
+        self._interrupt = interrupt
         self._timeout = timeout
         self._last = loop.time()
         self._handle = loop.call_later(timeout, self._check)
@@ -189,10 +223,9 @@ class _IdleWatchdog:
 
     def _check(self) -> None:
         idle = self._loop.time() - self._last
-        if idle >= self._timeout:
-            self._content.set_exception(BodyInterrupted(f"no data received for {self._timeout:g} s"))
-        else:
-            self._handle = self._loop.call_later(self._timeout - idle, self._check)
+        if idle >= self._timeout and self._interrupt(BodyInterrupted(f"no data received for {self._timeout:g} s")):
+            return
+        self._handle = self._loop.call_later(max(self._timeout - idle, 0.05 * self._timeout), self._check)
 
     def cancel(self) -> None:
         self._handle.cancel()

@@ -15,9 +15,9 @@ from tusd_py.body import BodyStream
 from tusd_py.errors import TusError
 from tusd_py.locking import UploadLocked
 from tusd_py.protocol.decisions import decide_download, decide_patch
-from tusd_py.protocol.download import content_disposition, safe_content_type
+from tusd_py.protocol.download import download_headers
 from tusd_py.protocol.headers import SUPPORTED_VERSIONS, check_patch_content_type, parse_non_negative
-from tusd_py.protocol.metadata import format_metadata, text_value
+from tusd_py.protocol.metadata import format_metadata
 from tusd_py.protocol.ranges import parse_range
 from tusd_py.service import TusService
 
@@ -111,10 +111,8 @@ async def get(service: TusService, request: web.Request) -> web.StreamResponse:
     decide_download(offset=info.offset, length=info.length)
     total = info.offset
     byte_range = parse_range(request.headers.get("Range"), total)
-    content_type, inline = safe_content_type(text_value(info.metadata, "filetype"))
     headers = {
-        "Content-Type": content_type,
-        "Content-Disposition": content_disposition(text_value(info.metadata, "filename"), inline),
+        **download_headers(info.metadata),
         "Accept-Ranges": "bytes",
         "Cache-Control": "no-store",
         "X-Content-Type-Options": "nosniff",
@@ -128,9 +126,19 @@ async def get(service: TusService, request: web.Request) -> web.StreamResponse:
         headers["Content-Range"] = byte_range.content_range(total)
     response = web.StreamResponse(status=status, headers=headers)
     response.content_length = end - start
+    if request.method == "HEAD":
+        await response.prepare(request)
+        await response.write_eof()
+        return response
+    # The first block is read before the headers go out, so an upload deleted by a racing DELETE
+    # (or unreadable storage) still gets its own status. A failure later in the stream can only
+    # cut the connection (see middlewares.error_responses).
+    blocks = aiter(service.store.read(info, start, end))
+    first = await anext(blocks, b"")
     await response.prepare(request)
-    if request.method != "HEAD":
-        async for block in service.store.read(info, start, end):
+    if first:
+        await response.write(first)
+        async for block in blocks:
             await response.write(block)
     await response.write_eof()
     return response

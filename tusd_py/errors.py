@@ -30,3 +30,8 @@ def not_found(reason: str = "upload not found") -> TusError:
 
 def too_large(reason: str) -> TusError:
     return TusError(413, reason)
+
+
+def insufficient_storage(headers: Mapping[str, str] | None = None) -> TusError:
+    """507 (RFC 4918): the disk is full. Not the client's fault, and no quick retry will help."""
+    return TusError(507, "the server's storage is full; any bytes received so far are kept", headers)

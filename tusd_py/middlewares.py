@@ -10,12 +10,12 @@ import structlog
 from aiohttp import web
 from aiohttp.typedefs import Handler, Middleware
 
-from storage_backends.base import StorageError, StorageUnavailable, UploadNotFound
+from storage_backends.base import StorageError, StorageFull, StorageUnavailable, UploadNotFound
 from tusd_py.config import Config
 from tusd_py.cors import allowed_origin, cors_headers, is_preflight
-from tusd_py.errors import TusError
+from tusd_py.errors import TusError, insufficient_storage
 from tusd_py.protocol.headers import TUS_VERSION
-from tusd_py.request_keys import CORS_ORIGIN, REQUEST_ID
+from tusd_py.request_keys import CORS_ORIGIN, REQUEST_ID, STARTED_RESPONSE
 
 log = structlog.get_logger("tusd_py.http")
 _REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,64}")
@@ -50,24 +50,57 @@ async def request_context(request: web.Request, handler: Handler) -> web.StreamR
 
 @web.middleware
 async def error_responses(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Errors are values: map each to a plain-text response with a reason, never a stack trace."""
+    """Errors are values: map each to a plain-text response with a reason, never a stack trace.
+
+    Once a response has started (its status line and headers prepared, a streamed GET) no error
+    can be answered any more: a second response would land inside the first one's body and
+    desync a keep-alive client. The connection is closed instead, so the client sees a short body.
+    """
     try:
         return await handler(request)
-    except TusError as exc:
-        return _text(exc.status, exc.reason, exc.headers)
-    except UploadNotFound:
-        return _text(404, "upload not found")
-    except StorageUnavailable as exc:
-        log.warning("storage unavailable", error=str(exc))
-        return _text(503, "storage is temporarily unavailable; retry later", {"Retry-After": "5"})
-    except StorageError as exc:
-        log.error("storage error", error=str(exc))
-        return _text(500, "storage error")
     except web.HTTPException:
         raise
-    except Exception:
-        log.exception("unhandled error")
-        return _text(500, "internal server error")
+    except Exception as exc:
+        started = request.get(STARTED_RESPONSE)
+        if started is not None:
+            return _abort(request, started, exc)
+        return _error_response(exc)
+
+
+def _error_response(exc: Exception) -> web.Response:
+    """The one place where errors become statuses."""
+    if isinstance(exc, TusError):
+        return _text(exc.status, exc.reason, exc.headers)
+    if isinstance(exc, UploadNotFound):
+        return _text(404, "upload not found")
+    if isinstance(exc, StorageFull):
+        log.warning("storage full", error=str(exc))
+        full = insufficient_storage()
+        return _text(full.status, full.reason, full.headers)
+    if isinstance(exc, StorageUnavailable):
+        log.warning("storage unavailable", error=str(exc))
+        return _text(503, "storage is temporarily unavailable; retry later", {"Retry-After": "5"})
+    if isinstance(exc, StorageError):
+        log.error("storage error", error=str(exc))
+        return _text(500, "storage error")
+    log.exception("unhandled error", exc_info=exc)
+    return _text(500, "internal server error")
+
+
+def _abort(request: web.Request, started: web.StreamResponse, exc: Exception) -> web.StreamResponse:
+    transport = request.transport
+    if transport is None or transport.is_closing():
+        # The client went away while we wrote to it: expected client behaviour, not an error.
+        log.info("client disconnected mid-response", status=started.status, error=type(exc).__name__)
+    elif isinstance(exc, UploadNotFound):  # deleted while it streamed: a DELETE won the race
+        log.info("response aborted: upload gone", status=started.status)
+    elif isinstance(exc, TusError | StorageError):
+        log.warning("response aborted after its headers", status=started.status, error=repr(exc))
+    else:
+        log.exception("unhandled error after the response started", status=started.status, exc_info=exc)
+    # force_close also makes aiohttp skip keep-alive; finishing the started response then writes nothing.
+    request.protocol.force_close()
+    return started
 
 
 def _text(status: int, reason: str, headers: dict[str, str] | None = None) -> web.Response:
@@ -91,6 +124,7 @@ def cors_middleware(config: Config) -> Middleware:
 
 async def add_response_headers(request: web.Request, response: web.StreamResponse) -> None:
     """on_response_prepare: runs for every response, streamed ones and aiohttp's own errors included."""
+    request[STARTED_RESPONSE] = response
     response.headers.setdefault("Tus-Resumable", TUS_VERSION)
     request_id = request.get(REQUEST_ID)
     if request_id:

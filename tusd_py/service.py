@@ -17,10 +17,17 @@ from typing import TYPE_CHECKING
 import structlog
 from aiohttp import web
 
-from storage_backends.base import CAP_TERMINATION, DataStore, UploadInfo, UploadNotFound, VerificationFailed
+from storage_backends.base import (
+    CAP_TERMINATION,
+    DataStore,
+    StorageFull,
+    UploadInfo,
+    UploadNotFound,
+    VerificationFailed,
+)
 from tusd_py.body import BodyInterrupted, BodyStream, LockHandedOver
 from tusd_py.config import Config
-from tusd_py.errors import TusError, not_found
+from tusd_py.errors import TusError, insufficient_storage, not_found
 from tusd_py.gate import caller_id
 from tusd_py.hooks import HookDispatcher, HookType, build_event
 from tusd_py.lifecycle import Lifecycle
@@ -192,9 +199,12 @@ class TusService:
             info.offset = await self.store.write(info, stream, verifier.verify if verifier else None)
         except VerificationFailed as exc:
             raise TusError(460, exc.reason, self.upload_headers(info)) from None
-        except (BodyInterrupted, TusError) as exc:
+        except (BodyInterrupted, TusError, StorageFull) as exc:
             # Some bytes may have been kept: learn the durable offset before answering.
             info = await self.store.get_info(info.id)
+            if isinstance(exc, StorageFull):
+                log.warning("storage full", upload_id=info.id, kept=info.offset - start, error=str(exc))
+                raise insufficient_storage({"Upload-Offset": str(info.offset), **self.upload_headers(info)}) from None
             log.info("body interrupted", upload_id=info.id, kept=info.offset - start, reason=str(exc))
             if info.is_finished:
                 await self.finish(info)

@@ -58,6 +58,11 @@ def test_invalid_changed_metadata_is_refused() -> None:
         HookChange(metadata={"k": "text"})  # type: ignore[dict-item]
     with pytest.raises(InvalidHookResult, match="longer"):
         HookChange(metadata={"k": b"x" * 60_000})
+    # A hook is held to the limits of a client's Upload-Metadata: its values become headers too.
+    with pytest.raises(InvalidHookResult, match="changed metadata: Upload-Metadata filename contains control"):
+        HookChange(metadata={"filename": b"a\r\nb.wav"})
+    with pytest.raises(InvalidHookResult, match="more than 32 keys"):
+        HookChange(metadata={f"k{i}": None for i in range(33)})
 
 
 @pytest.mark.parametrize("status", [200, 204, 302, 399, 600, 0])

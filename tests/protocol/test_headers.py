@@ -18,7 +18,11 @@ def test_every_representable_number_parses(number: int) -> None:
 
 @pytest.mark.parametrize(
     "raw",
-    ["-1", "+1", "1.0", "1e3", "0x10", "ten", "", " ", "1 2", "١٢", "²", "9" * 20, str(2**63), "1_000"],
+    [
+        *["-1", "+1", "1.0", "1e3", "0x10", "ten", "", " ", "1 2", "١٢", "²", "9" * 20, str(2**63), "1_000"],
+        # Past Python's int() limit of 4,300 digits, which would raise ValueError (a 500).
+        *["9" * 5000, "1" * 4301, "0" * 5000 + "1", "-" + "9" * 5000],
+    ],
 )
 def test_malformed_numbers_are_400(raw: str) -> None:
     with pytest.raises(TusError) as caught:

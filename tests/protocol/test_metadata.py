@@ -66,3 +66,39 @@ def test_text_value_only_for_utf8() -> None:
     assert text_value(meta, "bin") is None
     assert text_value(meta, "empty") is None
     assert text_value(meta, "missing") is None
+
+
+@pytest.mark.parametrize(
+    "metadata,reason",
+    [
+        ({f"k{i}": None for i in range(33)}, "more than 32 keys"),
+        ({"notes": b"x" * 2049}, "'notes' is longer than 2048 bytes"),
+        ({"a": b"x" * 1600, "b": b"x" * 1600}, "longer than 4096 bytes"),
+        ({"filename": "é".encode() * 128}, "filename is longer than 255 bytes"),
+        ({"filetype": b"audio/" + b"x" * 250}, "filetype is longer than 255 bytes"),
+        ({"filetype": b"audio/wav\r\nx: y"}, "filetype contains control characters"),
+        ({"filename": b"a\x00.wav"}, "filename contains control characters"),
+        ({"filename": b"a\nb.wav"}, "filename contains control characters"),
+        ({"filename": "a\u0085b".encode()}, "filename contains control characters"),  # C1 NEL
+        ({"filename": b"a\x7f"}, "filename contains control characters"),
+        ({"filename": b"\xff\xfe.wav"}, "filename is not UTF-8"),
+    ],
+)
+def test_metadata_beyond_the_limits_is_400_naming_the_limit(metadata: dict[str, bytes | None], reason: str) -> None:
+    with pytest.raises(TusError) as caught:
+        parse_metadata(format_metadata(metadata))
+    assert caught.value.status == 400
+    assert reason in caught.value.reason
+
+
+def test_metadata_at_the_limits_is_accepted() -> None:
+    at_limits: dict[str, bytes | None] = {
+        "filename": "会".encode() * 85,  # 255 bytes
+        "filetype": b"audio/wav",
+        "notes": b"x" * 2048,
+        **{f"k{i}": None for i in range(29)},
+    }
+    assert len(at_limits) == 32
+    assert parse_metadata(format_metadata(at_limits)) == at_limits
+    # Binary values are fine where they never become a header.
+    assert parse_metadata(format_metadata({"blob": b"\x00\xff\r\n"})) == {"blob": b"\x00\xff\r\n"}

@@ -11,10 +11,12 @@ from typing import Any
 import pytest
 from aiohttp.test_utils import TestClient
 
+from conformance.seaweed import SeaweedS3
+from storage_backends.base import UploadInfo
 from storage_backends.s3 import S3Store
 from storage_backends.s3_config import S3Config
 from storage_backends.s3_ledger import MIB
-from tests.s3.s3_support import payload
+from tests.s3.s3_support import chunks, payload
 from tests.tus import TUS, create, offset_of, patch, processed_head
 from tusd_py.app import make_app
 from tusd_py.config import Config
@@ -102,3 +104,40 @@ async def test_restart_before_the_last_patch_still_records_the_right_digest(
     response = await second.get(path)
     assert await response.read() == data
     assert response.headers["ETag"] == f'"{hashlib.sha256(data).hexdigest()}"'
+
+
+@pytest.mark.parametrize("key,value", [("filetype", b"audio/wav\r\nx: y"), ("filename", b"a\x00b.wav")])
+async def test_control_characters_in_header_metadata_are_400_not_503(
+    s3_client: TestClient[Any, Any], key: str, value: bytes
+) -> None:
+    """Before, the raw value went into the S3 object's headers and S3's refusal read as 503 forever."""
+    metadata = f"{key} {base64.b64encode(value).decode()}"
+    response = await s3_client.post("/files/", headers={**TUS, "Upload-Length": "3", "Upload-Metadata": metadata})
+    assert response.status == 400
+    assert await response.text() == f"Upload-Metadata {key} contains control characters\n"
+    assert "Retry-After" not in response.headers
+
+
+async def test_stored_metadata_never_makes_the_object_unreadable(
+    aiohttp_client: Any, s3_config: S3Config, seaweed: SeaweedS3, tmp_path: Path
+) -> None:
+    """An upload whose metadata predates the creation limits (a 5,000-character file name, a
+    filetype with CR LF) gets object headers from the same safe rule as GET, so reading the object
+    back never meets a header the S3 client cannot parse, and GET streams it whole."""
+    store = S3Store(s3_config)
+    name = "n" * 5000 + ".wav"  # as the probe sent it: HEAD's Upload-Metadata still fits, the old disposition did not
+    metadata: dict[str, bytes | None] = {"filename": name.encode(), "filetype": b"audio/wav\r\nx: y"}
+    await store.create(UploadInfo(id="legacy", length=3, metadata=metadata))
+    info = await store.get_info("legacy")
+    info.offset = await store.write(info, chunks(b"abc", 3))
+    await store.close()
+    # Started now, the server finishes the upload at recovery and processes it.
+    config = Config(storage_dir=str(tmp_path / "data"), max_size=64 * MIB)
+    s3_client = await aiohttp_client(make_app(config, store=S3Store(s3_config)))
+    await processed_head(s3_client, "/files/legacy")  # the digest step read the object back
+    head: Any = seaweed.client().head_object(Bucket=seaweed.bucket, Key=s3_config.prefix + "legacy")  # type: ignore[attr-defined]
+    assert head["ContentType"] == "application/octet-stream"
+    assert len(head["ContentDisposition"]) < 1100 and head["ContentDisposition"].endswith(".wav")
+    response = await s3_client.get("/files/legacy")
+    assert response.status == 200 and await response.read() == b"abc"
+    assert response.headers["Content-Disposition"] == head["ContentDisposition"]

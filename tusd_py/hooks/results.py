@@ -6,14 +6,14 @@ webhook reply) is refused in one place and never reaches storage.
 
 from __future__ import annotations
 
-import base64
 import re
 
 import msgspec
 
 from storage_backends.base import UploadInfo
+from tusd_py.errors import TusError
 from tusd_py.hooks.events import Metadata
-from tusd_py.protocol.metadata import MAX_METADATA_BYTES
+from tusd_py.protocol.metadata import check_metadata as check_limits
 
 # Same rule the protocol applies to ids in URLs (tusd_py.service.UPLOAD_ID).
 UPLOAD_ID = re.compile(r"[A-Za-z0-9_-]{1,128}")
@@ -55,16 +55,15 @@ class HookChange(msgspec.Struct, frozen=True, kw_only=True):
 
 
 def check_metadata(metadata: Metadata) -> None:
-    size = 0
     for key, value in metadata.items():
         if not isinstance(key, str) or not METADATA_KEY.fullmatch(key):
             raise InvalidHookResult(f"metadata key {str(key)[:40]!r} is not printable ASCII without spaces")
         if value is not None and not isinstance(value, bytes):
             raise InvalidHookResult(f"metadata value of {key!r} must be bytes or None")
-        # Measured as it will be sent back in Upload-Metadata: "key base64," per pair.
-        size += len(key) + 2 + (0 if value is None else len(base64.b64encode(value)))
-    if size > MAX_METADATA_BYTES:
-        raise InvalidHookResult(f"changed metadata is longer than {MAX_METADATA_BYTES} bytes")
+    try:
+        check_limits(metadata)  # the limits a client's Upload-Metadata is held to
+    except TusError as exc:
+        raise InvalidHookResult(f"changed metadata: {exc.reason}") from None
 
 
 class PreCreateResult(msgspec.Struct, frozen=True, kw_only=True):

@@ -10,8 +10,10 @@ import re
 from dataclasses import dataclass
 
 from tusd_py.errors import TusError
+from tusd_py.protocol.headers import MAX_REPRESENTABLE
 
-_RANGE = re.compile(r"bytes=(\d*)-(\d*)")
+# RFC 9110 DIGIT is ASCII only; Python's \d would also take other scripts' digits.
+_RANGE = re.compile(r"bytes=([0-9]*)-([0-9]*)")
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,15 +40,28 @@ def parse_range(header: str | None, total: int) -> ByteRange | None:
     if not first and not last:
         return None
     if not first:  # suffix range: the last N bytes
-        suffix = int(last)
+        suffix = _position(last)
         if suffix == 0 or total == 0:
             raise _unsatisfiable(total)
         return ByteRange(max(0, total - suffix), total)
-    start = int(first)
-    end = total if not last else min(int(last) + 1, total)
-    if start >= total or (last and int(last) < start):
+    start = _position(first)
+    end = total if not last else min(_position(last) + 1, total)
+    if start >= total or (last and _position(last) < start):
         raise _unsatisfiable(total)
     return ByteRange(start, end)
+
+
+def _position(digits: str) -> int:
+    """A byte position, saturated just above anything storable.
+
+    A position beyond any upload means the same whatever its exact value (RFC 9110 14.1.2: a
+    last-pos past the end is the end; a first-pos past it is unsatisfiable), and saturating
+    keeps int() away from thousands of digits, which Python refuses (ValueError, a 500).
+    """
+    significant = digits.lstrip("0")
+    if len(significant) > len(str(MAX_REPRESENTABLE)):
+        return MAX_REPRESENTABLE + 1
+    return int(significant or "0")
 
 
 def _unsatisfiable(total: int) -> TusError:
