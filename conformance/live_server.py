@@ -13,6 +13,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
 
@@ -32,12 +33,14 @@ class LiveServer:
         port: int | None = None,
         env: dict[str, str] | None = None,
         log_path: str | Path | None = None,
+        preexec_fn: Callable[[], None] | None = None,
     ) -> None:
         self.storage_dir = Path(storage_dir)
         self.port = port or free_port()
         self.extra_args = extra_args
         self.env = {**os.environ, **(env or {})}
         self.log_path = Path(log_path) if log_path else self.storage_dir.parent / f"server-{self.port}.log"
+        self.preexec_fn = preexec_fn  # runs in the child before exec, e.g. to lower its rlimits
         self.process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -53,7 +56,7 @@ class LiveServer:
         ]  # fmt: skip
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         log = open(self.log_path, "ab")  # noqa: SIM115 - handed to the child, closed in stop()
-        self.process = subprocess.Popen(command, stdout=log, stderr=log, env=self.env)
+        self.process = subprocess.Popen(command, stdout=log, stderr=log, env=self.env, preexec_fn=self.preexec_fn)
         self._log = log
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:

@@ -20,7 +20,24 @@ def test_config_normalises_base_path_and_reads_booleans() -> None:
     assert config.behind_proxy is True
 
 
-@pytest.mark.parametrize("env", [{"TUSD_PY_PORT": "x"}, {"TUSD_PY_PORT": "70000"}, {"TUSD_PY_MAX_SIZE": "-5"}])
+def test_connection_flags_and_their_env_twins() -> None:
+    defaults = load_config(_parser().parse_args([]), {})
+    assert (defaults.header_timeout, defaults.keepalive_timeout, defaults.max_connections) == (20.0, 75.0, 0)
+    args = _parser().parse_args(["--header-timeout", "5", "--max-connections", "300"])
+    config = load_config(args, {"TUSD_PY_KEEPALIVE_TIMEOUT": "30", "TUSD_PY_HEADER_TIMEOUT": "9"})
+    assert (config.header_timeout, config.keepalive_timeout, config.max_connections) == (5.0, 30.0, 300)
+
+
+@pytest.mark.parametrize(
+    "env",
+    [
+        {"TUSD_PY_PORT": "x"},
+        {"TUSD_PY_PORT": "70000"},
+        {"TUSD_PY_MAX_SIZE": "-5"},
+        {"TUSD_PY_HEADER_TIMEOUT": "-1"},
+        {"TUSD_PY_MAX_CONNECTIONS": "-3"},
+    ],
+)
 def test_bad_config_is_refused(env: dict[str, str]) -> None:
     with pytest.raises((msgspec.ValidationError, ValueError)):
         load_config(_parser().parse_args([]), env)

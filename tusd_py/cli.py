@@ -35,6 +35,13 @@ _OPTIONS: list[tuple[str, str, str]] = [
     ("--lock-timeout", "lock_timeout", "seconds a request waits for another one on the same upload"),
     ("--body-idle-timeout", "body_idle_timeout", "seconds of silence after which a PATCH body is cut"),
     ("--shutdown-timeout", "shutdown_timeout", "seconds in-flight requests get on SIGTERM"),
+    ("--header-timeout", "header_timeout", "seconds a client has to send its request headers (0: no limit)"),
+    ("--keepalive-timeout", "keepalive_timeout", "seconds an idle keep-alive connection stays open"),
+    (
+        "--max-connections",
+        "max_connections",
+        "connections served at once, more get 503 (0: three quarters of the open-file limit)",
+    ),
     ("--disable-extensions", "disabled_extensions", "comma-separated tus extensions to turn off"),
     ("--expire-after", "expire_after", "seconds without activity after which unfinished uploads expire (0: never)"),
     ("--sweep-interval", "sweep_interval", "seconds between background expiration sweeps (0: none)"),
@@ -145,17 +152,33 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ValueError as exc:  # AuthConfigError and friends: an unsafe or incomplete configuration
         print(f"tusd-py: refusing to start: {exc}", file=sys.stderr)
         return 2
-    structlog.get_logger("tusd_py").info(
-        "serving", url=f"http://{config.host}:{config.port}{config.base_path}", storage=config.storage
-    )
-    web.run_app(
-        app,
-        host=config.host,
-        port=config.port,
-        shutdown_timeout=config.shutdown_timeout,
-        access_log=None,
-        print=None,
-    )
+    return _serve(app, config)
+
+
+def _serve(app: web.Application, config: Config) -> int:
+    from tusd_py.connections import default_max_connections, raise_open_file_limit, serve
+    from tusd_py.logs import REPEAT_WINDOW
+
+    log = structlog.get_logger("tusd_py")
+    limit = raise_open_file_limit()
+    max_connections = config.max_connections or default_max_connections(limit.soft)
+    log.info("open-file limit", soft=limit.soft, hard=limit.hard, was=limit.was, max_connections=max_connections)
+    if max_connections >= limit.soft:
+        log.warning("--max-connections is not below the open-file limit: accept() may fail with EMFILE")
+    log.info("serving", url=f"http://{config.host}:{config.port}{config.base_path}", storage=config.storage)
+    site = {
+        "host": config.host,
+        "port": config.port,
+        "max_connections": max_connections,
+        "open_files": limit.soft,
+        "header_timeout": config.header_timeout,
+        "keepalive_timeout": config.keepalive_timeout,
+    }
+    try:
+        serve(app, site, config.shutdown_timeout, tick=REPEAT_WINDOW)
+    except OSError as exc:  # the port is taken, the address is not ours...
+        log.error("cannot listen", host=config.host, port=config.port, error=str(exc))
+        return 1
     return 0
 
 

@@ -34,6 +34,14 @@ class Config(msgspec.Struct, kw_only=True):
     body_idle_timeout: float = 60.0
     # Grace for in-flight requests on SIGTERM before they are cut (their written bytes are kept).
     shutdown_timeout: float = 10.0
+    # Connections (see tusd_py/connections.py). A client must deliver its request headers this
+    # long after connecting or after starting a request on a kept-alive connection (0: no limit).
+    header_timeout: float = 20.0
+    # An idle kept-alive connection is closed after this long. Set it above the idle timeout of a
+    # proxy in front (nginx upstream keepalive 60 s), or the proxy may reuse a closing connection.
+    keepalive_timeout: float = 75.0
+    # Connections served at once; more get 503. 0: three quarters of the open-file limit.
+    max_connections: int = 0
     disabled_extensions: list[str] = msgspec.field(default_factory=list)
     # Unfinished uploads expire this long after their last activity (seconds; 0: never).
     # A week by default: phones record offline and may resume days later.
@@ -106,6 +114,8 @@ class Config(msgspec.Struct, kw_only=True):
             self.base_path += "/"
         if self.max_size is not None and self.max_size <= 0:
             raise ValueError("max_size must be positive")
+        if self.header_timeout < 0 or self.keepalive_timeout < 0 or self.max_connections < 0:
+            raise ValueError("header_timeout, keepalive_timeout and max_connections must not be negative")
         if not 0 < self.port < 65536:
             raise ValueError("port must be between 1 and 65535")
         if self.storage == "s3" and not self.s3_bucket:
