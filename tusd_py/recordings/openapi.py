@@ -19,6 +19,7 @@ from typing import Any
 
 import msgspec
 
+from tusd_py.pipeline.store import CURSOR_PATTERN
 from tusd_py.recordings import params
 from tusd_py.recordings.schemas import (
     CleanupResult,
@@ -104,8 +105,9 @@ def _paths(prefix: str, schema_of: dict[str, dict[str, Any]]) -> dict[str, Any]:
         "name": "cursor",
         "in": "query",
         "required": False,
-        "description": "the next_cursor of the previous page; absent for the first page",
-        "schema": {"type": "string", "minLength": 1},
+        "description": "the next_cursor of the previous page; absent for the first page. "
+        "It is the position after which the page starts, `<created_at>~<id>`",
+        "schema": {"type": "string", "pattern": f"^{CURSOR_PATTERN}$"},
     }
     days_param = {
         "name": "older_than_days",

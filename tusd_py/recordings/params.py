@@ -49,7 +49,7 @@ def parse_limit(value: str | None, default: int = DEFAULT_LIMIT) -> int:
 
 
 def parse_cursor(value: str | None) -> str | None:
-    """The cursor is opaque here; the store rejects one it did not issue. An empty one is refused."""
+    """The store checks the cursor's form (``CURSOR_PATTERN``, published in the OpenAPI document)."""
     if value is None:
         return None
     if not value:
