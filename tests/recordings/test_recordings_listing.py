@@ -163,3 +163,14 @@ async def test_queue_and_stats(client: Client, api: Api, wav: bytes) -> None:
     }
     assert stats["total_count"] == 4 and stats["total_bytes"] == 2 * len(wav) + 25
     assert stats["quota"] is None  # auth off: no users, no quotas
+
+
+async def test_a_query_parameter_the_operation_does_not_list_is_400(api: Api) -> None:
+    """schemathesis' negative mode: ``?stauts=failed`` used to list everything, silently."""
+    document = api.document
+    for template, item in document["paths"].items():
+        for method in (m for m in item if m != "parameters"):
+            url = template.format(upload_id="0" * 22)
+            reason = await api.call(method.upper(), template, upload_id="0" * 22, params={"stauts": "x"}, expect=400)
+            assert "unknown query parameter 'stauts'" in reason, (method, url)
+    assert await ids(api, status="failed", limit="5") == []

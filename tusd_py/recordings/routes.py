@@ -8,9 +8,11 @@ middlewares apply to them unchanged.
 from __future__ import annotations
 
 from aiohttp import web
+from aiohttp.typedefs import Handler
 
+from tusd_py.recordings import params
 from tusd_py.recordings.handlers import RecordingsHandlers
-from tusd_py.recordings.openapi import encode_document
+from tusd_py.recordings.openapi import build_document, encode_document, query_parameters
 
 OPENAPI_PATH = "/openapi.json"
 
@@ -25,14 +27,25 @@ def add_recordings_routes(app: web.Application, prefix: str = "/api") -> None:
     from tusd_py.app import PIPELINE_KEY, SERVICE_KEY
 
     prefix = prefix.rstrip("/")
-    handlers = RecordingsHandlers(app[SERVICE_KEY], app[PIPELINE_KEY], encode_document(prefix))
+    document = build_document(prefix)
+    handlers = RecordingsHandlers(app[SERVICE_KEY], app[PIPELINE_KEY], encode_document(document))
     router = app.router
-    # No implicit HEAD routes: the route table is compared with the OpenAPI document, both ways.
-    router.add_get(f"{prefix}/recordings", handlers.list_recordings, allow_head=False)
-    router.add_get(f"{prefix}/recordings/{{upload_id}}", handlers.get_recording, allow_head=False)
-    router.add_delete(f"{prefix}/recordings/{{upload_id}}", handlers.delete_recording)
-    router.add_get(f"{prefix}/queue", handlers.queue, allow_head=False)
-    router.add_post(f"{prefix}/sync", handlers.sync)
-    router.add_get(f"{prefix}/stats", handlers.stats, allow_head=False)
-    router.add_post(f"{prefix}/cleanup", handlers.cleanup)
-    router.add_get(openapi_path(prefix), handlers.openapi, allow_head=False)
+
+    def add(method: str, path: str, handler: Handler) -> None:
+        known = query_parameters(document, path, method.lower())
+
+        async def only_documented_query(request: web.Request) -> web.StreamResponse:
+            params.check_known(request.query.keys(), known)
+            return await handler(request)
+
+        # No implicit HEAD routes: the route table is compared with the OpenAPI document, both ways.
+        router.add_route(method, path, only_documented_query)
+
+    add("GET", f"{prefix}/recordings", handlers.list_recordings)
+    add("GET", f"{prefix}/recordings/{{upload_id}}", handlers.get_recording)
+    add("DELETE", f"{prefix}/recordings/{{upload_id}}", handlers.delete_recording)
+    add("GET", f"{prefix}/queue", handlers.queue)
+    add("POST", f"{prefix}/sync", handlers.sync)
+    add("GET", f"{prefix}/stats", handlers.stats)
+    add("POST", f"{prefix}/cleanup", handlers.cleanup)
+    add("GET", openapi_path(prefix), handlers.openapi)
