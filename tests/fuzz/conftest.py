@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import random
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -76,7 +77,18 @@ def fuzz_config(root: Path, **overrides: object) -> Config:
 
 @pytest.fixture(scope="session", params=["auth-off", "auth-on"])
 def fuzz_server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    auth = request.param == "auth-on"
-    config = fuzz_config(tmp_path_factory.mktemp(f"fuzz-{request.param}"), jwt_secret=SECRET if auth else None)
-    with serve(config) as address:
+    with _server(tmp_path_factory, auth=request.param == "auth-on") as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def auth_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    with _server(tmp_path_factory, auth=True) as server:
+        yield server
+
+
+@contextmanager
+def _server(tmp_path_factory: pytest.TempPathFactory, *, auth: bool) -> Iterator[Server]:
+    root = tmp_path_factory.mktemp("fuzz-auth-on" if auth else "fuzz-auth-off")
+    with serve(fuzz_config(root, jwt_secret=SECRET if auth else None)) as address:
         yield Server(address, auth)
