@@ -112,7 +112,7 @@ _ids = st.one_of(
 )
 _query_value = st.one_of(
     st.sampled_from(["0", "1", "50", "200", "201", "-1", "", "failed", "failed,uploading", "nan", "1e400", "abc"]),
-    huge_digits,
+    st.integers(20, 4000).map(lambda n: "9" * n),  # the request line stays under aiohttp's 8190 bytes
     st.text("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_=%", max_size=40),
 )
 _query = st.lists(
