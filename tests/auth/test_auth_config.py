@@ -6,7 +6,8 @@ from typing import Any
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
-from tests.auth.auth_support import SECRET, jwk_of, write_jwks, write_pem
+from tests.auth.auth_support import jwk_of, write_jwks, write_pem
+from tests.tokens import SECRET
 from tusd_py.auth import AuthConfig, AuthConfigError, TokenVerifier
 
 

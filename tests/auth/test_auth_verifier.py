@@ -11,7 +11,8 @@ from typing import Any
 import jwt
 import pytest
 
-from tests.auth.auth_support import SECRET, Sign, claims, jwk_of, public_pem, write_jwks, write_pem
+from tests.auth.auth_support import Sign, jwk_of, public_pem, write_jwks, write_pem
+from tests.tokens import SECRET, claims
 from tusd_py.auth import AuthConfig, AuthError, Principal, TokenVerifier, mint_dev_token
 
 

@@ -3,9 +3,12 @@ so every recording stays in the status the test put it in."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from tests.recordings.conftest import Api, Client, ClientFactory, make_config, open_api, start_upload, upload
 from tusd_py.app import make_app
@@ -63,9 +66,41 @@ async def test_pages_newest_first_with_cursors(client: Client, api: Api) -> None
     assert [item["id"] for item in second["items"]] == newest_first[2:4]
 
 
-@pytest.mark.parametrize("cursor", ["!!!", "e30", "WzEsIDJd", "", "x" * 300])
-async def test_a_cursor_the_server_did_not_issue_is_400(api: Api, cursor: str) -> None:
+@pytest.mark.parametrize("cursor", ["!!!", "e30", "WzEsIDJd", "", "x" * 300, "0", "1~", "~a", "1.5~a/b"])
+async def test_a_cursor_the_document_refuses_is_400(api: Api, cursor: str) -> None:
     assert "cursor" in await api.get(LIST, params={"cursor": cursor}, expect=400)
+    assert not re.fullmatch(_cursor_form(api), cursor), "a cursor the document allows must not be refused"
+
+
+def _cursor_form(api: Api) -> str:
+    """The document's cursor pattern as a Python regex for fullmatch (JSON Schema's $ is the very end)."""
+    parameter = api.document["paths"][LIST]["get"]["parameters"][2]
+    assert parameter["name"] == "cursor"
+    pattern: str = parameter["schema"]["pattern"]
+    assert pattern.startswith("^") and pattern.endswith("$")
+    return pattern[1:-1]
+
+
+async def test_every_cursor_the_document_allows_is_a_position(client: Client, api: Api) -> None:
+    """The schemathesis finding: ``cursor=0`` fitted the document (any non-empty string) yet got 400.
+    The document now gives the cursor's form, and every cursor of that form lists from there on."""
+    made = [await start_upload(client, 10) for _ in range(3)]
+    pattern = _cursor_form(api)
+    for cursor in ("0~a", "1e+99~z", "0.5~-", f"9999999999~{'_' * 128}"):
+        assert re.fullmatch(pattern, cursor)
+        everything_after = await ids(api, cursor=cursor)
+        assert everything_after == ([] if cursor.startswith(("0~", "0.5~")) else made[::-1])
+
+    @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+    @given(cursor=st.from_regex(pattern, fullmatch=True))
+    def check(cursor: str) -> None:
+        # Sync hypothesis inside an async test: one event loop, so the calls go through it below.
+        cursors.append(cursor)
+
+    cursors: list[str] = []
+    check()
+    for cursor in cursors:
+        await api.get(LIST, params={"cursor": cursor})  # 200, and the page validates against the schema
 
 
 @pytest.mark.parametrize("limit", ["0", "201", "abc", "-1", "1.5", "", " 5", "+5", "9" * 5000])
@@ -128,3 +163,14 @@ async def test_queue_and_stats(client: Client, api: Api, wav: bytes) -> None:
     }
     assert stats["total_count"] == 4 and stats["total_bytes"] == 2 * len(wav) + 25
     assert stats["quota"] is None  # auth off: no users, no quotas
+
+
+async def test_a_query_parameter_the_operation_does_not_list_is_400(api: Api) -> None:
+    """schemathesis' negative mode: ``?stauts=failed`` used to list everything, silently."""
+    document = api.document
+    for template, item in document["paths"].items():
+        for method in (m for m in item if m != "parameters"):
+            url = template.format(upload_id="0" * 22)
+            reason = await api.call(method.upper(), template, upload_id="0" * 22, params={"stauts": "x"}, expect=400)
+            assert "unknown query parameter 'stauts'" in reason, (method, url)
+    assert await ids(api, status="failed", limit="5") == []

@@ -6,7 +6,7 @@ import pytest
 
 from tusd_py.errors import TusError
 from tusd_py.pipeline.states import Status
-from tusd_py.recordings.params import parse_cursor, parse_days, parse_limit, parse_statuses
+from tusd_py.recordings.params import check_known, parse_cursor, parse_days, parse_limit, parse_statuses
 
 
 def test_statuses() -> None:
@@ -40,3 +40,12 @@ def test_days() -> None:
             parse_days(bad, 7)
     with pytest.raises(TusError, match="required"):
         parse_days(None, 0)
+
+
+def test_only_known_query_parameters() -> None:
+    check_known(["limit", "cursor"], {"limit", "cursor", "status"})
+    check_known([], set())
+    with pytest.raises(TusError, match=r"unknown query parameter 'stauts'; this operation takes: limit, status"):
+        check_known(["limit", "stauts"], {"limit", "status"})
+    with pytest.raises(TusError, match="takes: none"):
+        check_known(["x"], set())

@@ -19,12 +19,10 @@ Guarantees an implementation must give:
 from __future__ import annotations
 
 import abc
-import base64
 import enum
+import re
 from collections.abc import Collection
 from typing import Any, Literal
-
-import msgspec
 
 from tusd_py.pipeline.models import Claim, Job, JobStatus, Page, Recording, StorageStats
 from tusd_py.pipeline.states import Status
@@ -53,18 +51,23 @@ class InvalidCursor(ValueError):
     """A pagination cursor that this store did not issue (or that was tampered with)."""
 
 
+#: A page cursor: the (created_at, id) of the last recording of the previous page, in the clear.
+#: Every string of this form is a valid keyset position (there is no cursor the store "did not
+#: issue"), so the OpenAPI document can publish the pattern and mean it.
+CURSOR_PATTERN = r"[0-9]{1,20}(\.[0-9]{1,20})?(e[-+]?[0-9]{1,3})?~[A-Za-z0-9_-]{1,128}"
+_CURSOR = re.compile(CURSOR_PATTERN)
+
+
 def encode_cursor(created_at: float, upload_id: str) -> str:
-    raw = msgspec.json.encode([created_at, upload_id])
-    return base64.urlsafe_b64encode(raw).decode("ascii").rstrip("=")
+    # repr() round-trips the float exactly, which the keyset comparison needs.
+    return f"{created_at!r}~{upload_id}"
 
 
 def decode_cursor(cursor: str) -> tuple[float, str]:
-    try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
-        created_at, upload_id = msgspec.json.decode(raw, type=tuple[float, str])
-    except (ValueError, msgspec.DecodeError) as exc:
-        raise InvalidCursor(f"invalid cursor {cursor!r}") from exc
-    return created_at, upload_id
+    if not _CURSOR.fullmatch(cursor):
+        raise InvalidCursor(f"invalid cursor {cursor[:80]!r}")
+    created_at, upload_id = cursor.split("~", 1)
+    return float(created_at), upload_id
 
 
 def check_page_size(limit: int) -> None:

@@ -19,6 +19,7 @@ from typing import Any
 
 import msgspec
 
+from tusd_py.pipeline.store import CURSOR_PATTERN
 from tusd_py.recordings import params
 from tusd_py.recordings.schemas import (
     CleanupResult,
@@ -104,8 +105,9 @@ def _paths(prefix: str, schema_of: dict[str, dict[str, Any]]) -> dict[str, Any]:
         "name": "cursor",
         "in": "query",
         "required": False,
-        "description": "the next_cursor of the previous page; absent for the first page",
-        "schema": {"type": "string", "minLength": 1},
+        "description": "the next_cursor of the previous page; absent for the first page. "
+        "It is the position after which the page starts, `<created_at>~<id>`",
+        "schema": {"type": "string", "pattern": f"^{CURSOR_PATTERN}$"},
     }
     days_param = {
         "name": "older_than_days",
@@ -215,17 +217,32 @@ def _tighten(components: dict[str, Any]) -> None:
             schema["additionalProperties"] = False
 
 
+def _operations(paths: dict[str, Any]) -> list[dict[str, Any]]:
+    return [op for item in paths.values() for method, op in item.items() if method != "parameters"]
+
+
+def query_parameters(document: dict[str, Any], path: str, method: str) -> frozenset[str]:
+    """The names of the query parameters the document lists for one operation."""
+    item = document["paths"][path]
+    listed = [*item.get("parameters", []), *item[method].get("parameters", [])]
+    return frozenset(p["name"] for p in listed if p["in"] == "query")
+
+
 def build_document(prefix: str = "/api") -> dict[str, Any]:
     refs, components = msgspec.json.schema_components(_RESPONSE_TYPES, ref_template=REF)
     _tighten(components)
     # msgspec types dict keys as plain strings; here they are statuses.
     components["Stats"]["properties"]["by_status"]["propertyNames"] = {"$ref": REF.format(name="Status")}
     schema_of = {cls.__name__: ref for cls, ref in zip(_RESPONSE_TYPES, refs, strict=True)}
+    paths = _paths(prefix.rstrip("/"), schema_of)
+    for operation in _operations(paths):
+        # Every operation refuses query parameters it does not list (params.check_known).
+        operation["responses"].setdefault("400", _bad_request("or unknown query parameter"))
     return {
         "openapi": OPENAPI_VERSION,
         "info": {"title": "tusd-py Recordings API", "version": API_VERSION, "description": _DESCRIPTION},
         "security": [{"bearerAuth": []}],
-        "paths": _paths(prefix.rstrip("/"), schema_of),
+        "paths": paths,
         "components": {
             "schemas": components,
             "securitySchemes": {"bearerAuth": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}},
@@ -233,5 +250,5 @@ def build_document(prefix: str = "/api") -> dict[str, Any]:
     }
 
 
-def encode_document(prefix: str = "/api") -> bytes:
-    return msgspec.json.encode(build_document(prefix))
+def encode_document(document: dict[str, Any]) -> bytes:
+    return msgspec.json.encode(document)

@@ -7,7 +7,7 @@ are published in the OpenAPI document from the same constants.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Collection, Iterable, Sequence
 
 from tusd_py.errors import bad_request
 from tusd_py.pipeline.states import Status
@@ -18,6 +18,14 @@ DEFAULT_LIMIT = 50
 DEFAULT_QUEUE_LIMIT = 100
 #: Longer than any real grace period; keeps ``days * 86400`` far from float trouble.
 MAX_DAYS = 36500.0
+
+
+def check_known(names: Iterable[str], known: Collection[str]) -> None:
+    """Only the query parameters an operation documents: ``?stauts=failed`` is a 400, not every status."""
+    for name in names:
+        if name not in known:
+            takes = ", ".join(sorted(known)) or "none"
+            raise bad_request(f"unknown query parameter {name[:40]!r}; this operation takes: {takes}")
 
 
 def parse_statuses(values: Sequence[str]) -> list[Status] | None:
@@ -49,7 +57,7 @@ def parse_limit(value: str | None, default: int = DEFAULT_LIMIT) -> int:
 
 
 def parse_cursor(value: str | None) -> str | None:
-    """The cursor is opaque here; the store rejects one it did not issue. An empty one is refused."""
+    """The store checks the cursor's form (``CURSOR_PATTERN``, published in the OpenAPI document)."""
     if value is None:
         return None
     if not value:

@@ -11,10 +11,12 @@ import re
 from collections.abc import Callable
 
 from aiohttp import web
+from aiohttp.typedefs import Handler
 
 from tusd_py.pipeline.service import Pipeline
+from tusd_py.recordings import params
 from tusd_py.recordings.handlers import RecordingsHandlers
-from tusd_py.recordings.openapi import encode_document
+from tusd_py.recordings.openapi import build_document, encode_document, query_parameters
 from tusd_py.service import TusService
 
 OPENAPI_PATH = "/openapi.json"
@@ -27,20 +29,31 @@ def openapi_path(prefix: str = "/api") -> str:
 
 def add_recordings_routes(app: web.Application, service: TusService, pipeline: Pipeline, prefix: str = "/api") -> None:
     prefix = prefix.rstrip("/")
-    handlers = RecordingsHandlers(service, pipeline, encode_document(prefix))
+    document = build_document(prefix)
+    handlers = RecordingsHandlers(service, pipeline, encode_document(document))
     router = app.router
-    # No implicit HEAD routes: the route table is compared with the OpenAPI document, both ways.
     # Names tell the gate (tusd_py.gate) what a route is: only public.* runs without a token.
     api, public = _names(prefix, "api"), _names(prefix, "public")
-    router.add_get(f"{prefix}/recordings", handlers.list_recordings, allow_head=False, name=api("recordings"))
+
+    def add(method: str, path: str, handler: Handler, name: str) -> None:
+        known = query_parameters(document, path, method.lower())
+
+        async def only_documented_query(request: web.Request) -> web.StreamResponse:
+            params.check_known(request.query.keys(), known)
+            return await handler(request)
+
+        # No implicit HEAD routes: the route table is compared with the OpenAPI document, both ways.
+        router.add_route(method, path, only_documented_query, name=name)
+
     one = f"{prefix}/recordings/{{upload_id}}"
-    router.add_get(one, handlers.get_recording, allow_head=False, name=api("recording"))
-    router.add_delete(one, handlers.delete_recording, name=api("recording"))
-    router.add_get(f"{prefix}/queue", handlers.queue, allow_head=False, name=api("queue"))
-    router.add_post(f"{prefix}/sync", handlers.sync, name=api("sync"))
-    router.add_get(f"{prefix}/stats", handlers.stats, allow_head=False, name=api("stats"))
-    router.add_post(f"{prefix}/cleanup", handlers.cleanup, name=api("cleanup"))
-    router.add_get(openapi_path(prefix), handlers.openapi, allow_head=False, name=public("openapi"))
+    add("GET", f"{prefix}/recordings", handlers.list_recordings, api("recordings"))
+    add("GET", one, handlers.get_recording, api("recording"))
+    add("DELETE", one, handlers.delete_recording, api("recording"))
+    add("GET", f"{prefix}/queue", handlers.queue, api("queue"))
+    add("POST", f"{prefix}/sync", handlers.sync, api("sync"))
+    add("GET", f"{prefix}/stats", handlers.stats, api("stats"))
+    add("POST", f"{prefix}/cleanup", handlers.cleanup, api("cleanup"))
+    add("GET", openapi_path(prefix), handlers.openapi, public("openapi"))
 
 
 def _names(prefix: str, kind: str) -> Callable[[str], str]:
