@@ -43,10 +43,12 @@ def auth_middleware_for(config: Config) -> Middleware | None:
     if not config.auth_enabled:
         return None
     from tusd_py.auth import TokenVerifier, auth_middleware
+    from tusd_py.demo import is_demo_path
     from tusd_py.recordings.routes import openapi_path
 
     verifier = TokenVerifier(auth_config(config))
-    return auth_middleware(verifier, exempt=lambda request: request.path in ("/healthz", openapi_path()))
+    public = ("/healthz", openapi_path())
+    return auth_middleware(verifier, exempt=lambda request: request.path in public or is_demo_path(request.path))
 
 
 def build_hooks(config: Config, registry: HookRegistry | None) -> HookDispatcher | None:
