@@ -63,6 +63,8 @@ def _assert_opus(recording: dict[str, Any]) -> None:
     assert analysis["category"] == "lossy"
     assert analysis["sample_rate"] == 48000
     assert analysis["recommendation"]["action"] == "keep"
+    # MediaRecorder writes no Duration: the server reads it from the last block (2.5 s recorded).
+    assert 1.5 < analysis["duration_seconds"] < 3.5, analysis
 
 
 def test_record_reaches_completed_with_opus_analysis(node: str, demo_server: LiveServer, token: str) -> None:
