@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: run test test-quick lint conformance bench clean system-deps
+.PHONY: run test test-quick lint conformance bench clean system-deps demo
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -13,21 +13,29 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
-## run: serve http://127.0.0.1:1080/files/ with ./data storage
-run: $(STAMP)
-	$(BIN)/tusd-py serve
+## demo: bundle the /demo page (tus-js-client via esbuild, pinned in tusd_py/demo/package-lock.json)
+DEMO_DIR := tusd_py/demo
+DEMO_BUNDLE := $(DEMO_DIR)/static/build/app.js
+$(DEMO_BUNDLE): $(DEMO_DIR)/package.json $(DEMO_DIR)/package-lock.json $(wildcard $(DEMO_DIR)/src/*.js)
+	cd $(DEMO_DIR) && npm ci --no-audit --no-fund --loglevel=error && npm run --silent build
+demo: $(DEMO_BUNDLE)
+
+## run: serve http://127.0.0.1:1080/files/ with ./data storage, and the recorder page at /demo/
+run: $(STAMP) $(DEMO_BUNDLE)
+	@echo "recorder demo: http://$${TUSD_PY_HOST:-127.0.0.1}:$${TUSD_PY_PORT:-1080}/demo/"
+	$(BIN)/tusd-py serve --demo
 
 system-deps:
 	bash scripts/ensure-system-packages.sh
 
-## test: lint, type-check, unit + integration tests, conformance suite against a live server
-test: $(STAMP) system-deps lint
+## test: lint, type-check, unit + integration + browser tests, conformance suite against a live server
+test: $(STAMP) system-deps $(DEMO_BUNDLE) lint
 	$(BIN)/pytest -q -p no:cacheprovider $(PYTEST_ARGS)
 	$(BIN)/python -m conformance.selftest
 
 ## test-quick: the fast subset (no subprocess servers, no S3, no real clients)
 test-quick: $(STAMP)
-	$(BIN)/pytest -q -m "not slow and not s3 and not interop"
+	$(BIN)/pytest -q -m "not slow and not s3 and not interop and not browser"
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

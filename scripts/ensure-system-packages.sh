@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the tests need (audio tools that generate test recordings, curl for
-# the README walkthrough), only when missing, so `make test` works on a fresh machine and costs
+# the README walkthrough, chromium for the /demo browser tests: Playwright drives it, downloads none),
+# only when missing, so `make test` works on a fresh machine and costs
 # nothing afterwards.
 set -euo pipefail
-packages=(ffmpeg sox libsox-fmt-all curl)
+packages=(ffmpeg sox libsox-fmt-all curl chromium)
 missing=()
 for pkg in "${packages[@]}"; do
   dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")

@@ -131,6 +131,10 @@ def make_app(
         app.router.add_route("*", base.rstrip("/"), dispatcher.collection, name="tus.collection-bare")
     app.router.add_route("*", base + "{upload_id}", dispatcher.upload, name="tus.upload")
     add_recordings_routes(app, service, pipeline)
+    if config.demo:
+        from tusd_py.demo import add_demo_routes  # one hunk here; the demo lives in its own package
+
+        add_demo_routes(app, config)
     app.router.add_get("/healthz", _health, name="public.healthz")
     app.on_response_prepare.append(add_response_headers)
     app.on_startup.append(_start)

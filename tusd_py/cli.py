@@ -85,6 +85,7 @@ _BOOL_FLAGS = [
     ("--fsync", "fsync", "filesystem: flush every PATCH to disk before answering (survives power loss)"),
     ("--hooks-fail-open", "hooks_fail_open", "let requests through when a pre-* webhook cannot be reached"),
     ("--s3-path-style", "s3_path_style", "path-style S3 addressing (most self-hosted S3 servers need it)"),
+    ("--demo", "demo", "serve the offline-first recorder page at /demo/"),
 ]
 
 

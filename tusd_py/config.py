@@ -91,6 +91,9 @@ class Config(msgspec.Struct, kw_only=True):
     cleanup_failed_days: float = 7.0  # failed recordings older than this are deleted (0: never)
     cleanup_interval: float = 3600.0  # seconds between cleanup runs (0: none in the background)
 
+    # The offline-first recorder page at /demo/ (static files; the page asks for a token when auth is on).
+    demo: bool = False
+
     @property
     def state_db_path(self) -> str:
         return self.state_db or os.path.join(self.storage_dir, "state.sqlite3")

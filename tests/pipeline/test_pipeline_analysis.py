@@ -180,6 +180,31 @@ def test_webm_without_duration(audio_dir: Path) -> None:
     assert ebml.parse(live).duration is None and ebml.parse(live).codec_id == "A_OPUS"
 
 
+def _without_duration(data: bytes) -> bytes:
+    at = data.index(b"\x44\x89")
+    total = 3 + (data[at + 2] & 0x7F)
+    return data[:at] + b"\xec" + bytes([0x80 | (total - 2)]) + bytes(total - 2) + data[at + total :]
+
+
+def test_live_webm_duration_comes_from_the_last_block(audio_dir: Path, tmp_path: Path) -> None:
+    live = _without_duration((audio_dir / "voice.webm").read_bytes())
+    # The last 20 ms Opus frame of a 2 s file starts about 20 ms before its end (ticks are ms here).
+    assert ebml.last_block_ticks(live) == pytest.approx(1990, abs=25)
+    cluster = live.rindex(b"\x1f\x43\xb6\x75")
+    assert ebml.last_block_ticks(live[cluster:]) == ebml.last_block_ticks(live)  # the tail from the last Cluster
+    assert ebml.last_block_ticks(live[cluster + 1 :]) is None
+    path = tmp_path / "live.webm"
+    path.write_bytes(live)
+    result = analyse_file(path, SMALL)
+    assert result.duration_seconds == pytest.approx(2.0, abs=0.05)
+    assert any("last block" in warning for warning in result.warnings)
+
+
+def test_no_cluster_no_tail_duration() -> None:
+    assert ebml.last_block_ticks(b"") is None
+    assert ebml.last_block_ticks(b"\x1f\x43\xb6\x75\x81\xa3") is None  # a Cluster id without a Timestamp
+
+
 @settings(max_examples=300, deadline=None)
 @given(st.binary(max_size=512))
 def test_sniff_and_ebml_never_raise(data: bytes) -> None:
@@ -187,6 +212,7 @@ def test_sniff_and_ebml_never_raise(data: bytes) -> None:
     sniff(b"OggS" + data)
     ebml.parse(ebml.EBML_MAGIC + data)
     ebml.parse(data)
+    ebml.last_block_ticks(b"\x1f\x43\xb6\x75" + data)
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])

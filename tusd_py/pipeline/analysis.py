@@ -181,7 +181,19 @@ def _probe_matroska(path: Path, result: AnalysisResult) -> None:
     else:
         result.category = Category.LOSSY
     if mkv.duration is None:
-        result.warnings.append("duration not in the header (live-written file)")
+        _duration_from_tail(path, mkv, result)
+
+
+def _duration_from_tail(path: Path, mkv: ebml.MatroskaInfo, result: AnalysisResult) -> None:
+    """Live-written files (browser MediaRecorder) have no Duration: the last block's time stands in."""
+    with path.open("rb") as handle:
+        handle.seek(max(0, path.stat().st_size - ebml.TAIL_SIZE))
+        ticks = ebml.last_block_ticks(handle.read())
+    if ticks is None:
+        result.warnings.append("duration not in the header (live-written file) and no cluster found at the end")
+        return
+    result.duration_seconds = round(ticks * mkv.timestamp_scale / 1e9, 3)
+    result.warnings.append("duration not in the header (live-written file): taken from the last block's timestamp")
 
 
 _load_mp4: Callable[[Path], Any] = MP4  # mutagen's MP4 is untyped

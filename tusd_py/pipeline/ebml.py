@@ -4,8 +4,9 @@ mutagen does not read Matroska, so this walks the element tree of the first byte
 (``DocType``: ``webm`` or ``matroska``), then in the Segment the ``Info`` element (``TimestampScale``,
 ``Duration``) and the first audio ``TrackEntry`` (``CodecID``, ``SamplingFrequency``, ``Channels``).
 It stops at the first ``Cluster``: everything it needs comes before media data in files written by
-ffmpeg and browsers. Browser MediaRecorder files have no ``Duration`` (they are written live), so
-their duration is reported as unknown rather than estimated by walking every block.
+ffmpeg and browsers. Browser MediaRecorder files have no ``Duration`` (they are written live): for
+them :func:`last_block_ticks` reads the file's tail instead, where the last Cluster's Timestamp plus
+its last block's relative timestamp says when the last frame starts.
 
 Element ids keep their length marker (as the Matroska spec lists them); sizes drop it, and a size
 of all ones means "unknown" (a live stream), which is allowed only for master elements.
@@ -32,7 +33,13 @@ _AUDIO = 0xE1
 _SAMPLING_FREQUENCY = 0xB5
 _CHANNELS = 0x9F
 _CLUSTER = 0x1F43B675
+_CLUSTER_TIMESTAMP = 0xE7
+_SIMPLE_BLOCK = 0xA3
+_BLOCK_GROUP = 0xA0
+_BLOCK = 0xA1
 _AUDIO_TRACK = 2
+#: How far from the end :func:`last_block_ticks` looks for the last Cluster (browsers start one per ~5 s).
+TAIL_SIZE = 256 * 1024
 
 
 class EBMLError(ValueError):
@@ -42,6 +49,7 @@ class EBMLError(ValueError):
 class MatroskaInfo(msgspec.Struct, kw_only=True):
     doc_type: str | None = None
     duration: float | None = None  # seconds
+    timestamp_scale: int = 1_000_000  # nanoseconds per tick
     codec_id: str | None = None  # e.g. "A_OPUS", "A_VORBIS", "A_PCM/INT/LIT"
     sample_rate: int | None = None
     channels: int | None = None
@@ -134,9 +142,60 @@ def parse(data: bytes) -> MatroskaInfo:
             break
     except EBMLError as exc:
         info.warnings.append(f"matroska: {exc}; later elements not read")
+    info.timestamp_scale = scale
     if raw_duration is not None and raw_duration > 0:
         info.duration = raw_duration * scale / 1e9
     return info
+
+
+def last_block_ticks(tail: bytes) -> int | None:
+    """When the last block of the file whose last bytes are ``tail`` starts, in TimestampScale ticks.
+
+    "The Block timestamp is a signed integer that represents the Raw Timestamp relative to the
+    Cluster's Timestamp" (RFC 9559, 10.1), and a Cluster's Timestamp is its first child in every
+    writer we know of; a candidate Cluster id without one is a chance match in the media data.
+    """
+    pos = len(tail)
+    marker = _CLUSTER.to_bytes(4, "big")
+    while (pos := tail.rfind(marker, 0, pos)) >= 0:
+        ticks = _cluster_last_ticks(tail, pos)
+        if ticks is not None:
+            return ticks
+    return None
+
+
+def _cluster_last_ticks(data: bytes, pos: int) -> int | None:
+    try:
+        _, id_len, _ = _vint(data, pos, keep_marker=True)
+        size, size_len, unknown = _vint(data, pos + id_len, keep_marker=False)
+    except EBMLError:
+        return None
+    start = pos + id_len + size_len
+    end = len(data) if unknown else min(start + size, len(data))
+    base: int | None = None
+    last: int | None = None
+    try:
+        for child_id, child_start, child_end in _elements(data, start, end):
+            if base is None:
+                if child_id != _CLUSTER_TIMESTAMP:
+                    return None
+                base = _uint(data[child_start:child_end])
+                continue
+            if child_id == _BLOCK_GROUP:
+                blocks = [(s, e) for i, s, e in _elements(data, child_start, min(child_end or end, end)) if i == _BLOCK]
+                child_start = blocks[0][0] if blocks else -1
+            elif child_id != _SIMPLE_BLOCK:
+                continue
+            if child_start >= 0:
+                _, track_len, _ = _vint(data, child_start, keep_marker=False)
+                relative = data[child_start + track_len : child_start + track_len + 2]
+                if len(relative) == 2:
+                    last = int.from_bytes(relative, "big", signed=True)
+    except EBMLError:
+        pass  # a block cut by the end of the tail: the ones before it stand
+    if base is None:
+        return None
+    return base + (last or 0)
 
 
 def _read_tracks(data: bytes, start: int, end: int, info: MatroskaInfo) -> None:
