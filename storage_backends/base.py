@@ -14,7 +14,9 @@ from __future__ import annotations
 
 import abc
 import contextlib
+import enum
 import errno
+import re
 import time
 from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterator
 from typing import Literal
@@ -28,6 +30,11 @@ CAP_CONCATENATION = "concatenation"
 CAP_EXPIRATION = "expiration"
 
 ConcatRole = Literal["partial", "final"]
+
+
+#: What an upload id is, everywhere: URL segment, file name, S3 key part. URL-safe and short, so an id
+#: from a request, a hook or a listing can be used as a name without escaping.
+UPLOAD_ID = re.compile(r"[A-Za-z0-9_-]{1,128}")
 
 
 class UploadInfo(msgspec.Struct, kw_only=True):
@@ -53,12 +60,29 @@ class UploadInfo(msgspec.Struct, kw_only=True):
     backend_state: dict[str, object] = msgspec.field(default_factory=dict)
 
     @property
-    def is_finished(self) -> bool:
-        return self.length is not None and self.offset == self.length
-
-    @property
     def remaining(self) -> int | None:
         return None if self.length is None else self.length - self.offset
+
+
+class EndReason(enum.StrEnum):
+    """Why a body's chunks stopped before the body did."""
+
+    CLIENT_GONE = "client gone"  # the connection broke or the client stopped sending mid-body
+    IDLE = "idle"  # nothing arrived for the idle timeout
+    TOO_LONG = "too long"  # more bytes than the upload may still hold (its length or a quota)
+    HANDED_OVER = "handed over"  # a newer request for the upload asked for its lock
+
+
+class BodyEnded(Exception):
+    """Raised by the chunk iterator :meth:`DataStore.write` consumes when the body ends early.
+
+    The one value a backend sees about the body: it keeps the bytes that arrived (unless the write
+    verifies) and lets this propagate. Only the service maps ``reason`` to an HTTP status.
+    """
+
+    def __init__(self, reason: EndReason, detail: str) -> None:
+        super().__init__(detail)
+        self.reason = reason
 
 
 class StorageError(Exception):
@@ -140,11 +164,11 @@ class DataStore(abc.ABC):
         on its ``backend_state`` (the S3 part ledger) instead of re-reading it, which is what keeps
         a PATCH within its request budget.
 
-        If ``chunks`` raises (the client disconnected, or another request asked for the lock), the
-        bytes that did arrive are made durable before the exception propagates: nothing a client
-        uploaded is lost. If ``verify`` is given, the write is all-or-nothing: it is called once
-        the stream ended; if it raises :class:`VerificationFailed`, or if ``chunks`` raises, none
-        of this call's bytes are kept and the offset stays where it was.
+        If ``chunks`` raises :class:`BodyEnded` (the client went away or stalled, sent too much, or
+        another request asked for the lock), the bytes that did arrive are made durable before it
+        propagates: nothing a client uploaded is lost. If ``verify`` is given, the write is
+        all-or-nothing: it is called once the stream ended; if it raises :class:`VerificationFailed`,
+        or if ``chunks`` raises, none of this call's bytes are kept and the offset stays where it was.
         The caller never passes more bytes than ``info.remaining`` allows.
         """
 

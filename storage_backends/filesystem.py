@@ -26,7 +26,6 @@ import asyncio
 import contextlib
 import itertools
 import os
-import re
 import secrets
 from collections.abc import AsyncIterable, AsyncIterator, Callable
 from pathlib import Path
@@ -41,6 +40,7 @@ from storage_backends.base import (
     CAP_DEFER_LENGTH,
     CAP_EXPIRATION,
     CAP_TERMINATION,
+    UPLOAD_ID,
     DataStore,
     StorageError,
     UploadInfo,
@@ -50,7 +50,6 @@ from storage_backends.base import (
 )
 from storage_backends.file_facts import NO_FACTS, Facts
 
-_ID = re.compile(r"[A-Za-z0-9_-]{1,128}")
 _INFO_SUFFIX = ".info"
 _PENDING_SUFFIX = ".pending"
 # Bytes gathered from the network before one vectored write: large enough that thread hand-offs
@@ -95,7 +94,7 @@ class FileStore(DataStore):
     # -- paths ---------------------------------------------------------------------------------
     def _data_path(self, upload_id: str) -> Path:
         # The core validates ids first; this second check keeps the backend safe on its own.
-        if not _ID.fullmatch(upload_id):
+        if not UPLOAD_ID.fullmatch(upload_id):
             raise UploadNotFound(upload_id)
         return self.directory / upload_id
 
@@ -330,7 +329,7 @@ class FileStore(DataStore):
                 removed += self._sweep_info(name[: -len(_INFO_SUFFIX)], older_than)
                 continue
             stray = name.endswith((_PENDING_SUFFIX, ".tmp")) or (
-                _ID.fullmatch(name) is not None and name + _INFO_SUFFIX not in names
+                UPLOAD_ID.fullmatch(name) is not None and name + _INFO_SUFFIX not in names
             )
             try:
                 if stray and path.stat().st_mtime < older_than:
@@ -347,7 +346,7 @@ class FileStore(DataStore):
         An unreadable info next to stored bytes is kept: bytes a client sent are never deleted by
         guesswork; get_info reports it as a storage error for an operator to look at.
         """
-        if not _ID.fullmatch(upload_id):
+        if not UPLOAD_ID.fullmatch(upload_id):
             return 0
         info_path, data_path = self._info_path(upload_id), self._data_path(upload_id)
         try:
@@ -375,7 +374,7 @@ class FileStore(DataStore):
             if not name.endswith(_INFO_SUFFIX):
                 continue
             upload_id = name[: -len(_INFO_SUFFIX)]
-            if not _ID.fullmatch(upload_id):
+            if not UPLOAD_ID.fullmatch(upload_id):
                 continue
             try:
                 yield await self.get_info(upload_id)

@@ -35,6 +35,8 @@ from storage_backends.base import (
     CAP_DEFER_LENGTH,
     CAP_EXPIRATION,
     CAP_TERMINATION,
+    UPLOAD_ID,
+    BodyEnded,
     DataStore,
     StorageError,
     StorageUnavailable,
@@ -54,7 +56,7 @@ from storage_backends.s3_ledger import (
     segment_starts,
     tail_total,
 )
-from storage_backends.s3_objects import INFO_SUFFIX, UPLOAD_ID, MultipartGone, S3Objects, part_buffer
+from storage_backends.s3_objects import INFO_SUFFIX, MultipartGone, S3Objects, part_buffer
 from storage_backends.s3_parts import PartWriter
 from storage_backends.s3_tail_cache import TailCache
 from tusd_py.protocol.download import download_headers
@@ -208,7 +210,7 @@ class S3Store(DataStore):
         writer: PartWriter,
     ) -> int:
         start = durable_offset(state)
-        stream_error: Exception | None = None
+        stream_error: BodyEnded | None = None
         try:
             iterator = aiter(chunks)
             while True:
@@ -216,7 +218,7 @@ class S3Store(DataStore):
                     chunk = await anext(iterator)
                 except StopAsyncIteration:
                     break
-                except Exception as exc:  # the client went away, or a newer request took over
+                except BodyEnded as exc:
                     stream_error = exc
                     break
                 await writer.feed(chunk)

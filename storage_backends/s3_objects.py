@@ -11,7 +11,6 @@ import asyncio
 import base64
 import hashlib
 import io
-import re
 from collections.abc import AsyncIterator, Sequence
 from contextlib import AsyncExitStack
 from typing import Any
@@ -20,12 +19,11 @@ import aioboto3
 from aiobotocore.config import AioConfig
 from botocore.exceptions import ClientError
 
-from storage_backends.base import StorageError, UploadNotFound
+from storage_backends.base import UPLOAD_ID, StorageError, UploadNotFound
 from storage_backends.s3_config import S3Config
 from storage_backends.s3_errors import is_not_found, is_precondition_failed, s3_call
 from storage_backends.s3_ledger import Part
 
-UPLOAD_ID = re.compile(r"[A-Za-z0-9_-]{1,128}")
 INFO_SUFFIX = ".info"
 SEGMENT_INFIX = ".part."
 READ_BLOCK = 256 * 1024

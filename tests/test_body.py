@@ -10,8 +10,8 @@ import pytest
 from aiohttp import StreamReader
 from aiohttp.base_protocol import BaseProtocol
 
-from tusd_py.body import BodyInterrupted, BodyStream, LockHandedOver
-from tusd_py.errors import TusError
+from storage_backends.base import BodyEnded, EndReason
+from tusd_py.body import BodyStream
 
 
 def reader(limit: int = 2**16) -> StreamReader:
@@ -39,7 +39,7 @@ async def test_bytes_buffered_when_the_connection_breaks_are_kept() -> None:
     content.set_exception(ConnectionResetError("gone"))  # aiohttp does this on connection loss
     data, error = await collect(BodyStream(content, max_bytes=10_000, idle_timeout=5))
     assert data == b"a" * 1000 + b"b" * 500
-    assert isinstance(error, BodyInterrupted)
+    assert isinstance(error, BodyEnded)
 
 
 async def test_observers_see_every_yielded_byte_even_on_error() -> None:
@@ -53,19 +53,19 @@ async def test_observers_see_every_yielded_byte_even_on_error() -> None:
     assert data == payload and hasher.digest() == hashlib.sha256(payload).digest()
 
 
-async def test_body_over_the_limit_yields_what_fits_then_413() -> None:
+async def test_body_over_the_limit_yields_what_fits_then_ends_too_long() -> None:
     content = reader()
     content.feed_data(b"x" * 10)
     content.feed_eof()
     data, error = await collect(BodyStream(content, max_bytes=4, idle_timeout=5))
-    assert data == b"xxxx" and isinstance(error, TusError) and error.status == 413
+    assert data == b"xxxx" and isinstance(error, BodyEnded) and error.reason is EndReason.TOO_LONG
 
 
 async def test_idle_body_is_cut_after_the_timeout() -> None:
     content = reader()
     content.feed_data(b"start")
     data, error = await collect(BodyStream(content, max_bytes=100, idle_timeout=0.05))
-    assert data == b"start" and isinstance(error, BodyInterrupted) and "no data" in str(error)
+    assert data == b"start" and isinstance(error, BodyEnded) and "no data" in str(error)
 
 
 async def test_hand_over_ends_a_quiet_stream_but_keeps_a_flowing_one_going() -> None:
@@ -76,7 +76,7 @@ async def test_hand_over_ends_a_quiet_stream_but_keeps_a_flowing_one_going() -> 
     await asyncio.sleep(0.01)
     stream.hand_over()
     data, error = await asyncio.wait_for(task, 2)
-    assert data == b"q" * 100 and isinstance(error, LockHandedOver)
+    assert data == b"q" * 100 and isinstance(error, BodyEnded) and error.reason is EndReason.HANDED_OVER
 
     flowing = reader()
     stream = BodyStream(flowing, max_bytes=10_000, idle_timeout=30)
@@ -108,7 +108,7 @@ async def test_an_ended_stream_leaves_the_request_body_readable() -> None:
     idle = reader()
     idle.feed_data(b"start")
     _, error = await collect(BodyStream(idle, max_bytes=100, idle_timeout=0.05))
-    assert isinstance(error, BodyInterrupted)
+    assert isinstance(error, BodyEnded)
     quiet = reader()
     stream = BodyStream(quiet, max_bytes=100, idle_timeout=30)
     task = asyncio.create_task(collect(stream))
@@ -116,7 +116,7 @@ async def test_an_ended_stream_leaves_the_request_body_readable() -> None:
     with mock.patch("tusd_py.body.HANDOVER_GRACE", 0.01):
         stream.hand_over()
         _, error = await asyncio.wait_for(task, 2)
-    assert isinstance(error, LockHandedOver)
+    assert isinstance(error, BodyEnded) and error.reason is EndReason.HANDED_OVER
     for content in (idle, quiet):
         content.feed_data(b"rest of the body")
         content.feed_eof()

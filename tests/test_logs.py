@@ -9,7 +9,7 @@ from collections.abc import Iterator
 import pytest
 import structlog
 
-from tusd_py.body import LockHandedOver
+from storage_backends.base import BodyEnded, EndReason
 from tusd_py.logs import CollapseRepeats, DemoteClientErrors, configure_logging
 
 
@@ -63,12 +63,12 @@ def test_a_repeat_after_the_window_carries_the_count_of_the_ones_hidden() -> Non
 
 
 def test_client_disconnects_are_demoted_and_real_errors_are_not() -> None:
-    demote = DemoteClientErrors(logging.INFO, (ConnectionError, LockHandedOver))
+    demote = DemoteClientErrors(logging.INFO, (ConnectionError, BodyEnded))
     reset = record("Unhandled exception", exc=ConnectionResetError("Connection lost"))
     assert not demote.filter(reset)  # debug now: below the info threshold
     assert reset.levelno == logging.DEBUG and reset.exc_info is None
     assert reset.client_error == "ConnectionResetError: Connection lost"
-    assert not demote.filter(record("Unhandled exception", exc=LockHandedOver("taken over")))
+    assert not demote.filter(record("Unhandled exception", exc=BodyEnded(EndReason.HANDED_OVER, "taken over")))
     bug = record("Error handling request", exc=KeyError("x"))
     assert demote.filter(bug) and bug.levelno == logging.ERROR and bug.exc_info is not None
     assert DemoteClientErrors(logging.DEBUG, (ConnectionError,)).filter(record("x", exc=BrokenPipeError()))

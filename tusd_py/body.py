@@ -1,10 +1,10 @@
 """Reading a PATCH/POST body as a bounded stream of chunks.
 
-The stream ends early, with an exception, when the client goes away, when it stalls longer than
-the idle timeout, when another request takes the upload's lock over, or when it sends more than
-the upload can hold. The storage backend keeps whatever arrived before that (see
-``DataStore.write``), which is what lets a client on a flaky network resume exactly where the
-server stopped.
+The stream ends early with one value, :class:`~storage_backends.base.BodyEnded`, whose reason
+says why: the client went away, it stalled longer than the idle timeout, another request took the
+upload's lock over, or it sent more than the upload can hold. The storage backend keeps whatever
+arrived before that (see ``DataStore.write``), which is what lets a client on a flaky network
+resume exactly where the server stopped; the service alone turns the reason into a status.
 
 Hot path. Observers (a request's Upload-Checksum) run in a worker thread on
 batches of chunks, one batch at a time and in order, so hashing overlaps with reading the socket
@@ -26,7 +26,7 @@ from collections.abc import AsyncIterator, Callable
 
 from aiohttp import StreamReader
 
-from tusd_py.errors import TusError
+from storage_backends.base import BodyEnded, EndReason
 
 OBSERVE_BATCH = 512 * 1024
 # After a takeover request, how long a connection may stay quiet before its stream is ended. Long
@@ -35,12 +35,8 @@ OBSERVE_BATCH = 512 * 1024
 HANDOVER_GRACE = 0.25
 
 
-class BodyInterrupted(Exception):
-    """The body ended before the client finished sending it."""
-
-
-class LockHandedOver(BodyInterrupted):
-    """A newer request for the same upload asked for the lock; this one stops here."""
+def _handed_over() -> BodyEnded:
+    return BodyEnded(EndReason.HANDED_OVER, "another request took over this upload")
 
 
 class BodyStream:
@@ -68,7 +64,7 @@ class BodyStream:
         self._observing: asyncio.Future[None] | None = None
         self._waiting = False
         self._deadline: asyncio.Timeout | None = None  # of the read waiting for data, if any
-        self._interruption: BodyInterrupted | None = None
+        self._interruption: BodyEnded | None = None
         self._handed_over = False
         self.received = 0
 
@@ -89,9 +85,9 @@ class BodyStream:
         # Still blocked in the same read with nothing new: the connection is quiet, end it. (If
         # data came meanwhile, the read loop is in grace mode and ends itself once data stops.)
         if self.received == received_then:
-            self._interrupt(LockHandedOver("another request took over this upload"))
+            self._interrupt(_handed_over())
 
-    def _interrupt(self, reason: BodyInterrupted) -> bool:
+    def _interrupt(self, reason: BodyEnded) -> bool:
         """End the read waiting for data with ``reason``; False if no read is waiting."""
         if not self._waiting or self._deadline is None or self._interruption is not None:
             return False
@@ -131,22 +127,22 @@ class BodyStream:
     async def _read(self, watchdog: _IdleWatchdog) -> AsyncIterator[bytes]:
         content = self._content
         while True:
-            ended: BodyInterrupted | None = None
+            ended: BodyEnded | None = None
             try:
                 if self._handed_over:
                     try:
                         async with asyncio.timeout(HANDOVER_GRACE):
                             chunk = await content.readany()
                     except TimeoutError:
-                        raise LockHandedOver("another request took over this upload") from None
+                        raise _handed_over() from None
                 else:
                     chunk = await self._wait_for_data()
-            except BodyInterrupted as exc:
+            except BodyEnded as exc:
                 # Bytes that arrived just as the read was ended are still buffered: keep them.
                 ended = exc
                 chunk = _salvage(content) if self._interruption is exc else b""
             except Exception as exc:  # connection lost, aiohttp's ClientPayloadError / ContentLengthError...
-                ended = BodyInterrupted(f"client connection lost: {exc}")
+                ended = BodyEnded(EndReason.CLIENT_GONE, f"client connection lost: {exc}")
                 ended.__cause__ = exc
                 chunk = _salvage(content)
             if not chunk:
@@ -159,7 +155,7 @@ class BodyStream:
                 if room > 0:
                     await self._deliver(chunk[:room])
                     yield chunk[:room]
-                raise TusError(413, "request body exceeds what this upload may still hold (its length or a quota)")
+                raise BodyEnded(EndReason.TOO_LONG, f"the body has more than the {self._max_bytes} bytes it may add")
             await self._deliver(chunk)
             yield chunk
             if ended is not None:
@@ -206,12 +202,10 @@ def _salvage(content: StreamReader) -> bytes:
 
 
 class _IdleWatchdog:
-    """Ends the body with BodyInterrupted if no chunk arrives for ``timeout`` seconds while the
+    """Ends the body (EndReason.IDLE) if no chunk arrives for ``timeout`` seconds while the
     stream waits for the client (a slow consumer is not an idle client)."""
 
-    def __init__(
-        self, loop: asyncio.AbstractEventLoop, interrupt: Callable[[BodyInterrupted], bool], timeout: float
-    ) -> None:
+    def __init__(self, loop: asyncio.AbstractEventLoop, interrupt: Callable[[BodyEnded], bool], timeout: float) -> None:
         self._loop = loop
         self._interrupt = interrupt
         self._timeout = timeout
@@ -223,7 +217,9 @@ class _IdleWatchdog:
 
     def _check(self) -> None:
         idle = self._loop.time() - self._last
-        if idle >= self._timeout and self._interrupt(BodyInterrupted(f"no data received for {self._timeout:g} s")):
+        if idle >= self._timeout and self._interrupt(
+            BodyEnded(EndReason.IDLE, f"no data received for {self._timeout:g} s")
+        ):
             return
         self._handle = self._loop.call_later(max(self._timeout - idle, 0.05 * self._timeout), self._check)
 

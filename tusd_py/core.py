@@ -6,16 +6,14 @@ Thin by design: parse with ``tusd_py.protocol``, decide with its pure functions,
 
 from __future__ import annotations
 
-import base64
-
 from aiohttp import web
 
 from storage_backends.base import UploadInfo
 from tusd_py.body import BodyStream
-from tusd_py.errors import TusError
 from tusd_py.locking import UploadLocked
+from tusd_py.protocol import upload_state
 from tusd_py.protocol.decisions import decide_download, decide_patch
-from tusd_py.protocol.download import download_headers
+from tusd_py.protocol.download import digest_headers, download_headers
 from tusd_py.protocol.headers import SUPPORTED_VERSIONS, check_patch_content_type, parse_non_negative
 from tusd_py.protocol.metadata import format_metadata
 from tusd_py.protocol.ranges import parse_range
@@ -36,8 +34,7 @@ async def options(service: TusService, request: web.Request) -> web.StreamRespon
 def state_headers(service: TusService, info: UploadInfo) -> dict[str, str]:
     """What HEAD reports about an upload (also used after creation)."""
     headers = {"Cache-Control": "no-store"}
-    if not (info.concat == "final" and info.finished_at is None):
-        # tus Concatenation: a final upload whose partials are unfinished has no offset to report.
+    if upload_state.reports_offset(info):
         headers["Upload-Offset"] = str(info.offset)
     if info.length is None:
         headers["Upload-Defer-Length"] = "1"
@@ -45,9 +42,8 @@ def state_headers(service: TusService, info: UploadInfo) -> dict[str, str]:
         headers["Upload-Length"] = str(info.length)
     if info.metadata:
         headers["Upload-Metadata"] = format_metadata(info.metadata)
-    if info.sha256 is not None and info.finished_at is not None:
-        # RFC 9530 Repr-Digest: the whole upload's SHA-256, so clients can verify what landed.
-        headers["Repr-Digest"] = f"sha-256=:{base64.b64encode(bytes.fromhex(info.sha256)).decode()}:"
+    if info.sha256 is not None and upload_state.publishes_digest(info):
+        headers["Repr-Digest"] = digest_headers(info.sha256)["Repr-Digest"]
     headers.update(service.upload_headers(info))
     return headers
 
@@ -118,8 +114,7 @@ async def get(service: TusService, request: web.Request) -> web.StreamResponse:
         "X-Content-Type-Options": "nosniff",
     }
     if info.sha256:
-        headers["ETag"] = f'"{info.sha256}"'
-        headers["Repr-Digest"] = f"sha-256=:{base64.b64encode(bytes.fromhex(info.sha256)).decode()}:"
+        headers.update(digest_headers(info.sha256))
     start, end, status = 0, total, 200
     if byte_range is not None:
         start, end, status = byte_range.start, byte_range.end, 206
@@ -142,7 +137,3 @@ async def get(service: TusService, request: web.Request) -> web.StreamResponse:
             await response.write(block)
     await response.write_eof()
     return response
-
-
-def not_allowed(allowed: list[str]) -> TusError:
-    return TusError(405, "method not allowed here", {"Allow": ", ".join(allowed)})

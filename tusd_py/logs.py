@@ -26,12 +26,12 @@ def _expected_client_errors() -> tuple[type[BaseException], ...]:
     from aiohttp import ClientPayloadError
     from aiohttp.web_protocol import RequestPayloadError
 
-    from tusd_py.body import BodyInterrupted
+    from storage_backends.base import BodyEnded
 
     # ConnectionError covers resets and broken pipes (aiohttp's ClientConnectionResetError too);
-    # BodyInterrupted is a body this server ended itself (takeover, idle), re-raised by aiohttp
+    # BodyEnded is a body this server ended itself (takeover, idle), re-raised by aiohttp
     # when it drains the unread rest of that body after the response.
-    return (ConnectionError, RequestPayloadError, ClientPayloadError, BodyInterrupted)
+    return (ConnectionError, RequestPayloadError, ClientPayloadError, BodyEnded)
 
 
 class DemoteClientErrors(logging.Filter):

@@ -8,7 +8,6 @@ creation-with-upload lives here once.
 
 from __future__ import annotations
 
-import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -19,19 +18,23 @@ from aiohttp import web
 
 from storage_backends.base import (
     CAP_TERMINATION,
+    UPLOAD_ID,
+    BodyEnded,
     DataStore,
+    EndReason,
     StorageFull,
     UploadInfo,
     UploadNotFound,
     VerificationFailed,
 )
-from tusd_py.body import BodyInterrupted, BodyStream, LockHandedOver
+from tusd_py.body import BodyStream
 from tusd_py.config import Config
 from tusd_py.errors import TusError, insufficient_storage, not_found
 from tusd_py.gate import caller_id
 from tusd_py.hooks import HookDispatcher, HookType, build_event
 from tusd_py.lifecycle import Lifecycle
 from tusd_py.locking import Locker
+from tusd_py.protocol import upload_state
 from tusd_py.request_keys import REQUEST_ID
 from tusd_py.urls import external_base
 
@@ -41,7 +44,14 @@ if TYPE_CHECKING:
 
 log = structlog.get_logger(__name__)
 
-UPLOAD_ID = re.compile(r"[A-Za-z0-9_-]{1,128}")
+
+# How a body that ended early is answered (the bytes that arrived are kept in every case).
+BODY_END_STATUS: dict[EndReason, tuple[int, str]] = {
+    EndReason.TOO_LONG: (413, "request body exceeds what this upload may still hold (its length or a quota)"),
+    EndReason.HANDED_OVER: (423, "a newer request for this upload took over; its bytes so far are kept"),
+    EndReason.IDLE: (400, "request body ended early"),
+    EndReason.CLIENT_GONE: (400, "request body ended early"),
+}
 
 
 @dataclass
@@ -199,24 +209,22 @@ class TusService:
             info.offset = await self.store.write(info, stream, verifier.verify if verifier else None)
         except VerificationFailed as exc:
             raise TusError(460, exc.reason, self.upload_headers(info)) from None
-        except (BodyInterrupted, TusError, StorageFull) as exc:
+        except StorageFull as exc:
+            info = await self.store.get_info(info.id)  # the bytes that reached the disk are kept
+            log.warning("storage full", upload_id=info.id, kept=info.offset - start, error=str(exc))
+            raise insufficient_storage({"Upload-Offset": str(info.offset), **self.upload_headers(info)}) from None
+        except BodyEnded as exc:
             # Some bytes may have been kept: learn the durable offset before answering.
             info = await self.store.get_info(info.id)
-            if isinstance(exc, StorageFull):
-                log.warning("storage full", upload_id=info.id, kept=info.offset - start, error=str(exc))
-                raise insufficient_storage({"Upload-Offset": str(info.offset), **self.upload_headers(info)}) from None
-            log.info("body interrupted", upload_id=info.id, kept=info.offset - start, reason=str(exc))
-            if info.is_finished:
+            log.info("body ended early", upload_id=info.id, kept=info.offset - start, why=exc.reason, detail=str(exc))
+            if upload_state.is_complete(info):
                 await self.finish(info)
-            if isinstance(exc, TusError):
-                raise
-            if isinstance(exc, LockHandedOver):
-                raise TusError(423, "a newer request for this upload took over; its bytes so far are kept") from None
-            raise TusError(400, f"request body ended early: {exc}") from None
+            status, reason = BODY_END_STATUS[exc.reason]
+            raise TusError(status, f"{reason}: {exc}" if status == 400 else reason) from None
         if info.length is None and self.quotas is not None:
             self.quotas.grow(info, info.offset)
         self.lifecycle.progress(info)
-        if info.is_finished:
+        if upload_state.is_complete(info):
             await self.finish(info)
         return info
 
@@ -230,7 +238,7 @@ class TusService:
         is recorded as finished so it is never re-run, but it is not handed to post-finish
         processing, and the rejection is raised so the client gets the hook's status and message.
         """
-        if info.finished_at is not None:
+        if upload_state.is_finished(info):
             return
         rejection = None
         if self.hooks is not None and info.concat != "partial":
@@ -262,7 +270,7 @@ class TusService:
                 info = await self.store.get_info(upload_id)
             except UploadNotFound:
                 return
-            if info.sha256 == sha256 or not info.is_finished:
+            if info.sha256 == sha256 or not upload_state.is_complete(info):
                 return
             info.sha256 = sha256
             await self.store.update_info(info)
@@ -300,10 +308,10 @@ class TusService:
         finished, and let extensions rebuild their state (e.g. finals waiting for partials)."""
         count = 0
         async for info in self.store.list_uploads():
-            if info.is_finished and info.finished_at is None and info.concat != "final":
+            if upload_state.needs_finish(info):
                 async with self.locker.lock(info.id):
                     fresh = await self.store.get_info(info.id)
-                    if fresh.is_finished and fresh.finished_at is None:
+                    if upload_state.needs_finish(fresh):
                         try:
                             await self.finish(fresh)
                         except TusError as exc:  # a pre-finish rejection: nobody to tell but the log

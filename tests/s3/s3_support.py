@@ -8,7 +8,7 @@ from collections import Counter
 from collections.abc import AsyncIterator
 from typing import Any
 
-from storage_backends.base import UploadInfo
+from storage_backends.base import BodyEnded, EndReason, UploadInfo
 from storage_backends.s3 import S3Store
 from storage_backends.s3_objects import INFO_SUFFIX
 
@@ -22,12 +22,12 @@ async def chunks(data: bytes, size: int, *, fail_after: int | None = None) -> As
     sent = 0
     for start in range(0, len(data), size):
         if fail_after is not None and sent >= fail_after:
-            raise ConnectionResetError("client went away")
+            raise BodyEnded(EndReason.CLIENT_GONE, "client went away")
         piece = data[start : start + size]
         sent += len(piece)
         yield piece
     if fail_after is not None:
-        raise ConnectionResetError("client went away")
+        raise BodyEnded(EndReason.CLIENT_GONE, "client went away")
 
 
 async def read_all(store: S3Store, info: UploadInfo, start: int = 0, end: int | None = None) -> bytes:

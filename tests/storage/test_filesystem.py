@@ -9,7 +9,7 @@ from typing import Any
 import msgspec
 import pytest
 
-from storage_backends.base import StorageError, UploadInfo, UploadNotFound, VerificationFailed
+from storage_backends.base import BodyEnded, EndReason, StorageError, UploadInfo, UploadNotFound, VerificationFailed
 from storage_backends.filesystem import WRITE_BATCH, FileStore
 from tusd_py.protocol.upload_state import is_complete
 
@@ -18,7 +18,7 @@ async def chunks(*parts: bytes, fail_after: bool = False) -> AsyncIterator[bytes
     for part in parts:
         yield part
     if fail_after:
-        raise ConnectionResetError("client went away")
+        raise BodyEnded(EndReason.CLIENT_GONE, "client went away")
 
 
 async def read_all(store: FileStore, info: UploadInfo, start: int = 0, end: int | None = None) -> bytes:
@@ -56,7 +56,7 @@ async def test_large_write_spans_batches(store: FileStore) -> None:
 async def test_broken_stream_keeps_the_bytes_that_arrived(store: FileStore) -> None:
     await store.create(UploadInfo(id="cut", length=100))
     info = await store.get_info("cut")
-    with pytest.raises(ConnectionResetError):
+    with pytest.raises(BodyEnded):
         await store.write(info, chunks(b"a" * 10, b"b" * 5, fail_after=True))
     assert (await store.get_info("cut")).offset == 15
 
@@ -80,7 +80,7 @@ async def test_verified_write_rejected_keeps_nothing(store: FileStore) -> None:
 async def test_verified_write_broken_stream_keeps_nothing(store: FileStore) -> None:
     await store.create(UploadInfo(id="v2", length=100))
     info = await store.get_info("v2")
-    with pytest.raises(ConnectionResetError):
+    with pytest.raises(BodyEnded):
         await store.write(info, chunks(b"x" * 50, fail_after=True), lambda: None)
     assert (await store.get_info("v2")).offset == 0
 

@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from storage_backends.base import StorageFull, UploadInfo
+from storage_backends.base import BodyEnded, EndReason, StorageFull, UploadInfo
 from storage_backends.filesystem import WRITE_BATCH, FileStore
 from tests.storage.test_filesystem import chunks, read_all
 
@@ -62,7 +62,7 @@ async def test_no_byte_is_appended_after_a_failed_write(
     async def body() -> AsyncIterator[bytes]:
         async for chunk in chunks(*(data[i : i + 64 * 1024] for i in range(0, len(data), 64 * 1024))):
             yield chunk
-        raise ConnectionResetError("and the client went away too")  # the path that flushes what is left
+        raise BodyEnded(EndReason.CLIENT_GONE, "and the client went away too")  # the path that flushes what is left
 
     with pytest.raises(StorageFull, match="no space left"):
         await store.write(info, body(), (lambda: None) if verify else None)

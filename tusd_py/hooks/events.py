@@ -16,6 +16,7 @@ from collections.abc import Callable
 import msgspec
 
 from storage_backends.base import ConcatRole, UploadInfo
+from tusd_py.protocol.metadata import as_text
 
 Metadata = dict[str, bytes | None]
 
@@ -68,13 +69,11 @@ def split_metadata(metadata: Metadata) -> tuple[dict[str, str | None], dict[str,
     text: dict[str, str | None] = {}
     binary: dict[str, str] = {}
     for key, value in metadata.items():
-        if value is None:
-            text[key] = None
-            continue
-        try:
-            text[key] = value.decode("utf-8")
-        except UnicodeDecodeError:
+        decoded = None if value is None else as_text(value)
+        if value is not None and decoded is None:
             binary[key] = base64.b64encode(value).decode("ascii")
+        else:
+            text[key] = decoded
     return text, binary
 
 

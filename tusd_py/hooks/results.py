@@ -10,13 +10,11 @@ import re
 
 import msgspec
 
-from storage_backends.base import UploadInfo
+from storage_backends.base import UPLOAD_ID, UploadInfo
 from tusd_py.errors import TusError
 from tusd_py.hooks.events import Metadata
 from tusd_py.protocol.metadata import check_metadata as check_limits
 
-# Same rule the protocol applies to ids in URLs (tusd_py.service.UPLOAD_ID).
-UPLOAD_ID = re.compile(r"[A-Za-z0-9_-]{1,128}")
 # tus 1.0.0 Upload-Metadata: "The key MUST NOT contain spaces and commas and MUST NOT be empty".
 METADATA_KEY = re.compile(r"[\x21-\x2b\x2d-\x7e]{1,256}")
 MAX_MESSAGE_LENGTH = 1024
@@ -49,7 +47,7 @@ class HookChange(msgspec.Struct, frozen=True, kw_only=True):
 
     def __post_init__(self) -> None:
         if self.upload_id is not None and not UPLOAD_ID.fullmatch(self.upload_id):
-            raise InvalidHookResult("changed upload id must match [A-Za-z0-9_-]{1,128}")
+            raise InvalidHookResult(f"changed upload id must match {UPLOAD_ID.pattern}")
         if self.metadata is not None:
             check_metadata(self.metadata)
 

@@ -37,6 +37,7 @@ from tusd_py.pipeline.states import Status
 from tusd_py.pipeline.steps import DigestPublisher, StepRegistry, default_registry
 from tusd_py.pipeline.store import EVERYONE, OwnerFilter, RecordingNotFound, RecordingStore
 from tusd_py.pipeline.worker import WorkerPool
+from tusd_py.protocol.metadata import text_value
 
 log = structlog.get_logger(__name__)
 
@@ -46,14 +47,8 @@ _MAX_LABEL = 200  # metadata is client-chosen; keep what we store and echo back 
 
 
 def metadata_text(info: UploadInfo, key: str) -> str | None:
-    value = info.metadata.get(key)
-    if not value:
-        return None
-    try:
-        text = value.decode("utf-8").strip()
-    except UnicodeDecodeError:
-        return None
-    return text[:_MAX_LABEL] or None
+    text = text_value(info.metadata, key)
+    return (text.strip()[:_MAX_LABEL] or None) if text else None
 
 
 class Pipeline:

@@ -24,6 +24,7 @@ import re
 from collections.abc import Collection
 from typing import Any, Literal
 
+from storage_backends.base import UPLOAD_ID
 from tusd_py.pipeline.models import Claim, Job, JobStatus, Page, Recording, StorageStats
 from tusd_py.pipeline.states import Status
 
@@ -54,7 +55,7 @@ class InvalidCursor(ValueError):
 #: A page cursor: the (created_at, id) of the last recording of the previous page, in the clear.
 #: Every string of this form is a valid keyset position (there is no cursor the store "did not
 #: issue"), so the OpenAPI document can publish the pattern and mean it.
-CURSOR_PATTERN = r"[0-9]{1,20}(\.[0-9]{1,20})?(e[-+]?[0-9]{1,3})?~[A-Za-z0-9_-]{1,128}"
+CURSOR_PATTERN = r"[0-9]{1,20}(\.[0-9]{1,20})?(e[-+]?[0-9]{1,3})?~" + UPLOAD_ID.pattern
 _CURSOR = re.compile(CURSOR_PATTERN)
 
 

@@ -7,13 +7,12 @@ either way they must name uploads of *this* server's collection.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
+from storage_backends.base import UPLOAD_ID
 from tusd_py.errors import bad_request
 
-_ID = re.compile(r"[A-Za-z0-9_-]{1,128}")
 MAX_PARTIALS = 1000
 
 
@@ -47,6 +46,6 @@ def upload_id_from_url(url: str, base_path: str) -> str:
     if not path.startswith(base_path):
         raise bad_request(f"{url[:80]!r} is not an upload of this server (expected a URL under {base_path})")
     upload_id = path[len(base_path) :]
-    if not _ID.fullmatch(upload_id):
+    if not UPLOAD_ID.fullmatch(upload_id):
         raise bad_request(f"{url[:80]!r} does not name an upload")
     return upload_id

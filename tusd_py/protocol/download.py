@@ -11,6 +11,7 @@ gives its objects the same two values.
 
 from __future__ import annotations
 
+import base64
 import re
 from urllib.parse import quote
 
@@ -67,3 +68,11 @@ def _bounded(name: str) -> str:
     suffix = "." + extension if extension else ""
     room = MAX_HEADER_VALUE_BYTES - len(suffix.encode())
     return stem.encode()[:room].decode("utf-8", "ignore") + suffix
+
+
+def digest_headers(sha256: str) -> dict[str, str]:
+    """RFC 9530 ``Repr-Digest`` of the whole upload (so clients can verify what landed) and an ETag.
+
+    Strong ETag from the same digest: the bytes of a finished upload never change.
+    """
+    return {"Repr-Digest": f"sha-256=:{base64.b64encode(bytes.fromhex(sha256)).decode()}:", "ETag": f'"{sha256}"'}

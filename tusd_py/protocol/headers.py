@@ -67,10 +67,6 @@ def parse_defer_length(value: str | None) -> bool:
     return True
 
 
-def parse_content_length(value: str | None) -> int | None:
-    return parse_non_negative("Content-Length", value, required=False)
-
-
 def _quote(value: str, limit: int = 40) -> str:
     """Echo client input safely: bounded and printable, so reasons never reflect huge or binary junk."""
     shown = value if len(value) <= limit else value[:limit] + "..."

@@ -103,12 +103,16 @@ def format_metadata(metadata: Metadata) -> str:
     return ",".join(parts)
 
 
-def text_value(metadata: Metadata, key: str) -> str | None:
-    """A metadata value as text, or None when absent, empty or not UTF-8."""
-    value = metadata.get(key)
-    if not value:
-        return None
+def as_text(value: bytes) -> str | None:
+    """A metadata value as text, or None when it is not UTF-8 (metadata values are bytes: tus
+    only says they are base64 on the wire)."""
     try:
         return value.decode("utf-8")
     except UnicodeDecodeError:
         return None
+
+
+def text_value(metadata: Metadata, key: str) -> str | None:
+    """A metadata value as text, or None when absent, empty or not UTF-8."""
+    value = metadata.get(key)
+    return as_text(value) if value else None

@@ -14,7 +14,7 @@ from __future__ import annotations
 import msgspec
 from aiohttp import web
 
-from storage_backends.base import UploadInfo, UploadNotFound
+from storage_backends.base import UPLOAD_ID, UploadInfo, UploadNotFound
 from tusd_py.cleanup import cleanup_failed
 from tusd_py.errors import TusError, bad_request, not_found
 from tusd_py.gate import caller_id
@@ -22,7 +22,7 @@ from tusd_py.pipeline.service import Pipeline
 from tusd_py.pipeline.store import InvalidCursor, RecordingNotFound
 from tusd_py.recordings import params, schemas
 from tusd_py.recordings.deletion import delete_recording
-from tusd_py.service import UPLOAD_ID, TusService
+from tusd_py.service import TusService
 
 JSON = "application/json"
 _encoder = msgspec.json.Encoder()

@@ -19,6 +19,7 @@ from typing import Any
 
 import msgspec
 
+from storage_backends.base import UPLOAD_ID
 from tusd_py.pipeline.store import CURSOR_PATTERN
 from tusd_py.recordings import params
 from tusd_py.recordings.schemas import (
@@ -29,7 +30,6 @@ from tusd_py.recordings.schemas import (
     Stats,
     SyncResult,
 )
-from tusd_py.service import UPLOAD_ID
 
 OPENAPI_VERSION = "3.1.0"
 API_VERSION = "1.0.0"
