@@ -23,7 +23,6 @@ write replaces.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import itertools
 import os
 import secrets
@@ -34,7 +33,7 @@ import aiofiles
 import aiofiles.os
 import msgspec
 
-from storage_backends import file_facts
+from storage_backends import file_facts, file_sweep
 from storage_backends.base import (
     CAP_CONCATENATION,
     CAP_DEFER_LENGTH,
@@ -49,15 +48,16 @@ from storage_backends.base import (
     no_space_is_storage_full,
 )
 from storage_backends.file_facts import NO_FACTS, Facts
-
-_INFO_SUFFIX = ".info"
-_PENDING_SUFFIX = ".pending"
-# Bytes gathered from the network before one vectored write: large enough that thread hand-offs
-# are rare, small enough that memory stays flat (two batches per PATCH: one filling, one being
-# written; 16 concurrent uploads cost ~16 MiB).
-WRITE_BATCH = 512 * 1024
-READ_BLOCK = 256 * 1024
-_IOV_MAX = 1024
+from storage_backends.file_io import (
+    READ_BLOCK,
+    WRITE_BATCH,
+    PipelinedWriter,
+    append_file,
+    concatenate_files,
+    finish_in_thread,
+    unlink_quietly,
+)
+from storage_backends.file_sweep import INFO_SUFFIX, PENDING_SUFFIX
 
 _PID = os.getpid()
 _TEMP_NAMES = itertools.count()
@@ -99,7 +99,7 @@ class FileStore(DataStore):
         return self.directory / upload_id
 
     def _info_path(self, upload_id: str) -> Path:
-        return self._data_path(upload_id).with_name(upload_id + _INFO_SUFFIX)
+        return self._data_path(upload_id).with_name(upload_id + INFO_SUFFIX)
 
     # -- info ----------------------------------------------------------------------------------
     # Each info access is one thread hand-off running plain blocking calls, rather than one
@@ -219,16 +219,16 @@ class FileStore(DataStore):
             with no_space_is_storage_full():  # what reached the disk before is kept: the offset is the file size
                 written = await self._append_stream(data_path, chunks, keep_on_error=True)
             return info.offset + written
-        pending = data_path.with_name(info.id + _PENDING_SUFFIX)
+        pending = data_path.with_name(info.id + PENDING_SUFFIX)
         try:
             with no_space_is_storage_full():
                 written = await self._append_stream(pending, chunks, keep_on_error=False, truncate=True)
                 verify()
-                await _finish_in_thread(_append_file, pending, data_path, self.fsync)
+                await finish_in_thread(append_file, pending, data_path, self.fsync)
         except BaseException:
-            await asyncio.to_thread(_unlink_quietly, pending)
+            await asyncio.to_thread(unlink_quietly, pending)
             raise
-        await asyncio.to_thread(_unlink_quietly, pending)
+        await asyncio.to_thread(unlink_quietly, pending)
         return info.offset + written
 
     async def _append_stream(
@@ -239,7 +239,7 @@ class FileStore(DataStore):
             fd = os.open(path, flags)
         except FileNotFoundError:
             raise UploadNotFound(path.name) from None
-        writer = _PipelinedWriter(fd)
+        writer = PipelinedWriter(fd)
         written = 0
         batch: list[bytes] = []
         batch_size = 0
@@ -307,73 +307,23 @@ class FileStore(DataStore):
             raise UploadNotFound(upload_id) from None
         data_path = self._data_path(upload_id)
         data_path.unlink(missing_ok=True)
-        data_path.with_name(upload_id + _PENDING_SUFFIX).unlink(missing_ok=True)
+        data_path.with_name(upload_id + PENDING_SUFFIX).unlink(missing_ok=True)
 
     async def concatenate(self, final: UploadInfo, partials: list[UploadInfo]) -> None:
         sources = [(self._data_path(p.id), p.offset) for p in partials]
         with no_space_is_storage_full():
-            await _finish_in_thread(_concatenate_files, self._data_path(final.id), sources, self.fsync)
+            await finish_in_thread(concatenate_files, self._data_path(final.id), sources, self.fsync)
 
     async def sweep_orphans(self, older_than: float) -> int:
-        """Staging files, temp info files, data files without info, info files without data, and
-        uploads whose info file is unreadable (torn by a crash during creation), untouched since
-        ``older_than``."""
-        return await asyncio.to_thread(self._sweep_orphans, older_than)
-
-    def _sweep_orphans(self, older_than: float) -> int:
-        removed = 0
-        names = set(os.listdir(self.directory))
-        for name in names:
-            path = self.directory / name
-            if name.endswith(_INFO_SUFFIX):
-                removed += self._sweep_info(name[: -len(_INFO_SUFFIX)], older_than)
-                continue
-            stray = name.endswith((_PENDING_SUFFIX, ".tmp")) or (
-                UPLOAD_ID.fullmatch(name) is not None and name + _INFO_SUFFIX not in names
-            )
-            try:
-                if stray and path.stat().st_mtime < older_than:
-                    path.unlink()
-                    removed += 1
-            except FileNotFoundError:
-                continue
-        return removed
-
-    def _sweep_info(self, upload_id: str, older_than: float) -> int:
-        """Remove an old info file that has no data file, or that cannot be decoded while its data
-        file is empty (a crash mid-create), with its upload's files.
-
-        An unreadable info next to stored bytes is kept: bytes a client sent are never deleted by
-        guesswork; get_info reports it as a storage error for an operator to look at.
-        """
-        if not UPLOAD_ID.fullmatch(upload_id):
-            return 0
-        info_path, data_path = self._info_path(upload_id), self._data_path(upload_id)
-        try:
-            if info_path.stat().st_mtime >= older_than:
-                return 0
-        except FileNotFoundError:
-            return 0
-        try:
-            stored_bytes: int | None = data_path.stat().st_size
-        except FileNotFoundError:
-            stored_bytes = None
-        if stored_bytes is not None and (stored_bytes > 0 or self._read_info_quietly(upload_id) is not None):
-            return 0
-        removed = 0
-        # Info first, as in terminate: once it is gone the upload no longer exists for any reader.
-        for path in (info_path, data_path, data_path.with_name(upload_id + _PENDING_SUFFIX)):
-            with contextlib.suppress(FileNotFoundError):
-                path.unlink()
-                removed += 1
-        return removed
+        """Debris of crashes and interrupted requests, untouched since ``older_than`` (see file_sweep)."""
+        return await asyncio.to_thread(file_sweep.sweep_orphans, self.directory, older_than, self._read_info_quietly)
 
     async def list_uploads(self) -> AsyncIterator[UploadInfo]:
         names = await asyncio.to_thread(os.listdir, self.directory)
         for name in sorted(names):
-            if not name.endswith(_INFO_SUFFIX):
+            if not name.endswith(INFO_SUFFIX):
                 continue
-            upload_id = name[: -len(_INFO_SUFFIX)]
+            upload_id = name[: -len(INFO_SUFFIX)]
             if not UPLOAD_ID.fullmatch(upload_id):
                 continue
             try:
@@ -382,116 +332,9 @@ class FileStore(DataStore):
                 continue
 
 
-async def _finish_in_thread(func: Callable[..., None], *args: object) -> None:
-    """Run blocking I/O in a thread and wait for it even if this task is cancelled.
-
-    Cancelling the await does not stop the thread; closing the file descriptor under a running
-    write (or releasing the upload's lock before the write lands) would corrupt the upload.
-    """
-    future = asyncio.ensure_future(asyncio.to_thread(func, *args))
-    try:
-        await asyncio.shield(future)
-    except asyncio.CancelledError:
-        await future
-        raise
-
-
-class _PipelinedWriter:
-    """Writes batches in a worker thread, one at a time and in order, while the caller reads the
-    next batch from the network: socket reads and disk writes overlap (double buffering), and
-    memory stays at two batches per request."""
-
-    def __init__(self, fd: int) -> None:
-        self._fd = fd
-        self._pending: asyncio.Future[None] | None = None
-        self.failed = False  # a write raised: the file ends somewhere inside that batch
-
-    async def submit(self, batch: list[bytes]) -> None:
-        await self.drain()
-        self._pending = asyncio.ensure_future(asyncio.to_thread(_writev_all, self._fd, batch))
-
-    async def drain(self) -> None:
-        """Wait for the write in flight; raise its error. Waits even if this task is cancelled:
-        closing the descriptor (or releasing the upload's lock) under a running write would
-        corrupt the upload."""
-        pending, self._pending = self._pending, None
-        if pending is None:
-            return
-        try:
-            try:
-                await asyncio.shield(pending)
-            except asyncio.CancelledError:
-                await pending
-                raise
-        except Exception:
-            self.failed = True
-            raise
-
-    async def drain_quietly(self) -> None:
-        with contextlib.suppress(Exception):  # the caller is already raising something more relevant
-            await self.drain()
-
-
-def _writev_all(fd: int, buffers: list[bytes]) -> None:
-    """os.writev may write less than asked (and takes at most IOV_MAX buffers): loop until done."""
-    views = [memoryview(b) for b in buffers if b]
-    while views:
-        count = os.writev(fd, views[:_IOV_MAX])
-        while count and views:
-            head = views[0]
-            if count >= len(head):
-                count -= len(head)
-                views.pop(0)
-            else:
-                views[0] = head[count:]
-                count = 0
-
-
-def _append_file(source: Path, target: Path, fsync: bool) -> None:
-    """Append ``source`` to ``target`` inside the kernel (no copy through Python memory)."""
-    # copy_file_range refuses O_APPEND targets, so write at an explicit offset: the end of target.
-    with open(source, "rb") as src, open(target, "r+b") as dst:
-        remaining = os.fstat(src.fileno()).st_size
-        read_at, write_at = 0, os.fstat(dst.fileno()).st_size
-        while remaining > 0:
-            copied = os.copy_file_range(src.fileno(), dst.fileno(), remaining, read_at, write_at)
-            if copied == 0:
-                raise StorageError(f"could not append {source.name}: source ended early")
-            read_at += copied
-            write_at += copied
-            remaining -= copied
-        if fsync:
-            os.fsync(dst.fileno())
-
-
-def _concatenate_files(target: Path, sources: list[tuple[Path, int]], fsync: bool) -> None:
-    """Rebuild ``target`` as the concatenation of ``sources`` inside the kernel (copy_file_range).
-
-    Truncating first makes a retry after a crash produce the same bytes, never a doubled prefix.
-    """
-    with open(target, "r+b") as dst:
-        dst.truncate(0)
-        write_at = 0
-        for source, length in sources:
-            with open(source, "rb") as src:
-                read_at = 0
-                while read_at < length:
-                    copied = os.copy_file_range(src.fileno(), dst.fileno(), length - read_at, read_at, write_at)
-                    if copied == 0:
-                        raise StorageError(f"partial upload {source.name} is shorter than its length")
-                    read_at += copied
-                    write_at += copied
-        if fsync:
-            os.fsync(dst.fileno())
-
-
 def _file_part(info: UploadInfo) -> bytes:
     """What the info file holds apart from the facts (and the offset, which is the data file's size)."""
     return _encoder.encode(msgspec.structs.replace(info, offset=0, updated_at=0.0, finished_at=None, sha256=None))
 
 
-def _unlink_quietly(path: Path) -> None:
-    path.unlink(missing_ok=True)
-
-
-__all__ = ["FileStore", "VerificationFailed"]
+__all__ = ["WRITE_BATCH", "FileStore", "VerificationFailed"]
