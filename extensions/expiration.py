@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from email.utils import formatdate
 from typing import TYPE_CHECKING
 
 import structlog
@@ -22,16 +21,13 @@ from extensions.base import Extension
 from storage_backends.base import CAP_EXPIRATION, StorageError, UploadInfo
 from tusd_py.errors import TusError
 from tusd_py.locking import UploadLocked
+from tusd_py.protocol.response_headers import http_date
 from tusd_py.protocol.upload_state import expires_at, is_expired
 
 if TYPE_CHECKING:
     from tusd_py.service import TusService
 
 log = structlog.get_logger(__name__)
-
-
-def http_date(timestamp: float) -> str:
-    return formatdate(timestamp, usegmt=True)
 
 
 class Expiration(Extension):

@@ -11,41 +11,24 @@ from aiohttp import web
 from storage_backends.base import UploadInfo
 from tusd_py.body import BodyStream
 from tusd_py.locking import UploadLocked
-from tusd_py.protocol import upload_state
 from tusd_py.protocol.decisions import decide_download, decide_patch
 from tusd_py.protocol.download import digest_headers, download_headers
-from tusd_py.protocol.headers import SUPPORTED_VERSIONS, check_patch_content_type, parse_non_negative
-from tusd_py.protocol.metadata import format_metadata
+from tusd_py.protocol.headers import check_patch_content_type, parse_non_negative
 from tusd_py.protocol.ranges import parse_range
+from tusd_py.protocol.response_headers import capabilities, upload_state_headers
 from tusd_py.service import TusService
 
 
 async def options(service: TusService, request: web.Request) -> web.StreamResponse:
-    headers = {"Tus-Version": ",".join(SUPPORTED_VERSIONS)}
-    if service.extension_names:
-        headers["Tus-Extension"] = ",".join(service.extension_names)
-    if service.config.max_size is not None:
-        headers["Tus-Max-Size"] = str(service.config.max_size)
+    headers = capabilities(service.extension_names, service.config.max_size)
     for ext in service.extensions:
         headers.update(ext.options_headers())
     return web.Response(status=204, headers=headers)
 
 
 def state_headers(service: TusService, info: UploadInfo) -> dict[str, str]:
-    """What HEAD reports about an upload (also used after creation)."""
-    headers = {"Cache-Control": "no-store"}
-    if upload_state.reports_offset(info):
-        headers["Upload-Offset"] = str(info.offset)
-    if info.length is None:
-        headers["Upload-Defer-Length"] = "1"
-    else:
-        headers["Upload-Length"] = str(info.length)
-    if info.metadata:
-        headers["Upload-Metadata"] = format_metadata(info.metadata)
-    if info.sha256 is not None and upload_state.publishes_digest(info):
-        headers["Repr-Digest"] = digest_headers(info.sha256)["Repr-Digest"]
-    headers.update(service.upload_headers(info))
-    return headers
+    """What HEAD reports about an upload, with what the extensions add."""
+    return {**upload_state_headers(info), **service.upload_headers(info)}
 
 
 async def head(service: TusService, request: web.Request) -> web.StreamResponse:
