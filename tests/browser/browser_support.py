@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import shutil
 import subprocess
 from pathlib import Path
@@ -10,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from tests.node_runner import run_node_scenario
 from tusd_py.demo.routes import BUNDLE, STATIC_DIR
 
 HERE = Path(__file__).parent
@@ -43,25 +43,8 @@ def ensure_ready() -> str:
 
 def run_scenario(node: str, scenario: str, origin: str, token: str, **options: Any) -> dict[str, Any]:
     """Runs one scenario; fails the test on its error or on any page error / foreign request."""
-    args = {
-        "scenario": scenario,
-        "origin": origin,
-        "token": token,
-        "artifacts": str(ARTIFACTS),
-        "timeoutMs": (SCENARIO_TIMEOUT_S - 10) * 1000,
-        **options,
-    }
-    done = subprocess.run(
-        [node, str(RUNNER), "--json", json.dumps(args)],
-        cwd=HERE,
-        capture_output=True,
-        text=True,
-        timeout=SCENARIO_TIMEOUT_S,
-        check=False,
-    )
-    lines = [line for line in done.stdout.splitlines() if line.startswith("{")]
-    assert lines, f"no result from the runner (exit {done.returncode}):\n{done.stdout}\n{done.stderr}"
-    result: dict[str, Any] = json.loads(lines[-1])
+    args = {"scenario": scenario, "origin": origin, "token": token, "artifacts": str(ARTIFACTS), **options}
+    result = run_node_scenario(node, RUNNER, args, cwd=HERE, timeout=SCENARIO_TIMEOUT_S)
     assert not result["violations"], result["violations"]
     assert "error" not in result, result["error"]
     assert result["ok"], result

@@ -121,7 +121,7 @@ def test_cut_upload_resumes_from_server_offset_after_reload(
     assert heads and heads[-1]["responseOffset"] == str(cut_at), exchanges
     assert resumed["requestOffset"] == str(cut_at) and resumed["responseOffset"] == str(size)
     # Bytes the server took in: what it kept of the cut PATCH, plus what the resumed PATCH appended.
-    kept = [json.loads(line)["kept"] for line in demo_server.logs().splitlines() if '"body interrupted"' in line]
+    kept = [json.loads(line)["kept"] for line in demo_server.logs().splitlines() if '"body ended early"' in line]
     assert kept == [cut_at]
     assert kept[0] + (int(resumed["responseOffset"]) - int(resumed["requestOffset"])) == size
 

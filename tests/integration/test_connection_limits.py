@@ -162,6 +162,6 @@ def test_every_server_line_is_json_through_takeovers_and_disconnects(tmp_path: P
         server.stop()
     lines = [line for line in server.logs().splitlines() if line.strip()]
     parsed = [json.loads(line) for line in lines]  # raises on any traceback or bare text line
-    assert any(e["event"] == "body interrupted" for e in parsed)
+    assert any(e["event"] == "body ended early" for e in parsed)
     library_errors = [e for e in parsed if "logger" in e and e["level"] in ("error", "critical")]
     assert library_errors == []

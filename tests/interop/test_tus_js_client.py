@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import shutil
 import subprocess
 from pathlib import Path
@@ -24,6 +23,8 @@ from interop_support import (
     make_payload,
     sha256_file,
 )
+
+from tests.node_runner import run_node_scenario
 
 pytestmark = pytest.mark.interop
 
@@ -65,28 +66,8 @@ def run_scenario(
     **options: Any,
 ) -> dict[str, Any]:
     """Runs one runner scenario; returns its JSON result (asserting nothing about it)."""
-    args = {
-        "scenario": scenario,
-        "endpoint": endpoint,
-        "file": str(payload),
-        "headers": headers,
-        "timeoutMs": (SCENARIO_TIMEOUT_S - 10) * 1000,
-        **options,
-    }
-    done = subprocess.run(
-        [node, str(RUNNER), "--json", json.dumps(args)],
-        cwd=JS_DIR,
-        capture_output=True,
-        text=True,
-        timeout=SCENARIO_TIMEOUT_S,
-        check=False,
-        env={**os.environ, "NODE_NO_WARNINGS": "1"},
-    )
-    lines = [line for line in done.stdout.splitlines() if line.startswith("{")]
-    assert lines, f"runner printed no result (exit {done.returncode}):\n{done.stdout}\n{done.stderr}"
-    result: dict[str, Any] = json.loads(lines[-1])
-    result["_stderr"] = done.stderr
-    return result
+    args = {"scenario": scenario, "endpoint": endpoint, "file": str(payload), "headers": headers, **options}
+    return run_node_scenario(node, RUNNER, args, cwd=JS_DIR, timeout=SCENARIO_TIMEOUT_S)
 
 
 def assert_ok(result: dict[str, Any]) -> None:
