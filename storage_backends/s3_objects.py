@@ -24,6 +24,7 @@ from storage_backends.base import StorageError, UploadNotFound
 from storage_backends.s3_config import S3Config
 from storage_backends.s3_errors import is_not_found, is_precondition_failed, s3_call
 from storage_backends.s3_ledger import Part
+from storage_backends.s3_metrics import instrument
 
 UPLOAD_ID = re.compile(r"[A-Za-z0-9_-]{1,128}")
 INFO_SUFFIX = ".info"
@@ -119,6 +120,7 @@ class S3Objects:
             session.client("s3", endpoint_url=cfg.endpoint_url, config=boto_config)
         )
         self._stack = stack
+        instrument(client)
         return client
 
     async def close(self) -> None:

@@ -140,7 +140,11 @@ def record_webhook_delivery(hook_type: str, outcome: str) -> None:
     WEBHOOK_DELIVERIES.labels(hook_type, outcome).inc()
 
 
+WHOLE_JOB = "all"  # the step label of a whole job run (outcome: completed, retry, failed)
+
+
 def record_job(step: str, outcome: str, seconds: float) -> None:
+    """A step's run (outcome ok or error), or with step WHOLE_JOB a whole job's."""
     JOBS.labels(step, outcome).inc()
     JOB_DURATION.labels(step).observe(seconds)
 

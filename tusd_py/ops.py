@@ -57,8 +57,9 @@ async def run_check(part: str, check: Check, timeout: float) -> CheckResult:  # 
     except TimeoutError:
         return CheckResult(part, f"no answer within {timeout:g} s")
     except Exception as exc:
+        # The details (paths, bucket names) go to the log only: /readyz answers anyone.
         log.warning("readiness check failed", part=part, error=repr(exc))
-        return CheckResult(part, f"{type(exc).__name__}: {exc}".strip().rstrip(":"))
+        return CheckResult(part, f"failed ({type(exc).__name__}; details in the server log)")
     return CheckResult(part, None)
 
 

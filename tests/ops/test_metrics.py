@@ -16,7 +16,7 @@ from aiohttp.test_utils import TestClient
 
 from tests.ops.ops_support import free_port, parse, scrape, value
 from tests.tokens import SECRET, bearer
-from tests.tus import OCTET, TUS, create, patch
+from tests.tus import OCTET, TUS, create, patch, processed_head
 from tusd_py.app import make_app
 from tusd_py.config import Config
 from tusd_py.hooks import HookEvent, HookRegistry, HookType
@@ -141,3 +141,33 @@ async def test_lock_takeovers_waits_and_timeouts_are_counted() -> None:
         pass
     await task
     assert metrics.LOCK_WAIT._sum.get() > waits
+
+
+async def test_processing_jobs_and_queue_depth(aiohttp_client, config: Config) -> None:  # type: ignore[no-untyped-def]
+    idle: TestClient = await aiohttp_client(make_app(config))  # workers=0: the job stays queued
+    path = await create(idle, length=3)
+    assert (await patch(idle, path, 0, b"abc")).status == 204
+    await asyncio.sleep(0.01)
+    samples = await scrape(idle)
+    assert value(samples, "tusd_py_processing_queue_depth", state="queued") == 1
+    assert value(samples, "tusd_py_processing_queue_oldest_age_seconds") > 0
+
+    working: TestClient = await aiohttp_client(
+        make_app(msgspec.structs.replace(config, storage_dir=config.storage_dir + "2", workers=1))
+    )
+    before = await scrape(working)
+    path = await create(working, length=3)
+    assert (await patch(working, path, 0, b"abc")).status == 204
+    await processed_head(working, path)
+    for _ in range(100):  # the job's outcome is recorded right after its last step stored the digest
+        after = await scrape(working)
+        if value(after, "tusd_py_processing_jobs_total", step="all", outcome="completed") > value(
+            before, "tusd_py_processing_jobs_total", step="all", outcome="completed"
+        ):
+            break
+        await asyncio.sleep(0.02)
+    else:
+        raise AssertionError("no completed job counted")
+    assert value(after, "tusd_py_processing_queue_depth", state="queued") == 0
+    steps = {dict(labels).get("step") for name, labels in after if name == "tusd_py_processing_jobs_total"}
+    assert len(steps - {"all"}) >= 1, steps
