@@ -132,6 +132,8 @@ class Config(msgspec.Struct, kw_only=True):
             raise ValueError("port must be between 1 and 65535")
         if not 0 <= self.metrics_port < 65536 or (self.metrics_port and self.metrics_port == self.port):
             raise ValueError("metrics_port must be between 1 and 65535 and differ from port (0: the main port)")
+        if self.download_signing_key is not None and len(self.download_signing_key) < 32:
+            raise ValueError("download_signing_key must be at least 32 characters (it is an HMAC-SHA256 key)")
         if not 0 < self.download_url_ttl <= 7 * 24 * 3600:
             raise ValueError("download_url_ttl must be between 0 and a week (seconds)")
         if self.storage == "s3" and not self.s3_bucket:

@@ -35,6 +35,7 @@ EXPECTED_PUBLIC = {
     "public.demo-files",
     "public.metrics",
     "public.readyz",
+    "public.signed-download",
 }
 CONTENT = b"HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Length: 25\r\n\r\n<script>alert(1)</script>"
 
