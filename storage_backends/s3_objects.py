@@ -23,6 +23,7 @@ from storage_backends.base import UPLOAD_ID, StorageError, UploadNotFound
 from storage_backends.s3_config import S3Config
 from storage_backends.s3_errors import is_not_found, is_precondition_failed, s3_call
 from storage_backends.s3_ledger import Part
+from storage_backends.s3_metrics import instrument
 
 INFO_SUFFIX = ".info"
 SEGMENT_INFIX = ".part."
@@ -117,6 +118,7 @@ class S3Objects:
             session.client("s3", endpoint_url=cfg.endpoint_url, config=boto_config)
         )
         self._stack = stack
+        instrument(client)
         return client
 
     async def close(self) -> None:

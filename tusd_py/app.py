@@ -15,7 +15,9 @@ from tusd_py.config import Config
 from tusd_py.gate import gate_middleware
 from tusd_py.hooks import HookListener, HookRegistry
 from tusd_py.locking import InProcessLocker, Locker
+from tusd_py.metrics import MetricsListener
 from tusd_py.middlewares import add_response_headers, cors_middleware, error_responses, request_context
+from tusd_py.ops import add_ops_routes
 from tusd_py.pipeline.listener import PipelineListener
 from tusd_py.pipeline.service import Pipeline
 from tusd_py.quotas import QuotaListener
@@ -88,6 +90,7 @@ def build_service(
         service.lifecycle.add(QuotaListener(service.quotas))
     if service.hooks is not None:
         service.lifecycle.add(HookListener(service.hooks))
+    service.lifecycle.add(MetricsListener())
     return service
 
 
@@ -136,6 +139,7 @@ def make_app(
 
         add_demo_routes(app, config)
     app.router.add_get("/healthz", _health, name="public.healthz")
+    add_ops_routes(app, service, pipeline)
     app.on_response_prepare.append(add_response_headers)
     app.on_startup.append(_start)
     app.on_cleanup.append(_stop)

@@ -78,6 +78,14 @@ _OPTIONS: list[tuple[str, str, str]] = [
     ("--voice-bitrate", "voice_bitrate", "bit/s of the Opus target for size estimates"),
     ("--cleanup-failed-days", "cleanup_failed_days", "delete failed recordings older than this many days (0: never)"),
     ("--cleanup-interval", "cleanup_interval", "seconds between background cleanups (0: none)"),
+    ("--metrics-port", "metrics_port", "serve /metrics on this port only, not on --port (0: on --port)"),
+    ("--readyz-timeout", "readyz_timeout", "seconds each /readyz check may take"),
+    (
+        "--download-signing-key",
+        "download_signing_key",
+        "HMAC key of signed download URLs (default: derived from --jwt-secret)",
+    ),
+    ("--download-url-ttl", "download_url_ttl", "seconds a signed download URL stays valid"),
 ]
 _LIST_FIELDS = {"cors_origins", "disabled_extensions", "jwt_algorithms", "hooks_events"}
 _BOOL_FLAGS = [
@@ -86,6 +94,7 @@ _BOOL_FLAGS = [
     ("--hooks-fail-open", "hooks_fail_open", "let requests through when a pre-* webhook cannot be reached"),
     ("--s3-path-style", "s3_path_style", "path-style S3 addressing (most self-hosted S3 servers need it)"),
     ("--demo", "demo", "serve the offline-first recorder page at /demo/"),
+    ("--no-metrics", "no_metrics", "do not serve Prometheus metrics at /metrics"),
 ]
 
 

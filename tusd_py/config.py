@@ -94,6 +94,15 @@ class Config(msgspec.Struct, kw_only=True):
     # The offline-first recorder page at /demo/ (static files; the page asks for a token when auth is on).
     demo: bool = False
 
+    # Operations (tusd_py/ops.py): Prometheus metrics at /metrics, readiness at /readyz.
+    no_metrics: bool = False  # no /metrics at all
+    metrics_port: int = 0  # serve /metrics on this port only, not on the main one (0: the main port)
+    readyz_timeout: float = 5.0  # seconds each readiness check may take before it counts as failing
+
+    # Signed download URLs (tusd_py/signed_urls.py), for players that cannot send a bearer token.
+    download_signing_key: str | None = None  # default: derived from --jwt-secret (HKDF), else random per start
+    download_url_ttl: float = 900.0  # seconds a signed download URL stays valid
+
     @property
     def state_db_path(self) -> str:
         return self.state_db or os.path.join(self.storage_dir, "state.sqlite3")
@@ -103,7 +112,7 @@ class Config(msgspec.Struct, kw_only=True):
         return bool(self.jwt_secret or self.jwt_public_key or self.jwks)
 
     def __repr__(self) -> str:  # configs reach logs and tracebacks; secrets must not
-        hidden = {"jwt_secret", "hooks_secret"}
+        hidden = {"jwt_secret", "hooks_secret", "download_signing_key"}
         fields = ", ".join(
             f"{name}={'***' if name in hidden and getattr(self, name) else getattr(self, name)!r}"
             for name in self.__struct_fields__
@@ -121,5 +130,11 @@ class Config(msgspec.Struct, kw_only=True):
             raise ValueError("header_timeout, keepalive_timeout and max_connections must not be negative")
         if not 0 < self.port < 65536:
             raise ValueError("port must be between 1 and 65535")
+        if not 0 <= self.metrics_port < 65536 or (self.metrics_port and self.metrics_port == self.port):
+            raise ValueError("metrics_port must be between 1 and 65535 and differ from port (0: the main port)")
+        if self.download_signing_key is not None and len(self.download_signing_key) < 32:
+            raise ValueError("download_signing_key must be at least 32 characters (it is an HMAC-SHA256 key)")
+        if not 0 < self.download_url_ttl <= 7 * 24 * 3600:
+            raise ValueError("download_url_ttl must be between 0 and a week (seconds)")
         if self.storage == "s3" and not self.s3_bucket:
             raise ValueError("--storage s3 needs --s3-bucket")

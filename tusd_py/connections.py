@@ -28,6 +28,8 @@ from typing import Any
 from aiohttp import web
 from aiohttp.web_protocol import RequestHandler
 
+from tusd_py import metrics
+
 # Stdlib loggers on purpose: tusd_py.logs collapses repeats of a stdlib record, and both of these
 # fire once per connection under an attack.
 log = logging.getLogger("tusd_py.connections")
@@ -143,10 +145,12 @@ class ConnectionGuard:
         # Counted here, not in connection_made: asyncio creates the protocols of a whole accept
         # burst before any of them is connected, and the cap must hold for the burst too.
         self.served += 1
+        metrics.CONNECTIONS_OPEN.inc()
         return _GuardedHandler(self.server, guard=self, loop=loop, **self._handler_options)
 
     def release(self) -> None:
         self.served -= 1
+        metrics.CONNECTIONS_OPEN.dec()
 
 
 class _GuardedHandler(RequestHandler):

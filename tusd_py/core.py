@@ -87,6 +87,11 @@ async def patch(service: TusService, request: web.Request) -> web.StreamResponse
 async def get(service: TusService, request: web.Request) -> web.StreamResponse:
     upload_id = service.upload_id(request)
     info = await service.load(request, upload_id)
+    return await send_upload(service, request, info)
+
+
+async def send_upload(service: TusService, request: web.Request, info: UploadInfo) -> web.StreamResponse:
+    """The bytes of a finished upload, whole or one Range (also for signed download links)."""
     decide_download(offset=info.offset, length=info.length)
     total = info.offset
     byte_range = parse_range(request.headers.get("Range"), total)

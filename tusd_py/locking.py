@@ -18,6 +18,7 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass, field
 
+from tusd_py import metrics
 from tusd_py.errors import TusError
 
 
@@ -78,19 +79,26 @@ class InProcessLocker(Locker):
 
     async def _acquire(self, upload_id: str, on_release_request: Callable[[], None] | None) -> _Holder:
         loop = asyncio.get_running_loop()
-        deadline = loop.time() + self._timeout
+        began = loop.time()
+        deadline = began + self._timeout
         asked: set[int] = set()
+        contended = False
         while (current := self._holders.get(upload_id)) is not None:
             if current.on_release_request is not None and id(current) not in asked:
                 asked.add(id(current))
+                metrics.LOCK_TAKEOVERS.inc()
                 current.on_release_request()
+            contended = True
             remaining = deadline - loop.time()
-            if remaining <= 0:
-                raise UploadLocked()
             try:
+                if remaining <= 0:
+                    raise TimeoutError
                 await asyncio.wait_for(current.released.wait(), remaining)
             except TimeoutError:
+                metrics.LOCK_TIMEOUTS.inc()
                 raise UploadLocked() from None
+        if contended:  # an uncontended lock costs no metric call
+            metrics.LOCK_WAIT.observe(loop.time() - began)
         holder = _Holder(on_release_request=on_release_request)
         self._holders[upload_id] = holder
         return holder

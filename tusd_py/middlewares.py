@@ -11,11 +11,15 @@ from aiohttp import web
 from aiohttp.typedefs import Handler, Middleware
 
 from storage_backends.base import StorageError, StorageFull, StorageUnavailable, UploadNotFound
+from tusd_py import metrics
 from tusd_py.config import Config
 from tusd_py.cors import allowed_origin, cors_headers, is_preflight
 from tusd_py.errors import TusError, insufficient_storage
+from tusd_py.gate import OPERATION
 from tusd_py.protocol.headers import TUS_VERSION
 from tusd_py.request_keys import CORS_ORIGIN, REQUEST_ID, STARTED_RESPONSE
+
+ERROR_CODE = web.RequestKey("error_code", str)
 
 log = structlog.get_logger("tusd_py.http")
 _REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,64}")
@@ -37,15 +41,14 @@ async def request_context(request: web.Request, handler: Handler) -> web.StreamR
         return response
     except web.HTTPException as exc:
         status = exc.status
+        request[ERROR_CODE] = type(exc).__name__
         raise
     finally:
-        log.info(
-            "request",
-            method=request.method,
-            path=request.path,
-            status=status,
-            ms=round((time.perf_counter() - started) * 1000, 1),
-        )
+        elapsed = time.perf_counter() - started
+        log.info("request", method=request.method, path=request.path, status=status, ms=round(elapsed * 1000, 1))
+        operation = request.get(OPERATION)  # the effective method, as tusd counts it
+        method = operation.method if operation is not None else request.method
+        metrics.record_request(method, status, elapsed, request.get(ERROR_CODE))
 
 
 @web.middleware
@@ -61,6 +64,7 @@ async def error_responses(request: web.Request, handler: Handler) -> web.StreamR
     except web.HTTPException:
         raise
     except Exception as exc:
+        request[ERROR_CODE] = type(exc).__name__  # a bounded set of names: the tusd_errors_total code
         started = request.get(STARTED_RESPONSE)
         if started is not None:
             return _abort(request, started, exc)

@@ -14,6 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from storage_backends.base import DataStore, UploadInfo
+from tusd_py import metrics
 from tusd_py.errors import TusError
 from tusd_py.protocol import upload_state
 
@@ -36,16 +37,26 @@ def claimed_bytes(info: UploadInfo) -> int:
     return info.length if info.length is not None else info.offset
 
 
+class QuotaExceeded(TusError):
+    """413 from a user's quota; ``limit`` names which one ("bytes" or "unfinished")."""
+
+    def __init__(self, limit: str, reason: str) -> None:
+        super().__init__(413, reason)
+        self.limit = limit
+
+
 def check_quota(usage: Usage, limits: QuotaLimits, *, add_bytes: int, add_unfinished: int) -> None:
     """Raise 413 with a reason stating the limit if the addition would exceed a quota. Pure."""
     most = limits.max_unfinished
     if most is not None and add_unfinished and usage.unfinished + add_unfinished > most:
-        raise TusError(413, f"quota exceeded: at most {most} unfinished uploads per user (you have {usage.unfinished})")
+        raise QuotaExceeded(
+            "unfinished", f"quota exceeded: at most {most} unfinished uploads per user (you have {usage.unfinished})"
+        )
     cap = limits.max_bytes
     if cap is not None and add_bytes and usage.bytes + add_bytes > cap:
         left = max(0, cap - usage.bytes)
         reason = f"quota exceeded: {cap} bytes per user; {usage.bytes} used, {left} left, {add_bytes} requested"
-        raise TusError(413, reason)
+        raise QuotaExceeded("bytes", reason)
 
 
 @dataclass
@@ -69,7 +80,7 @@ class QuotaLedger:
         """Check and record a new upload in one step (no await in between)."""
         if info.owner is None:
             return
-        check_quota(self.usage(info.owner), self.limits, add_bytes=claimed_bytes(info), add_unfinished=1)
+        self._check(info.owner, add_bytes=claimed_bytes(info), add_unfinished=1)
         self._set(info.id, info.owner, claimed_bytes(info), True)
 
     def grow(self, info: UploadInfo, new_bytes: int) -> None:
@@ -78,8 +89,15 @@ class QuotaLedger:
             return
         owner, current, unfinished = self._claims[info.id]
         if new_bytes > current:
-            check_quota(self.usage(owner), self.limits, add_bytes=new_bytes - current, add_unfinished=0)
+            self._check(owner, add_bytes=new_bytes - current, add_unfinished=0)
             self._set(info.id, owner, new_bytes, unfinished)
+
+    def _check(self, owner: str, *, add_bytes: int, add_unfinished: int) -> None:
+        try:
+            check_quota(self.usage(owner), self.limits, add_bytes=add_bytes, add_unfinished=add_unfinished)
+        except QuotaExceeded as exc:
+            metrics.QUOTA_REFUSALS.labels(exc.limit).inc()
+            raise
 
     def room(self, user: str | None) -> int | None:
         """Bytes this user may still claim (None: unlimited)."""

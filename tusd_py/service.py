@@ -27,6 +27,7 @@ from storage_backends.base import (
     UploadNotFound,
     VerificationFailed,
 )
+from tusd_py import metrics
 from tusd_py.body import BodyStream
 from tusd_py.config import Config
 from tusd_py.errors import TusError, insufficient_storage, not_found
@@ -170,6 +171,7 @@ class TusService:
         if room is None:
             return protocol_limit
         if body_bytes is not None and body_bytes > room:
+            metrics.QUOTA_REFUSALS.labels("bytes").inc()
             raise TusError(413, f"quota exceeded: {room} bytes left for this user, the body has {body_bytes}")
         return min(protocol_limit, room)
 
@@ -207,15 +209,18 @@ class TusService:
         start = info.offset
         try:
             info.offset = await self.store.write(info, stream, verifier.verify if verifier else None)
+            metrics.record_body(info.offset - start)
         except VerificationFailed as exc:
             raise TusError(460, exc.reason, self.upload_headers(info)) from None
         except StorageFull as exc:
             info = await self.store.get_info(info.id)  # the bytes that reached the disk are kept
+            metrics.record_body(info.offset - start)
             log.warning("storage full", upload_id=info.id, kept=info.offset - start, error=str(exc))
             raise insufficient_storage({"Upload-Offset": str(info.offset), **self.upload_headers(info)}) from None
         except BodyEnded as exc:
             # Some bytes may have been kept: learn the durable offset before answering.
             info = await self.store.get_info(info.id)
+            metrics.record_body(info.offset - start)
             log.info("body ended early", upload_id=info.id, kept=info.offset - start, why=exc.reason, detail=str(exc))
             if upload_state.is_complete(info):
                 await self.finish(info)

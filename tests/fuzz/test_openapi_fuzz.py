@@ -34,7 +34,7 @@ def test_openapi_fuzz(
     auth_server: Server, fuzz_seed: int | None, request: pytest.FixtureRequest, mode: GenerationMode
 ) -> None:
     operations = _operations(auth_server)
-    assert len(operations) == 7, [op.label for op in operations]
+    assert len(operations) == 8, [op.label for op in operations]
     auth = {"Authorization": f"Bearer {token(OWNER)}"}
     with requests.Session() as session:
         for operation in operations:

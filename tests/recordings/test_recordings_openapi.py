@@ -48,7 +48,7 @@ async def test_the_served_document_is_valid_openapi_3_1(aiohttp_client: ClientFa
 def test_every_served_route_is_documented_and_every_documented_one_served(tmp_path: Path) -> None:
     app = make_app(make_config(tmp_path, workers=0))
     assert served(app, "/api") == documented(build_document("/api"))
-    assert len(served(app, "/api")) == 8
+    assert len(served(app, "/api")) == 9
 
 
 def test_another_prefix_moves_routes_and_document_together(tmp_path: Path) -> None:

@@ -33,6 +33,9 @@ EXPECTED_PUBLIC = {
     "public.demo-redirect",
     "public.demo-config",
     "public.demo-files",
+    "public.metrics",
+    "public.readyz",
+    "public.signed-download",
 }
 CONTENT = b"HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Length: 25\r\n\r\n<script>alert(1)</script>"
 

@@ -17,6 +17,7 @@ from collections.abc import Awaitable, Callable, Sequence
 import msgspec
 import structlog
 
+from tusd_py import metrics
 from tusd_py.hooks.events import POST_HOOKS, HookEvent, HookType, split_metadata
 from tusd_py.hooks.registry import AnyHook, HookRegistry
 from tusd_py.hooks.replies import parse_reply
@@ -108,10 +109,12 @@ class HookDispatcher:
     ) -> list[tuple[str, Callable[[HookEvent], Awaitable[PreCreateResult]], bool]]:
         targets: list[tuple[str, Callable[[HookEvent], Awaitable[PreCreateResult]], bool]] = []
         for fn in self.registry.hooks(hook_type):
-            targets.append((_name(fn), _callable_runner(fn, self.callable_timeout), self.callables_fail_closed))
+            targets.append(
+                (_name(fn), _counted(_callable_runner(fn, self.callable_timeout)), self.callables_fail_closed)
+            )
         for client in self.webhooks:
             if client.wants(hook_type):
-                targets.append((client.target, _webhook_runner(client), client.config.fail_closed))
+                targets.append((client.target, _counted(_webhook_runner(client)), client.config.fail_closed))
         return targets
 
     # -- post hooks -----------------------------------------------------------------------------
@@ -146,13 +149,18 @@ class HookDispatcher:
     async def _run_post_callable(self, fn: AnyHook, event: HookEvent) -> None:
         try:
             await fn(event)
+            metrics.record_hook(str(event.type), failed=False)
         except Exception:
+            metrics.record_hook(str(event.type), failed=True)
             log.exception("post hook failed", hook=str(event.type), target=_name(fn), upload_id=event.upload.id)
 
     async def _run_post_webhook(self, client: WebhookClient, event: HookEvent) -> None:
+        metrics.WEBHOOK_BACKLOG.inc()
         try:
             attempts = await client.deliver(event)
         except WebhookFailed as exc:
+            metrics.record_hook(str(event.type), failed=True)
+            metrics.record_webhook_delivery(str(event.type), "gave_up")
             log.error(
                 "webhook gave up",
                 hook=str(event.type),
@@ -162,9 +170,15 @@ class HookDispatcher:
                 reason=exc.reason,
             )
         except Exception:
+            metrics.record_hook(str(event.type), failed=True)
+            metrics.record_webhook_delivery(str(event.type), "gave_up")
             log.exception("webhook delivery crashed", hook=str(event.type), target=client.target)
         else:
+            metrics.record_hook(str(event.type), failed=False)
+            metrics.record_webhook_delivery(str(event.type), "delivered")
             log.debug("webhook delivered", hook=str(event.type), target=client.target, attempts=attempts)
+        finally:
+            metrics.WEBHOOK_BACKLOG.dec()
 
     # -- shutdown -------------------------------------------------------------------------------
     async def drain(self, timeout: float) -> int:  # noqa: ASYNC109 - a grace period, not a call timeout
@@ -193,6 +207,21 @@ def _expect(event: HookEvent, hook_type: HookType) -> None:
 
 def _name(fn: object) -> str:
     return getattr(fn, "__qualname__", None) or repr(fn)
+
+
+def _counted(
+    run: Callable[[HookEvent], Awaitable[PreCreateResult]],
+) -> Callable[[HookEvent], Awaitable[PreCreateResult]]:
+    async def counted(event: HookEvent) -> PreCreateResult:
+        try:
+            result = await run(event)
+        except _Failure:
+            metrics.record_hook(str(event.type), failed=True)
+            raise
+        metrics.record_hook(str(event.type), failed=False)
+        return result
+
+    return counted
 
 
 def _callable_runner(fn: AnyHook, timeout: float) -> Callable[[HookEvent], Awaitable[PreCreateResult]]:

@@ -23,6 +23,7 @@ import msgspec
 import structlog
 
 from storage_backends.base import DataStore, UploadNotFound
+from tusd_py import metrics
 from tusd_py.pipeline.models import Claim
 from tusd_py.pipeline.steps import PermanentStepError, StepContext, StepRegistry
 from tusd_py.pipeline.store import RecordingStore
@@ -157,17 +158,23 @@ class WorkerPool:
         job = claim.job
         logger = log.bind(job_id=job.id, upload_id=job.upload_id, attempt=job.attempts)
         logger.info("job started")
+        began = time.perf_counter()
         try:
             async with asyncio.timeout(self.job_timeout):
                 results = await self._run_steps(claim)
             accepted = await self.store.complete_job(job.id, job.claim_token, results)
         except (PermanentStepError, UploadNotFound, TypeError, msgspec.EncodeError) as exc:
             # Not worth retrying: the input or the step's result is wrong, not the moment.
+            metrics.record_job(metrics.WHOLE_JOB, "failed", time.perf_counter() - began)
             await self._report_failure(claim, exc, retry_in=None, logger=logger)
             return
         except Exception as exc:
-            await self._report_failure(claim, exc, self.retry.delay(job.attempts), logger)
+            retry_in = self.retry.delay(job.attempts)
+            outcome = "failed" if retry_in is None else "retry"
+            metrics.record_job(metrics.WHOLE_JOB, outcome, time.perf_counter() - began)
+            await self._report_failure(claim, exc, retry_in, logger)
             return
+        metrics.record_job(metrics.WHOLE_JOB, "completed", time.perf_counter() - began)
         if accepted:
             logger.info("job completed")
         else:
@@ -194,7 +201,13 @@ class WorkerPool:
         )
         try:
             for name, step in self.steps:
-                result = await step(ctx)
+                began = time.perf_counter()
+                try:
+                    result = await step(ctx)
+                except BaseException:
+                    metrics.record_job(name, "error", time.perf_counter() - began)
+                    raise
+                metrics.record_job(name, "ok", time.perf_counter() - began)
                 if not isinstance(result, dict):
                     raise TypeError(f"step {name!r} returned {type(result).__name__}, not dict")
                 ctx.results[name] = result

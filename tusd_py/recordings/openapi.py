@@ -24,6 +24,7 @@ from tusd_py.pipeline.store import CURSOR_PATTERN
 from tusd_py.recordings import params
 from tusd_py.recordings.schemas import (
     CleanupResult,
+    DownloadUrl,
     Queue,
     RecordingDetail,
     RecordingPage,
@@ -35,7 +36,7 @@ OPENAPI_VERSION = "3.1.0"
 API_VERSION = "1.0.0"
 REF = "#/components/schemas/{name}"
 
-_RESPONSE_TYPES = (RecordingPage, RecordingDetail, Queue, SyncResult, Stats, CleanupResult)
+_RESPONSE_TYPES = (RecordingPage, RecordingDetail, Queue, SyncResult, Stats, CleanupResult, DownloadUrl)
 
 _DESCRIPTION = """\
 Recordings are tus uploads seen through their post-upload life:
@@ -150,6 +151,19 @@ def _paths(prefix: str, schema_of: dict[str, dict[str, Any]]) -> dict[str, Any]:
                     "404": _NOT_FOUND,
                     "423": _text("a request writing the upload did not let go in time; retry"),
                     "501": _text("the storage backend cannot delete uploads"),
+                },
+            },
+        },
+        f"{prefix}/recordings/{{upload_id}}/download-url": {
+            "parameters": [_UPLOAD_ID_PARAM],
+            "post": {
+                "operationId": "createDownloadUrl",
+                "summary": "A signed link that downloads the recording's upload without a token (for <audio src>), "
+                "valid for the server's --download-url-ttl; GET it with or without Range; 403 once expired or altered",
+                "responses": {
+                    "200": _json(schema_of["DownloadUrl"], "the link and its expiry"),
+                    "401": _UNAUTHORIZED,
+                    "404": _NOT_FOUND,
                 },
             },
         },

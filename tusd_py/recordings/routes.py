@@ -18,6 +18,7 @@ from tusd_py.recordings import params
 from tusd_py.recordings.handlers import RecordingsHandlers
 from tusd_py.recordings.openapi import build_document, encode_document, query_parameters
 from tusd_py.service import TusService
+from tusd_py.signed_urls import signed_downloads
 
 OPENAPI_PATH = "/openapi.json"
 
@@ -54,6 +55,7 @@ def add_recordings_routes(app: web.Application, service: TusService, pipeline: P
     add("GET", f"{prefix}/stats", handlers.stats, api("stats"))
     add("POST", f"{prefix}/cleanup", handlers.cleanup, api("cleanup"))
     add("GET", openapi_path(prefix), handlers.openapi, public("openapi"))
+    add("POST", f"{one}/download-url", signed_downloads(app, service).create_url, api("download-url"))
 
 
 def _names(prefix: str, kind: str) -> Callable[[str], str]:

@@ -225,3 +225,10 @@ def stats(totals: StorageStats, user_quota: Quota | None) -> Stats:
         total_bytes=totals.total_bytes,
         quota=user_quota,
     )
+
+
+class DownloadUrl(msgspec.Struct, kw_only=True):
+    """A link that downloads one upload without a token, until ``expires_at`` (Unix seconds)."""
+
+    url: str
+    expires_at: int

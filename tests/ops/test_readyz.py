@@ -1,0 +1,65 @@
+"""/readyz through the real app: every part is exercised for real, a failing part is named in a 503."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import msgspec
+from aiohttp.test_utils import TestClient
+
+from tests.tokens import SECRET
+from tests.tus import upload_files
+from tusd_py.app import PIPELINE_KEY, make_app
+from tusd_py.config import Config
+
+
+def config_in(tmp_path: Path, **changes: object) -> Config:
+    config = Config(storage_dir=str(tmp_path / "data"), state_db=str(tmp_path / "state.sqlite3"), workers=0)
+    return msgspec.structs.replace(config, **changes)
+
+
+async def test_ready_when_storage_and_state_store_work(aiohttp_client, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    client: TestClient = await aiohttp_client(make_app(config_in(tmp_path, jwt_secret=SECRET)))
+    resp = await client.get("/readyz")  # public: no token
+    assert resp.status == 200
+    assert await resp.text() == "ready: storage ok, state store ok\n"
+    assert resp.headers["Cache-Control"] == "no-store"
+    assert upload_files(tmp_path / "data") == [], "the probe upload was left behind"
+
+
+async def test_unwritable_storage_is_named_and_healthz_stays_up(aiohttp_client, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    client: TestClient = await aiohttp_client(make_app(config_in(tmp_path)))
+    storage = tmp_path / "data"
+    shutil.rmtree(storage)
+    storage.write_text("not a directory any more")  # every write into it now fails, as on a lost mount
+    resp = await client.get("/readyz")
+    assert resp.status == 503
+    text = await resp.text()
+    assert text.startswith("not ready: storage: ") and text.endswith("\n"), text
+    assert "state store" not in text
+    assert str(tmp_path) not in text, "a public endpoint must not show server paths"
+    assert (await client.get("/healthz")).status == 200
+
+
+async def test_a_closed_state_store_is_named(aiohttp_client, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    app = make_app(config_in(tmp_path))
+    client: TestClient = await aiohttp_client(app)
+    await app[PIPELINE_KEY].store.close()
+    resp = await client.get("/readyz")
+    assert resp.status == 503
+    text = await resp.text()
+    assert text.startswith("not ready: state store: "), text
+    assert "storage:" not in text
+
+
+async def test_a_check_that_hangs_fails_within_the_timeout(aiohttp_client, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    import asyncio
+
+    from tusd_py.ops import run_check
+
+    async def hang() -> None:
+        await asyncio.sleep(30)
+
+    result = await run_check("redis", hang, 0.05)
+    assert result.part == "redis" and result.error == "no answer within 0.05 s"

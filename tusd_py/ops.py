@@ -1,0 +1,138 @@
+"""Routes for the people who run the server: ``/metrics`` (Prometheus) and ``/readyz`` (readiness).
+
+Both are public (no token): a scraper or a load balancer has none, and neither shows an upload.
+``/healthz`` (in the app factory) stays liveness: the process answers. ``/readyz`` answers whether
+it can do its work: each part it depends on is exercised for real (a probe upload written to and
+deleted from the storage, a query on the state store), bounded by ``--readyz-timeout``, and a 503
+names every part that failed, so the load balancer stops sending uploads that would fail.
+
+With ``--metrics-port`` the metrics are served only on their own listener (often kept off the
+public network); ``--no-metrics`` serves them nowhere.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+import structlog
+from aiohttp import web
+
+from storage_backends.base import CAP_TERMINATION, UploadInfo
+from tusd_py import metrics
+from tusd_py.pipeline.models import JobStatus
+from tusd_py.pipeline.service import Pipeline
+from tusd_py.pipeline.store import MAX_PAGE_SIZE
+from tusd_py.service import TusService
+
+log = structlog.get_logger(__name__)
+
+METRICS_PATH = "/metrics"
+READYZ_PATH = "/readyz"
+PROBE_PREFIX = "readyz-probe-"
+
+Check = Callable[[], Awaitable[None]]
+
+
+@dataclass(frozen=True, slots=True)
+class CheckResult:
+    part: str
+    error: str | None  # None: the part works
+
+
+def readiness_answer(results: list[CheckResult]) -> tuple[int, str]:
+    """200 when every part works, else 503 naming each failing part and why."""
+    failing = [r for r in results if r.error is not None]
+    if not failing:
+        return 200, "ready: " + ", ".join(f"{r.part} ok" for r in results) + "\n"
+    return 503, "not ready: " + "; ".join(f"{r.part}: {r.error}" for r in failing) + "\n"
+
+
+async def run_check(part: str, check: Check, timeout: float) -> CheckResult:  # noqa: ASYNC109 - per-check bound
+    try:
+        await asyncio.wait_for(check(), timeout)
+    except TimeoutError:
+        return CheckResult(part, f"no answer within {timeout:g} s")
+    except Exception as exc:
+        # The details (paths, bucket names) go to the log only: /readyz answers anyone.
+        log.warning("readiness check failed", part=part, error=repr(exc))
+        return CheckResult(part, f"failed ({type(exc).__name__}; details in the server log)")
+    return CheckResult(part, None)
+
+
+class Operations:
+    def __init__(self, service: TusService, pipeline: Pipeline) -> None:
+        self.service = service
+        self.pipeline = pipeline
+
+    def checks(self) -> dict[str, Check]:
+        # Redis and PostgreSQL join here once the scale-out issue makes them configurable.
+        return {"storage": self.probe_storage, "state store": self.probe_state_store}
+
+    async def probe_storage(self) -> None:
+        """Write and delete a probe upload through the storage backend, as an upload would.
+
+        Its length is unknown (deferred), so crash recovery never mistakes it for a finished
+        upload; if the delete fails, the expiration sweeper removes it like any abandoned upload.
+        """
+        store = self.service.store
+        now = time.time()
+        probe = UploadInfo(id=PROBE_PREFIX + secrets.token_hex(8), length=None, created_at=now, updated_at=now)
+        await store.create(probe)
+        if CAP_TERMINATION in store.capabilities:
+            await store.terminate(probe.id)
+
+    async def probe_state_store(self) -> None:
+        await self.pipeline.list_queue(limit=1)
+
+    async def readyz(self, request: web.Request) -> web.Response:
+        timeout = self.service.config.readyz_timeout
+        results = await asyncio.gather(*(run_check(part, c, timeout) for part, c in self.checks().items()))
+        status, text = readiness_answer(list(results))
+        return web.Response(status=status, text=text, headers={"Cache-Control": "no-store"})
+
+    async def metrics(self, request: web.Request) -> web.Response:
+        await self._refresh_queue()
+        return web.Response(body=metrics.exposition(), headers={"Content-Type": metrics.CONTENT_TYPE})
+
+    async def _refresh_queue(self) -> None:
+        """Queue depth is a fact of the shared state store, read when scraped (cheap: one indexed query)."""
+        try:
+            jobs = await self.pipeline.list_queue(limit=MAX_PAGE_SIZE)  # depth counts up to 500
+        except Exception as exc:  # a scrape must still answer; readiness reports the store
+            log.warning("queue metrics unavailable", error=repr(exc))
+            return
+        by_state = {str(JobStatus.QUEUED): 0, str(JobStatus.RUNNING): 0}
+        for job in jobs:
+            by_state[str(job.status)] = by_state.get(str(job.status), 0) + 1
+        queued = [job.created_at for job in jobs if job.status is JobStatus.QUEUED]
+        metrics.set_queue(by_state, min(queued) if queued else None)
+
+
+def add_ops_routes(app: web.Application, service: TusService, pipeline: Pipeline) -> None:
+    """Mount /readyz, and /metrics on this app or on its own port (started and stopped with the app)."""
+    ops = Operations(service, pipeline)
+    config = service.config
+    app.router.add_get(READYZ_PATH, ops.readyz, name="public.readyz")
+    if config.no_metrics:
+        return
+    if not config.metrics_port:
+        app.router.add_get(METRICS_PATH, ops.metrics, name="public.metrics")
+        return
+    metrics_app = web.Application()
+    metrics_app.router.add_get(METRICS_PATH, ops.metrics, name="public.metrics")
+    runner = web.AppRunner(metrics_app, access_log=None)
+
+    async def start(_: web.Application) -> None:
+        await runner.setup()
+        await web.TCPSite(runner, config.host, config.metrics_port).start()
+        log.info("serving metrics", url=f"http://{config.host}:{config.metrics_port}{METRICS_PATH}")
+
+    async def stop(_: web.Application) -> None:
+        await runner.cleanup()
+
+    app.on_startup.append(start)
+    app.on_cleanup.append(stop)
