@@ -20,6 +20,7 @@ from tusd_py import __version__
 from tusd_py.config import Config
 from tusd_py.config_loading import ConfigError, describe_default, expected, load_config, unknown_env
 from tusd_py.options import COMMAND_GROUPS, OPTIONS
+from tusd_py.startup import explain_startup_failure
 
 COMMANDS = {
     "serve": "run the server (the default command)",
@@ -121,10 +122,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     configure_logging(config.log_format, config.log_level)
     for warning in unknown_env(os.environ):
         structlog.get_logger("tusd_py").warning(warning)
-    if args.command == "sweep":
-        return asyncio.run(_sweep_once(config))
-    if args.command == "cleanup":
-        return asyncio.run(_cleanup_once(config))
+    if args.command in ("sweep", "cleanup"):
+        once = _sweep_once if args.command == "sweep" else _cleanup_once
+        try:
+            return asyncio.run(once(config))
+        except Exception as exc:
+            return _refuse_start(exc, config)
     if args.command == "dev-token":
         return _print_dev_token(config, args.user, args.ttl)
     try:
@@ -145,7 +148,6 @@ def _serve(app: web.Application, config: Config) -> int:
     log.info("open-file limit", soft=limit.soft, hard=limit.hard, was=limit.was, max_connections=max_connections)
     if max_connections >= limit.soft:
         log.warning("--max-connections is not below the open-file limit: accept() may fail with EMFILE")
-    log.info("serving", url=f"http://{config.host}:{config.port}{config.base_path}", storage=config.storage)
     site = {
         "host": config.host,
         "port": config.port,
@@ -154,12 +156,28 @@ def _serve(app: web.Application, config: Config) -> int:
         "header_timeout": config.header_timeout,
         "keepalive_timeout": config.keepalive_timeout,
     }
+    serving = False
+
+    def announce() -> None:
+        nonlocal serving
+        serving = True
+        log.info("serving", url=f"http://{config.host}:{config.port}{config.base_path}", storage=config.storage)
+
     try:
-        serve(app, site, config.shutdown_timeout, tick=REPEAT_WINDOW)
-    except OSError as exc:  # the port is taken, the address is not ours...
-        log.error("cannot listen", host=config.host, port=config.port, error=str(exc))
-        return 1
+        serve(app, site, config.shutdown_timeout, tick=REPEAT_WINDOW, on_serving=announce)
+    except Exception as exc:
+        if serving:
+            raise
+        return _refuse_start(exc, config)
     return 0
+
+
+def _refuse_start(exc: Exception, config: Config) -> int:
+    reason = explain_startup_failure(exc, config)
+    if reason is None:
+        raise exc
+    print(f"tusd-py: cannot start: {reason}", file=sys.stderr)
+    return 2
 
 
 def _print_dev_token(config: Config, user: str, ttl: float) -> int:
