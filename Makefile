@@ -3,13 +3,19 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# `make run` needs only the runtime dependencies; `make test` adds the dev extras on top.
+RUN_STAMP := $(VENV)/.runtime-installed
 PYTEST_ARGS ?=
 
 .PHONY: run test test-quick lint conformance bench clean system-deps demo
 
-$(STAMP): pyproject.toml
+$(RUN_STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e .
+	touch $(RUN_STAMP)
+
+$(STAMP): $(RUN_STAMP)
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
@@ -21,7 +27,7 @@ $(DEMO_BUNDLE): $(DEMO_DIR)/package.json $(DEMO_DIR)/package-lock.json $(wildcar
 demo: $(DEMO_BUNDLE)
 
 ## run: serve http://127.0.0.1:1080/files/ with ./data storage, and the recorder page at /demo/
-run: $(STAMP) $(DEMO_BUNDLE)
+run: $(RUN_STAMP) $(DEMO_BUNDLE)
 	@echo "recorder demo: http://$${TUSD_PY_HOST:-127.0.0.1}:$${TUSD_PY_PORT:-1080}/demo/"
 	$(BIN)/tusd-py serve --demo
 

@@ -212,3 +212,28 @@ class SeaweedS3:
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         self.stop()
+
+
+def main() -> None:
+    """``python -m conformance.seaweed [DIR]``: a local S3 to try tusd-py's S3 backend against.
+
+    Starts SeaweedFS with a bucket, prints the environment and flags for ``tusd-py serve``, and
+    runs until Ctrl-C (then stops it by PID). Its data stays in DIR (default ./seaweed-tryout).
+    """
+    import shlex
+
+    # A plain SIGTERM (kill, timeout) must stop SeaweedFS too, not orphan it.
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
+    directory = Path(sys.argv[1] if len(sys.argv) > 1 else "seaweed-tryout").resolve()
+    with SeaweedS3(directory) as s3:
+        env = " ".join(f"{name}={shlex.quote(value)}" for name, value in s3.server_env().items())
+        flags = " ".join(shlex.quote(arg) for arg in s3.server_args("tus/"))
+        print(f"SeaweedFS S3 at {s3.endpoint}, bucket {s3.bucket!r}, data in {directory}", flush=True)
+        print(f"serve with:\n  {env} .venv/bin/tusd-py serve {flags}\nCtrl-C stops SeaweedFS.", flush=True)
+        with contextlib.suppress(KeyboardInterrupt):
+            while s3.process is not None and s3.process.poll() is None:
+                time.sleep(1)
+
+
+if __name__ == "__main__":
+    main()

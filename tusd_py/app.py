@@ -152,10 +152,17 @@ async def _health(request: web.Request) -> web.Response:
 
 async def _start(app: web.Application) -> None:
     service = app[SERVICE_KEY]
-    await service.store.start()
-    if service.quotas is not None:
-        await service.quotas.rebuild(service.store)
-    await app[PIPELINE_KEY].start(workers=service.config.workers > 0)
+    try:
+        await service.store.start()
+        if service.quotas is not None:
+            await service.quotas.rebuild(service.store)
+        await app[PIPELINE_KEY].start(workers=service.config.workers > 0)
+    except BaseException:
+        # aiohttp runs no on_cleanup after a failed on_startup: close what opened, or an S3
+        # client is left to warn "Unclosed client session" after the start-up error.
+        await app[PIPELINE_KEY].stop()
+        await service.store.close()
+        raise
     app[_BACKGROUND_KEY].start(asyncio.create_task(_recover(service)))
     if service.has_extension("expiration") and service.config.sweep_interval > 0:
         app[_BACKGROUND_KEY].start(asyncio.create_task(_sweep_periodically(service)))

@@ -12,6 +12,7 @@ from typing import Literal
 import msgspec
 
 LogFormat = Literal["auto", "json", "console"]
+LogLevel = Literal["debug", "info", "warning", "error"]
 
 
 class Config(msgspec.Struct, kw_only=True):
@@ -27,7 +28,7 @@ class Config(msgspec.Struct, kw_only=True):
     cors_origins: list[str] = msgspec.field(default_factory=lambda: ["*"])
     behind_proxy: bool = False  # trust X-Forwarded-Host/Proto and Forwarded for Location URLs
     log_format: LogFormat = "auto"  # auto: readable on a terminal, JSON otherwise
-    log_level: str = "info"
+    log_level: LogLevel = "info"
     # How long a request waits for another request on the same upload to let go of it (seconds).
     lock_timeout: float = 3.0
     # A PATCH whose body sends nothing for this long is ended, keeping the bytes that arrived.
@@ -124,17 +125,19 @@ class Config(msgspec.Struct, kw_only=True):
             self.base_path = "/" + self.base_path
         if not self.base_path.endswith("/"):
             self.base_path += "/"
+        # Errors say "field: reason"; tusd_py.config_loading turns the field into its flag and variable.
         if self.max_size is not None and self.max_size <= 0:
-            raise ValueError("max_size must be positive")
-        if self.header_timeout < 0 or self.keepalive_timeout < 0 or self.max_connections < 0:
-            raise ValueError("header_timeout, keepalive_timeout and max_connections must not be negative")
+            raise ValueError("max_size: must be a positive number of bytes")
+        for name in ("header_timeout", "keepalive_timeout", "max_connections"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name}: must not be negative")
         if not 0 < self.port < 65536:
-            raise ValueError("port must be between 1 and 65535")
+            raise ValueError("port: must be between 1 and 65535")
         if not 0 <= self.metrics_port < 65536 or (self.metrics_port and self.metrics_port == self.port):
-            raise ValueError("metrics_port must be between 1 and 65535 and differ from port (0: the main port)")
+            raise ValueError("metrics_port: must be between 1 and 65535 and differ from --port (0: the main port)")
         if self.download_signing_key is not None and len(self.download_signing_key) < 32:
-            raise ValueError("download_signing_key must be at least 32 characters (it is an HMAC-SHA256 key)")
+            raise ValueError("download_signing_key: must be at least 32 characters (it is an HMAC-SHA256 key)")
         if not 0 < self.download_url_ttl <= 7 * 24 * 3600:
-            raise ValueError("download_url_ttl must be between 0 and a week (seconds)")
+            raise ValueError("download_url_ttl: must be between 0 and a week (seconds)")
         if self.storage == "s3" and not self.s3_bucket:
-            raise ValueError("--storage s3 needs --s3-bucket")
+            raise ValueError("s3_bucket: must be set with --storage s3")

@@ -21,6 +21,7 @@ import logging
 import os
 import resource
 import socket
+from collections.abc import Callable
 from contextlib import suppress
 from dataclasses import dataclass
 from typing import Any
@@ -29,6 +30,7 @@ from aiohttp import web
 from aiohttp.web_protocol import RequestHandler
 
 from tusd_py import metrics
+from tusd_py.startup import ListenError
 
 # Stdlib loggers on purpose: tusd_py.logs collapses repeats of a stdlib record, and both of these
 # fire once per connection under an attack.
@@ -132,6 +134,7 @@ class ConnectionGuard:
         self.header_timeout = header_timeout
         self.served = 0
         self.refusing = 0
+        self.shutdown = ShutdownReport()
         self._lingering_refusals = spare_descriptors(open_files, max_connections)
         self._handler_options = handler_options
 
@@ -153,6 +156,20 @@ class ConnectionGuard:
         metrics.CONNECTIONS_OPEN.dec()
 
 
+@dataclass
+class ShutdownReport:
+    """Requests in flight at shutdown: finished within the grace period, or cut at its end."""
+
+    drained: int = 0
+    cut: int = 0
+
+    def count(self, *, cut: bool) -> None:
+        if cut:
+            self.cut += 1
+        else:
+            self.drained += 1
+
+
 class _GuardedHandler(RequestHandler):
     """aiohttp's connection handler plus a deadline for a complete header block.
 
@@ -166,6 +183,7 @@ class _GuardedHandler(RequestHandler):
     def __init__(self, manager: web.Server, *, guard: ConnectionGuard, **kwargs: Any) -> None:
         super().__init__(manager, **kwargs)
         self._guard: ConnectionGuard | None = guard
+        self._shutdown_report = guard.shutdown
         self._header_clock: asyncio.TimerHandle | None = None
         self._header_bytes = False
 
@@ -189,6 +207,15 @@ class _GuardedHandler(RequestHandler):
             self._guard.release()
             self._guard = None
         super().connection_lost(exc)
+
+    async def shutdown(self, timeout: float | None = 15.0) -> None:  # noqa: ASYNC109 - aiohttp's signature
+        """aiohttp's graceful close, counted: a request still running when ``timeout`` ends is cut."""
+        busy = self._request_in_progress
+        started = self._loop.time()
+        await super().shutdown(timeout)
+        if busy:
+            cut = timeout is not None and self._loop.time() - started >= timeout
+            self._shutdown_report.count(cut=cut)
 
     def _waiting_for_request(self) -> bool:
         waiter = self._waiter
@@ -285,9 +312,12 @@ class GuardedSite(web.BaseSite):
         assert server is not None
         self.guard = ConnectionGuard(server, **self._guard_options)
         loop = asyncio.get_running_loop()
-        self._server = await loop.create_server(
-            self.guard, self._host, self._port, backlog=self._backlog, reuse_address=True
-        )
+        try:
+            self._server = await loop.create_server(
+                self.guard, self._host, self._port, backlog=self._backlog, reuse_address=True
+            )
+        except OSError as exc:
+            raise ListenError(self._host, self._port, exc) from exc
         # asyncio uses ``backlog`` twice: as the kernel's queue of not yet accepted connections
         # (which cost this process no descriptor) and as how many it accepts per wake-up (each
         # a descriptor before the guard sees it). Keep the batch small and the queue large, or a
@@ -297,21 +327,34 @@ class GuardedSite(web.BaseSite):
                 listener.listen(LISTEN_BACKLOG)
 
 
-def serve(app: web.Application, site_options: dict[str, Any], shutdown_timeout: float, *, tick: float) -> None:
+def serve(
+    app: web.Application,
+    site_options: dict[str, Any],
+    shutdown_timeout: float,
+    *,
+    tick: float,
+    on_serving: Callable[[], None] | None = None,
+) -> None:
     """Run ``app`` until SIGTERM/SIGINT, then shut down gracefully within ``shutdown_timeout``.
 
-    What web.run_app does, with GuardedSite as the listener. ``tick`` seconds apart (and once at
-    the end) tusd_py.logs writes its "repeated N times" summaries.
+    What web.run_app does, with GuardedSite as the listener. ``on_serving`` runs once the app
+    started (its storage checked) and the socket listens; a failure before that propagates
+    (ListenError for the socket) after cleanup. ``tick`` seconds apart (and once at the end)
+    tusd_py.logs writes its "repeated N times" summaries.
     """
     from tusd_py.logs import flush_repeated_logs
 
     loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)
     runner = web.AppRunner(app, handle_signals=True, shutdown_timeout=shutdown_timeout, access_log=None)
+    sites: list[GuardedSite] = []  # made once the runner is set up, as aiohttp requires
 
     async def start() -> None:
         await runner.setup()
-        await GuardedSite(runner, **site_options).start()
+        sites.append(GuardedSite(runner, **site_options))
+        await sites[0].start()
+        if on_serving is not None:
+            on_serving()
 
     async def tick_forever() -> None:
         while True:
@@ -319,11 +362,17 @@ def serve(app: web.Application, site_options: dict[str, Any], shutdown_timeout: 
             flush_repeated_logs()
 
     forever = loop.create_task(tick_forever())
+    guard: ConnectionGuard | None = None  # set when a signal stops a serving server
     try:
         loop.run_until_complete(start())
         loop.run_until_complete(forever)
     except (web.GracefulExit, KeyboardInterrupt):
-        pass
+        guard = sites[0].guard if sites else None
+        if guard is not None:
+            log.info(
+                "shutting down: no new connections, in-flight requests get the shutdown timeout",
+                extra={"connections": guard.served, "shutdown_timeout": shutdown_timeout},
+            )
     finally:
         # Cleanup runs in a task of its own, not in a cancelled one, so aiohttp's graceful
         # shutdown gets its whole timeout.
@@ -336,7 +385,18 @@ def serve(app: web.Application, site_options: dict[str, Any], shutdown_timeout: 
             _cancel_remaining(loop)
             loop.run_until_complete(loop.shutdown_asyncgens())
             loop.close()
+            if guard is not None:
+                _log_shutdown(guard.shutdown)
             flush_repeated_logs(pending=True)
+
+
+def _log_shutdown(report: ShutdownReport) -> None:
+    extra = {"drained": report.drained, "cut": report.cut}
+    if report.cut:
+        # Written bytes of a cut PATCH are kept; its client resumes from the stored offset.
+        log.warning("stopped; requests still running at the shutdown timeout were cut", extra=extra)
+    else:
+        log.info("stopped; every in-flight request finished", extra=extra)
 
 
 def _cancel_remaining(loop: asyncio.AbstractEventLoop) -> None:

@@ -61,7 +61,9 @@ async def error_responses(request: web.Request, handler: Handler) -> web.StreamR
     """
     try:
         return await handler(request)
-    except web.HTTPException:
+    except web.HTTPException as exc:
+        if exc.status >= 400 and exc.text == f"{exc.status}: {exc.reason}":
+            return _router_refusal(request, exc)
         raise
     except Exception as exc:
         request[ERROR_CODE] = type(exc).__name__  # a bounded set of names: the tusd_errors_total code
@@ -69,6 +71,16 @@ async def error_responses(request: web.Request, handler: Handler) -> web.StreamR
         if started is not None:
             return _abort(request, started, exc)
         return _error_response(exc)
+
+
+def _router_refusal(request: web.Request, exc: web.HTTPException) -> web.Response:
+    """aiohttp's own refusals (no route, method not allowed) carry a bare "404: Not Found" page:
+    give them a reason like every other error."""
+    if exc.status == 404:
+        return _text(404, f"no such path: {request.path}")
+    if exc.status == 405:
+        return _text(405, f"method {request.method} not allowed on {request.path}", {"Allow": exc.headers["Allow"]})
+    return _text(exc.status, exc.reason.lower())
 
 
 def _error_response(exc: Exception) -> web.Response:

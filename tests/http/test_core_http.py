@@ -9,7 +9,7 @@ from aiohttp.test_utils import TestClient
 
 from tests.tus import OCTET, TUS, create, offset_of, patch, processed_head, upload_files
 from tusd_py.app import SERVICE_KEY, make_app
-from tusd_py.cli import _parser, load_config
+from tusd_py.cli import load_config, parse_args
 from tusd_py.config import Config
 
 
@@ -252,7 +252,7 @@ async def test_fsync_flag_flushes_every_patch_before_answering(
         real_fsync(fd)
 
     monkeypatch.setattr(os, "fsync", fsync)
-    args = _parser().parse_args(["--storage-dir", str(storage_dir), *(["--fsync"] if durable else [])])
+    args = parse_args(["--storage-dir", str(storage_dir), *(["--fsync"] if durable else [])])
     client = await aiohttp_client(make_app(load_config(args, {})))
     path = await create(client, 6)
     created = len(flushed)

@@ -6,6 +6,7 @@ Each test drives the real CLI server over real sockets and checks the bytes on d
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import time
 from pathlib import Path
@@ -98,6 +99,8 @@ def test_sigterm_mid_patch_keeps_written_bytes(tmp_path: Path) -> None:
         assert wait_until(lambda: stored_bytes(storage, url) >= 1024 * 1024)
         assert server.stop(grace=15) is not None  # SIGTERM; the stalled PATCH is cut after 1 s
         req.close()
+        stopped = [json.loads(line) for line in server.logs().splitlines() if '"stopped;' in line]
+        assert [(entry["drained"], entry["cut"]) for entry in stopped] == [(0, 1)]  # the shutdown says what it cut
         server = LiveServer(storage, port=server.port).start()
         assert head_offset(client, url) == sent  # every byte that arrived was kept
         resume_and_verify(client, url)

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import pytest
 
-from tusd_py.cli import _parser, load_config
+from tusd_py.cli import load_config, parse_args
 from tusd_py.config import Config
 
 
 def test_flags_and_environment() -> None:
-    args = _parser().parse_args(["serve", "--metrics-port", "9100", "--download-url-ttl", "60"])
+    args = parse_args(["serve", "--metrics-port", "9100", "--download-url-ttl", "60"])
     config = load_config(args, {"TUSD_PY_NO_METRICS": "1", "TUSD_PY_DOWNLOAD_SIGNING_KEY": "k" * 32})
     assert (config.metrics_port, config.download_url_ttl, config.no_metrics) == (9100, 60.0, True)
     assert config.download_signing_key == "k" * 32
