@@ -10,6 +10,7 @@ import pytest
 from aiohttp.test_utils import TestClient
 
 from conformance.live_server import LiveServer
+from conformance.redis_server import RedisServer, find_redis_server
 from conformance.seaweed import SeaweedS3, find_weed
 from storage_backends.filesystem import FileStore
 from tusd_py.app import make_app
@@ -96,3 +97,23 @@ def auth_headers() -> dict[str, str]:
 
     token = mint_dev_token(AuthConfig(enabled=True, secret=INTEROP_SECRET), "interop-user", ttl=6 * 3600)
     return {"Authorization": f"Bearer {token}"}
+
+
+@pytest.fixture(scope="session")
+def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
+    """One real redis-server on loopback for the session (nothing persisted)."""
+    if find_redis_server() is None:
+        pytest.skip("redis-server (Debian package redis-server, see scripts/ensure-system-packages.sh) is missing")
+    with RedisServer(tmp_path_factory.mktemp("redis")) as server:
+        yield server
+
+
+@pytest.fixture
+def redis_url(redis_server: RedisServer) -> str:
+    """The session's Redis, emptied first: no lease of an earlier test is left."""
+    import socket
+
+    with socket.create_connection(("127.0.0.1", redis_server.port), timeout=5) as sock:
+        sock.sendall(b"FLUSHALL\r\n")
+        assert sock.recv(16).startswith(b"+OK")
+    return redis_server.url

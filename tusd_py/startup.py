@@ -40,6 +40,8 @@ def explain_startup_failure(exc: BaseException, config: Config) -> str | None:
         if exc.errno in (errno.EADDRNOTAVAIL, errno.EAFNOSUPPORT) or exc.errno is None:
             return f"cannot listen on {where}: {exc.strerror}; change --host to an address of this machine"
         return f"cannot listen on {where}: {exc.strerror}; change --host or --port"
+    if type(exc).__name__ == "LockServiceError":  # tusd_py.redis_locking, imported only with --redis-url
+        return f"{_one_line(exc)}; check --redis-url (and that Redis is running)"
     if isinstance(exc, StorageError):
         hint = _S3_FLAGS if config.storage == "s3" else "change --storage-dir"
         return f"{_one_line(exc)}; {hint}"
