@@ -14,7 +14,7 @@ from tusd_py.cleanup import cleanup_failed
 from tusd_py.config import Config
 from tusd_py.gate import gate_middleware
 from tusd_py.hooks import HookListener, HookRegistry
-from tusd_py.locking import InProcessLocker, Locker
+from tusd_py.locking import InProcessLocker, Locker, LockUnavailable
 from tusd_py.metrics import MetricsListener
 from tusd_py.middlewares import add_response_headers, cors_middleware, error_responses, request_context
 from tusd_py.ops import add_ops_routes
@@ -186,6 +186,8 @@ async def _cleanup_periodically(service: TusService, pipeline: Pipeline) -> None
         await asyncio.sleep(service.config.cleanup_interval)
         try:
             await cleanup_failed(service, pipeline, service.config.cleanup_failed_days)
+        except LockUnavailable as exc:  # Redis is away: the next run does it
+            log.warning("cleanup of failed recordings postponed", reason=exc.reason)
         except Exception:
             log.exception("cleanup of failed recordings failed")
 
@@ -197,6 +199,9 @@ async def _sweep_periodically(service: TusService) -> None:
         await asyncio.sleep(service.config.sweep_interval)
         try:
             report = await sweep(service)
+        except LockUnavailable as exc:  # Redis is away: the next sweep does it
+            log.warning("expiration sweep postponed", reason=exc.reason)
+            continue
         except Exception:
             log.exception("expiration sweep failed")
             continue

@@ -201,9 +201,9 @@ def test_sigstop_past_the_lease_then_sigcont_commits_nothing(cluster: Cluster, b
     assert refused, one.logs()[-3000:]  # and the stale holder did try, and was refused
 
 
-def test_redis_restart_mid_upload_is_503_then_heals_by_itself(cluster: Cluster, tmp_path: Path) -> None:
+def test_redis_restart_mid_upload_is_503_then_heals_by_itself(cluster: Cluster, backend: str, tmp_path: Path) -> None:
     with RedisServer(tmp_path / "own-redis") as redis:
-        one, two = cluster(2, redis_url=redis.url)
+        one, two = cluster(2, backend, redis_url=redis.url)
         path = path_of(client(one).create(len(PAYLOAD)))
         half = 3 * MIB
         assert client(one).patch(path, 0, PAYLOAD[:half]).status == 204
@@ -224,4 +224,45 @@ def test_redis_restart_mid_upload_is_503_then_heals_by_itself(cluster: Cluster, 
                     break
             time.sleep(0.5)
         assert done is not None and done.status == 204, done
+        assert sha(download(two, path)) == sha(PAYLOAD)
+
+
+def resume_when_redis_is_back(servers: list[LiveServer], path: str, data: bytes) -> int:
+    """HEAD and PATCH the rest, retrying (bounded) while the instances reconnect; return the
+    offset the resume started from."""
+    for _ in range(40):  # bounded: up to ~20 s
+        head = client(servers[0]).head(path)
+        if head.status == 200:
+            offset = int(head.header("Upload-Offset") or -1)
+            if client(servers[-1]).patch(path, offset, data[offset:]).status == 204:
+                return offset
+        time.sleep(0.5)
+    raise AssertionError("the upload could not be resumed after Redis came back")
+
+
+def test_redis_stopped_under_a_streaming_patch_commits_nothing_more(cluster: Cluster, tmp_path: Path) -> None:
+    with RedisServer(tmp_path / "own-redis") as redis:
+        one, two = cluster(2, redis_url=redis.url)
+        path = path_of(client(one).create(len(PAYLOAD)))
+        request = patch_request(one, path, 0, len(PAYLOAD))
+        first = 2 * MIB
+        request.send(PAYLOAD[:first])
+        data_file = one.storage_dir / path.rsplit("/", 1)[1]
+        assert wait_until(lambda: data_file.stat().st_size >= first - 512 * 1024, timeout=20)
+        redis.stop()
+        try:
+            for at in range(first, first + 2 * MIB, 256 * 1024):  # bounded: 2 MiB more
+                request.send(PAYLOAD[at : at + 256 * 1024])
+            status = request.response_status(timeout=20)
+        except OSError:
+            status = -1  # answered and closed while the body was still coming
+        finally:
+            request.close()
+        assert status in (503, -1), status
+        on_disk = data_file.read_bytes()
+        assert len(on_disk) <= first  # nothing after Redis went away
+        assert PAYLOAD.startswith(on_disk)
+        redis.start()
+        offset = resume_when_redis_is_back([two, one], path, PAYLOAD)
+        assert offset == len(on_disk)
         assert sha(download(two, path)) == sha(PAYLOAD)
