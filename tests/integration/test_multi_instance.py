@@ -115,6 +115,25 @@ def test_every_request_of_an_upload_at_a_different_instance(cluster: Cluster, ba
     assert head_offset(servers[2], path) == len(PAYLOAD)
 
 
+def test_head_at_another_instance_takes_over_a_stalled_patch(cluster: Cluster, backend: str) -> None:
+    """The release request crosses instances over pub/sub: the holder commits what arrived, lets
+    go, and the HEAD reports exactly that offset, long before any lease could run out."""
+    one, two = cluster(2, backend)
+    path = path_of(client(one).create(len(PAYLOAD)))
+    request = patch_request(one, path, 0, len(PAYLOAD))
+    sent = MIB + 12345
+    request.send(PAYLOAD[:sent])
+    time.sleep(0.5)  # every sent byte reaches the instance; then the client stalls
+    began = time.monotonic()
+    assert head_offset(two, path) == sent
+    assert time.monotonic() - began < LOCK_TIMEOUT  # handed over, not timed out nor expired
+    assert request.response_status(timeout=10) == 423
+    request.close()
+    resp = client(two).patch(path, sent, PAYLOAD[sent:])
+    assert resp.status == 204, (resp.status, resp.body)
+    assert sha(download(one, path)) == sha(PAYLOAD)
+
+
 def test_two_concurrent_patches_at_two_instances_never_interleave(cluster: Cluster) -> None:
     one, two = cluster(2)
     other = os.urandom(len(PAYLOAD))
