@@ -92,6 +92,9 @@ class FileStore(DataStore):
         self.uses_xattrs = supported
 
     # -- paths ---------------------------------------------------------------------------------
+    def location(self, upload_id: str) -> dict[str, str]:
+        return {"type": "filesystem", "path": str(self._data_path(upload_id).resolve())}
+
     def _data_path(self, upload_id: str) -> Path:
         # The core validates ids first; this second check keeps the backend safe on its own.
         if not UPLOAD_ID.fullmatch(upload_id):

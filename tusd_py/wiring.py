@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING
 
 from storage_backends.base import DataStore
 from tusd_py.config import Config
-from tusd_py.hooks import HookDispatcher, HookRegistry, HookType, WebhookConfig
+from tusd_py.hooks import HookDispatcher, HookRegistry, HookType, ProgressThrottle, WebhookConfig
 from tusd_py.pipeline.analysis import CompressionPolicy
 from tusd_py.pipeline.config import PipelineConfig
 from tusd_py.pipeline.service import Pipeline
@@ -16,6 +16,7 @@ from tusd_py.quotas import QuotaLedger, QuotaLimits
 
 if TYPE_CHECKING:
     from tusd_py.auth import AuthConfig, TokenVerifier
+    from tusd_py.hooks.delivery import OutboxDelivery
 
 
 def auth_config(config: Config) -> AuthConfig:
@@ -61,7 +62,31 @@ def build_hooks(config: Config, registry: HookRegistry | None) -> HookDispatcher
         )
     if registry is None and not webhooks:
         return None
-    return HookDispatcher(registry, webhooks)
+    return HookDispatcher(registry, webhooks, throttle=ProgressThrottle(config.progress_hooks_interval))
+
+
+def build_outbox(config: Config, hooks: HookDispatcher | None, pipeline: Pipeline) -> OutboxDelivery | None:
+    """Make post-* webhooks durable: events go into the state store with the change they report
+    (the pipeline's transactions) and a deliverer sends them. None without webhooks."""
+    if hooks is None or not hooks.webhook_configs:
+        return None
+    from tusd_py.hooks.delivery import OutboxDelivery
+    from tusd_py.hooks.outbox import HookOutbox
+
+    outbox = HookOutbox(
+        hooks.webhook_configs, pipeline.workers.data_store, progress_interval=config.progress_hooks_interval
+    )
+    delivery = OutboxDelivery(
+        pipeline.store,
+        hooks.webhook_configs,
+        retention=config.hooks_retention,
+        backoff_max=min(config.hooks_backoff_max, config.hooks_retention),
+    )
+    hooks.durable = True
+    pipeline.events = outbox.events
+    pipeline.workers.outcome_events = outbox.process_events
+    pipeline.on_events = pipeline.workers.on_events = delivery.notify
+    return delivery
 
 
 def build_pipeline(config: Config, store: DataStore, publish_digest: DigestPublisher | None = None) -> Pipeline:

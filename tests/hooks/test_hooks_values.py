@@ -32,9 +32,10 @@ def test_event_json_carries_text_and_binary_metadata_apart() -> None:
     assert data["user_id"] == "alice" and data["request_id"] == "req-1"
     assert data["upload"]["metadata"] == {"filename": "a.txt", "empty": None}
     assert data["upload"]["metadata_binary"] == {"blob": base64.b64encode(b"\xff\x00").decode()}
-    assert set(data) == {"type", "event_id", "timestamp", "upload", "user_id", "request_id"}
+    assert set(data) == {"type", "event_id", "timestamp", "upload", "user_id", "request_id", "headers", "process"}
+    assert data["headers"] == {} and data["process"] is None
     assert set(data["upload"]) == {
-        "id", "length", "offset", "metadata", "metadata_binary", "owner", "concat", "partials", "sha256",
+        "id", "length", "offset", "metadata", "metadata_binary", "owner", "concat", "partials", "sha256", "storage",
     }  # fmt: skip
 
 
