@@ -90,7 +90,7 @@ async def test_two_instances_on_one_database_never_send_one_row_twice(tmp_path: 
                 body=body,
                 created_at=now,
                 not_before=now,
-            )  # fmt: skip
+            )
             for n in range(40)
         ]
     )
