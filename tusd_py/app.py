@@ -113,7 +113,7 @@ def make_app(
     if verifier is None:
         log.warning(
             "AUTHENTICATION IS OFF: anyone who can reach this server can upload, read and delete uploads. "
-            "Give --jwt-secret, --jwt-public-key or --jwks to turn it on."
+            "Give --jwt-secret, --jwt-public-key, --jwks or --jwks-url to turn it on."
         )
     service = build_service(config, store=store, locker=locker, hooks=hooks)
     pipeline = build_pipeline(config, service.store, publish_digest=service.record_digest)
@@ -150,6 +150,17 @@ def make_app(
     app.on_response_prepare.append(add_response_headers)
     app.on_startup.append(_start)
     app.on_cleanup.append(_stop)
+    if verifier is not None and verifier.remote is not None:
+        remote = verifier.remote
+
+        async def fetch_keys(_: web.Application) -> None:
+            await remote.start()
+
+        async def close_keys(_: web.Application) -> None:
+            await remote.close()
+
+        app.on_startup.append(fetch_keys)
+        app.on_cleanup.append(close_keys)
     return app
 
 

@@ -23,7 +23,8 @@ from tusd_py.hooks import (
     verify_signature,
 )
 from tusd_py.hooks.replies import parse_reply
-from tusd_py.hooks.webhook import WebhookConfig, backoff_delay, safe_url
+from tusd_py.hooks.webhook import WebhookConfig, backoff_delay
+from tusd_py.urls import safe_url
 
 
 def test_event_json_carries_text_and_binary_metadata_apart() -> None:

@@ -19,8 +19,9 @@ from storage_backends.base import DataStore, UploadInfo, UploadNotFound
 from tusd_py.hooks.context import forwarded_headers, request_id
 from tusd_py.hooks.events import HookType, ProcessOutcome, build_event
 from tusd_py.hooks.throttle import ProgressThrottle
-from tusd_py.hooks.webhook import WebhookConfig, safe_url
+from tusd_py.hooks.webhook import WebhookConfig
 from tusd_py.pipeline.models import OutboxEvent, Recording
+from tusd_py.urls import safe_url
 
 
 class HookOutbox:

@@ -21,6 +21,7 @@ import structlog
 from tusd_py.hooks.events import HookEvent, HookType
 from tusd_py.hooks.signing import SIGNATURE_HEADER, sign
 from tusd_py.hooks.standard_signing import signing_key, standard_headers
+from tusd_py.urls import safe_url
 
 log = structlog.get_logger(__name__)
 
@@ -60,14 +61,6 @@ class WebhookConfig(msgspec.Struct, kw_only=True):
     def __repr__(self) -> str:
         # The secret and the URL's credentials must not reach logs.
         return f"WebhookConfig(url={safe_url(self.url)!r}, hooks={[str(h) for h in self.hooks]})"
-
-
-def safe_url(url: str) -> str:
-    """The URL without userinfo, query or fragment, which may hold credentials."""
-    parts = urlsplit(url)
-    host = parts.hostname or ""
-    port = f":{parts.port}" if parts.port else ""
-    return f"{parts.scheme}://{host}{port}{parts.path}"
 
 
 def backoff_delay(attempt: int, base: float, cap: float, rand: Callable[[], float]) -> float:
