@@ -33,8 +33,7 @@ from tusd_py.config import Config
 from tusd_py.errors import TusError, insufficient_storage, not_found
 from tusd_py.gate import caller_id
 from tusd_py.hooks import HookDispatcher, HookEvent, HookType, build_event
-from tusd_py.hooks.context import forwarded_headers
-from tusd_py.hooks.context import request_id as context_request_id
+from tusd_py.hooks.context import event_here, forwarded_headers
 from tusd_py.lifecycle import Lifecycle
 from tusd_py.locking import Locker
 from tusd_py.protocol import upload_state
@@ -271,14 +270,7 @@ class TusService:
             await self.lifecycle.finished(info)
 
     def _pre_event(self, hook_type: HookType, info: UploadInfo) -> HookEvent:
-        return build_event(
-            hook_type,
-            info,
-            user_id=info.owner,
-            request_id=context_request_id(),
-            storage=self.store.location(info.id),
-            headers=forwarded_headers(),
-        )
+        return event_here(hook_type, info, storage=self.store.location(info.id))
 
     async def record_digest(self, upload_id: str, sha256: str) -> None:
         """Store the whole-upload SHA-256 computed by post-finish processing (HEAD/GET then send it).

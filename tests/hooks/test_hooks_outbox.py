@@ -143,3 +143,25 @@ async def test_pre_terminate_rejection_keeps_the_upload(aiohttp_client, tmp_path
     api = await client.delete(f"/api/recordings/{upload_id}", headers=bearer("alice"))
     assert api.status == 403
     assert (await client.head(f"/files/{upload_id}", headers={**TUS, **bearer("alice")})).status == 200
+
+
+async def test_progress_events_follow_the_progress_hooks_interval(aiohttp_client, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    receiver = StandardReceiver(free_port(), HOOK_SECRET)
+    await receiver.start()
+    try:
+        cfg = config(tmp_path, receiver.url, hooks_events=["post-receive", "post-finish"], progress_hooks_interval=3600)
+        client = await aiohttp_client(make_app(cfg))
+        resp = await client.post("/files/", headers={**TUS, **bearer("alice"), "Upload-Length": "4"})
+        path = "/files/" + resp.headers["Location"].rsplit("/", 1)[1]
+        for offset in range(4):  # four PATCHes of one byte, well within the hour
+            patch = await client.patch(
+                path, headers={**TUS, **bearer("alice"), **OCTET, "Upload-Offset": str(offset)}, data=b"x"
+            )
+            assert patch.status == 204
+        await receiver.wait_for("post-finish", 1)
+        await receiver.wait_for("post-receive", 2)
+        await asyncio.sleep(0.3)  # any extra event would have arrived by now
+    finally:
+        await receiver.stop()
+    # The first progress and the final one (100 %), nothing in between.
+    assert sorted(d.event["upload"]["offset"] for d in receiver.of("post-receive")) == [1, 4]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+from pathlib import Path
 
 import msgspec
 import pytest
@@ -187,3 +188,24 @@ def test_webhook_config_validation_and_redaction() -> None:
     config = WebhookConfig(url="https://user:pw@h:8443/hook?token=t", secret="s3cr3t")
     assert "pw" not in repr(config) and "s3cr3t" not in repr(config) and "token" not in repr(config)
     assert safe_url(config.url) == "https://h:8443/hook"
+
+
+def test_backends_say_where_an_uploads_bytes_are_without_io(tmp_path: Path) -> None:
+    from storage_backends.filesystem import FileStore
+    from storage_backends.s3 import S3Store
+    from storage_backends.s3_config import S3Config
+
+    assert FileStore(tmp_path).location("abc") == {"type": "filesystem", "path": str((tmp_path / "abc").resolve())}
+    s3 = S3Store(S3Config(bucket="uploads", prefix="tus/"))
+    assert s3.location("abc") == {"type": "s3", "bucket": "uploads", "key": "tus/abc"}
+
+
+def test_forwarded_headers_are_the_allow_list_only_bounded_and_joined() -> None:
+    from multidict import CIMultiDict
+
+    from tusd_py.hooks.context import MAX_FORWARDED_VALUE, pick_headers
+
+    headers = CIMultiDict([("X-Tenant", "acme"), ("Authorization", "Bearer x"), ("X-Tag", "a"), ("X-Tag", "b")])
+    headers["X-Long"] = "v" * 5000
+    picked = pick_headers(headers, ["x-tenant", "x-tag", "x-long", "x-absent"])
+    assert picked == {"x-tenant": "acme", "x-tag": "a, b", "x-long": "v" * MAX_FORWARDED_VALUE}

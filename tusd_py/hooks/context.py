@@ -8,12 +8,16 @@ Both are reset when the request ends, so a kept-alive connection's next request 
 
 from __future__ import annotations
 
-from collections.abc import Collection
+import time
+from collections.abc import Callable, Collection
 from contextvars import ContextVar
 
 import structlog
 from aiohttp import web
 from aiohttp.typedefs import Handler, Middleware
+
+from storage_backends.base import UploadInfo
+from tusd_py.hooks.events import HookEvent, HookType, ProcessOutcome, build_event
 
 # A forwarded value is cut here: a hook event is no place for a megabyte cookie.
 MAX_FORWARDED_VALUE = 1024
@@ -29,6 +33,27 @@ def request_id() -> str | None:
 
 def forwarded_headers() -> dict[str, str]:
     return dict(FORWARDED.get())
+
+
+def event_here(
+    hook_type: HookType,
+    info: UploadInfo,
+    *,
+    storage: dict[str, str] | None,
+    process: ProcessOutcome | None = None,
+    clock: Callable[[], float] = time.time,
+) -> HookEvent:
+    """The event for ``info``, with what the current request (if any) tells: id and headers."""
+    return build_event(
+        hook_type,
+        info,
+        user_id=info.owner,
+        request_id=request_id(),
+        storage=storage,
+        headers=forwarded_headers(),
+        process=process,
+        clock=clock,
+    )
 
 
 def pick_headers(headers: object, names: Collection[str]) -> dict[str, str]:

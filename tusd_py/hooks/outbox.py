@@ -16,8 +16,8 @@ from typing import Any
 import msgspec
 
 from storage_backends.base import DataStore, UploadInfo, UploadNotFound
-from tusd_py.hooks.context import forwarded_headers, request_id
-from tusd_py.hooks.events import HookType, ProcessOutcome, build_event
+from tusd_py.hooks.context import event_here
+from tusd_py.hooks.events import HookType, ProcessOutcome
 from tusd_py.hooks.throttle import ProgressThrottle
 from tusd_py.hooks.webhook import WebhookConfig
 from tusd_py.pipeline.models import OutboxEvent, Recording
@@ -55,15 +55,8 @@ class HookOutbox:
             return []
         if hook_type is HookType.POST_RECEIVE and not self.throttle.should_emit(info.id, info.offset, info.length):
             return []
-        event = build_event(
-            hook_type,
-            info,
-            user_id=info.owner,
-            request_id=request_id(),
-            storage=self.data_store.location(info.id),
-            headers=forwarded_headers(),
-            process=process,
-            clock=self._clock,
+        event = event_here(
+            hook_type, info, storage=self.data_store.location(info.id), process=process, clock=self._clock
         )
         body = msgspec.json.encode(event)  # encoded once: every attempt sends these bytes
         now = event.timestamp
