@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import time
 from pathlib import Path
 
 import msgspec
@@ -209,3 +210,27 @@ def test_forwarded_headers_are_the_allow_list_only_bounded_and_joined() -> None:
     headers["X-Long"] = "v" * 5000
     picked = pick_headers(headers, ["x-tenant", "x-tag", "x-long", "x-absent"])
     assert picked == {"x-tenant": "acme", "x-tag": "a, b", "x-long": "v" * MAX_FORWARDED_VALUE}
+
+
+def test_standard_webhooks_secrets_and_headers() -> None:
+    from standardwebhooks.webhooks import Webhook, WebhookVerificationError
+
+    from tusd_py.hooks.standard_signing import signing_key, standard_headers
+
+    key = b"k" * 32
+    whsec = "whsec_" + base64.b64encode(key).decode()
+    assert signing_key(whsec) == key
+    assert signing_key("plain text secret") == b"plain text secret"  # the older form: its bytes
+    with pytest.raises(ValueError, match="base64"):
+        signing_key("whsec_not base64!")
+    with pytest.raises(ValueError, match="base64"):
+        WebhookConfig(url="http://127.0.0.1:1/hook", secret="whsec_%%%")  # refused at start-up
+    body = b'{"type":"post-finish"}'
+    headers = standard_headers(key, "evt-1", body, int(time.time()))
+    assert headers["webhook-id"] == "evt-1" and headers["webhook-signature"].startswith("v1,")
+    assert Webhook(whsec).verify(body, headers) == {"type": "post-finish"}
+    with pytest.raises(WebhookVerificationError):
+        Webhook(whsec).verify(body + b" ", headers)  # one byte changed
+    old = standard_headers(key, "evt-1", body, int(time.time()) - 600)
+    with pytest.raises(WebhookVerificationError):
+        Webhook(whsec).verify(body, old)  # outside the library's 5-minute tolerance
