@@ -26,7 +26,14 @@ from tusd_py.quotas import QuotaListener
 from tusd_py.recordings.routes import add_recordings_routes
 from tusd_py.routing import Dispatcher
 from tusd_py.service import TusService
-from tusd_py.wiring import build_hooks, build_outbox, build_pipeline, build_quotas, token_verifier_for
+from tusd_py.wiring import (
+    build_hooks,
+    build_outbox,
+    build_pipeline,
+    build_quotas,
+    token_verifier_for,
+    wire_process_callables,
+)
 
 log = structlog.get_logger(__name__)
 
@@ -118,6 +125,7 @@ def make_app(
     service = build_service(config, store=store, locker=locker, hooks=hooks)
     pipeline = build_pipeline(config, service.store, publish_digest=service.record_digest)
     outbox = build_outbox(config, service.hooks, pipeline)
+    wire_process_callables(service.hooks, pipeline)
     pipeline_listener = PipelineListener(pipeline)
     service.lifecycle.add(pipeline_listener)
     # The gate comes after the error mapping (its refusals are plain-text errors like any other)

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from storage_backends.base import DataStore
 from tusd_py.config import Config
 from tusd_py.hooks import HookDispatcher, HookRegistry, HookType, ProgressThrottle, WebhookConfig
 from tusd_py.pipeline.analysis import CompressionPolicy
 from tusd_py.pipeline.config import PipelineConfig
+from tusd_py.pipeline.models import Recording
 from tusd_py.pipeline.service import Pipeline
 from tusd_py.pipeline.steps import DigestPublisher
 from tusd_py.pipeline.worker import RetryPolicy
@@ -90,6 +91,25 @@ def build_outbox(config: Config, hooks: HookDispatcher | None, pipeline: Pipelin
     pipeline.workers.outcome_events = outbox.process_events
     pipeline.on_events = pipeline.workers.on_events = delivery.notify
     return delivery
+
+
+def wire_process_callables(hooks: HookDispatcher | None, pipeline: Pipeline) -> None:
+    """post-process Python callables: told once the worker recorded a job's final state."""
+    if hooks is None or not hooks.registry.hooks(HookType.POST_PROCESS):
+        return
+    from tusd_py.hooks.context import event_here
+    from tusd_py.hooks.events import ProcessOutcome
+    from tusd_py.hooks.outbox import processed_upload
+
+    data_store = pipeline.workers.data_store
+
+    async def processed(recording: Recording, status: str, results: dict[str, Any], error: str | None) -> None:
+        info = await processed_upload(data_store, recording)
+        outcome = ProcessOutcome(status=status, results=results, error=error)
+        event = event_here(HookType.POST_PROCESS, info, storage=data_store.location(info.id), process=outcome)
+        hooks.emit(HookType.POST_PROCESS, event)
+
+    pipeline.workers.outcome_listener = processed
 
 
 def build_pipeline(config: Config, store: DataStore, publish_digest: DigestPublisher | None = None) -> Pipeline:

@@ -165,3 +165,20 @@ async def test_progress_events_follow_the_progress_hooks_interval(aiohttp_client
         await receiver.stop()
     # The first progress and the final one (100 %), nothing in between.
     assert sorted(d.event["upload"]["offset"] for d in receiver.of("post-receive")) == [1, 4]
+
+
+async def test_post_process_callables_hear_the_result(aiohttp_client, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    registry = HookRegistry()
+    heard: asyncio.Queue[HookEvent] = asyncio.Queue()
+
+    async def on_processed(event: HookEvent) -> None:
+        await heard.put(event)
+
+    registry.register(HookType.POST_PROCESS, on_processed)
+    client = await aiohttp_client(
+        make_app(Config(storage_dir=str(tmp_path / "data"), jwt_secret=SECRET), hooks=registry)
+    )
+    upload_id = await upload(client, b"fLaC not really")
+    event = await asyncio.wait_for(heard.get(), 30)
+    assert event.upload.id == upload_id and event.process is not None
+    assert event.process.status == "completed" and event.upload.sha256 == event.process.results["digest"]["sha256"]

@@ -79,9 +79,14 @@ class HookOutbox:
         """post-process rows for a job's final state (the worker writes them with that state)."""
         if not self.wants(HookType.POST_PROCESS):
             return []
-        try:
-            info = await self.data_store.get_info(recording.id)
-        except UploadNotFound:  # processing failed because the bytes are gone: say what we know
-            info = UploadInfo(id=recording.id, length=recording.length, offset=recording.offset, owner=recording.owner)
+        info = await processed_upload(self.data_store, recording)
         outcome = ProcessOutcome(status=status, results=results, error=error)
         return self.events(str(HookType.POST_PROCESS), info, outcome)
+
+
+async def processed_upload(data_store: DataStore, recording: Recording) -> UploadInfo:
+    """The upload a job was about, for its post-process event (its digest included)."""
+    try:
+        return await data_store.get_info(recording.id)
+    except UploadNotFound:  # processing failed because the bytes are gone: say what we know
+        return UploadInfo(id=recording.id, length=recording.length, offset=recording.offset, owner=recording.owner)

@@ -2,8 +2,8 @@
 
 What a callable returns depends on its hook type, and the overloads let a type checker hold
 the caller to it: pre-create returns a PreCreateResult (or None to accept), pre-finish and
-pre-terminate a HookRejection (or None), post hooks nothing. ``post-process`` goes to webhooks only
-(it is written by the processing worker into the outbox).
+pre-terminate a HookRejection (or None), post hooks nothing (``post-process`` callables run when
+the processing worker has recorded a job's final state).
 """
 
 from __future__ import annotations
@@ -19,7 +19,9 @@ PreFinishHook = Callable[[HookEvent], Awaitable[HookRejection | None]]
 PostHook = Callable[[HookEvent], Awaitable[None]]
 AnyHook = Callable[[HookEvent], Awaitable[object]]
 
-PostHookType = Literal[HookType.POST_CREATE, HookType.POST_RECEIVE, HookType.POST_FINISH, HookType.POST_TERMINATE]
+PostHookType = Literal[
+    HookType.POST_CREATE, HookType.POST_RECEIVE, HookType.POST_FINISH, HookType.POST_TERMINATE, HookType.POST_PROCESS
+]
 PreRejectType = Literal[HookType.PRE_FINISH, HookType.PRE_TERMINATE]
 
 

@@ -35,6 +35,8 @@ _MAX_ERROR_LENGTH = 2000
 #: Hook outbox rows for a job's final state: (recording, "completed" | "failed", results, error).
 #: They are written in the transaction that records that state (post-process webhooks).
 OutcomeEvents = Callable[[Recording, str, dict[str, Any], str | None], Awaitable[Sequence[OutboxEvent]]]
+#: Told the same once that state is recorded (post-process Python callables).
+OutcomeListener = Callable[[Recording, str, dict[str, Any], str | None], Awaitable[None]]
 
 
 class RetryPolicy(msgspec.Struct, kw_only=True, frozen=True):
@@ -84,6 +86,7 @@ class WorkerPool:
         self.poll_interval = poll_interval
         self.spool_dir = spool_dir
         self.outcome_events = outcome_events
+        self.outcome_listener: OutcomeListener | None = None
         self.on_events: Callable[[], None] = lambda: None
         self._clock = clock
         # One permit per enqueue wakes one idle worker, not all of them: a woken worker that finds
@@ -171,8 +174,8 @@ class WorkerPool:
                 results = await self._run_steps(claim)
             events = await self._events(claim, "completed", results, None)
             accepted = await self.store.complete_job(job.id, job.claim_token, results, events)
-            if accepted and events:
-                self.on_events()
+            if accepted:
+                await self._recorded(claim, events, "completed", results, None)
         except (PermanentStepError, UploadNotFound, TypeError, msgspec.EncodeError) as exc:
             # Not worth retrying: the input or the step's result is wrong, not the moment.
             metrics.record_job(metrics.WHOLE_JOB, "failed", time.perf_counter() - began)
@@ -198,10 +201,26 @@ class WorkerPool:
             logger.warning("job attempt failed; will retry", error=error, retry_in=retry_in)
         events = await self._events(claim, "failed", {}, error) if retry_in is None else ()
         accepted = await self.store.fail_attempt(claim.job.id, claim.job.claim_token, error, retry_in, events)
-        if accepted and events:
-            self.on_events()
+        if accepted and retry_in is None:
+            await self._recorded(claim, events, "failed", {}, error)
         if not accepted:
             logger.info("job was requeued or removed meanwhile; failure not recorded")
+
+    async def _recorded(
+        self,
+        claim: Claim,
+        events: Sequence[OutboxEvent],
+        status: str,
+        results: dict[str, Any],
+        error: str | None,
+    ) -> None:
+        if events:
+            self.on_events()
+        if self.outcome_listener is not None:
+            try:
+                await self.outcome_listener(claim.recording, status, results, error)
+            except Exception:
+                log.exception("post-process listener failed", upload_id=claim.recording.id)
 
     async def _events(
         self, claim: Claim, status: str, results: dict[str, Any], error: str | None
