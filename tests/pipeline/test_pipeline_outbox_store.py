@@ -77,6 +77,13 @@ async def test_a_lease_keeps_a_row_to_one_holder_until_it_ends(store: SQLiteReco
     assert [e.last_error for e in await store.claim_events("B", 30, 10)] == ["receiver down"]
 
 
+async def test_a_stopping_holder_releases_its_leases(store: SQLiteRecordingStore, clock: FakeClock) -> None:
+    await store.enqueue_events([row("e1", clock)])
+    assert len(await store.claim_events("A", 30, 10)) == 1
+    assert await store.release_events("A") == 1
+    assert [e.event_id for e in await store.claim_events("B", 30, 10)] == ["e1"]  # no wait for the lease
+
+
 async def test_rows_older_than_the_retention_are_dropped(store: SQLiteRecordingStore, clock: FakeClock) -> None:
     await store.enqueue_events([row("old", clock)])
     clock.advance(100)

@@ -80,6 +80,10 @@ class OutboxDelivery:
             for left in pending:
                 left.cancel()
                 await asyncio.gather(left, return_exceptions=True)
+            # Attempts cut short may have reached the receiver (at least once): their rows go
+            # out again, from the next start or another instance, without waiting for the lease.
+            with contextlib.suppress(Exception):
+                await self.store.release_events(self.holder)
         for client in self.clients.values():
             await client.close()
 

@@ -85,6 +85,12 @@ def failed(
     )
 
 
+def release(conn: sqlite3.Connection, holder: str) -> int:
+    return conn.execute(
+        "UPDATE hook_outbox SET lease_holder = NULL, lease_until = 0 WHERE lease_holder = ?", (holder,)
+    ).rowcount
+
+
 def drop_created_before(conn: sqlite3.Connection, cutoff: float, now: float) -> list[OutboxEvent]:
     """Remove rows older than the retention (not leased right now); return them, for the log."""
     rows = conn.execute(

@@ -476,6 +476,9 @@ class SQLiteRecordingStore(RecordingStore):
     async def event_failed(self, event_id: str, target: str, holder: str, error: str, retry_at: float | None) -> bool:
         return await self._run(outbox.failed, event_id, target, holder, error, retry_at)
 
+    async def release_events(self, holder: str) -> int:
+        return await self._run(outbox.release, holder)
+
     async def drop_events_before(self, cutoff: float) -> list[OutboxEvent]:
         return await self._run(outbox.drop_created_before, cutoff, self._clock())
 

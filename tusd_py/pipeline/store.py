@@ -200,6 +200,10 @@ class RecordingStore(abc.ABC):
         """Reschedule the row at ``retry_at`` and release the lease, or remove it when None."""
 
     @abc.abstractmethod
+    async def release_events(self, holder: str) -> int:
+        """End ``holder``'s leases (it is stopping): its rows are claimable again at once."""
+
+    @abc.abstractmethod
     async def drop_events_before(self, cutoff: float) -> list[OutboxEvent]:
         """Remove unleased rows created before ``cutoff`` (the retention); return them."""
 
