@@ -90,8 +90,9 @@ async def test_every_post_event_is_written_with_its_change_and_carries_location_
     for hook in ("post-create", "post-receive", "post-finish", "post-process", "post-terminate"):
         event = receiver.of(hook)[0].event
         assert event["upload"]["id"] == upload_id
-        path = Path(event["upload"]["storage"]["path"])
-        assert event["upload"]["storage"]["type"] == "filesystem" and path == (tmp_path / "data" / upload_id).resolve()
+        storage = event["upload"]["storage"]
+        assert storage["type"] == "filesystem"
+        assert Path(storage["path"]).resolve() == (tmp_path / "data" / upload_id).resolve()
     created = receiver.of("post-create")[0].event
     assert created["headers"] == {"x-tenant": "acme"}  # the allow-list only
     # post-process tells the result without polling the Recordings API.
