@@ -60,6 +60,8 @@ async def test_a_receiver_down_for_12_seconds_gets_every_event_once_it_is_up(aio
     await asyncio.sleep(12)
     rows = outbox_rows(tmp_path)
     assert len(rows) == 5 and all(attempts >= 2 for _, _, attempts in rows)  # retried while it was down
+    metrics = await (await client.get("/metrics")).text()
+    assert "tusd_py_webhook_outbox_events 5.0" in metrics
     await receiver.start()
     try:
         finished = await receiver.wait_for("post-finish", 5, within=30)

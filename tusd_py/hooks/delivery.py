@@ -115,6 +115,7 @@ class OutboxDelivery:
         rows = await self.store.claim_events(self.holder, self.lease, self.batch)
         if rows:
             await asyncio.gather(*(self._deliver(row) for row in rows))
+        metrics.WEBHOOK_OUTBOX.set(await self.store.count_events())
         return len(rows)
 
     async def _deliver(self, row: OutboxEvent) -> None:

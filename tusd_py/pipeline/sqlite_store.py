@@ -485,5 +485,8 @@ class SQLiteRecordingStore(RecordingStore):
     async def next_event_due(self) -> float | None:
         return await self._run(outbox.next_due, write=False)
 
+    async def count_events(self) -> int:
+        return await self._run(outbox.size, write=False)
+
     async def pending_events(self, limit: int = 100) -> list[OutboxEvent]:
         return await self._run(outbox.pending, limit, write=False)

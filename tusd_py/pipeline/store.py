@@ -212,5 +212,9 @@ class RecordingStore(abc.ABC):
         """When the earliest row may be claimed (None: the outbox is empty)."""
 
     @abc.abstractmethod
+    async def count_events(self) -> int:
+        """Rows waiting for delivery (the outbox gauge)."""
+
+    @abc.abstractmethod
     async def pending_events(self, limit: int = 100) -> list[OutboxEvent]:
         """Rows waiting for delivery, oldest first (operators, tests)."""
