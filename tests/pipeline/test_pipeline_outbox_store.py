@@ -1,4 +1,7 @@
-"""The hook outbox in the recording store: events live and die with the change they report; leases."""
+"""The hook outbox in the recording store: events live and die with the change they report; leases.
+
+Written against the RecordingStore interface (the ``store`` fixture), so every implementation runs them.
+"""
 
 from __future__ import annotations
 
@@ -12,7 +15,7 @@ from tusd_py.pipeline.models import OutboxEvent, Recording
 from tusd_py.pipeline.sqlite_schema import SCHEMA
 from tusd_py.pipeline.sqlite_store import SQLiteRecordingStore
 from tusd_py.pipeline.states import Status
-from tusd_py.pipeline.store import RecordingNotFound
+from tusd_py.pipeline.store import RecordingNotFound, RecordingStore
 
 if TYPE_CHECKING:
     from conftest import FakeClock
@@ -32,13 +35,11 @@ def recording(upload_id: str, clock: FakeClock) -> Recording:
     )
 
 
-async def ids(store: SQLiteRecordingStore) -> list[str]:
+async def ids(store: RecordingStore) -> list[str]:
     return [event.event_id for event in await store.pending_events()]
 
 
-async def test_events_are_written_with_the_change_and_only_with_it(
-    store: SQLiteRecordingStore, clock: FakeClock
-) -> None:
+async def test_events_are_written_with_the_change_and_only_with_it(store: RecordingStore, clock: FakeClock) -> None:
     await store.create_recording(recording("a", clock), [row("created", clock, "post-create")])
     with pytest.raises(RecordingNotFound):  # the change failed: its event must not exist either
         await store.mark_uploaded("nope", 10, [row("lost", clock, upload_id="nope")])
@@ -59,7 +60,7 @@ async def test_events_are_written_with_the_change_and_only_with_it(
     )
 
 
-async def test_a_lease_keeps_a_row_to_one_holder_until_it_ends(store: SQLiteRecordingStore, clock: FakeClock) -> None:
+async def test_a_lease_keeps_a_row_to_one_holder_until_it_ends(store: RecordingStore, clock: FakeClock) -> None:
     await store.enqueue_events([row("e1", clock), row("e2", clock)])
     first = await store.claim_events("A", 30, 10)
     assert [e.event_id for e in first] == ["e1", "e2"] and all(e.attempts == 1 for e in first)
@@ -77,14 +78,14 @@ async def test_a_lease_keeps_a_row_to_one_holder_until_it_ends(store: SQLiteReco
     assert [e.last_error for e in await store.claim_events("B", 30, 10)] == ["receiver down"]
 
 
-async def test_a_stopping_holder_releases_its_leases(store: SQLiteRecordingStore, clock: FakeClock) -> None:
+async def test_a_stopping_holder_releases_its_leases(store: RecordingStore, clock: FakeClock) -> None:
     await store.enqueue_events([row("e1", clock)])
     assert len(await store.claim_events("A", 30, 10)) == 1
     assert await store.release_events("A") == 1
     assert [e.event_id for e in await store.claim_events("B", 30, 10)] == ["e1"]  # no wait for the lease
 
 
-async def test_rows_older_than_the_retention_are_dropped(store: SQLiteRecordingStore, clock: FakeClock) -> None:
+async def test_rows_older_than_the_retention_are_dropped(store: RecordingStore, clock: FakeClock) -> None:
     await store.enqueue_events([row("old", clock)])
     clock.advance(100)
     await store.enqueue_events([row("new", clock)])
