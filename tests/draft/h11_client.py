@@ -7,6 +7,7 @@ only visible to a client that parses the wire itself. One connection per exchang
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from dataclasses import dataclass, field
 
 import h11
@@ -62,10 +63,8 @@ async def exchange(
             await _read(conn, reader, result, stop_at_interim=True)
     finally:
         writer.close()
-        try:
+        with contextlib.suppress(ConnectionError):
             await writer.wait_closed()
-        except ConnectionError:
-            pass
     return result
 
 

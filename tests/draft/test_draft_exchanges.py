@@ -71,9 +71,8 @@ def upload_path(location: str) -> str:
 
 @pytest.mark.parametrize("version", VERSIONS_URLSESSION_SENDS)
 async def test_creation_completed_in_one_request(draft_server: DraftServer, version: int) -> None:
-    result = await exchange(
-        draft_server.port, "POST", "/files/", {**creation_fields(version, complete=True), **draft_server.auth()}, PAYLOAD
-    )
+    fields = {**creation_fields(version, complete=True), **draft_server.auth()}
+    result = await exchange(draft_server.port, "POST", "/files/", fields, PAYLOAD)
     assert result.status == 201, result.body
     (interim,) = result.interim_of(104)
     assert interim["upload-draft-interop-version"] == str(version)
@@ -140,9 +139,8 @@ async def test_wrong_offset_is_409_with_a_problem_document(draft_server: DraftSe
 @pytest.mark.parametrize("version", VERSIONS_URLSESSION_SENDS)
 async def test_cancellation(draft_server: DraftServer, version: int) -> None:
     auth = draft_server.auth()
-    created = await exchange(
-        draft_server.port, "POST", "/files/", {**creation_fields(version, complete=False, sent=2, total=50), **auth}, PAYLOAD[:2]
-    )
+    fields = {**creation_fields(version, complete=False, sent=2, total=50), **auth}
+    created = await exchange(draft_server.port, "POST", "/files/", fields, PAYLOAD[:2])
     assert created.status == 201
     path = upload_path(created.headers["location"])
     bob = await exchange(draft_server.port, "DELETE", path, {"Upload-Draft-Interop-Version": str(version),
