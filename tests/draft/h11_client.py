@@ -38,7 +38,6 @@ async def exchange(
     body: bytes = b"",
     *,
     send: int | None = None,
-    http10: bool = False,
 ) -> Exchange:
     """One request. With ``send``, only that many body bytes go out, then, once the first interim
     response arrived (or the connection ended), the client closes: a connection cut mid-body."""
@@ -49,7 +48,7 @@ async def exchange(
         fields.append(("Content-Length", str(len(body))))
     result = Exchange()
     try:
-        request = h11.Request(method=method, target=path, headers=fields, http_version="1.0" if http10 else "1.1")
+        request = h11.Request(method=method, target=path, headers=fields)
         writer.write(conn.send(request) or b"")
         if send is None:
             if body:
@@ -91,3 +90,20 @@ async def _read(conn: h11.Connection, reader: asyncio.StreamReader, result: Exch
         elif isinstance(event, h11.EndOfMessage | h11.ConnectionClosed):
             return
     raise AssertionError("too many events")
+
+
+async def raw_http10(port: int, head: str, body: bytes) -> bytes:
+    """Everything an HTTP/1.0 request gets back (h11 only speaks 1.1); the server closes after it."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    try:
+        writer.write(head.replace("\n", "\r\n").encode("latin-1") + b"\r\n" + body)
+        await writer.drain()
+        received = b""
+        for _ in range(10_000):
+            data = await asyncio.wait_for(reader.read(65536), TIMEOUT)
+            if not data:
+                break
+            received += data
+        return received
+    finally:
+        writer.close()
