@@ -40,6 +40,7 @@ from tusd_py.interim import send_interim
 from tusd_py.protocol import upload_state
 from tusd_py.protocol.draft_decisions import (
     as_problem,
+    capped,
     decide_append,
     decide_creation,
     inconsistent_length,
@@ -76,6 +77,9 @@ def limits_of(service: TusService, owner: str | None, info: UploadInfo | None) -
         claimed=claimed_bytes(info) if info is not None else 0,
         expires_at=expires,
         now=time.time(),
+        min_size=0,  # resumability is offered at any size ("MUST use min-size=0" when nothing else applies)
+        max_append_size=service.config.max_append_size,
+        min_append_size=service.config.min_append_size,
     )
 
 
@@ -177,6 +181,8 @@ async def create(service: TusService, request: web.Request, version: DraftVersio
         upload_length=parse_integer(fields.get("Upload-Length")),
         content_length=request.content_length,
         max_size=service.config.max_size,
+        max_append_size=service.config.max_append_size,
+        min_append_size=service.config.min_append_size,
     )
     if plan.length is None and CAP_DEFER_LENGTH not in service.store.capabilities:
         raise problem(400, "this storage needs the upload's length up front: send Upload-Length or Content-Length")
@@ -194,9 +200,8 @@ async def create(service: TusService, request: web.Request, version: DraftVersio
             if upload_state.is_complete(info):  # an empty representation: complete on creation
                 await service.finish(info)
             else:
-                limit = (
-                    info.length if info.length is not None else service.config.max_size or MAX_REPRESENTABLE
-                ) - info.offset
+                end = info.length if info.length is not None else service.config.max_size or MAX_REPRESENTABLE
+                limit = capped(end - info.offset, service.config.max_append_size)
                 info = await _stream(
                     service, request, info, complete=plan.complete, max_bytes=limit, body_bytes=plan.body_bytes,
                     handover=handover,
@@ -245,6 +250,8 @@ async def append(service: TusService, request: web.Request, version: DraftVersio
             upload_length=parse_integer(fields.get("Upload-Length")),
             content_length=request.content_length,
             max_size=service.config.max_size,
+            max_append_size=service.config.max_append_size,
+            min_append_size=service.config.min_append_size,
         )
         if plan.new_length is not None:
             service.declare_length(info, plan.new_length)

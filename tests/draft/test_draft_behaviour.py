@@ -55,7 +55,7 @@ async def test_every_draft_operation_needs_a_token(server: DraftServer, method: 
 async def test_options_is_public_and_names_the_limits(server: DraftServer) -> None:
     result = await exchange(server.port, "OPTIONS", "/files/", V)
     assert result.status == 204
-    assert parse_limits(result.headers["upload-limit"]) == {"max-size": MAX_SIZE}
+    assert parse_limits(result.headers["upload-limit"]) == {"max-size": MAX_SIZE, "min-size": 0}
     assert "resumable-upload-draft" not in result.headers["tus-extension"]  # not a tus extension
     tus = await server.client.options("/files/")
     assert "Upload-Limit" not in tus.headers  # tus responses unchanged
@@ -90,7 +90,7 @@ async def test_upload_limit_max_size_follows_the_flag_and_the_quota(server: Draf
     assert 604_800 - 5 <= limits["max-age"] <= 604_800  # --expire-after's 7 days, counted from now
     async with serve(draft_config(tmp_path / "b", quota_bytes=0, expire_after=0)) as unlimited:
         _, headers = await create(unlimited, b"", Upload_Length="100")
-        assert parse_limits(headers["upload-limit"]) == {"max-size": MAX_SIZE}
+        assert parse_limits(headers["upload-limit"]) == {"max-size": MAX_SIZE, "min-size": 0}
 
 
 async def test_over_the_limit_is_413_with_the_limits(server: DraftServer) -> None:
@@ -193,3 +193,23 @@ async def test_cancellation_ends_the_request_still_writing(server: DraftServer) 
         writer.close()
     head = await exchange(server.port, "HEAD", path, {**V, **server.auth()})
     assert head.status == 404
+
+
+async def test_append_size_limits_are_announced_and_held(tmp_path: Path) -> None:
+    async with serve(draft_config(tmp_path, max_append_size=8, min_append_size=3)) as server:
+        path, headers = await create(server, b"abcd", Upload_Length="18")
+        limits = parse_limits(headers["upload-limit"])
+        assert limits["max-append-size"] == 8 and limits["min-append-size"] == 3 and limits["min-size"] == 0
+        fields = {**V, "Upload-Offset": "4", "Content-Type": "application/partial-upload", **server.auth()}
+        big = await exchange(server.port, "PATCH", path, {**fields, "Upload-Complete": "?0"}, b"x" * 9)
+        assert big.status == 413 and parse_limits(big.headers["upload-limit"])["max-append-size"] == 8
+        small = await exchange(server.port, "PATCH", path, {**fields, "Upload-Complete": "?0"}, b"xy")
+        assert small.status == 400 and "min-append-size" in json.loads(small.body)["detail"]
+        assert (await exchange(server.port, "PATCH", path, {**fields, "Upload-Complete": "?0"}, b"efgh")).status == 204
+        fields["Upload-Offset"] = "8"
+        rest = b"ijklmnopqrst"[:8]
+        assert (await exchange(server.port, "PATCH", path, {**fields, "Upload-Complete": "?0"}, rest)).status == 204
+        fields["Upload-Offset"] = "16"
+        # 2 bytes, below min-append-size, but a completing request is exempt
+        done = await exchange(server.port, "PATCH", path, {**fields, "Upload-Complete": "?1"}, b"uv")
+        assert done.status == 204 and done.headers["upload-complete"] == "?1"

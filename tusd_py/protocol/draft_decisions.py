@@ -80,6 +80,24 @@ def too_large(reason: str) -> TusError:
     return problem(413, reason)
 
 
+def check_append_size(
+    *, content_length: int | None, complete: bool, max_append_size: int | None, min_append_size: int | None
+) -> None:
+    """``max-append-size`` / ``min-append-size`` ("Limits"): the latter "does not apply to upload
+    creation requests with no content, or to requests completing the upload". A body without
+    Content-Length is held to the maximum while it streams (``capped``), and to no minimum."""
+    if content_length is None:
+        return
+    if max_append_size is not None and content_length > max_append_size:
+        raise too_large(f"request content of {content_length} bytes is above max-append-size {max_append_size}")
+    if min_append_size is not None and 0 < content_length < min_append_size and not complete:
+        raise problem(400, f"request content of {content_length} bytes is below min-append-size {min_append_size}")
+
+
+def capped(limit: int, max_append_size: int | None) -> int:
+    return limit if max_append_size is None else min(limit, max_append_size)
+
+
 @dataclass(frozen=True, slots=True)
 class DraftCreationPlan:
     length: int | None  # None: not known yet (declared by a later request, or by the completing one)
@@ -96,6 +114,8 @@ def decide_creation(
     upload_length: int | None,
     content_length: int | None,
     max_size: int | None,
+    max_append_size: int | None = None,
+    min_append_size: int | None = None,
 ) -> DraftCreationPlan:
     """ "Upload Creation" and "Length": the length is ``Upload-Length``, or the Content-Length of a
     request that completes the upload; when both are given they must match."""
@@ -116,6 +136,10 @@ def decide_creation(
         raise too_large(f"the upload's length {length} exceeds the largest upload allowed, {max_size} bytes")
     if length is None and content_length is not None and max_size is not None and content_length > max_size:
         raise too_large(f"request content of {content_length} bytes exceeds the largest upload allowed, {max_size}")
+    check_append_size(
+        content_length=content_length, complete=complete, max_append_size=max_append_size,
+        min_append_size=min_append_size,
+    )  # fmt: skip
     return DraftCreationPlan(length=length, complete=complete, body_bytes=content_length)
 
 
@@ -137,6 +161,8 @@ def decide_append(
     upload_length: int | None,
     content_length: int | None,
     max_size: int | None,
+    max_append_size: int | None = None,
+    min_append_size: int | None = None,
 ) -> DraftAppendPlan:
     """ "Upload Append": a completed upload takes nothing more; the offsets must match; every length
     indication (stored, ``Upload-Length``, offset + Content-Length of a completing request) agrees."""
@@ -178,4 +204,10 @@ def decide_append(
         limit = (max_size if max_size is not None else MAX_REPRESENTABLE) - stored_offset
     if content_length is not None and content_length > limit:
         raise too_large(f"request content of {content_length} bytes at offset {stored_offset} exceeds the maximum size")
-    return DraftAppendPlan(new_length=new_length, max_bytes=limit, complete=complete, body_bytes=content_length)
+    check_append_size(
+        content_length=content_length, complete=complete, max_append_size=max_append_size,
+        min_append_size=min_append_size,
+    )  # fmt: skip
+    return DraftAppendPlan(
+        new_length=new_length, max_bytes=capped(limit, max_append_size), complete=complete, body_bytes=content_length
+    )
