@@ -160,35 +160,64 @@ async def test_a_draft_upload_is_a_tus_upload(server: DraftServer) -> None:
     assert server.events[0][1]["metadata"]["filename"] == "memo.ogg"
 
 
-async def test_cancellation_ends_the_request_still_writing(server: DraftServer) -> None:
+async def open_creation(
+    server: DraftServer, sent: bytes, total: int
+) -> tuple[asyncio.StreamReader, asyncio.StreamWriter, h11.Connection, str]:
+    """A creation that sent its first bytes and then went quiet, its connection left open (a
+    half-open connection on a flaky network, as the server sees it); returns the upload's path."""
     reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
     conn = h11.Connection(h11.CLIENT)
-    fields = [("Host", "x"), *{**V, "Upload-Complete": "?1", "Content-Length": "100", **server.auth()}.items()]
+    fields = [("Host", "x"), *{**V, "Upload-Complete": "?1", "Content-Length": str(total), **server.auth()}.items()]
     writer.write(conn.send(h11.Request(method="POST", target="/files/", headers=fields)) or b"")
-    writer.write(conn.send(h11.Data(data=b"ab")) or b"")
+    writer.write(conn.send(h11.Data(data=sent)) or b"")
     await writer.drain()
-    interim = None
-    while interim is None:
+    for _ in range(1000):
         event = conn.next_event()
         if event is h11.NEED_DATA:
             conn.receive_data(await asyncio.wait_for(reader.read(65536), 30))
         elif isinstance(event, h11.InformationalResponse):
-            interim = event
-    path = path_of(dict(interim.headers)[b"location"].decode())
+            return reader, writer, conn, path_of(dict(event.headers)[b"location"].decode())
+    raise AssertionError("no 104")
+
+
+async def final_response(reader: asyncio.StreamReader, conn: h11.Connection) -> h11.Response | None:
+    """The answer the quiet request got in the end, or None if its connection was closed instead."""
+    for _ in range(1000):
+        event = conn.next_event()
+        if event is h11.NEED_DATA:
+            data = await asyncio.wait_for(reader.read(65536), 30)
+            if not data:
+                return None
+            conn.receive_data(data)
+        elif isinstance(event, h11.Response):
+            return event
+    raise AssertionError("no end")
+
+
+async def test_head_takes_over_a_quiet_creation(server: DraftServer) -> None:
+    reader, writer, conn, path = await open_creation(server, b"abc", 10)
+    try:
+        started = time.monotonic()
+        head = await exchange(server.port, "HEAD", path, {**V, **server.auth()})
+        assert head.status == 204 and head.headers["upload-offset"] == "3"  # what the quiet request stored
+        assert time.monotonic() - started < 2.0  # not the lock timeout: the old request was ended
+        answer = await final_response(reader, conn)
+        assert answer is None or answer.status_code == 423
+    finally:
+        writer.close()
+    rest = {**V, "Upload-Complete": "?1", "Upload-Offset": "3", "Content-Type": "application/partial-upload"}
+    done = await exchange(server.port, "PATCH", path, {**rest, **server.auth()}, b"defghij")
+    assert done.status == 204
+    assert await (await server.client.get(path, headers=server.auth())).read() == b"abcdefghij"
+
+
+async def test_cancellation_ends_the_request_still_writing(server: DraftServer) -> None:
+    reader, writer, conn, path = await open_creation(server, b"ab", 100)
     try:
         result = await exchange(server.port, "DELETE", path, {**V, **server.auth()})
         assert result.status == 204
-        final = None
-        while final is None:  # the writing request was ended, and answered (or its connection closed)
-            event = conn.next_event()
-            if event is h11.NEED_DATA:
-                data = await asyncio.wait_for(reader.read(65536), 30)
-                if not data:
-                    break
-                conn.receive_data(data)
-            elif isinstance(event, h11.Response):
-                final = event
-        assert final is None or final.status_code >= 400
+        answer = await final_response(reader, conn)  # the writing request was ended
+        assert answer is None or answer.status_code >= 400
     finally:
         writer.close()
     head = await exchange(server.port, "HEAD", path, {**V, **server.auth()})
