@@ -44,7 +44,7 @@ async def exchange(
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
     conn = h11.Connection(h11.CLIENT)
     fields = [("Host", f"127.0.0.1:{port}"), *headers.items()]
-    if body and not any(name.lower() == "content-length" for name in headers):
+    if body and not any(name.lower() in ("content-length", "transfer-encoding") for name in headers):
         fields.append(("Content-Length", str(len(body))))
     result = Exchange()
     try:

@@ -151,3 +151,18 @@ async def test_cancellation(draft_server: DraftServer, version: int) -> None:
     head = await exchange(draft_server.port, "HEAD", path, {"Upload-Draft-Interop-Version": str(version), **auth})
     assert head.status == 404
     assert draft_server.finished == []
+
+
+async def test_chunked_bodies_of_unknown_length(draft_server: DraftServer) -> None:
+    """No Upload-Length, no Content-Length: the completing request's end declares the length
+    (draft -11 "Length"); the bytes that did not fill an S3 part must make it into the object."""
+    auth = draft_server.auth()
+    chunked = {"Upload-Draft-Interop-Version": "8", "Transfer-Encoding": "chunked", **auth}
+    created = await exchange(draft_server.port, "POST", "/files/", {**chunked, "Upload-Complete": "?0"}, b"abc")
+    assert created.status == 201 and created.headers["upload-offset"] == "3"
+    path = upload_path(created.headers["location"])
+    fields = {**chunked, "Upload-Complete": "?1", "Upload-Offset": "3", "Content-Type": "application/partial-upload"}
+    done = await exchange(draft_server.port, "PATCH", path, fields, b"defg")
+    assert done.status == 204 and done.headers["upload-length"] == "7", done.body
+    assert await (await draft_server.client.get(path, headers=auth)).read() == b"abcdefg"
+    assert draft_server.finished == [path.rsplit("/", 1)[1]]
