@@ -15,9 +15,10 @@ tus upload: tus HEAD and GET see it.
 
 The version differences are the table in ``tusd_py/protocol/draft_versions.py``; the field
 parsing and the status decisions are pure (``draft_fields.py``, ``draft_decisions.py``). Errors are
-RFC 9457 problem documents. One liberty, noted: an append with ``Upload-Complete: ?0`` whose
-bytes reach a declared ``Upload-Length`` completes the upload (a tus upload is complete at its
-length), where the draft would wait for a request saying ``?1``.
+RFC 9457 problem documents. An append with ``Upload-Complete: ?0`` whose bytes reach a declared
+``Upload-Length`` completes the upload (a tus upload is complete at its length) and says so with
+``Upload-Complete: ?1``: drafts up to -11 would wait for a request saying ``?1``; the editor's copy
+after -11 allows it ("marked as completed by the client or the server").
 """
 
 from __future__ import annotations
@@ -107,9 +108,24 @@ def _draft(handler: DraftHandler) -> Handler:
             error.headers.setdefault(INTEROP_HEADER, str(version.number))
             if error.status == 413:
                 error.headers.update(_limit_header(service, version, _owner(request), None))
+            if request.method in ("POST", "PATCH"):
+                # -06 on: an error that did not come from processing the completed representation says
+                # Upload-Complete: ?0 (a pre-finish hook's rejection comes after completion: ?1).
+                done = await _finished(service, request, error)
+                error.headers.setdefault(version.complete_field, version.complete_value(done))
             raise error from None
 
     return run
+
+
+async def _finished(service: TusService, request: web.Request, error: TusError) -> bool:
+    upload_id = request.match_info.get("upload_id") or error.headers.get("Location", "").rsplit("/", 1)[-1]
+    if not upload_id:
+        return False
+    try:
+        return upload_state.is_finished(await service.store.get_info(upload_id))
+    except Exception:  # gone, malformed id, storage trouble: nothing was completed for this client
+        return False
 
 
 def _owner(request: web.Request) -> str | None:

@@ -132,6 +132,7 @@ async def test_wrong_offset_is_409_with_a_problem_document(draft_server: DraftSe
     document = json.loads(result.body)
     assert document["type"] == MISMATCHING_OFFSET
     assert document["expected-offset"] == 2 and document["provided-offset"] == 4
+    assert result.headers[complete_field(version)] == ("?1" if version == 3 else "?0")  # not complete
     info = await stored(draft_server, path.rsplit("/", 1)[1])
     assert info.offset == 2  # nothing appended
 
