@@ -242,3 +242,13 @@ async def test_append_size_limits_are_announced_and_held(tmp_path: Path) -> None
         # 2 bytes, below min-append-size, but a completing request is exempt
         done = await exchange(server.port, "PATCH", path, {**fields, "Upload-Complete": "?1"}, b"uv")
         assert done.status == 204 and done.headers["upload-complete"] == "?1"
+
+
+async def test_an_expired_draft_upload_is_gone(tmp_path: Path) -> None:
+    async with serve(draft_config(tmp_path, expire_after=1, sweep_interval=0)) as server:
+        path, headers = await create(server, b"ab", Upload_Length="10")
+        assert parse_limits(headers["upload-limit"])["max-age"] <= 1
+        await asyncio.sleep(1.5)  # past the expiry: the upload has been idle longer than --expire-after
+        head = await exchange(server.port, "HEAD", path, {**V, **server.auth()})
+        assert head.status == 410
+        assert head.headers["content-type"].startswith("application/problem+json")
