@@ -252,3 +252,12 @@ async def test_an_expired_draft_upload_is_gone(tmp_path: Path) -> None:
         head = await exchange(server.port, "HEAD", path, {**V, **server.auth()})
         assert head.status == 410
         assert head.headers["content-type"].startswith("application/problem+json")
+
+
+async def test_disable_extensions_turns_the_draft_off(tmp_path: Path) -> None:
+    async with serve(draft_config(tmp_path, disabled_extensions=["resumable-upload-draft"])) as server:
+        fields = {**V, "Upload-Complete": "?1", **server.auth()}
+        result = await exchange(server.port, "POST", "/files/", fields, b"hello")
+        assert result.status == 412 and result.interim == []  # a tus server's answer: no Tus-Resumable
+        options = await exchange(server.port, "OPTIONS", "/files/", V)
+        assert "upload-limit" not in options.headers and "upload-draft-interop-version" not in options.headers
