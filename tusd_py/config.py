@@ -25,6 +25,10 @@ class Config(msgspec.Struct, kw_only=True):
     # a disk flush per request. Off, a kill -9 still never loses acknowledged bytes (page cache).
     fsync: bool = False
     max_size: int | None = None  # bytes; advertised as Tus-Max-Size
+    # Request-body bounds of resumable-upload draft creations and appends, announced in Upload-Limit
+    # (e.g. a proxy's body-size limit); tus requests are not bound by them.
+    max_append_size: int | None = None
+    min_append_size: int | None = None
     cors_origins: list[str] = msgspec.field(default_factory=lambda: ["*"])
     behind_proxy: bool = False  # trust X-Forwarded-Host/Proto and Forwarded for Location URLs
     log_format: LogFormat = "auto"  # auto: readable on a terminal, JSON otherwise
@@ -136,8 +140,12 @@ class Config(msgspec.Struct, kw_only=True):
         if not self.base_path.endswith("/"):
             self.base_path += "/"
         # Errors say "field: reason"; tusd_py.config_loading turns the field into its flag and variable.
-        if self.max_size is not None and self.max_size <= 0:
-            raise ValueError("max_size: must be a positive number of bytes")
+        for name in ("max_size", "max_append_size", "min_append_size"):
+            value = getattr(self, name)
+            if value is not None and value <= 0:
+                raise ValueError(f"{name}: must be a positive number of bytes")
+        if self.min_append_size and self.max_append_size and self.min_append_size > self.max_append_size:
+            raise ValueError("min_append_size: must not be above --max-append-size")
         for name in ("header_timeout", "keepalive_timeout", "max_connections"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name}: must not be negative")

@@ -84,7 +84,14 @@ OPTIONS: tuple[Option, ...] = (
     _o("--storage-dir", "storage_dir", "directory of the filesystem backend (and of the default --state-db)", STORAGE),
     _o("--fsync", "fsync", "filesystem: flush every PATCH to disk before answering", STORAGE, switch=True),
     _o("--max-size", "max_size", "largest upload accepted, in bytes (Tus-Max-Size)", STORAGE),
-    _o("--disable-extensions", "disabled_extensions", "comma-separated tus extensions to turn off", STORAGE),
+    _o("--max-append-size", "max_append_size", "largest body of one resumable-upload draft request", STORAGE),
+    _o("--min-append-size", "min_append_size", "smallest body of a draft request that does not complete", STORAGE),
+    _o(
+        "--disable-extensions",
+        "disabled_extensions",
+        "comma-separated extensions to turn off (tus ones, resumable-upload-draft)",
+        STORAGE,
+    ),
     _o(
         "--expire-after",
         "expire_after",

@@ -70,6 +70,11 @@ class TusService:
     def extension_names(self) -> list[str]:
         return [ext.name for ext in self.extensions]
 
+    @property
+    def advertised_extension_names(self) -> list[str]:
+        """What OPTIONS lists in Tus-Extension: the tus extensions, not other protocols."""
+        return [ext.name for ext in self.extensions if ext.advertised]
+
     def has_extension(self, name: str) -> bool:
         return name in self.extension_names
 
