@@ -13,8 +13,8 @@ import os
 import sqlite3
 
 from storage_backends.base import StorageError
-from tusd_py.errors import StateStoreUnavailable
 from tusd_py.config import Config
+from tusd_py.errors import StateStoreUnavailable
 
 _S3_FLAGS = "check --s3-bucket, --s3-endpoint, --s3-region, --s3-path-style and the AWS credentials"
 
@@ -42,7 +42,8 @@ def explain_startup_failure(exc: BaseException, config: Config) -> str | None:
             return f"cannot listen on {where}: {exc.strerror}; change --host to an address of this machine"
         return f"cannot listen on {where}: {exc.strerror}; change --host or --port"
     if isinstance(exc, StateStoreUnavailable):
-        return f"cannot reach the state database: {_one_line(exc.detail)}; check --database-url and that PostgreSQL runs"
+        detail = _one_line(exc.detail)
+        return f"cannot reach the state database: {detail}; check --database-url and that PostgreSQL runs"
     if isinstance(exc, StorageError):
         hint = _S3_FLAGS if config.storage == "s3" else "change --storage-dir"
         return f"{_one_line(exc)}; {hint}"
