@@ -42,7 +42,7 @@ def explain_startup_failure(exc: BaseException, config: Config) -> str | None:
             return f"cannot listen on {where}: {exc.strerror}; change --host to an address of this machine"
         return f"cannot listen on {where}: {exc.strerror}; change --host or --port"
     if isinstance(exc, StateStoreUnavailable):
-        detail = _one_line(exc.detail)
+        detail = " ".join(exc.detail.split())
         return f"cannot reach the state database: {detail}; check --database-url and that PostgreSQL runs"
     if isinstance(exc, StorageError):
         hint = _S3_FLAGS if config.storage == "s3" else "change --storage-dir"
