@@ -94,7 +94,7 @@ def build_service(
     if database is not None:
         service.admission_checks.append(database.check)  # 503 at once while PostgreSQL is known to be down
     if service.quotas is not None:
-        service.lifecycle.add(QuotaListener(service.quotas))
+        service.lifecycle.add(QuotaListener(service.quotas, service.reconciler))
     if service.hooks is not None:
         service.lifecycle.add(HookListener(service.hooks))
     service.lifecycle.add(MetricsListener())

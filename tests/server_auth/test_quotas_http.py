@@ -1,7 +1,11 @@
-"""Per-user quotas through the app: limits hold at the byte, and space comes back."""
+"""Per-user quotas through the app: limits hold at the byte, and space comes back.
+
+Each test runs on both ledgers: in memory (the default) and in PostgreSQL (``--database-url``).
+"""
 
 from __future__ import annotations
 
+import msgspec
 import pytest
 from aiohttp.test_utils import TestClient
 
@@ -12,9 +16,16 @@ from tusd_py.config import Config
 from tusd_py.quotas import QuotaLimits, Usage, check_quota
 
 
+@pytest.fixture(params=["memory", pytest.param("postgres", marks=pytest.mark.postgres)])
+def quota_config(request: pytest.FixtureRequest, auth_config: Config) -> Config:
+    if request.param == "memory":
+        return auth_config
+    return msgspec.structs.replace(auth_config, database_url=request.getfixturevalue("database_url"))
+
+
 @pytest.fixture
-async def client(aiohttp_client, auth_config: Config) -> TestClient:  # type: ignore[no-untyped-def]
-    return await aiohttp_client(make_app(auth_config))  # type: ignore[no-any-return]
+async def client(aiohttp_client, quota_config: Config) -> TestClient:  # type: ignore[no-untyped-def]
+    return await aiohttp_client(make_app(quota_config))  # type: ignore[no-any-return]
 
 
 async def post(client: TestClient, user: str, **headers: str):  # type: ignore[no-untyped-def]
@@ -68,11 +79,11 @@ async def test_deferred_upload_is_capped_by_the_quota(client: TestClient) -> Non
     assert ok.status == 204
 
 
-async def test_quota_ledger_rebuilt_after_restart(aiohttp_client, auth_config: Config) -> None:  # type: ignore[no-untyped-def]
-    first = await aiohttp_client(make_app(auth_config))
+async def test_quota_ledger_rebuilt_after_restart(aiohttp_client, quota_config: Config) -> None:  # type: ignore[no-untyped-def]
+    first = await aiohttp_client(make_app(quota_config))
     assert (await post(first, "alice", **{"Upload-Length": "900"})).status == 201
     await first.close()
-    second = await aiohttp_client(make_app(auth_config))
+    second = await aiohttp_client(make_app(quota_config))
     assert (await post(second, "alice", **{"Upload-Length": "101"})).status == 413
 
 
