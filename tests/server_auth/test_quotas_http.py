@@ -87,6 +87,22 @@ async def test_quota_ledger_rebuilt_after_restart(aiohttp_client, quota_config: 
     assert (await post(second, "alice", **{"Upload-Length": "101"})).status == 413
 
 
+@pytest.mark.postgres
+async def test_uploads_made_before_the_database_are_adopted_by_its_ledger(  # type: ignore[no-untyped-def]
+    aiohttp_client, auth_config: Config, database_url: str
+) -> None:
+    memory = await aiohttp_client(make_app(auth_config))  # no --database-url yet
+    assert (await post(memory, "alice", **{"Upload-Length": "900"})).status == 201
+    await memory.close()
+    shared = msgspec.structs.replace(auth_config, database_url=database_url)
+    for _ in range(2):  # adopted once, however often instances start
+        client = await aiohttp_client(make_app(shared))
+        assert (await post(client, "alice", **{"Upload-Length": "101"})).status == 413
+        await client.close()
+    client = await aiohttp_client(make_app(shared))
+    assert (await post(client, "alice", **{"Upload-Length": "100"})).status == 201
+
+
 def test_check_quota_is_pure_and_unlimited_means_unlimited() -> None:
     check_quota(Usage(10**12, 10**6), QuotaLimits(None, None), add_bytes=10**12, add_unfinished=1)
     with pytest.raises(Exception):  # noqa: B017

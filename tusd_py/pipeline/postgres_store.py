@@ -164,6 +164,9 @@ class PostgresRecordingStore(RecordingStore):
 
     async def delete_recording(self, upload_id: str) -> bool:
         async with self.database.transaction() as conn:
+            # Job row first, then the recording: the order the claim and the reports lock them in,
+            # so a termination racing a worker's report waits instead of deadlocking.
+            await conn.execute("SELECT id FROM jobs WHERE upload_id = $1 FOR UPDATE", upload_id)
             return bool(await conn.fetchval("DELETE FROM recordings WHERE id = $1 RETURNING TRUE", upload_id))
 
     async def get_recording(self, upload_id: str, owner: OwnerFilter = EVERYONE) -> Recording:
