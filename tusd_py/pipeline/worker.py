@@ -11,9 +11,11 @@ worker renews the job's lease every third of ``lease_seconds`` while the steps r
 instance takes the job once the lease runs out; a worker whose renewal is refused (its claim was
 taken) cancels its steps. Either way the claim token makes a stale worker's late report harmless.
 Idle workers wake on the store's notifications (PostgreSQL LISTEN/NOTIFY: jobs enqueued by any
-instance) and on this process's enqueues, and poll every ``poll_interval`` as a bounded fallback. ``stop()`` stops
-claiming, lets running jobs finish for ``timeout`` seconds, then cancels them; a cancelled job
-stays ``running`` in the store and is rerun at the next start.
+instance) and on this process's enqueues, and poll every ``poll_interval`` as a bounded fallback.
+
+``stop()`` stops claiming, lets running jobs finish for ``timeout`` seconds, then cancels them; a
+cancelled job stays ``running`` in the store and is rerun at the next start (SQLite) or once its
+lease runs out (PostgreSQL).
 """
 
 from __future__ import annotations
