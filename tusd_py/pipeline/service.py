@@ -51,6 +51,16 @@ def metadata_text(info: UploadInfo, key: str) -> str | None:
     return (text.strip()[:_MAX_LABEL] or None) if text else None
 
 
+def default_store(config: PipelineConfig, clock: Callable[[], float]) -> RecordingStore:
+    """PostgreSQL when the config names a database, else the SQLite file."""
+    if config.database_url:
+        from tusd_py.database.connection import Database  # asyncpg only when it is used
+        from tusd_py.pipeline.postgres_store import PostgresRecordingStore
+
+        return PostgresRecordingStore(Database(config.database_url), lease_seconds=config.lease_seconds, clock=clock)
+    return SQLiteRecordingStore(config.db_path, clock=clock)
+
+
 class Pipeline:
     def __init__(
         self,
@@ -64,7 +74,7 @@ class Pipeline:
     ) -> None:
         self.config = config
         self.clock = clock
-        self.store = store or SQLiteRecordingStore(config.db_path, clock=clock)
+        self.store = store or default_store(config, clock)
         self.steps = steps if steps is not None else default_registry(config.compression, publish_digest)
         self.workers = WorkerPool(
             self.store,
