@@ -9,7 +9,7 @@ from tusd_py.config import Config
 from tusd_py.hooks import HookDispatcher, HookRegistry, HookType, WebhookConfig
 from tusd_py.pipeline.analysis import CompressionPolicy
 from tusd_py.pipeline.config import PipelineConfig
-from tusd_py.pipeline.service import Pipeline
+from tusd_py.pipeline.service import Pipeline, default_store
 from tusd_py.pipeline.steps import DigestPublisher
 from tusd_py.pipeline.worker import RetryPolicy
 from tusd_py.quotas import MemoryQuotaLedger, QuotaLedger, QuotaLimits
@@ -17,7 +17,6 @@ from tusd_py.quotas import MemoryQuotaLedger, QuotaLedger, QuotaLimits
 if TYPE_CHECKING:
     from tusd_py.auth import AuthConfig, TokenVerifier
     from tusd_py.database.connection import Database
-    from tusd_py.pipeline.store import RecordingStore
 
 
 def auth_config(config: Config) -> AuthConfig:
@@ -81,24 +80,18 @@ def build_pipeline(
     publish_digest: DigestPublisher | None = None,
     database: Database | None = None,
 ) -> Pipeline:
-    recordings: RecordingStore | None = None
-    if database is not None:
-        from tusd_py.pipeline.postgres_store import PostgresRecordingStore
-
-        recordings = PostgresRecordingStore(database, lease_seconds=config.job_lease)
-    return Pipeline(
-        PipelineConfig(
-            db_path=config.state_db_path,
-            concurrency=max(1, config.workers),
-            retry=RetryPolicy(max_attempts=config.job_attempts, base_delay=config.job_retry_delay),
-            compression=CompressionPolicy(
-                threshold_bytes=config.compression_threshold, target_bitrate_bps=config.voice_bitrate
-            ),
+    pipeline_config = PipelineConfig(
+        db_path=config.state_db_path,
+        lease_seconds=config.job_lease,
+        concurrency=max(1, config.workers),
+        retry=RetryPolicy(max_attempts=config.job_attempts, base_delay=config.job_retry_delay),
+        compression=CompressionPolicy(
+            threshold_bytes=config.compression_threshold, target_bitrate_bps=config.voice_bitrate
         ),
-        store,
-        store=recordings,
-        publish_digest=publish_digest,
     )
+    # One pool for the recordings and the quota ledger: the same database, one set of connections.
+    recordings = None if database is None else default_store(pipeline_config, database=database)
+    return Pipeline(pipeline_config, store, store=recordings, publish_digest=publish_digest)
 
 
 def build_quotas(config: Config, database: Database | None = None) -> QuotaLedger | None:

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Collection
+from typing import TYPE_CHECKING
 
 import structlog
 
@@ -39,6 +40,9 @@ from tusd_py.pipeline.store import EVERYONE, OwnerFilter, RecordingNotFound, Rec
 from tusd_py.pipeline.worker import WorkerPool
 from tusd_py.protocol.metadata import text_value
 
+if TYPE_CHECKING:
+    from tusd_py.database.connection import Database
+
 log = structlog.get_logger(__name__)
 
 MODE_KEY = "mode"
@@ -51,14 +55,20 @@ def metadata_text(info: UploadInfo, key: str) -> str | None:
     return (text.strip()[:_MAX_LABEL] or None) if text else None
 
 
-def default_store(config: PipelineConfig, clock: Callable[[], float]) -> RecordingStore:
-    """PostgreSQL when the config names a database, else the SQLite file."""
-    if config.database_url:
+def default_store(
+    config: PipelineConfig, clock: Callable[[], float] = time.time, database: Database | None = None
+) -> RecordingStore:
+    """PostgreSQL when the config names a database (on ``database``'s pool if given, e.g. shared
+    with the quota ledger), else the SQLite file."""
+    if database is None and config.database_url:
         from tusd_py.database.connection import Database  # asyncpg only when it is used
-        from tusd_py.pipeline.postgres_store import PostgresRecordingStore
 
-        return PostgresRecordingStore(Database(config.database_url), lease_seconds=config.lease_seconds, clock=clock)
-    return SQLiteRecordingStore(config.db_path, clock=clock)
+        database = Database(config.database_url)
+    if database is None:
+        return SQLiteRecordingStore(config.db_path, clock=clock)
+    from tusd_py.pipeline.postgres_store import PostgresRecordingStore
+
+    return PostgresRecordingStore(database, lease_seconds=config.lease_seconds, clock=clock)
 
 
 class Pipeline:
