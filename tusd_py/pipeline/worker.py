@@ -31,6 +31,7 @@ import structlog
 
 from storage_backends.base import DataStore, UploadNotFound
 from tusd_py import metrics
+from tusd_py.errors import StateStoreUnavailable
 from tusd_py.pipeline.models import Claim
 from tusd_py.pipeline.steps import PermanentStepError, StepContext, StepRegistry
 from tusd_py.pipeline.store import RecordingStore
@@ -144,6 +145,9 @@ class WorkerPool:
         while not self._stopping:
             try:
                 ran = await self.run_once()
+            except StateStoreUnavailable as exc:  # expected during an outage: no traceback every poll
+                log.warning("worker could not reach the recording store", worker=number, error=exc.detail)
+                ran = False
             except Exception:
                 log.exception("worker could not reach the recording store", worker=number)
                 ran = False
