@@ -60,3 +60,13 @@ async def test_other_errors_are_not_retried_forever() -> None:
     await reconciler.attempt("x", write)
     assert reconciler.pending == ["x"]
     assert await reconciler.run_pending() == 1 and reconciler.pending == [] and calls == ["try", "try"]
+
+
+async def test_a_later_write_about_the_same_upload_waits_behind_an_earlier_one() -> None:
+    store, reconciler = Flaky(), Reconciler(first_delay=0.01)
+    await reconciler.attempt("recording.finished:u1", store.action("finished u1"))
+    store.up = True  # back before the retry: the termination must still not overtake the finish
+    assert await reconciler.attempt("recording.terminated:u1", store.action("terminated u1")) is False
+    assert await reconciler.attempt("recording.finished:u2", store.action("finished u2")) is True  # another upload
+    assert await reconciler.run_pending() == 2
+    assert store.applied == ["finished u2", "finished u1", "terminated u1"]
