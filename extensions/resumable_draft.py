@@ -68,14 +68,14 @@ def is_draft_request(request: web.Request) -> bool:
     return INTEROP_HEADER in request.headers and "Tus-Resumable" not in request.headers
 
 
-def limits_of(service: TusService, owner: str | None, info: UploadInfo | None) -> UploadLimits:
+async def limits_of(service: TusService, owner: str | None, info: UploadInfo | None) -> UploadLimits:
     quotas = service.quotas
     expires = None
     if info is not None and service.has_extension("expiration"):
         expires = upload_state.expires_at(info, service.config.expire_after)
     return upload_limits(
         max_size=service.config.max_size,
-        quota_room=quotas.room(owner) if quotas is not None else None,
+        quota_room=await quotas.room(owner) if quotas is not None else None,
         claimed=claimed_bytes(info) if info is not None else 0,
         expires_at=expires,
         now=time.time(),
@@ -85,10 +85,10 @@ def limits_of(service: TusService, owner: str | None, info: UploadInfo | None) -
     )
 
 
-def _limit_header(
+async def _limit_header(
     service: TusService, version: DraftVersion, owner: str | None, info: UploadInfo | None
 ) -> dict[str, str]:
-    value = format_limits(limits_of(service, owner, info), version)
+    value = format_limits(await limits_of(service, owner, info), version)
     return {} if value is None else {"Upload-Limit": value}
 
 
@@ -108,7 +108,7 @@ def _draft(handler: DraftHandler) -> Handler:
             error = as_problem(exc)
             error.headers.setdefault(INTEROP_HEADER, str(version.number))
             if error.status == 413:
-                error.headers.update(_limit_header(service, version, _owner(request), None))
+                error.headers.update(await _limit_header(service, version, _owner(request), None))
             if request.method in ("POST", "PATCH"):
                 # -06 on: an error that did not come from processing the completed representation says
                 # Upload-Complete: ?0 (a pre-finish hook's rejection comes after completion: ?1).
@@ -152,14 +152,14 @@ async def _stream(
     info = await service.write_body(
         request,
         info,
-        max_bytes=service.body_limit(info, max_bytes, body_bytes),
+        max_bytes=await service.body_limit(info, max_bytes, body_bytes),
         verifier=None,
         fence=fence,
         on_stream=handover.append,
     )
     if complete and info.length is None:
         fresh = await service.store.get_info(info.id)
-        service.declare_length(fresh, fresh.offset)
+        await service.declare_length(fresh, fresh.offset)
         await service.store.update_info(fresh)
         await service.finish(fresh)
         info = fresh
@@ -211,7 +211,7 @@ async def create(service: TusService, request: web.Request, version: DraftVersio
     location = service.upload_url(request, info.id)
     interim = {"Location": location, INTEROP_HEADER: str(version.number)}
     if version.limits_in_104:
-        interim.update(_limit_header(service, version, info.owner, info))
+        interim.update(await _limit_header(service, version, info.owner, info))
     await send_interim(request, 104, "Upload Resumption Supported", interim)
     handover: list[BodyStream] = []
     try:
@@ -230,7 +230,7 @@ async def create(service: TusService, request: web.Request, version: DraftVersio
         raise
     headers = {"Location": location, **_state(version, info)}
     if not upload_state.is_complete(info):
-        headers.update(_limit_header(service, version, info.owner, info))
+        headers.update(await _limit_header(service, version, info.owner, info))
     return web.Response(status=201, headers=headers)
 
 
@@ -238,7 +238,7 @@ async def create(service: TusService, request: web.Request, version: DraftVersio
 async def head(service: TusService, request: web.Request, version: DraftVersion) -> web.StreamResponse:
     info = await core.load_for_head(service, request, service.upload_id(request))
     headers = {**_state(version, info), "Cache-Control": "no-store"}
-    headers.update(_limit_header(service, version, info.owner, info))
+    headers.update(await _limit_header(service, version, info.owner, info))
     return web.Response(status=version.head_status, headers=headers)
 
 
@@ -273,7 +273,7 @@ async def append(service: TusService, request: web.Request, version: DraftVersio
             min_append_size=service.config.min_append_size,
         )
         if plan.new_length is not None:
-            service.declare_length(info, plan.new_length)
+            await service.declare_length(info, plan.new_length)
             await service.store.update_info(info)
         info = await _stream(
             service, request, info, complete=complete, max_bytes=plan.max_bytes, body_bytes=plan.body_bytes,
@@ -282,7 +282,7 @@ async def append(service: TusService, request: web.Request, version: DraftVersio
     done = upload_state.is_complete(info)
     headers = _state(version, info)
     if not done:
-        headers.update(_limit_header(service, version, info.owner, info))
+        headers.update(await _limit_header(service, version, info.owner, info))
     return web.Response(status=version.completing_append_status if done else version.append_status, headers=headers)
 
 
@@ -296,7 +296,7 @@ async def cancel(service: TusService, request: web.Request, version: DraftVersio
 async def options(service: TusService, request: web.Request, version: DraftVersion) -> web.StreamResponse:
     response = await core.options(service, request)
     response.headers[INTEROP_HEADER] = str(version.number)
-    limits = format_limits(limits_of(service, None, None), version)
+    limits = format_limits(await limits_of(service, None, None), version)
     if limits is not None:
         response.headers["Upload-Limit"] = limits
     return response

@@ -14,6 +14,7 @@ import sqlite3
 
 from storage_backends.base import StorageError
 from tusd_py.config import Config
+from tusd_py.errors import StateStoreUnavailable
 
 _S3_FLAGS = "check --s3-bucket, --s3-endpoint, --s3-region, --s3-path-style and the AWS credentials"
 
@@ -42,6 +43,9 @@ def explain_startup_failure(exc: BaseException, config: Config) -> str | None:
         return f"cannot listen on {where}: {exc.strerror}; change --host or --port"
     if type(exc).__name__ == "LockServiceError":  # tusd_py.redis_locking, imported only with --redis-url
         return f"{_one_line(exc)}; check --redis-url (and that Redis is running)"
+    if isinstance(exc, StateStoreUnavailable):
+        detail = " ".join(exc.detail.split())
+        return f"cannot reach the state database: {detail}; check --database-url and that PostgreSQL runs"
     if isinstance(exc, StorageError):
         hint = _S3_FLAGS if config.storage == "s3" else "change --storage-dir"
         return f"{_one_line(exc)}; {hint}"
