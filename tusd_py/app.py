@@ -9,12 +9,13 @@ import structlog
 from aiohttp import web
 
 from extensions import enabled_extensions
+from extensions.expiration import SweepReport
 from storage_backends.base import DataStore
 from tusd_py.cleanup import cleanup_failed
 from tusd_py.config import Config
 from tusd_py.gate import gate_middleware
 from tusd_py.hooks import HookListener, HookRegistry
-from tusd_py.locking import InProcessLocker, Locker
+from tusd_py.locking import CLEANUP_LOCK, SWEEP_LOCK, InProcessLocker, Locker, UploadLocked
 from tusd_py.metrics import MetricsListener
 from tusd_py.middlewares import add_response_headers, cors_middleware, error_responses, request_context
 from tusd_py.ops import add_ops_routes
@@ -174,22 +175,35 @@ async def _cleanup_periodically(service: TusService, pipeline: Pipeline) -> None
     while True:
         await asyncio.sleep(service.config.cleanup_interval)
         try:
-            await cleanup_failed(service, pipeline, service.config.cleanup_failed_days)
+            async with service.locker.try_lock(CLEANUP_LOCK):  # one process or instance per round
+                await cleanup_failed(service, pipeline, service.config.cleanup_failed_days)
+        except UploadLocked:
+            log.debug("cleanup of failed recordings skipped: another process is running it")
         except Exception:
             log.exception("cleanup of failed recordings failed")
 
 
-async def _sweep_periodically(service: TusService) -> None:
+async def sweep_once_shared(service: TusService) -> SweepReport | None:
+    """One expiration sweep, unless another process or instance on the shared locker runs one (None)."""
     from extensions.expiration import sweep
 
+    try:
+        async with service.locker.try_lock(SWEEP_LOCK):
+            return await sweep(service)
+    except UploadLocked:
+        log.debug("expiration sweep skipped: another process is sweeping")
+        return None
+
+
+async def _sweep_periodically(service: TusService) -> None:
     while True:
         await asyncio.sleep(service.config.sweep_interval)
         try:
-            report = await sweep(service)
+            report = await sweep_once_shared(service)
         except Exception:
             log.exception("expiration sweep failed")
             continue
-        if report.expired or report.orphans:
+        if report is not None and (report.expired or report.orphans):
             log.info("expiration sweep", expired=report.expired, busy=report.skipped_busy, orphans=report.orphans)
 
 

@@ -41,6 +41,9 @@ class Config(msgspec.Struct, kw_only=True):
     # An idle kept-alive connection is closed after this long. Set it above the idle timeout of a
     # proxy in front (nginx upstream keepalive 60 s), or the proxy may reuse a closing connection.
     keepalive_timeout: float = 75.0
+    # Worker processes serving one port (SO_REUSEPORT), supervised (tusd_py/processes.py). More
+    # than one needs the shared coordinators: --redis-url and --database-url.
+    processes: int = 1
     # Connections served at once; more get 503. 0: three quarters of the open-file limit.
     max_connections: int = 0
     disabled_extensions: list[str] = msgspec.field(default_factory=list)
@@ -131,6 +134,8 @@ class Config(msgspec.Struct, kw_only=True):
         for name in ("header_timeout", "keepalive_timeout", "max_connections"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name}: must not be negative")
+        if not 1 <= self.processes <= 256:
+            raise ValueError("processes: must be between 1 and 256")
         if not 0 < self.port < 65536:
             raise ValueError("port: must be between 1 and 65535")
         if not 0 <= self.metrics_port < 65536 or (self.metrics_port and self.metrics_port == self.port):

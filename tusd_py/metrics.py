@@ -113,6 +113,12 @@ WEBHOOK_BACKLOG = Gauge(
     multiprocess_mode="livesum",
 )
 
+WORKER_RESTARTS = Counter(
+    "tusd_py_worker_restarts",
+    "worker processes restarted by the supervisor after they died (--processes N)",
+    registry=REGISTRY,
+)
+
 
 def record_request(method: str, status: int, seconds: float, error_code: str | None) -> None:
     """One answered request; ``error_code`` names the error of a 4xx/5xx (a bounded set of names)."""

@@ -50,5 +50,31 @@ def explain_startup_failure(exc: BaseException, config: Config) -> str | None:
     return None
 
 
+def processes_refusal(config: Config) -> str | None:
+    """Why ``--processes N`` (N > 1) cannot run with this configuration, or None when it can.
+
+    Worker processes share no memory: with the in-process locker two workers would both hold an
+    upload's lock and interleave its bytes, and each would keep its own quota ledger; SQLite's one
+    writer would serialise (or, on a network mount, corrupt) recordings and jobs. The shared
+    engines close both holes, so both are required, not merely advised.
+    """
+    if config.processes <= 1:
+        return None
+    missing = [
+        flag
+        for flag, value in (
+            ("--redis-url", getattr(config, "redis_url", None)),
+            ("--database-url", getattr(config, "database_url", None)),
+        )
+        if not value
+    ]
+    if not missing:
+        return None
+    return (
+        f"--processes {config.processes} needs {' and '.join(missing)}: worker processes share upload locks "
+        "through Redis and recordings, jobs and quotas through PostgreSQL; give both or use --processes 1"
+    )
+
+
 def _one_line(exc: BaseException) -> str:
     return " ".join(str(exc).split())
