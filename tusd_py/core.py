@@ -43,6 +43,7 @@ async def head(service: TusService, request: web.Request) -> web.StreamResponse:
             info = await service.load(request, upload_id)
     except UploadLocked:
         info = await service.load(request, upload_id)
+    info = await service.refresh(info)
     return web.Response(status=200, headers=state_headers(service, info))
 
 
