@@ -24,6 +24,7 @@ class TusCluster:
         env: dict[str, str] | None = None,
     ) -> None:
         self.workdir = Path(workdir)
+        self.backend = "s3" if "s3" in args else "filesystem"  # the value of --storage
         storage = self.workdir / "shared-data"
         self.instances = [
             LiveServer(storage, "--behind-proxy", *args, env=env, log_path=self.workdir / f"instance-{i}.log")
