@@ -3,6 +3,7 @@ supervised workers themselves: tests/scale/test_processes_live.py."""
 
 from __future__ import annotations
 
+import itertools
 import os
 import subprocess
 import sys
@@ -48,5 +49,5 @@ def test_processes_must_be_a_positive_count(tmp_path: Path) -> None:
 def test_restart_delay_doubles_and_is_bounded() -> None:
     delays = [restart_delay(n) for n in range(1, 12)]
     assert delays[0] == RESTART_DELAY
-    assert all(b == min(MAX_RESTART_DELAY, 2 * a) for a, b in zip(delays, delays[1:], strict=False))
+    assert all(b == min(MAX_RESTART_DELAY, 2 * a) for a, b in itertools.pairwise(delays))
     assert max(delays) == MAX_RESTART_DELAY
