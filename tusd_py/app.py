@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from typing import TYPE_CHECKING
 
 import msgspec
 import structlog
@@ -25,7 +26,10 @@ from tusd_py.quotas import QuotaListener
 from tusd_py.recordings.routes import add_recordings_routes
 from tusd_py.routing import Dispatcher
 from tusd_py.service import TusService
-from tusd_py.wiring import build_hooks, build_pipeline, build_quotas, token_verifier_for
+from tusd_py.wiring import build_database, build_hooks, build_pipeline, build_quotas, token_verifier_for
+
+if TYPE_CHECKING:
+    from tusd_py.database.connection import Database  # asyncpg is imported only with --database-url
 
 log = structlog.get_logger(__name__)
 
@@ -77,6 +81,7 @@ def build_service(
     store: DataStore | None = None,
     locker: Locker | None = None,
     hooks: HookRegistry | None = None,
+    database: Database | None = None,
 ) -> TusService:
     store = store or build_store(config)
     service = TusService(
@@ -85,8 +90,10 @@ def build_service(
         locker=locker or InProcessLocker(config.lock_timeout),
         extensions=enabled_extensions(store, config.disabled_extensions),
         hooks=build_hooks(config, hooks),
-        quotas=build_quotas(config),
+        quotas=build_quotas(config, database),
     )
+    if database is not None:
+        service.admission_checks.append(database.check)  # 503 at once while PostgreSQL is known to be down
     if service.quotas is not None:
         service.lifecycle.add(QuotaListener(service.quotas))
     if service.hooks is not None:
@@ -113,9 +120,10 @@ def make_app(
             "AUTHENTICATION IS OFF: anyone who can reach this server can upload, read and delete uploads. "
             "Give --jwt-secret, --jwt-public-key or --jwks to turn it on."
         )
-    service = build_service(config, store=store, locker=locker, hooks=hooks)
-    pipeline = build_pipeline(config, service.store, publish_digest=service.record_digest)
-    pipeline_listener = PipelineListener(pipeline)
+    database = build_database(config)
+    service = build_service(config, store=store, locker=locker, hooks=hooks, database=database)
+    pipeline = build_pipeline(config, service.store, publish_digest=service.record_digest, database=database)
+    pipeline_listener = PipelineListener(pipeline, reconciler=service.reconciler)
     service.lifecycle.add(pipeline_listener)
     # The gate comes after the error mapping (its refusals are plain-text errors like any other)
     # and after CORS (a browser must be able to read a 401).
@@ -156,14 +164,18 @@ async def _start(app: web.Application) -> None:
     try:
         await service.store.start()
         if service.quotas is not None:
+            await service.quotas.open()
             await service.quotas.rebuild(service.store)
         await app[PIPELINE_KEY].start(workers=service.config.workers > 0)
     except BaseException:
         # aiohttp runs no on_cleanup after a failed on_startup: close what opened, or an S3
         # client is left to warn "Unclosed client session" after the start-up error.
         await app[PIPELINE_KEY].stop()
+        if service.quotas is not None:
+            await service.quotas.close()
         await service.store.close()
         raise
+    app[_BACKGROUND_KEY].start(asyncio.create_task(service.reconciler.run(), name="reconciler"))
     app[_BACKGROUND_KEY].start(asyncio.create_task(_recover(service)))
     if service.has_extension("expiration") and service.config.sweep_interval > 0:
         app[_BACKGROUND_KEY].start(asyncio.create_task(_sweep_periodically(service)))
@@ -222,7 +234,10 @@ async def _stop(app: web.Application) -> None:
         task.cancel()
     service = app[SERVICE_KEY]
     await app[_PIPELINE_LISTENER_KEY].drain()  # progress updates still queued land before the store closes
+    await service.reconciler.drain(within=min(5.0, service.config.shutdown_timeout))
     await app[PIPELINE_KEY].stop()
+    if service.quotas is not None:
+        await service.quotas.close()
     if service.hooks is not None:
         await service.hooks.drain(timeout=service.config.shutdown_timeout)
     await service.store.close()

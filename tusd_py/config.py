@@ -94,6 +94,9 @@ class Config(msgspec.Struct, kw_only=True):
     voice_bitrate: int = 32_000  # bit/s of the Opus target used for size estimates
     cleanup_failed_days: float = 7.0  # failed recordings older than this are deleted (0: never)
     cleanup_interval: float = 3600.0  # seconds between cleanup runs (0: none in the background)
+    # Shared state in PostgreSQL (recordings, jobs, quotas) for several processes or instances; None: SQLite + memory.
+    database_url: str | None = None
+    job_lease: float = 60.0  # seconds a claimed job stays an instance's without renewal (PostgreSQL)
 
     # The offline-first recorder page at /demo/ (static files; the page asks for a token when auth is on).
     demo: bool = False
@@ -116,7 +119,7 @@ class Config(msgspec.Struct, kw_only=True):
         return bool(self.jwt_secret or self.jwt_public_key or self.jwks)
 
     def __repr__(self) -> str:  # configs reach logs and tracebacks; secrets must not
-        hidden = {"jwt_secret", "hooks_secret", "download_signing_key"}
+        hidden = {"jwt_secret", "hooks_secret", "download_signing_key", "database_url"}
         fields = ", ".join(
             f"{name}={'***' if name in hidden and getattr(self, name) else getattr(self, name)!r}"
             for name in self.__struct_fields__
@@ -144,5 +147,7 @@ class Config(msgspec.Struct, kw_only=True):
             raise ValueError("download_signing_key: must be at least 32 characters (it is an HMAC-SHA256 key)")
         if not 0 < self.download_url_ttl <= 7 * 24 * 3600:
             raise ValueError("download_url_ttl: must be between 0 and a week (seconds)")
+        if self.job_lease <= 0:
+            raise ValueError("job_lease: must be a positive number of seconds")
         if self.storage == "s3" and not self.s3_bucket:
             raise ValueError("s3_bucket: must be set with --storage s3")

@@ -71,12 +71,12 @@ async def patch(service: TusService, request: web.Request) -> web.StreamResponse
             max_size=service.config.max_size,
         )
         if plan.new_length is not None:
-            service.declare_length(info, plan.new_length)
+            await service.declare_length(info, plan.new_length)
             await service.store.update_info(info)
         info = await service.write_body(
             request,
             info,
-            max_bytes=service.body_limit(info, plan.max_bytes, plan.body_bytes),
+            max_bytes=await service.body_limit(info, plan.max_bytes, plan.body_bytes),
             verifier=verifier,
             on_stream=handover.append,
         )

@@ -9,10 +9,11 @@ creation-with-upload lives here once.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+import msgspec
 import structlog
 from aiohttp import web
 
@@ -30,12 +31,13 @@ from storage_backends.base import (
 from tusd_py import metrics
 from tusd_py.body import BodyStream
 from tusd_py.config import Config
-from tusd_py.errors import TusError, insufficient_storage, not_found
+from tusd_py.errors import StateStoreUnavailable, TusError, insufficient_storage, not_found
 from tusd_py.gate import caller_id
 from tusd_py.hooks import HookDispatcher, HookType, build_event
 from tusd_py.lifecycle import Lifecycle
 from tusd_py.locking import Locker
 from tusd_py.protocol import upload_state
+from tusd_py.reconcile import Reconciler
 from tusd_py.request_keys import REQUEST_ID
 from tusd_py.urls import external_base
 
@@ -64,6 +66,10 @@ class TusService:
     lifecycle: Lifecycle = field(default_factory=Lifecycle)
     hooks: HookDispatcher | None = None
     quotas: QuotaLedger | None = None
+    #: Idempotent state-store writes retried while the database is unreachable (finish, termination).
+    reconciler: Reconciler = field(default_factory=Reconciler)
+    #: Run before a new upload is admitted; each may raise (StateStoreUnavailable: 503).
+    admission_checks: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
 
     @property
     def extension_names(self) -> list[str]:
@@ -151,8 +157,10 @@ class TusService:
                 info = result.apply(info)
                 if not UPLOAD_ID.fullmatch(info.id):
                     raise TusError(500, "a pre-create hook chose an invalid upload id")
+        for check in self.admission_checks:
+            await check()
         if self.quotas is not None:
-            self.quotas.reserve(info)
+            await self.quotas.reserve(info)
         return info
 
     async def create(self, request: web.Request, info: UploadInfo) -> UploadInfo:
@@ -162,18 +170,26 @@ class TusService:
             await self.store.create(info)
         except BaseException:
             if self.quotas is not None:
-                self.quotas.release(info.id)
+                await self.reconciler.attempt(f"quota.release:{info.id}", lambda: self._release_quota(info.id))
             raise
         await self.lifecycle.created(info)
         return info
 
-    def body_limit(self, info: UploadInfo, protocol_limit: int, body_bytes: int | None) -> int:
+    async def _release_quota(self, upload_id: str) -> None:
+        if self.quotas is not None:
+            await self.quotas.release(upload_id)
+
+    async def _settle_quota(self, info: UploadInfo) -> None:
+        if self.quotas is not None:
+            await self.quotas.finished(info)
+
+    async def body_limit(self, info: UploadInfo, protocol_limit: int, body_bytes: int | None) -> int:
         """How many body bytes a request may add: the protocol's limit, and for uploads whose
         length is still unknown, the owner's remaining quota (refused up front when the
         Content-Length already says it will not fit)."""
         if info.length is not None or self.quotas is None:
             return protocol_limit
-        room = self.quotas.room(info.owner)
+        room = await self.quotas.room(info.owner)
         if room is None:
             return protocol_limit
         if body_bytes is not None and body_bytes > room:
@@ -181,9 +197,9 @@ class TusService:
             raise TusError(413, f"quota exceeded: {room} bytes left for this user, the body has {body_bytes}")
         return min(protocol_limit, room)
 
-    def declare_length(self, info: UploadInfo, length: int) -> None:
+    async def declare_length(self, info: UploadInfo, length: int) -> None:
         if self.quotas is not None:
-            self.quotas.grow(info, length)
+            await self.quotas.grow(info, length)
         info.length = length
 
     # -- writing --------------------------------------------------------------------------------
@@ -233,7 +249,10 @@ class TusService:
             status, reason = BODY_END_STATUS[exc.reason]
             raise TusError(status, f"{reason}: {exc}" if status == 400 else reason) from None
         if info.length is None and self.quotas is not None:
-            self.quotas.grow(info, info.offset)
+            try:
+                await self.quotas.grow(info, info.offset)
+            except StateStoreUnavailable as exc:  # the bytes are stored; finish settles the claim
+                log.warning("quota not updated: state store unreachable", upload_id=info.id, error=exc.detail)
         self.lifecycle.progress(info)
         if upload_state.is_complete(info):
             await self.finish(info)
@@ -260,7 +279,8 @@ class TusService:
         await self.store.finish(info)
         log.info("upload finished", upload_id=info.id, length=info.length)
         if self.quotas is not None:
-            self.quotas.finished(info)
+            settled = msgspec.structs.replace(info)  # a retry later must see the info as it is now
+            await self.reconciler.attempt(f"quota.finished:{info.id}", lambda: self._settle_quota(settled))
         for ext in self.extensions:
             await ext.on_finished(self, info)
         if rejection is not None:

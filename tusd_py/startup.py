@@ -14,6 +14,7 @@ import sqlite3
 
 from storage_backends.base import StorageError
 from tusd_py.config import Config
+from tusd_py.errors import StateStoreUnavailable
 
 _S3_FLAGS = "check --s3-bucket, --s3-endpoint, --s3-region, --s3-path-style and the AWS credentials"
 
@@ -40,6 +41,9 @@ def explain_startup_failure(exc: BaseException, config: Config) -> str | None:
         if exc.errno in (errno.EADDRNOTAVAIL, errno.EAFNOSUPPORT) or exc.errno is None:
             return f"cannot listen on {where}: {exc.strerror}; change --host to an address of this machine"
         return f"cannot listen on {where}: {exc.strerror}; change --host or --port"
+    if isinstance(exc, StateStoreUnavailable):
+        detail = " ".join(exc.detail.split())
+        return f"cannot reach the state database: {detail}; check --database-url and that PostgreSQL runs"
     if isinstance(exc, StorageError):
         hint = _S3_FLAGS if config.storage == "s3" else "change --storage-dir"
         return f"{_one_line(exc)}; {hint}"

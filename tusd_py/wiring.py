@@ -1,4 +1,4 @@
-"""Builds the optional parts of the server (auth, hooks, quotas) from the flat Config."""
+"""Builds the optional parts of the server (auth, hooks, quotas, the state database) from the flat Config."""
 
 from __future__ import annotations
 
@@ -12,10 +12,12 @@ from tusd_py.pipeline.config import PipelineConfig
 from tusd_py.pipeline.service import Pipeline
 from tusd_py.pipeline.steps import DigestPublisher
 from tusd_py.pipeline.worker import RetryPolicy
-from tusd_py.quotas import QuotaLedger, QuotaLimits
+from tusd_py.quotas import MemoryQuotaLedger, QuotaLedger, QuotaLimits
 
 if TYPE_CHECKING:
     from tusd_py.auth import AuthConfig, TokenVerifier
+    from tusd_py.database.connection import Database
+    from tusd_py.pipeline.store import RecordingStore
 
 
 def auth_config(config: Config) -> AuthConfig:
@@ -64,7 +66,26 @@ def build_hooks(config: Config, registry: HookRegistry | None) -> HookDispatcher
     return HookDispatcher(registry, webhooks)
 
 
-def build_pipeline(config: Config, store: DataStore, publish_digest: DigestPublisher | None = None) -> Pipeline:
+def build_database(config: Config) -> Database | None:
+    """The shared PostgreSQL state database of ``--database-url`` (None: SQLite and memory, one process)."""
+    if not config.database_url:
+        return None
+    from tusd_py.database.connection import Database  # asyncpg is loaded only when it is used
+
+    return Database(config.database_url)
+
+
+def build_pipeline(
+    config: Config,
+    store: DataStore,
+    publish_digest: DigestPublisher | None = None,
+    database: Database | None = None,
+) -> Pipeline:
+    recordings: RecordingStore | None = None
+    if database is not None:
+        from tusd_py.pipeline.postgres_store import PostgresRecordingStore
+
+        recordings = PostgresRecordingStore(database, lease_seconds=config.job_lease)
     return Pipeline(
         PipelineConfig(
             db_path=config.state_db_path,
@@ -75,13 +96,17 @@ def build_pipeline(config: Config, store: DataStore, publish_digest: DigestPubli
             ),
         ),
         store,
+        store=recordings,
         publish_digest=publish_digest,
     )
 
 
-def build_quotas(config: Config) -> QuotaLedger | None:
+def build_quotas(config: Config, database: Database | None = None) -> QuotaLedger | None:
     if not config.auth_enabled:
         return None  # quotas are per user; without auth there are no users to count
-    return QuotaLedger(
-        QuotaLimits(max_bytes=config.quota_bytes or None, max_unfinished=config.quota_unfinished or None)
-    )
+    limits = QuotaLimits(max_bytes=config.quota_bytes or None, max_unfinished=config.quota_unfinished or None)
+    if database is not None:
+        from tusd_py.quotas_postgres import PostgresQuotaLedger
+
+        return PostgresQuotaLedger(limits, database)
+    return MemoryQuotaLedger(limits)
