@@ -68,7 +68,7 @@ def processes_refusal(config: Config) -> str | None:
         flag
         for flag, value in (
             ("--redis-url", getattr(config, "redis_url", None)),
-            ("--database-url", getattr(config, "database_url", None)),
+            ("--database-url", config.database_url),
         )
         if not value
     ]

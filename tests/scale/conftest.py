@@ -8,13 +8,17 @@ import pytest
 
 from conformance.cluster import TusCluster
 from conformance.nginx_balancer import find_nginx
+from conformance.postgres_server import PostgresServer
 from conformance.seaweed import SeaweedS3
 from tests.conftest import INTEROP_SECRET
 
 
 def cluster_args(backend: str, request: pytest.FixtureRequest) -> tuple[tuple[str, ...], dict[str, str]]:
-    """Flags and environment of every instance: auth on, as production runs it, on one shared storage."""
+    """Flags and environment of every instance: auth on, as production runs it, on one shared storage
+    and one shared PostgreSQL database (a fresh one per cluster)."""
+    postgres: PostgresServer = request.getfixturevalue("postgres")
     args: tuple[str, ...] = (
+        "--database-url", postgres.create_database(),
         "--max-size", str(4 * 1024**3),
         "--jwt-secret", INTEROP_SECRET,
         "--quota-bytes", "0", "--quota-unfinished", "0",
