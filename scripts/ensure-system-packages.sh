@@ -2,12 +2,13 @@
 # Installs the Debian packages the tests need (audio tools that generate test recordings, curl for
 # the README walkthrough, chromium for the /demo browser tests: Playwright drives it, downloads none;
 # postgresql for the shared state store tests: initdb + pg_ctl into a temporary directory;
+# redis-server for the shared upload locks, conformance/redis_server.py;
 # nginx for the balancer over three instances: started by conformance/nginx_balancer.py with a
 # configuration of its own, on a free loopback port),
 # only when missing, so `make test` works on a fresh machine and costs
 # nothing afterwards.
 set -euo pipefail
-packages=(ffmpeg sox libsox-fmt-all curl chromium postgresql nginx)
+packages=(ffmpeg sox libsox-fmt-all curl chromium postgresql redis-server nginx)
 missing=()
 for pkg in "${packages[@]}"; do
   dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")

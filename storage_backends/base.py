@@ -19,9 +19,12 @@ import errno
 import re
 import time
 from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterator
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import msgspec
+
+if TYPE_CHECKING:
+    from storage_backends.fencing import Fence
 
 #: Capability names a backend may declare; the strings are the tus extension names they enable.
 CAP_TERMINATION = "termination"
@@ -157,6 +160,7 @@ class DataStore(abc.ABC):
         info: UploadInfo,
         chunks: AsyncIterable[bytes],
         verify: Callable[[], None] | None = None,
+        fence: Fence | None = None,
     ) -> int:
         """Append ``chunks`` at ``info.offset`` and return the new durable offset.
 
@@ -170,6 +174,10 @@ class DataStore(abc.ABC):
         all-or-nothing: it is called once the stream ended; if it raises :class:`VerificationFailed`,
         or if ``chunks`` raises, none of this call's bytes are kept and the offset stays where it was.
         The caller never passes more bytes than ``info.remaining`` allows.
+
+        ``fence`` comes with the lock the caller holds (:mod:`storage_backends.fencing`): with a
+        token above 0 the backend checks it before each commit point and lets :class:`FenceLost`
+        propagate, keeping nothing after the refused commit.
         """
 
     @abc.abstractmethod

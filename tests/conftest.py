@@ -13,6 +13,7 @@ from conformance.cluster import TusCluster
 from conformance.live_server import LiveServer
 from conformance.nginx_balancer import find_nginx
 from conformance.postgres_server import PostgresServer, find_pg_bin
+from conformance.redis_server import RedisServer, find_redis_server
 from conformance.seaweed import SeaweedS3, find_weed
 from storage_backends.filesystem import FileStore
 from tusd_py.app import make_app
@@ -125,12 +126,15 @@ def cluster(
     tus_backend: str, tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
 ) -> Iterator[TusCluster]:
     """Three instances behind nginx as docs/deployment.md runs them, per backend: auth on, one
-    shared storage (directory or S3 bucket and prefix) and one fresh PostgreSQL database."""
+    shared storage (directory or S3 bucket and prefix), the session's Redis for the upload locks
+    (upload ids are random: clusters cannot meet there) and one fresh PostgreSQL database."""
     if find_nginx() is None:
         pytest.skip("nginx is not installed (Debian package nginx; make test installs it)")
     postgres: PostgresServer = request.getfixturevalue("postgres")
+    redis: RedisServer = request.getfixturevalue("redis_server")
     args: tuple[str, ...] = (
         "--database-url", postgres.create_database(),
+        "--redis-url", redis.url,
         "--max-size", str(4 * 1024**3),
         "--jwt-secret", INTEROP_SECRET,
         "--quota-bytes", "0", "--quota-unfinished", "0",
@@ -150,3 +154,23 @@ def auth_headers() -> dict[str, str]:
 
     token = mint_dev_token(AuthConfig(enabled=True, secret=INTEROP_SECRET), "interop-user", ttl=6 * 3600)
     return {"Authorization": f"Bearer {token}"}
+
+
+@pytest.fixture(scope="session")
+def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
+    """One real redis-server on loopback for the session (nothing persisted)."""
+    if find_redis_server() is None:
+        pytest.skip("redis-server (Debian package redis-server, see scripts/ensure-system-packages.sh) is missing")
+    with RedisServer(tmp_path_factory.mktemp("redis")) as server:
+        yield server
+
+
+@pytest.fixture
+def redis_url(redis_server: RedisServer) -> str:
+    """The session's Redis, emptied first: no lease of an earlier test is left."""
+    import socket
+
+    with socket.create_connection(("127.0.0.1", redis_server.port), timeout=5) as sock:
+        sock.sendall(b"FLUSHALL\r\n")
+        assert sock.recv(16).startswith(b"+OK")
+    return redis_server.url

@@ -75,6 +75,15 @@ def build_store(config: Config) -> DataStore:
     return S3Store(s3)
 
 
+def build_locker(config: Config) -> Locker:
+    """Upload locks in this process, or shared through Redis with ``--redis-url``."""
+    if config.redis_url is None:
+        return InProcessLocker(config.lock_timeout)
+    from tusd_py.redis_locking import RedisLocker
+
+    return RedisLocker(config.redis_url, timeout=config.lock_timeout, lease=config.redis_lease)
+
+
 def build_service(
     config: Config,
     *,
@@ -87,7 +96,7 @@ def build_service(
     service = TusService(
         config=config,
         store=store,
-        locker=locker or InProcessLocker(config.lock_timeout),
+        locker=locker or build_locker(config),
         extensions=enabled_extensions(store, config.disabled_extensions),
         hooks=build_hooks(config, hooks),
         quotas=build_quotas(config, database),
@@ -162,6 +171,7 @@ async def _health(request: web.Request) -> web.Response:
 async def _start(app: web.Application) -> None:
     service = app[SERVICE_KEY]
     try:
+        await service.locker.start()
         await service.store.start()
         if service.quotas is not None:
             await service.quotas.open()
@@ -174,6 +184,7 @@ async def _start(app: web.Application) -> None:
         if service.quotas is not None:
             await service.quotas.close()
         await service.store.close()
+        await service.locker.close()
         raise
     app[_BACKGROUND_KEY].start(asyncio.create_task(service.reconciler.run(), name="reconciler"))
     app[_BACKGROUND_KEY].start(asyncio.create_task(_recover(service)))
@@ -241,3 +252,4 @@ async def _stop(app: web.Application) -> None:
     if service.hooks is not None:
         await service.hooks.drain(timeout=service.config.shutdown_timeout)
     await service.store.close()
+    await service.locker.close()

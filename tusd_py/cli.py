@@ -154,13 +154,15 @@ async def _cleanup_once(config: Config) -> int:
 
     service = build_service(config)
     pipeline = build_pipeline(config, service.store)
-    await service.store.start()
-    await pipeline.start(workers=False)
+    await service.locker.start()
     try:
+        await service.store.start()
+        await pipeline.start(workers=False)
         removed = await cleanup_failed(service, pipeline, config.cleanup_failed_days)
     finally:
         await pipeline.stop()
         await service.store.close()
+        await service.locker.close()
     print(f"deleted {len(removed)} failed recordings older than {config.cleanup_failed_days:g} days")
     return 0
 
@@ -170,11 +172,13 @@ async def _sweep_once(config: Config) -> int:
     from tusd_py.app import build_service
 
     service = build_service(config)
-    await service.store.start()
+    await service.locker.start()  # the sweep takes each upload's lock, shared with running servers
     try:
+        await service.store.start()
         report = await sweep(service)
     finally:
         await service.store.close()
+        await service.locker.close()
     print(f"expired {report.expired} uploads, skipped {report.skipped_busy} busy, removed {report.orphans} orphans")
     return 0
 

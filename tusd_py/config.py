@@ -31,6 +31,11 @@ class Config(msgspec.Struct, kw_only=True):
     log_level: LogLevel = "info"
     # How long a request waits for another request on the same upload to let go of it (seconds).
     lock_timeout: float = 3.0
+    # Upload locks shared by several instances (tusd_py/redis_locking.py); None: in this process only.
+    redis_url: str | None = None
+    # Seconds a Redis lock lives unless its holder renews it (every third of it): how long the
+    # uploads of a dead or paused instance stay locked, and the longest pause fencing must cover.
+    redis_lease: float = 10.0
     # A PATCH whose body sends nothing for this long is ended, keeping the bytes that arrived.
     body_idle_timeout: float = 60.0
     # Grace for in-flight requests on SIGTERM before they are cut (their written bytes are kept).
@@ -119,7 +124,13 @@ class Config(msgspec.Struct, kw_only=True):
         return bool(self.jwt_secret or self.jwt_public_key or self.jwks)
 
     def __repr__(self) -> str:  # configs reach logs and tracebacks; secrets must not
-        hidden = {"jwt_secret", "hooks_secret", "download_signing_key", "database_url"}
+        hidden = {
+            "jwt_secret",
+            "hooks_secret",
+            "download_signing_key",
+            "database_url",
+            "redis_url",
+        }  # URLs hold passwords
         fields = ", ".join(
             f"{name}={'***' if name in hidden and getattr(self, name) else getattr(self, name)!r}"
             for name in self.__struct_fields__
@@ -149,5 +160,7 @@ class Config(msgspec.Struct, kw_only=True):
             raise ValueError("download_url_ttl: must be between 0 and a week (seconds)")
         if self.job_lease <= 0:
             raise ValueError("job_lease: must be a positive number of seconds")
+        if not self.redis_lease >= 1:
+            raise ValueError("redis_lease: must be at least 1 second (it is renewed every third of it)")
         if self.storage == "s3" and not self.s3_bucket:
             raise ValueError("s3_bucket: must be set with --storage s3")

@@ -59,7 +59,7 @@ async def patch(service: TusService, request: web.Request) -> web.StreamResponse
         for stream in handover:
             stream.hand_over()
 
-    async with service.locker.lock(upload_id, on_release_request=release_requested):
+    async with service.locker.lock(upload_id, on_release_request=release_requested) as fence:
         info = await service.load(request, upload_id)
         service.check_write(info)
         plan = decide_patch(
@@ -78,6 +78,7 @@ async def patch(service: TusService, request: web.Request) -> web.StreamResponse
             info,
             max_bytes=await service.body_limit(info, plan.max_bytes, plan.body_bytes),
             verifier=verifier,
+            fence=fence,
             on_stream=handover.append,
         )
     headers = {"Upload-Offset": str(info.offset)}

@@ -44,6 +44,8 @@ def explain_startup_failure(exc: BaseException, config: Config) -> str | None:
     if isinstance(exc, StateStoreUnavailable):
         detail = " ".join(exc.detail.split())
         return f"cannot reach the state database: {detail}; check --database-url and that PostgreSQL runs"
+    if type(exc).__name__ == "LockServiceError":  # tusd_py.redis_locking, imported only with --redis-url
+        return f"{_one_line(exc)}; check --redis-url (and that Redis is running)"
     if isinstance(exc, StorageError):
         hint = _S3_FLAGS if config.storage == "s3" else "change --storage-dir"
         return f"{_one_line(exc)}; {hint}"
@@ -67,7 +69,7 @@ def processes_refusal(config: Config) -> str | None:
     missing = [
         flag
         for flag, value in (
-            ("--redis-url", getattr(config, "redis_url", None)),
+            ("--redis-url", config.redis_url),
             ("--database-url", config.database_url),
         )
         if not value
