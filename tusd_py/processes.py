@@ -31,10 +31,12 @@ SIGTERM rather than holding the port forever.
 from __future__ import annotations
 
 import contextlib
+import errno
 import multiprocessing
 import os
 import shutil
 import signal
+import socket
 import sys
 import tempfile
 import threading
@@ -47,7 +49,8 @@ from types import FrameType
 import structlog
 
 from tusd_py.config import Config
-from tusd_py.startup import processes_refusal
+from tusd_py.serving import refuse_start
+from tusd_py.startup import ListenError, processes_refusal
 
 log = structlog.get_logger("tusd_py.processes")
 
@@ -81,6 +84,10 @@ def serve_processes(config: Config) -> int:
     if refusal is not None:
         print(f"tusd-py: cannot start: {refusal}", file=sys.stderr)
         return 2
+    try:
+        probe_port(config.host, config.port)
+    except ListenError as exc:
+        return refuse_start(exc, config)
     metrics_dir = tempfile.mkdtemp(prefix="tusd-py-metrics-")
     # Before prometheus_client is imported here or in a worker: its value class is chosen at import.
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
@@ -88,6 +95,27 @@ def serve_processes(config: Config) -> int:
         return Supervisor(config, metrics_dir).run()
     finally:
         shutil.rmtree(metrics_dir, ignore_errors=True)
+
+
+def probe_port(host: str, port: int) -> None:
+    """Raise ListenError if the port is taken, by a bind without SO_REUSEPORT (then released).
+
+    The workers bind with SO_REUSEPORT, which a second ``--processes`` server on the same port
+    would do too: the kernel would put both into one group and split the connections between
+    two servers. Binding once without the option fails on any socket already there, as a
+    single-process server's start does.
+    """
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except socket.gaierror as exc:
+        raise ListenError(host, port, OSError(errno.EADDRNOTAVAIL, str(exc))) from exc
+    for family, kind, proto, _, address in infos:
+        with socket.socket(family, kind, proto) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                probe.bind(address)
+            except OSError as exc:
+                raise ListenError(host, port, exc) from exc
 
 
 class Supervisor:
@@ -109,6 +137,7 @@ class Supervisor:
                     "serving",
                     url=f"http://{self.config.host}:{self.config.port}{self.config.base_path}",
                     processes=len(self.slots),
+                    metrics_dir=self.metrics_dir,
                     pids=[slot.process.pid for slot in self.slots if slot.process is not None],
                 )
                 self._supervise()
@@ -122,6 +151,8 @@ class Supervisor:
             os.close(self._wake_write)
 
     def _on_signal(self, signum: int, frame: FrameType | None) -> None:
+        if not self._stopping:
+            log.info("stop requested", signal=signal.Signals(signum).name)
         self._stopping = True
         with contextlib.suppress(BlockingIOError):  # a wake-up is already pending
             os.write(self._wake_write, b"x")
@@ -256,7 +287,7 @@ def worker_main(config: Config, index: int, ready: Connection) -> None:
     from tusd_py.serving import run_server
 
     configure_logging(config.log_format, config.log_level)
-    structlog.contextvars.bind_contextvars(worker=index)
+    structlog.contextvars.bind_contextvars(process=index)
     _watch_parent(os.getppid())
 
     def announce() -> None:
