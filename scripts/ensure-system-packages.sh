@@ -3,8 +3,8 @@
 # the README walkthrough, chromium for the /demo browser tests: Playwright drives it, downloads none;
 # postgresql for the shared state store tests: initdb + pg_ctl into a temporary directory;
 # redis-server for the shared upload locks, conformance/redis_server.py;
-# nginx for the balancer over three instances: started by conformance/nginx_balancer.py with a
-# configuration of its own, on a free loopback port),
+# nginx for the balancer over three instances (conformance/nginx_balancer.py) and for the
+# resumable-upload draft behind a proxy, each with a configuration of its own on a free loopback port),
 # only when missing, so `make test` works on a fresh machine and costs
 # nothing afterwards.
 set -euo pipefail

@@ -150,10 +150,11 @@ def _print_dev_token(config: Config, user: str, ttl: float) -> int:
 async def _cleanup_once(config: Config) -> int:
     from tusd_py.app import build_service
     from tusd_py.cleanup import cleanup_failed
-    from tusd_py.wiring import build_pipeline
+    from tusd_py.wiring import build_database, build_pipeline
 
-    service = build_service(config)
-    pipeline = build_pipeline(config, service.store)
+    database = build_database(config)  # --database-url: the shared recordings, not the local SQLite
+    service = build_service(config, database=database)
+    pipeline = build_pipeline(config, service.store, database=database)
     await service.locker.start()
     try:
         await service.store.start()

@@ -29,6 +29,7 @@ from storage_backends.base import DataStore, UploadInfo
 from tusd_py import metrics
 from tusd_py.errors import TusError
 from tusd_py.protocol import upload_state
+from tusd_py.reconcile import Reconciler
 
 MIB = 1024 * 1024
 
@@ -184,10 +185,12 @@ class MemoryQuotaLedger(QuotaLedger):
 
 
 class QuotaListener:
-    """Keeps the ledger current from the upload lifecycle."""
+    """Keeps the ledger current from the upload lifecycle; a release the state store cannot take
+    now (PostgreSQL down) is retried by the reconciler."""
 
-    def __init__(self, ledger: QuotaLedger) -> None:
+    def __init__(self, ledger: QuotaLedger, reconciler: Reconciler | None = None) -> None:
         self.ledger = ledger
+        self.reconciler = reconciler or Reconciler()
 
     async def on_created(self, info: UploadInfo) -> None:
         pass  # reserved at creation, before the upload existed
@@ -199,4 +202,5 @@ class QuotaListener:
         pass  # settled by TusService.finish (which also sees partial uploads), with retries
 
     async def on_terminated(self, info: UploadInfo) -> None:
-        await self.ledger.release(info.id)
+        upload_id = info.id
+        await self.reconciler.attempt(f"quota.release:{upload_id}", lambda: self.ledger.release(upload_id))

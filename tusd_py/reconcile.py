@@ -4,14 +4,16 @@ When an upload's last byte is stored, its bytes are safe whatever happens to the
 what must not be lost is the *record* of it: the recording becoming ``uploaded`` with its job,
 the quota claim settling at the final size, a terminated upload leaving the ledger and the
 recordings. Those writes are idempotent, so when one fails with
-:class:`~tusd_py.errors.StateStoreUnavailable` it is kept here, under a key naming what it does,
-and retried with backoff (``first_delay`` doubling up to ``max_delay``) until it succeeds: once
-PostgreSQL is back, finished uploads are recorded without a restart of tusd-py. A later action
-with the same key replaces a pending one; actions run in the order they were first deferred.
+:class:`~tusd_py.errors.StateStoreUnavailable` it is kept here, under a key naming what it does
+(``"<kind>:<upload id>"``), and retried with backoff (``first_delay`` doubling up to
+``max_delay``) until it succeeds: once PostgreSQL is back, finished uploads are recorded without
+a restart of tusd-py. A later action with the same key replaces a pending one; actions run in the
+order they were first deferred, and while one about an upload waits, later ones about the same
+upload wait behind it.
 
-This lives in memory: a process that dies with pending actions loses them (the upload's bytes
-and its finished state in storage are kept; the operator's ``POST /api/sync`` and the next
-finish or termination bring the records back in line).
+This lives in memory: a process that dies with pending actions loses them. The upload's bytes
+and its finished state in storage are kept, but its recording may stay ``uploading`` (never
+processed) and its quota claim unsettled (counted as unfinished) until the upload is deleted.
 """
 
 from __future__ import annotations
@@ -45,6 +47,12 @@ class Reconciler:
         if key in self._pending:  # an older attempt is waiting: this one replaces it, in order
             self._pending[key] = action
             return False
+        if self._waiting_for(key):
+            # An earlier write about the same upload waits: this one goes after it, or a finish
+            # retried after a termination would bring a deleted upload's recording back.
+            self._pending[key] = action
+            self._kick.set()
+            return False
         try:
             await action()
         except StateStoreUnavailable as exc:
@@ -53,6 +61,10 @@ class Reconciler:
             self._kick.set()
             return False
         return True
+
+    def _waiting_for(self, key: str) -> bool:
+        subject = key.rpartition(":")[2]
+        return any(pending.rpartition(":")[2] == subject for pending in self._pending)
 
     async def run_pending(self) -> int:
         """Retry every pending action once, in order; stop at the first still unreachable. Returns how many ran."""

@@ -9,6 +9,7 @@ import subprocess
 import wave
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -45,6 +46,15 @@ async def sqlite_store(tmp_path: Path, clock: FakeClock) -> AsyncIterator[SQLite
     await sqlite.open()
     yield sqlite
     await sqlite.close()
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def state_store(request: pytest.FixtureRequest) -> dict[str, Any]:
+    """PipelineConfig overrides for each store in turn: SQLite, then PostgreSQL with a short lease
+    (a job cut at shutdown is taken again once its lease runs out, not after a minute)."""
+    if request.param == "sqlite":
+        return {}
+    return {"database_url": request.getfixturevalue("database_url"), "lease_seconds": 1.0}
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])

@@ -52,7 +52,7 @@ class Database:
         self,
         url: str,
         *,
-        min_size: int = 1,
+        min_size: int = 0,  # no floor to restore: asyncpg would log a traceback for it during an outage
         max_size: int = 10,
         connect_timeout: float = 5.0,
         command_timeout: float = 15.0,

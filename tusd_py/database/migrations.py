@@ -81,6 +81,27 @@ MIGRATIONS: tuple[tuple[int, str, str], ...] = (
         );
         """,
     ),
+    (
+        3,
+        "hook outbox: events waiting for delivery, leased to one deliverer at a time",
+        """
+        CREATE TABLE hook_outbox (
+            event_id     text NOT NULL,
+            target       text NOT NULL,
+            hook         text NOT NULL,
+            upload_id    text,
+            body         bytea NOT NULL,
+            created_at   double precision NOT NULL,
+            not_before   double precision NOT NULL,
+            attempts     integer NOT NULL DEFAULT 0,
+            lease_holder text,
+            lease_until  double precision NOT NULL DEFAULT 0,
+            last_error   text,
+            PRIMARY KEY (event_id, target)
+        );
+        CREATE INDEX hook_outbox_due ON hook_outbox (not_before, created_at);
+        """,
+    ),
 )
 
 LATEST = MIGRATIONS[-1][0]

@@ -6,6 +6,11 @@ upload per ``progress_interval`` seconds besides the first (the one that changes
 A late progress task that lands after ``on_finished`` is harmless: the store ignores progress
 once the upload is complete.
 
+With ``events`` (the hook outbox, :class:`tusd_py.hooks.outbox.HookOutbox`), each change is stored
+together with the post-* webhook events reporting it, in one transaction: post-create with the new
+recording, post-receive with progress, post-finish with ``uploaded``, post-terminate with the
+deletion. A progress event the pipeline's own throttle would skip is still written (alone).
+
 Creation, finish and termination go through the :class:`~tusd_py.reconcile.Reconciler`: if the
 state store is unreachable (PostgreSQL down), the write is retried until it lands, so a finished
 upload is recorded and processed once the database is back, without a restart.
@@ -15,7 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Coroutine
+from collections.abc import Coroutine, Sequence
 from typing import TYPE_CHECKING
 
 import msgspec
@@ -23,7 +28,8 @@ import structlog
 
 from storage_backends.base import UploadInfo
 from tusd_py.errors import StateStoreUnavailable
-from tusd_py.pipeline.service import Pipeline
+from tusd_py.pipeline.models import OutboxEvent
+from tusd_py.pipeline.service import EventSource, Pipeline
 from tusd_py.pipeline.store import RecordingNotFound
 from tusd_py.protocol import upload_state
 from tusd_py.reconcile import Reconciler
@@ -34,11 +40,21 @@ if TYPE_CHECKING:
 log = structlog.get_logger(__name__)
 
 
+def _no_events(hook: str, info: UploadInfo) -> list[OutboxEvent]:
+    return []
+
+
 class PipelineListener:
     def __init__(
-        self, pipeline: Pipeline, *, progress_interval: float = 1.0, reconciler: Reconciler | None = None
+        self,
+        pipeline: Pipeline,
+        *,
+        progress_interval: float = 1.0,
+        events: EventSource | None = None,
+        reconciler: Reconciler | None = None,
     ) -> None:
         self.pipeline = pipeline
+        self.events = events or pipeline.events or _no_events
         self.reconciler = reconciler or Reconciler()
         self.progress_interval = progress_interval
         self._last_report: dict[str, float] = {}
@@ -48,17 +64,25 @@ class PipelineListener:
         # Awaited, not scheduled: measured, a background insert races on_finished, which then has
         # to adopt the upload, and the extra transactions on the single SQLite thread cost more
         # than the wait they save (bench/ small: 531 -> 296 uploads/s).
-        await self.reconciler.attempt(f"recording.created:{info.id}", lambda: self.pipeline.record_created(info))
+        events = self.events("post-create", info)  # made once: a retry writes the same event ids
+        await self.reconciler.attempt(
+            f"recording.created:{info.id}", lambda: self.pipeline.record_created(info, events=events)
+        )
 
     def on_progress(self, info: UploadInfo) -> None:
+        events = self.events("post-receive", info)
         if upload_state.is_complete(info):
-            return  # on_finished follows and records "uploaded": one store write instead of two
+            # on_finished follows and records "uploaded": one store write instead of two, unless
+            # the final progress event has to be written.
+            if events:
+                self._schedule(self.pipeline.record_progress(info.id, info.offset, events))
+            return
         now = time.monotonic()
         last = self._last_report.get(info.id)
-        if last is not None and now - last < self.progress_interval:
+        if not events and last is not None and now - last < self.progress_interval:
             return
         self._last_report[info.id] = now
-        self._schedule(self.pipeline.record_progress(info.id, info.offset))
+        self._schedule(self.pipeline.record_progress(info.id, info.offset, events))
 
     def _schedule(self, work: Coroutine[object, object, object]) -> None:
         task: asyncio.Task[object] = asyncio.get_running_loop().create_task(work)
@@ -76,22 +100,24 @@ class PipelineListener:
 
     async def on_finished(self, info: UploadInfo) -> None:
         self._last_report.pop(info.id, None)
+        events = self.events("post-finish", info)
         finished = msgspec.structs.replace(info)  # a retry later must see the upload as it is now
-        await self.reconciler.attempt(f"recording.finished:{info.id}", lambda: self._record_uploaded(finished))
+        await self.reconciler.attempt(f"recording.finished:{info.id}", lambda: self._record_uploaded(finished, events))
 
-    async def _record_uploaded(self, info: UploadInfo) -> None:
+    async def _record_uploaded(self, info: UploadInfo, events: Sequence[OutboxEvent]) -> None:
         try:
-            await self.pipeline.record_uploaded(info.id, info.offset)
+            await self.pipeline.record_uploaded(info.id, info.offset, events)
         except RecordingNotFound:
             # Created before the pipeline was enabled, or its creation event was lost: adopt it.
+            # (The failed transaction wrote no events; they go with the second one.)
             await self.pipeline.record_created(info)
-            await self.pipeline.record_uploaded(info.id, info.offset)
+            await self.pipeline.record_uploaded(info.id, info.offset, events)
 
     async def on_terminated(self, info: UploadInfo) -> None:
         self._last_report.pop(info.id, None)
-        upload_id = info.id
+        upload_id, events = info.id, self.events("post-terminate", info)
         await self.reconciler.attempt(
-            f"recording.terminated:{upload_id}", lambda: self.pipeline.record_terminated(upload_id)
+            f"recording.terminated:{upload_id}", lambda: self.pipeline.record_terminated(upload_id, events)
         )
 
     async def drain(self) -> None:

@@ -20,7 +20,7 @@ import os
 import socket
 import time
 import uuid
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Sequence
 from typing import Any
 
 import asyncpg
@@ -28,7 +28,9 @@ import msgspec
 import structlog
 
 from tusd_py.database.connection import Conn, Database
-from tusd_py.pipeline.models import Claim, Job, JobStatus, Page, Recording, StatusTotals, StorageStats
+from tusd_py.pipeline import postgres_outbox as outbox
+from tusd_py.pipeline.models import Claim, Job, JobStatus, OutboxEvent, Page, Recording, StatusTotals, StorageStats
+from tusd_py.pipeline.postgres_outbox import PostgresOutbox
 from tusd_py.pipeline.rows import job_from, recording_from
 from tusd_py.pipeline.states import UPLOAD_COMPLETE, Event, IllegalTransition, Status, transition
 from tusd_py.pipeline.store import (
@@ -77,7 +79,7 @@ def _owner_clause(owner: OwnerFilter, column: str, param: int) -> tuple[str, tup
     return f"{column} IS NOT DISTINCT FROM ${param}", (owner,)
 
 
-class PostgresRecordingStore(RecordingStore):
+class PostgresRecordingStore(PostgresOutbox, RecordingStore):
     uses_leases = True
 
     def __init__(
@@ -122,9 +124,10 @@ class PostgresRecordingStore(RecordingStore):
 
     # -- recordings ------------------------------------------------------------------------------
 
-    async def create_recording(self, recording: Recording) -> Recording:
+    async def create_recording(self, recording: Recording, events: Sequence[OutboxEvent] = ()) -> Recording:
         rec = recording
         async with self.database.transaction() as conn:
+            await outbox.insert(conn, events)
             await conn.execute(
                 'INSERT INTO recordings (id, owner, status, mode, filename, length, "offset", created_at, updated_at)'
                 " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (id) DO NOTHING",
@@ -133,16 +136,23 @@ class PostgresRecordingStore(RecordingStore):
             )  # fmt: skip
             return recording_from(await _load(conn, rec.id, lock=False))
 
-    async def report_progress(self, upload_id: str, offset: int) -> Recording:
+    async def report_progress(self, upload_id: str, offset: int, events: Sequence[OutboxEvent] = ()) -> Recording:
         async with self.database.transaction() as conn:
-            row = await _load(conn, upload_id)
-            if Status(row["status"]) not in UPLOAD_COMPLETE and offset > 0:
+            await outbox.insert(conn, events)
+            row = await conn.fetchrow("SELECT * FROM recordings WHERE id = $1 FOR UPDATE", upload_id)
+            if row is not None and Status(row["status"]) not in UPLOAD_COMPLETE and offset > 0:
                 await _set_status(conn, row, Event.BYTES_RECEIVED, self._clock(), offset=max(offset, row["offset"]))
-            return recording_from(await _load(conn, upload_id, lock=False))
+            fresh = None if row is None else await _load(conn, upload_id, lock=False)
+        if fresh is None:  # raised after the commit: the events are kept all the same
+            raise RecordingNotFound(upload_id)
+        return recording_from(fresh)
 
-    async def mark_uploaded(self, upload_id: str, offset: int | None = None) -> tuple[Recording, bool]:
+    async def mark_uploaded(
+        self, upload_id: str, offset: int | None = None, events: Sequence[OutboxEvent] = ()
+    ) -> tuple[Recording, bool]:
         async with self.database.transaction() as conn:
-            row = await _load(conn, upload_id)  # FOR UPDATE: concurrent finishes of one upload queue here
+            row = await _load(conn, upload_id)  # FOR UPDATE: concurrent finishes queue here; missing: no events
+            await outbox.insert(conn, events)
             if Status(row["status"]) in UPLOAD_COMPLETE:
                 return recording_from(row), False
             now = self._clock()
@@ -162,8 +172,12 @@ class PostgresRecordingStore(RecordingStore):
                 await self._notify(conn)
             return recording_from(await _load(conn, upload_id, lock=False)), inserted is not None
 
-    async def delete_recording(self, upload_id: str) -> bool:
+    async def delete_recording(self, upload_id: str, events: Sequence[OutboxEvent] = ()) -> bool:
         async with self.database.transaction() as conn:
+            await outbox.insert(conn, events)
+            # Job row first, then the recording: the order the claim and the reports lock them in,
+            # so a termination racing a worker's report waits instead of deadlocking.
+            await conn.execute("SELECT id FROM jobs WHERE upload_id = $1 FOR UPDATE", upload_id)
             return bool(await conn.fetchval("DELETE FROM recordings WHERE id = $1 RETURNING TRUE", upload_id))
 
     async def get_recording(self, upload_id: str, owner: OwnerFilter = EVERYONE) -> Recording:
@@ -310,12 +324,15 @@ class PostgresRecordingStore(RecordingStore):
         )
         return row
 
-    async def complete_job(self, job_id: str, claim_token: int, results: dict[str, Any]) -> bool:
+    async def complete_job(
+        self, job_id: str, claim_token: int, results: dict[str, Any], events: Sequence[OutboxEvent] = ()
+    ) -> bool:
         encoded = msgspec.json.encode(results).decode("utf-8")  # fail here, in the caller, if not JSON
         async with self.database.transaction() as conn:
             job = await self._current_claim(conn, job_id, claim_token)
             if job is None:
                 return False
+            await outbox.insert(conn, events)
             now = self._clock()
             await _set_status(
                 conn, await _load(conn, job["upload_id"]), Event.JOB_SUCCEEDED, now,
@@ -327,11 +344,14 @@ class PostgresRecordingStore(RecordingStore):
             )  # fmt: skip
             return True
 
-    async def fail_attempt(self, job_id: str, claim_token: int, error: str, retry_in: float | None) -> bool:
+    async def fail_attempt(
+        self, job_id: str, claim_token: int, error: str, retry_in: float | None, events: Sequence[OutboxEvent] = ()
+    ) -> bool:
         async with self.database.transaction() as conn:
             job = await self._current_claim(conn, job_id, claim_token)
             if job is None:
                 return False
+            await outbox.insert(conn, events)
             now = self._clock()
             event = Event.JOB_FAILED if retry_in is None else Event.ATTEMPT_FAILED
             await _set_status(conn, await _load(conn, job["upload_id"]), event, now, last_error=error)
