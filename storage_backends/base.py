@@ -4,7 +4,8 @@ A backend stores upload state (:class:`UploadInfo`) and upload bytes. It knows n
 the protocol core validates offsets, lengths and ownership before a backend sees a byte, and
 holds the upload's lock around every mutating call, so a backend never sees two concurrent
 writers of one upload *from this process*. (Backends shared by several server instances rely
-on a shared :class:`tusd_py.locking.Locker`.)
+on a shared :class:`tusd_py.locking.Locker`, whose lease a paused holder can lose: the
+:class:`~storage_backends.fencing.Fence` passed to :meth:`DataStore.write` guards the commits.)
 
 Capabilities are optional, like tusd's optional store interfaces: the server advertises in
 ``Tus-Extension`` only what the configured backend declares in :attr:`DataStore.capabilities`.

@@ -19,6 +19,11 @@ tail costs one DeleteObjects, plus one GET per segment this process did not writ
 (s3_tail_cache.py); finish = CompleteMultipartUpload + 1 PUT
 (it trusts the ledger of the info the core hands it). ListParts is never needed: the ledger is
 the source of truth, and CompleteMultipartUpload checks its ETags.
+
+Fencing (a shared lock, ``--redis-url``; see fencing.py): a write checks its fence when it starts,
+before every part, before a tail segment and before the info PUT, so a holder that lost its lease
+neither records a ledger nor replaces the parts or segment of the holder after it (same numbers,
+same keys). Unfenced writes make none of these calls.
 """
 
 from __future__ import annotations
@@ -183,6 +188,8 @@ class S3Store(DataStore):
         fence: Fence | None = None,
     ) -> int:
         fence = fence or NO_FENCE
+        if fence.token:  # a holder that lost its lock must not even read the tail a newer one consumed
+            await fence.check()
         # The core passes the info it loaded under the upload's lock, so its ledger is current:
         # trusting it keeps a PATCH at one UploadPart per part plus one info PUT.
         state = self._state_of(info)
@@ -253,6 +260,8 @@ class S3Store(DataStore):
                 raise failure
             segment = None
             if not final and writer.leftover_size:
+                if fence.token:  # a stale holder's segment would replace the new holder's (same key)
+                    await fence.check()
                 segment = await self._put_segment(info.id, start + writer.received - writer.leftover_size, writer)
             new_state = advance(state, landed, writer.tail_consumed, segment)
             await self._fenced_commit(info, new_state, fence)

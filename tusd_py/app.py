@@ -18,7 +18,7 @@ from tusd_py.gate import gate_middleware
 from tusd_py.hooks import HookListener, HookRegistry
 from tusd_py.hooks.context import forward_headers_middleware
 from tusd_py.hooks.delivery import OutboxDelivery
-from tusd_py.locking import CLEANUP_LOCK, SWEEP_LOCK, InProcessLocker, Locker, UploadLocked
+from tusd_py.locking import CLEANUP_LOCK, SWEEP_LOCK, InProcessLocker, Locker, LockUnavailable, UploadLocked
 from tusd_py.metrics import MetricsListener
 from tusd_py.middlewares import add_response_headers, cors_middleware, error_responses, request_context
 from tusd_py.ops import add_ops_routes
@@ -231,6 +231,8 @@ async def _cleanup_periodically(service: TusService, pipeline: Pipeline) -> None
                 await cleanup_failed(service, pipeline, service.config.cleanup_failed_days)
         except UploadLocked:
             log.debug("cleanup of failed recordings skipped: another process is running it")
+        except LockUnavailable as exc:  # Redis is away: the next run does it
+            log.warning("cleanup of failed recordings postponed", reason=exc.reason)
         except Exception:
             log.exception("cleanup of failed recordings failed")
 
@@ -252,6 +254,9 @@ async def _sweep_periodically(service: TusService) -> None:
         await asyncio.sleep(service.config.sweep_interval)
         try:
             report = await sweep_once_shared(service)
+        except LockUnavailable as exc:  # Redis is away: the next sweep does it
+            log.warning("expiration sweep postponed", reason=exc.reason)
+            continue
         except Exception:
             log.exception("expiration sweep failed")
             continue

@@ -53,6 +53,9 @@ class Locker(abc.ABC):
     async def close(self) -> None:  # noqa: B027 - optional hook
         """Release connections and background tasks."""
 
+    async def probe(self) -> None:  # noqa: B027 - optional hook
+        """Raise if locks cannot be taken right now (``/readyz``)."""
+
     @abc.abstractmethod
     def lock(
         self, upload_id: str, on_release_request: Callable[[], None] | None = None

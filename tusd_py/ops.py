@@ -69,8 +69,10 @@ class Operations:
         self.pipeline = pipeline
 
     def checks(self) -> dict[str, Check]:
-        # Redis and PostgreSQL join here once the scale-out issue makes them configurable.
-        return {"storage": self.probe_storage, "state store": self.probe_state_store}
+        checks: dict[str, Check] = {"storage": self.probe_storage, "state store": self.probe_state_store}
+        if self.service.config.redis_url is not None:  # shared upload locks: no lock, no upload
+            checks["upload locks"] = self.service.locker.probe
+        return checks
 
     async def probe_storage(self) -> None:
         """Write and delete a probe upload through the storage backend, as an upload would.

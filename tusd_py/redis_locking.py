@@ -195,6 +195,9 @@ class RedisLocker(Locker):
             await self._redis.aclose()
             self._redis = None
 
+    async def probe(self) -> None:
+        await self.redis.ping()
+
     @property
     def redis(self) -> aioredis.Redis:
         if self._redis is None:
