@@ -33,6 +33,7 @@ from extensions.base import Extension, Handler
 from extensions.creation import new_upload_id
 from extensions.termination import terminate
 from storage_backends.base import CAP_DEFER_LENGTH, UploadInfo
+from storage_backends.fencing import Fence
 from tusd_py import core
 from tusd_py.body import BodyStream
 from tusd_py.errors import TusError
@@ -144,15 +145,18 @@ async def _stream(
     max_bytes: int,
     body_bytes: int | None,
     handover: list[BodyStream],
+    fence: Fence,
 ) -> UploadInfo:
-    """Append the request content (the caller holds the lock); a completing request whose length
-    was unknown declares it now, and the upload is finished, once, by the shared service."""
+    """Append the request content (the caller holds the lock, whose ``fence`` it passes); a
+    completing request whose length was unknown declares it now, and the upload is finished,
+    once, by the shared service."""
     info = await service.write_body(
         request,
         info,
         max_bytes=await service.body_limit(info, max_bytes, body_bytes),
         verifier=None,
         on_stream=handover.append,
+        fence=fence,
     )
     if complete and info.length is None:
         fresh = await service.store.get_info(info.id)
@@ -212,7 +216,7 @@ async def create(service: TusService, request: web.Request, version: DraftVersio
     await send_interim(request, 104, "Upload Resumption Supported", interim)
     handover: list[BodyStream] = []
     try:
-        async with service.locker.lock(info.id, on_release_request=_handover(handover)):
+        async with service.locker.lock(info.id, on_release_request=_handover(handover)) as fence:
             if upload_state.is_complete(info):  # an empty representation: complete on creation
                 await service.finish(info)
             else:
@@ -220,7 +224,7 @@ async def create(service: TusService, request: web.Request, version: DraftVersio
                 limit = capped(end - info.offset, service.config.max_append_size)
                 info = await _stream(
                     service, request, info, complete=plan.complete, max_bytes=limit, body_bytes=plan.body_bytes,
-                    handover=handover,
+                    handover=handover, fence=fence,
                 )  # fmt: skip
     except TusError as exc:
         exc.headers.setdefault("Location", location)  # the upload exists: the client can resume it
@@ -254,7 +258,7 @@ async def append(service: TusService, request: web.Request, version: DraftVersio
     complete = True if complete is None else complete  # absent: this content ends the upload (-01, -02)
     upload_id = service.upload_id(request)
     handover: list[BodyStream] = []
-    async with service.locker.lock(upload_id, on_release_request=_handover(handover)):
+    async with service.locker.lock(upload_id, on_release_request=_handover(handover)) as fence:
         info = await service.load(request, upload_id)
         service.check_write(info)
         plan = decide_append(
@@ -274,7 +278,7 @@ async def append(service: TusService, request: web.Request, version: DraftVersio
             await service.store.update_info(info)
         info = await _stream(
             service, request, info, complete=complete, max_bytes=plan.max_bytes, body_bytes=plan.body_bytes,
-            handover=handover,
+            handover=handover, fence=fence,
         )  # fmt: skip
     done = upload_state.is_complete(info)
     headers = _state(version, info)

@@ -28,6 +28,7 @@ from storage_backends.base import (
     UploadNotFound,
     VerificationFailed,
 )
+from storage_backends.fencing import Fence, FenceLost
 from tusd_py import metrics
 from tusd_py.body import BodyStream
 from tusd_py.config import Config
@@ -125,6 +126,12 @@ class TusService:
         if user is not None and info.owner != user:
             raise not_found()
 
+    async def refresh(self, info: UploadInfo) -> UploadInfo:
+        """The upload after every extension caught up with work another instance left due."""
+        for ext in self.extensions:
+            info = await ext.refresh(self, info)
+        return info
+
     def upload_headers(self, info: UploadInfo) -> dict[str, str]:
         headers: dict[str, str] = {}
         for ext in self.extensions:
@@ -216,12 +223,14 @@ class TusService:
         *,
         max_bytes: int,
         verifier: Verifier | None,
+        fence: Fence,
         on_stream: Callable[[BodyStream], None] | None = None,
     ) -> UploadInfo:
         """Stream the request body into the upload at its offset; return the info with the new offset.
 
-        The caller holds the upload's lock. Bytes that arrive before a broken connection are kept;
-        a checksum mismatch keeps none.
+        The caller holds the upload's lock and passes its ``fence``. Bytes that arrive before a
+        broken connection are kept; a checksum mismatch keeps none; a lost lock (FenceLost) keeps
+        nothing after the refused commit and answers 423 (503 if the lock service is unreachable).
         """
         observers: list[Callable[[bytes], None]] = []
         if verifier is not None:
@@ -236,8 +245,17 @@ class TusService:
             on_stream(stream)
         start = info.offset
         try:
-            info.offset = await self.store.write(info, stream, verifier.verify if verifier else None)
+            info.offset = await self.store.write(info, stream, verifier.verify if verifier else None, fence)
             metrics.record_body(info.offset - start)
+        except FenceLost as exc:
+            info = await self.store.get_info(info.id)
+            metrics.record_body(info.offset - start)
+            log.warning("write refused: lock lost", upload_id=info.id, kept=info.offset - start, why=exc.reason)
+            status = 503 if exc.unreachable else 423
+            headers = {"Upload-Offset": str(info.offset), **self.upload_headers(info)}
+            if exc.unreachable:
+                headers["Retry-After"] = "2"
+            raise TusError(status, exc.reason, headers) from None
         except VerificationFailed as exc:
             raise TusError(460, exc.reason, self.upload_headers(info)) from None
         except StorageFull as exc:
