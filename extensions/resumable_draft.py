@@ -147,8 +147,9 @@ async def _stream(
     handover: list[BodyStream],
     fence: Fence,
 ) -> UploadInfo:
-    """Append the request content (the caller holds the lock); a completing request whose length
-    was unknown declares it now, and the upload is finished, once, by the shared service."""
+    """Append the request content (the caller holds the lock, whose ``fence`` it passes); a
+    completing request whose length was unknown declares it now, and the upload is finished,
+    once, by the shared service."""
     info = await service.write_body(
         request,
         info,

@@ -192,7 +192,14 @@ class FileStore(DataStore):
         try:
             with open(self._info_path(upload_id), "rb") as handle:
                 raw = handle.read()
-            stat = os.stat(data_path)
+            # open + fstat, not stat: on a shared network mount (NFS) opening revalidates the
+            # file's attributes (close-to-open consistency), so the size is the one the previous
+            # lock holder left on another machine, where a path stat may answer from a cache.
+            fd = os.open(data_path, os.O_RDONLY)
+            try:
+                stat = os.fstat(fd)
+            finally:
+                os.close(fd)
             facts = file_facts.read(data_path) if self.uses_xattrs else NO_FACTS
         except FileNotFoundError:
             raise UploadNotFound(upload_id) from None

@@ -10,6 +10,7 @@ import structlog
 from aiohttp import web
 
 from extensions import enabled_extensions
+from extensions.expiration import SweepReport
 from storage_backends.base import DataStore
 from tusd_py.cleanup import cleanup_failed
 from tusd_py.config import Config
@@ -17,7 +18,7 @@ from tusd_py.gate import gate_middleware
 from tusd_py.hooks import HookListener, HookRegistry
 from tusd_py.hooks.context import forward_headers_middleware
 from tusd_py.hooks.delivery import OutboxDelivery
-from tusd_py.locking import InProcessLocker, Locker, LockUnavailable
+from tusd_py.locking import CLEANUP_LOCK, SWEEP_LOCK, InProcessLocker, Locker, LockUnavailable, UploadLocked
 from tusd_py.metrics import MetricsListener
 from tusd_py.middlewares import add_response_headers, cors_middleware, error_responses, request_context
 from tusd_py.ops import add_ops_routes
@@ -226,27 +227,40 @@ async def _cleanup_periodically(service: TusService, pipeline: Pipeline) -> None
     while True:
         await asyncio.sleep(service.config.cleanup_interval)
         try:
-            await cleanup_failed(service, pipeline, service.config.cleanup_failed_days)
+            async with service.locker.try_lock(CLEANUP_LOCK):  # one process or instance per round
+                await cleanup_failed(service, pipeline, service.config.cleanup_failed_days)
+        except UploadLocked:
+            log.debug("cleanup of failed recordings skipped: another process is running it")
         except LockUnavailable as exc:  # Redis is away: the next run does it
             log.warning("cleanup of failed recordings postponed", reason=exc.reason)
         except Exception:
             log.exception("cleanup of failed recordings failed")
 
 
-async def _sweep_periodically(service: TusService) -> None:
+async def sweep_once_shared(service: TusService) -> SweepReport | None:
+    """One expiration sweep, unless another process or instance on the shared locker runs one (None)."""
     from extensions.expiration import sweep
 
+    try:
+        async with service.locker.try_lock(SWEEP_LOCK):
+            return await sweep(service)
+    except UploadLocked:
+        log.debug("expiration sweep skipped: another process is sweeping")
+        return None
+
+
+async def _sweep_periodically(service: TusService) -> None:
     while True:
         await asyncio.sleep(service.config.sweep_interval)
         try:
-            report = await sweep(service)
+            report = await sweep_once_shared(service)
         except LockUnavailable as exc:  # Redis is away: the next sweep does it
             log.warning("expiration sweep postponed", reason=exc.reason)
             continue
         except Exception:
             log.exception("expiration sweep failed")
             continue
-        if report.expired or report.orphans:
+        if report is not None and (report.expired or report.orphans):
             log.info("expiration sweep", expired=report.expired, busy=report.skipped_busy, orphans=report.orphans)
 
 

@@ -45,9 +45,11 @@ async def load_for_head(service: TusService, request: web.Request, upload_id: st
     """The upload as a HEAD reports it, after taking its lock over (also the draft's HEAD)."""
     try:
         async with service.locker.lock(upload_id):
-            return await service.load(request, upload_id)
+            info = await service.load(request, upload_id)
     except UploadLocked:
-        return await service.load(request, upload_id)
+        info = await service.load(request, upload_id)
+    # Work another instance left due (a final whose partials it finished) is done before answering.
+    return await service.refresh(info)
 
 
 async def patch(service: TusService, request: web.Request) -> web.StreamResponse:

@@ -25,6 +25,14 @@ from storage_backends.fencing import NO_FENCE, Fence
 from tusd_py import metrics
 from tusd_py.errors import TusError
 
+# Lock names of background jobs that one instance at a time should run: the periodic expiration
+# sweep and cleanup of failed recordings. Not upload ids (UPLOAD_ID allows no "~"), so they never
+# meet a client's lock; taken with try_lock on the shared locker, so with N processes or instances
+# on Redis one of them sweeps per round and the others skip it (the work is idempotent anyway: a
+# second deleter finds the upload gone).
+SWEEP_LOCK = "~expiration-sweep"
+CLEANUP_LOCK = "~failed-cleanup"
+
 
 class UploadLocked(TusError):
     def __init__(self) -> None:

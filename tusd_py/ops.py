@@ -130,7 +130,8 @@ def add_ops_routes(app: web.Application, service: TusService, pipeline: Pipeline
 
     async def start(_: web.Application) -> None:
         await runner.setup()
-        await web.TCPSite(runner, config.host, config.metrics_port).start()
+        # The workers of --processes N each listen on the metrics port too: any one answers for all.
+        await web.TCPSite(runner, config.host, config.metrics_port, reuse_port=config.processes > 1 or None).start()
         log.info("serving metrics", url=f"http://{config.host}:{config.metrics_port}{METRICS_PATH}")
 
     async def stop(_: web.Application) -> None:

@@ -77,6 +77,12 @@ OPTIONS: tuple[Option, ...] = (
         "connections served at once, more get 503 (0: three quarters of the open-file limit)",
         LISTENING,
     ),
+    _o(
+        "--processes",
+        "processes",
+        "worker processes serving --port, supervised (above 1: needs --redis-url and --database-url)",
+        LISTENING,
+    ),
     _o("--header-timeout", "header_timeout", "seconds a client has to send its request headers (0: none)", LISTENING),
     _o("--keepalive-timeout", "keepalive_timeout", "seconds an idle keep-alive connection stays open", LISTENING),
     _o("--body-idle-timeout", "body_idle_timeout", "seconds of silence after which a PATCH body is cut", LISTENING),

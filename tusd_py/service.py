@@ -126,6 +126,12 @@ class TusService:
         if user is not None and info.owner != user:
             raise not_found()
 
+    async def refresh(self, info: UploadInfo) -> UploadInfo:
+        """The upload after every extension caught up with work another instance left due."""
+        for ext in self.extensions:
+            info = await ext.refresh(self, info)
+        return info
+
     def upload_headers(self, info: UploadInfo) -> dict[str, str]:
         headers: dict[str, str] = {}
         for ext in self.extensions:
