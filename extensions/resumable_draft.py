@@ -155,8 +155,8 @@ async def _stream(
         info,
         max_bytes=await service.body_limit(info, max_bytes, body_bytes),
         verifier=None,
-        on_stream=handover.append,
         fence=fence,
+        on_stream=handover.append,
     )
     if complete and info.length is None:
         fresh = await service.store.get_info(info.id)
