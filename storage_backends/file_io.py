@@ -20,6 +20,9 @@ from storage_backends.base import StorageError
 # written; 16 concurrent uploads cost ~16 MiB).
 WRITE_BATCH = 512 * 1024
 READ_BLOCK = 256 * 1024
+# A batch up to this size is written on the event loop: copying it into the page cache takes
+# microseconds, less than handing it to a thread (a small upload's whole body is one such batch).
+INLINE_WRITE = 64 * 1024
 _IOV_MAX = 1024
 
 
@@ -43,8 +46,15 @@ class PipelinedWriter:
         self._pending: asyncio.Future[None] | None = None
         self.failed = False  # a write raised: the file ends somewhere inside that batch
 
-    async def submit(self, batch: list[bytes]) -> None:
+    async def submit(self, batch: list[bytes], size: int) -> None:
         await self.drain()
+        if size <= INLINE_WRITE:
+            try:
+                _writev_all(self._fd, batch)
+            except Exception:
+                self.failed = True
+                raise
+            return
         self._pending = asyncio.ensure_future(asyncio.to_thread(_writev_all, self._fd, batch))
 
     async def drain(self) -> None:
