@@ -118,11 +118,13 @@ def machine() -> dict[str, str]:
 
 
 # -- one measurement ------------------------------------------------------------------------------
-def measure(peer: Peer, name: str, run: int, quick: bool, s3: S3Target | None) -> Measurement:
+def measure(
+    peer: Peer, name: str, run: int, quick: bool, s3: S3Target | None, data_root: Path | None = None
+) -> Measurement:
     m = Measurement(peer=peer.name, role=peer.role, backend=peer.backend, workload=name, run=run)
     m.load_1m = os.getloadavg()[0]
     slug = f"{peer.backend}-{name}-{run}-{peer.name.replace('/', '_').replace('@', '').replace(' ', '_')}"
-    data_dir = WORK / "data" / slug
+    data_dir = (data_root or WORK / "data") / slug
     shutil.rmtree(data_dir, ignore_errors=True)
     (WORK / "logs").mkdir(parents=True, exist_ok=True)
     with contextlib.ExitStack() as stack:
@@ -252,6 +254,12 @@ def main() -> int:
         " targets whose peer did not run are reported as not measured",
     )
     parser.add_argument("--runs", type=int, default=2, help="runs of every workload (default 2, at least 1)")
+    parser.add_argument(
+        "--data-dir",
+        type=Path,
+        help="where servers store (default bench/.work/data); a tmpfs such as /dev/shm/bench takes the disk out"
+        " of an A/B comparison of CPU cost",
+    )
     parser.add_argument("--results", type=Path, help="Markdown report (default: bench/RESULTS.md, or .work/ if quick)")
     parser.add_argument(
         "--report-only",
@@ -303,7 +311,7 @@ def main() -> int:
                 for name, peer in plan(backend, names, with_sink=servers is None, servers=servers):
                     if peer.role == "sink" and run > 1:
                         continue  # the client's ceiling: once is enough
-                    m = measure(peer, name, run, args.quick, s3 if backend == "s3" else None)
+                    m = measure(peer, name, run, args.quick, s3 if backend == "s3" else None, args.data_dir)
                     data.append(m)
                     clock = f"[{time.monotonic() - started:6.0f}s]"
                     print(f"{clock} run {run} {backend:2} {name:11} {peer.name:14} {describe(m)}", flush=True)
