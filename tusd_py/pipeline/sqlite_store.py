@@ -5,11 +5,8 @@ That serialises this process's transactions (no "database is locked" between our
 and keeps the event loop free. Writers use ``BEGIN IMMEDIATE`` so that if a second process opens
 the same file, a read-then-write (claiming a job) cannot interleave with another claim.
 
-Group commit: statements that arrive while the thread is busy wait in a queue and run together,
-each in its own SAVEPOINT inside one transaction, with one thread wake-up and one COMMIT for the
-lot (with 64 uploads in flight, bench/ small saw several per batch). A failing operation rolls back
-its own savepoint only; every result is delivered after the COMMIT, so no caller sees a change
-that could still be rolled back.
+Operations that queue while the thread is busy share one transaction (group commit, see
+:mod:`tusd_py.pipeline.sqlite_batches`): one savepoint each, results delivered after the COMMIT.
 
 WAL lets readers (listing, stats) proceed while a writer commits; ``synchronous=NORMAL`` in WAL
 mode keeps the database consistent across crashes and loses at most the last commits on power
@@ -20,13 +17,12 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
-import threading
 import time
 import uuid
 from collections.abc import Callable, Collection, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, NamedTuple, TypeVar
+from typing import Any, TypeVar
 
 import msgspec
 import structlog
@@ -42,6 +38,7 @@ from tusd_py.pipeline.models import (
     StatusTotals,
     StorageStats,
 )
+from tusd_py.pipeline.sqlite_batches import GroupCommit
 from tusd_py.pipeline.sqlite_schema import (
     JOB_COLUMNS,
     SCHEMA,
@@ -68,24 +65,6 @@ log = structlog.get_logger(__name__)
 T = TypeVar("T")
 
 
-class _Operation(NamedTuple):
-    fn: Callable[..., Any]
-    args: tuple[Any, ...]
-    write: bool
-    future: asyncio.Future[Any]
-
-
-def _deliver(outcomes: list[tuple[_Operation, Any, BaseException | None]]) -> None:
-    """On the event loop, after the batch's COMMIT: hand each caller its result or error."""
-    for op, result, error in outcomes:
-        if op.future.cancelled():
-            continue  # its caller gave up waiting; the operation ran (or failed) all the same
-        if error is not None:
-            op.future.set_exception(error)
-        else:
-            op.future.set_result(result)
-
-
 class SQLiteRecordingStore(RecordingStore):
     def __init__(
         self,
@@ -101,63 +80,14 @@ class SQLiteRecordingStore(RecordingStore):
         self._busy_timeout_ms = busy_timeout_ms
         self._conn: sqlite3.Connection | None = None
         self._executor: ThreadPoolExecutor | None = None
-        self._queue: list[_Operation] = []  # guarded by _queue_lock, like _draining
-        self._queue_lock = threading.Lock()
-        self._draining = False
+        self._batches = GroupCommit(lambda: self._conn)
 
     # -- plumbing --------------------------------------------------------------------------------
 
     async def _run(self, fn: Callable[..., T], *args: Any, write: bool = True) -> T:
-        executor = self._executor
-        if executor is None:
+        if self._executor is None:
             raise RuntimeError("store is not open")
-        loop = asyncio.get_running_loop()
-        future: asyncio.Future[T] = loop.create_future()
-        with self._queue_lock:
-            self._queue.append(_Operation(fn, args, write, future))
-            start, self._draining = not self._draining, True
-        if start:
-            executor.submit(self._drain, loop)
-        return await future
-
-    def _drain(self, loop: asyncio.AbstractEventLoop) -> None:
-        """On the store's thread: run queued operations, a batch per transaction, until none is left."""
-        while True:
-            with self._queue_lock:
-                batch, self._queue = self._queue, []
-                if not batch:
-                    self._draining = False
-                    return
-            outcomes = self._transaction(batch)
-            loop.call_soon_threadsafe(_deliver, outcomes)
-
-    def _transaction(self, batch: list[_Operation]) -> list[tuple[_Operation, Any, BaseException | None]]:
-        conn = self._conn
-        if conn is None:
-            error = RuntimeError("store is not open")
-            return [(op, None, error) for op in batch]
-        outcomes: list[tuple[_Operation, Any, BaseException | None]] = []
-        try:
-            conn.execute("BEGIN IMMEDIATE" if any(op.write for op in batch) else "BEGIN")
-            for op in batch:
-                conn.execute("SAVEPOINT operation")
-                try:
-                    result = op.fn(conn, *op.args)
-                except Exception as exc:
-                    # Undo this operation only; if SQLite already ended the transaction, this
-                    # raises and the whole batch fails below, as one transaction does.
-                    conn.execute("ROLLBACK TO operation")
-                    conn.execute("RELEASE operation")
-                    outcomes.append((op, None, exc))
-                    continue
-                conn.execute("RELEASE operation")
-                outcomes.append((op, result, None))
-            conn.execute("COMMIT")
-        except BaseException as exc:  # the batch is one transaction: it fails as one
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
-            return [(op, None, exc) for op in batch]
-        return outcomes
+        return await self._batches.run(self._executor, fn, args, write)
 
     def _connect(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
