@@ -1,7 +1,9 @@
 """python -m conformance --url URL [--header 'Name: value' ...]
 
 Black-box tus 1.0.0 conformance checks against any server. The extensions to test are read from
-the server's OPTIONS response. Prints PASS/FAIL/SKIP per check and a final "N passed, M failed".
+the server's OPTIONS response; a server that echoes Upload-Draft-Interop-Version on OPTIONS also
+gets the IETF resumable-upload draft checks, for every interop version. Prints PASS/FAIL/SKIP per
+check and a final "N passed, M failed".
 """
 
 from __future__ import annotations

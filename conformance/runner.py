@@ -6,9 +6,10 @@ import traceback
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from conformance import checks_core, checks_creation, checks_extensions  # noqa: F401  (registers the checks)
+from conformance import checks_core, checks_creation, checks_draft, checks_extensions  # noqa: F401  (registers)
 from conformance.client import Client
 from conformance.registry import CHECKS, CheckFailed
+from tusd_py.protocol.draft_versions import INTEROP_HEADER, LATEST
 
 
 @dataclass
@@ -20,7 +21,12 @@ class Outcome:
 
 def advertised_extensions(client: Client) -> set[str]:
     value = client.options().header("Tus-Extension") or ""
-    return {item.strip() for item in value.split(",") if item.strip()}
+    found = {item.strip() for item in value.split(",") if item.strip()}
+    # The resumable-upload draft is no tus extension: a server speaking it echoes the interop version.
+    probe = client.request("OPTIONS", headers={INTEROP_HEADER: str(LATEST)}, tus=False)
+    if probe.header(INTEROP_HEADER):
+        found.add(checks_draft.DRAFT[0])
+    return found
 
 
 def run_checks(client: Client, report: Callable[[Outcome], None] = lambda _: None) -> list[Outcome]:

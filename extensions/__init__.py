@@ -7,6 +7,7 @@ from extensions.checksum import Checksum
 from extensions.concatenation import Concatenation, ConcatenationUnfinished
 from extensions.creation import Creation, CreationDeferLength, CreationWithUpload
 from extensions.expiration import Expiration
+from extensions.resumable_draft import ResumableUploadDraft
 from extensions.termination import Termination
 from storage_backends.base import DataStore
 
@@ -20,6 +21,7 @@ ALL_EXTENSIONS: tuple[type[Extension], ...] = (
     Concatenation,
     ConcatenationUnfinished,
     Expiration,
+    ResumableUploadDraft,  # the IETF draft, not advertised in Tus-Extension
 )
 
 

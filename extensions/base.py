@@ -37,6 +37,8 @@ class Extension:
     name: ClassVar[str]
     #: Backend capability the extension needs (None: works on every backend).
     requires: ClassVar[str | None] = None
+    #: Whether the name goes into Tus-Extension (the resumable-upload draft is not a tus extension).
+    advertised: ClassVar[bool] = True
 
     def routes(self) -> dict[RouteKey, Handler]:
         return {}
@@ -67,6 +69,11 @@ class Extension:
 
     def prepare_upload(self, request: web.Request, info: UploadInfo) -> None:
         """Adjust a new upload's info from the creation request (e.g. mark it a partial upload)."""
+
+    def request_handler(self, target: str, method: str, request: web.Request) -> Handler | None:
+        """A handler that takes this request over before the tus rules (Tus-Resumable, the tus
+        handler table) apply: another protocol on the same URLs, e.g. the resumable-upload draft."""
+        return None
 
     def creation_handler(self, request: web.Request) -> Handler | None:
         """A handler that takes over this POST instead of plain creation (e.g. a final concatenation)."""

@@ -65,7 +65,7 @@ async def sweep(service: TusService, now: float | None = None) -> SweepReport:
         if not is_expired(info, expire_after, now):
             continue
         try:
-            deleted = await service.delete_upload(info.id, check=still_expired, wait=False)
+            deleted = await service.delete_upload(info.id, check=still_expired, wait=False, ask_hooks=False)
         except UploadLocked:
             report.skipped_busy += 1
             continue

@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the tests need (audio tools that generate test recordings, curl for
-# the README walkthrough, chromium for the /demo browser tests: Playwright drives it, downloads none),
+# the README walkthrough, chromium for the /demo browser tests: Playwright drives it, downloads none;
+# nginx for the resumable-upload draft behind a proxy),
 # only when missing, so `make test` works on a fresh machine and costs
 # nothing afterwards.
 set -euo pipefail
-packages=(ffmpeg sox libsox-fmt-all curl chromium)
+packages=(ffmpeg sox libsox-fmt-all curl chromium nginx)
 missing=()
 for pkg in "${packages[@]}"; do
   dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")

@@ -202,6 +202,11 @@ class DataStore(abc.ABC):
     def list_uploads(self) -> AsyncIterator[UploadInfo]:
         """Every upload the backend holds, for the expiration sweeper and crash recovery."""
 
+    def location(self, upload_id: str) -> dict[str, str]:
+        """Where the upload's bytes live, for hook events: ``{"type": "filesystem", "path": ...}``
+        or ``{"type": "s3", "bucket": ..., "key": ...}``. No I/O; empty if a backend cannot say."""
+        return {}
+
     async def sweep_orphans(self, older_than: float) -> int:
         """Remove backend debris no upload refers to any more (e.g. abandoned S3 multipart
         uploads, stale staging files) last touched before the ``older_than`` timestamp."""

@@ -92,6 +92,10 @@ class FileStore(DataStore):
         self.uses_xattrs = supported
 
     # -- paths ---------------------------------------------------------------------------------
+    def location(self, upload_id: str) -> dict[str, str]:
+        # abspath, not resolve(): a string operation, no syscall on the event loop.
+        return {"type": "filesystem", "path": os.path.abspath(self._data_path(upload_id))}
+
     def _data_path(self, upload_id: str) -> Path:
         # The core validates ids first; this second check keeps the backend safe on its own.
         if not UPLOAD_ID.fullmatch(upload_id):

@@ -384,6 +384,9 @@ class S3Store(DataStore):
             yield block
 
     # -- termination ---------------------------------------------------------------------------
+    def location(self, upload_id: str) -> dict[str, str]:
+        return {"type": "s3", "bucket": self.objects.bucket, "key": self.objects.data_key(upload_id)}
+
     async def terminate(self, upload_id: str) -> None:
         _, state = await self.load(upload_id)
         # The info object first: once it is gone the upload no longer exists for any instance;

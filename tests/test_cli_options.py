@@ -31,6 +31,8 @@ def _sample(option: Option) -> tuple[str, Any]:
         return "7.5", 7.5
     if accepts == "a comma-separated list":
         return "a, b", ["a", "b"]
+    if option.field == "jwks_url":  # https only
+        return "https://idp.example/jwks", "https://idp.example/jwks"
     if option.field == "download_signing_key":  # an HMAC key: Config refuses short ones
         return "k" * 32, "k" * 32
     return "/sample", "/sample/" if option.field == "base_path" else "/sample"

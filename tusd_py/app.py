@@ -14,6 +14,8 @@ from tusd_py.cleanup import cleanup_failed
 from tusd_py.config import Config
 from tusd_py.gate import gate_middleware
 from tusd_py.hooks import HookListener, HookRegistry
+from tusd_py.hooks.context import forward_headers_middleware
+from tusd_py.hooks.delivery import OutboxDelivery
 from tusd_py.locking import InProcessLocker, Locker
 from tusd_py.metrics import MetricsListener
 from tusd_py.middlewares import add_response_headers, cors_middleware, error_responses, request_context
@@ -24,13 +26,21 @@ from tusd_py.quotas import QuotaListener
 from tusd_py.recordings.routes import add_recordings_routes
 from tusd_py.routing import Dispatcher
 from tusd_py.service import TusService
-from tusd_py.wiring import build_hooks, build_pipeline, build_quotas, token_verifier_for
+from tusd_py.wiring import (
+    build_hooks,
+    build_outbox,
+    build_pipeline,
+    build_quotas,
+    token_verifier_for,
+    wire_process_callables,
+)
 
 log = structlog.get_logger(__name__)
 
 SERVICE_KEY = web.AppKey("tus_service", TusService)
 PIPELINE_KEY = web.AppKey("pipeline", Pipeline)
 _PIPELINE_LISTENER_KEY = web.AppKey("pipeline_listener", PipelineListener)
+OUTBOX_KEY = web.AppKey("webhook_outbox", OutboxDelivery)
 
 
 class _BackgroundTasks:
@@ -110,17 +120,22 @@ def make_app(
     if verifier is None:
         log.warning(
             "AUTHENTICATION IS OFF: anyone who can reach this server can upload, read and delete uploads. "
-            "Give --jwt-secret, --jwt-public-key or --jwks to turn it on."
+            "Give --jwt-secret, --jwt-public-key, --jwks or --jwks-url to turn it on."
         )
     service = build_service(config, store=store, locker=locker, hooks=hooks)
     pipeline = build_pipeline(config, service.store, publish_digest=service.record_digest)
+    outbox = build_outbox(config, service.hooks, pipeline)
+    wire_process_callables(service.hooks, pipeline)
     pipeline_listener = PipelineListener(pipeline)
     service.lifecycle.add(pipeline_listener)
     # The gate comes after the error mapping (its refusals are plain-text errors like any other)
     # and after CORS (a browser must be able to read a 401).
-    app = web.Application(
-        middlewares=[request_context, cors_middleware(config), error_responses, gate_middleware(verifier)]
-    )
+    middlewares = [request_context, cors_middleware(config), error_responses, gate_middleware(verifier)]
+    if config.hooks_forward_headers and service.hooks is not None:
+        middlewares.append(forward_headers_middleware(config.hooks_forward_headers))
+    app = web.Application(middlewares=middlewares)
+    if outbox is not None:
+        app[OUTBOX_KEY] = outbox
     app[SERVICE_KEY] = service
     app[PIPELINE_KEY] = pipeline
     app[_PIPELINE_LISTENER_KEY] = pipeline_listener
@@ -143,6 +158,17 @@ def make_app(
     app.on_response_prepare.append(add_response_headers)
     app.on_startup.append(_start)
     app.on_cleanup.append(_stop)
+    if verifier is not None and verifier.remote is not None:
+        remote = verifier.remote
+
+        async def fetch_keys(_: web.Application) -> None:
+            await remote.start()
+
+        async def close_keys(_: web.Application) -> None:
+            await remote.close()
+
+        app.on_startup.append(fetch_keys)
+        app.on_cleanup.append(close_keys)
     return app
 
 
@@ -157,6 +183,8 @@ async def _start(app: web.Application) -> None:
         if service.quotas is not None:
             await service.quotas.rebuild(service.store)
         await app[PIPELINE_KEY].start(workers=service.config.workers > 0)
+        if OUTBOX_KEY in app:
+            await app[OUTBOX_KEY].start()  # rows left by an earlier run (or another instance) go out now
     except BaseException:
         # aiohttp runs no on_cleanup after a failed on_startup: close what opened, or an S3
         # client is left to warn "Unclosed client session" after the start-up error.
@@ -208,7 +236,10 @@ async def _stop(app: web.Application) -> None:
         task.cancel()
     service = app[SERVICE_KEY]
     await app[_PIPELINE_LISTENER_KEY].drain()  # progress updates still queued land before the store closes
-    await app[PIPELINE_KEY].stop()
+    if OUTBOX_KEY in app:
+        # Undelivered rows stay in the state store and go out after the next start.
+        await app[OUTBOX_KEY].stop(grace=service.config.shutdown_timeout)
+    await app[PIPELINE_KEY].stop()  # a job finishing now still writes its post-process event
     if service.hooks is not None:
         await service.hooks.drain(timeout=service.config.shutdown_timeout)
     await service.store.close()

@@ -23,7 +23,7 @@ async def cleanup_failed(
     removed = []
     for upload_id in await pipeline.cleanup_failed(days, owner=owner):
         try:
-            deleted = await service.delete_upload(upload_id, wait=False)
+            deleted = await service.delete_upload(upload_id, wait=False, ask_hooks=False)
         except UploadLocked:
             log.warning("failed recording is being written; its bytes stay until the next cleanup", upload_id=upload_id)
             continue

@@ -25,6 +25,10 @@ class Config(msgspec.Struct, kw_only=True):
     # a disk flush per request. Off, a kill -9 still never loses acknowledged bytes (page cache).
     fsync: bool = False
     max_size: int | None = None  # bytes; advertised as Tus-Max-Size
+    # Request-body bounds of resumable-upload draft creations and appends, announced in Upload-Limit
+    # (e.g. a proxy's body-size limit); tus requests are not bound by them.
+    max_append_size: int | None = None
+    min_append_size: int | None = None
     cors_origins: list[str] = msgspec.field(default_factory=lambda: ["*"])
     behind_proxy: bool = False  # trust X-Forwarded-Host/Proto and Forwarded for Location URLs
     log_format: LogFormat = "auto"  # auto: readable on a terminal, JSON otherwise
@@ -54,6 +58,10 @@ class Config(msgspec.Struct, kw_only=True):
     jwt_secret: str | None = None
     jwt_public_key: str | None = None  # path of a PEM public key
     jwks: str | None = None  # path of a JWKS file
+    # A remote JWKS (an identity provider's), https only; fetched at start, cached per Cache-Control.
+    jwks_url: str | None = None
+    jwks_ca_file: str | None = None  # PEM CA bundle to trust for --jwks-url (a private CA); default: system
+    jwks_min_refresh: float = 30.0  # seconds between fetches caused by unknown kids (rate limit)
     jwt_algorithms: list[str] | None = None  # default: HS256 with a secret, RS256 with a public key
     jwt_issuer: str | None = None
     jwt_audience: str | None = None
@@ -71,6 +79,12 @@ class Config(msgspec.Struct, kw_only=True):
     hooks_timeout: float = 5.0
     hooks_retries: int = 3
     hooks_fail_open: bool = False  # pre-* hooks that cannot be reached let requests through
+    # Durable post-* webhooks (an outbox in the state database): retried with backoff up to
+    # hooks_backoff_max seconds apart, for hooks_retention seconds after the event.
+    hooks_retention: float = 3 * 24 * 3600.0
+    hooks_backoff_max: float = 300.0
+    hooks_forward_headers: list[str] = msgspec.field(default_factory=list)  # request headers put in events
+    progress_hooks_interval: float = 1.0  # seconds between post-receive events of one upload
 
     # S3 backend (--storage s3). Credentials come from the standard AWS chain (environment
     # AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, shared config and credentials files, instance roles).
@@ -110,7 +124,7 @@ class Config(msgspec.Struct, kw_only=True):
 
     @property
     def auth_enabled(self) -> bool:
-        return bool(self.jwt_secret or self.jwt_public_key or self.jwks)
+        return bool(self.jwt_secret or self.jwt_public_key or self.jwks or self.jwks_url)
 
     def __repr__(self) -> str:  # configs reach logs and tracebacks; secrets must not
         hidden = {"jwt_secret", "hooks_secret", "download_signing_key"}
@@ -126,8 +140,12 @@ class Config(msgspec.Struct, kw_only=True):
         if not self.base_path.endswith("/"):
             self.base_path += "/"
         # Errors say "field: reason"; tusd_py.config_loading turns the field into its flag and variable.
-        if self.max_size is not None and self.max_size <= 0:
-            raise ValueError("max_size: must be a positive number of bytes")
+        for name in ("max_size", "max_append_size", "min_append_size"):
+            value = getattr(self, name)
+            if value is not None and value <= 0:
+                raise ValueError(f"{name}: must be a positive number of bytes")
+        if self.min_append_size and self.max_append_size and self.min_append_size > self.max_append_size:
+            raise ValueError("min_append_size: must not be above --max-append-size")
         for name in ("header_timeout", "keepalive_timeout", "max_connections"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name}: must not be negative")
@@ -139,5 +157,15 @@ class Config(msgspec.Struct, kw_only=True):
             raise ValueError("download_signing_key: must be at least 32 characters (it is an HMAC-SHA256 key)")
         if not 0 < self.download_url_ttl <= 7 * 24 * 3600:
             raise ValueError("download_url_ttl: must be between 0 and a week (seconds)")
+        if self.hooks_retention <= 0:
+            raise ValueError("hooks_retention: must be a positive number of seconds")
+        if self.hooks_backoff_max < 1:
+            raise ValueError("hooks_backoff_max: must be at least 1 second")
+        if self.progress_hooks_interval < 0:
+            raise ValueError("progress_hooks_interval: must not be negative")
+        if self.jwks_url is not None and not self.jwks_url.startswith("https://"):
+            raise ValueError("jwks_url: must be an https:// URL (keys fetched in the clear could be swapped)")
+        if self.jwks_min_refresh < 0:
+            raise ValueError("jwks_min_refresh: must not be negative")
         if self.storage == "s3" and not self.s3_bucket:
             raise ValueError("s3_bucket: must be set with --storage s3")

@@ -22,7 +22,6 @@ from tusd_py.options import BY_FIELD, ENV_PREFIX, OPTIONS, Option, known_env_nam
 
 _TRUE = ("1", "true", "yes", "on")
 _FALSE = ("0", "false", "no", "off")
-_LIST_FIELDS = {"cors_origins", "disabled_extensions", "jwt_algorithms", "hooks_events"}
 
 
 class ConfigError(ValueError):
@@ -96,7 +95,7 @@ def _parse(option: Option, value: Any) -> Any:
         if word in _TRUE or word in _FALSE:
             return word in _TRUE
         raise ConfigError(f"{_label(option)}: expected one of {', '.join(_TRUE + _FALSE)}, got {value!r}")
-    if option.field in _LIST_FIELDS:
+    if expected(option.field) == "a comma-separated list":  # the Config field's type says so
         return [item.strip() for item in value.split(",") if item.strip()]
     return value
 

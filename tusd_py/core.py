@@ -20,7 +20,7 @@ from tusd_py.service import TusService
 
 
 async def options(service: TusService, request: web.Request) -> web.StreamResponse:
-    headers = capabilities(service.extension_names, service.config.max_size)
+    headers = capabilities(service.advertised_extension_names, service.config.max_size)
     for ext in service.extensions:
         headers.update(ext.options_headers())
     return web.Response(status=204, headers=headers)
@@ -37,13 +37,17 @@ async def head(service: TusService, request: web.Request) -> web.StreamResponse:
     ends that PATCH and waits for its bytes to be committed, so the offset reported is the one
     the next PATCH will find (on S3 a commit takes a few requests). If the holder does not let go
     in time, the durable state is reported anyway: it is never ahead of the stored bytes."""
-    upload_id = service.upload_id(request)
+    info = await load_for_head(service, request, service.upload_id(request))
+    return web.Response(status=200, headers=state_headers(service, info))
+
+
+async def load_for_head(service: TusService, request: web.Request, upload_id: str) -> UploadInfo:
+    """The upload as a HEAD reports it, after taking its lock over (also the draft's HEAD)."""
     try:
         async with service.locker.lock(upload_id):
-            info = await service.load(request, upload_id)
+            return await service.load(request, upload_id)
     except UploadLocked:
-        info = await service.load(request, upload_id)
-    return web.Response(status=200, headers=state_headers(service, info))
+        return await service.load(request, upload_id)
 
 
 async def patch(service: TusService, request: web.Request) -> web.StreamResponse:

@@ -1,7 +1,8 @@
 """Errors as values: a status, a short plain-text reason and extra headers.
 
 Handlers and pure protocol functions raise :class:`TusError`; one middleware turns it into a
-``text/plain`` response, so every 4xx the server sends carries a reason a person can read.
+``text/plain`` response (or, for the resumable-upload draft, an RFC 9457 problem document whose
+``detail`` is that reason), so every 4xx the server sends carries a reason a person can read.
 """
 
 from __future__ import annotations
@@ -10,11 +11,21 @@ from collections.abc import Mapping
 
 
 class TusError(Exception):
-    def __init__(self, status: int, reason: str, headers: Mapping[str, str] | None = None) -> None:
+    """``problem``: members of an RFC 9457 problem document; when set, the error is answered as
+    ``application/problem+json`` (the resumable-upload draft's errors) instead of plain text."""
+
+    def __init__(
+        self,
+        status: int,
+        reason: str,
+        headers: Mapping[str, str] | None = None,
+        problem: Mapping[str, object] | None = None,
+    ) -> None:
         super().__init__(reason)
         self.status = status
         self.reason = reason
         self.headers: dict[str, str] = dict(headers or {})
+        self.problem: dict[str, object] | None = dict(problem) if problem is not None else None
 
     def __repr__(self) -> str:
         return f"TusError({self.status}, {self.reason!r})"

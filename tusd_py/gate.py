@@ -75,7 +75,7 @@ def gate_middleware(verifier: TokenVerifier | None) -> Middleware:
             request[CALLER] = ANONYMOUS
         elif not operation.public:
             try:
-                principal = verifier.verify_authorization(request.headers.get(hdrs.AUTHORIZATION))
+                principal = await verifier.authorize(request.headers.get(hdrs.AUTHORIZATION))
             except AuthError as exc:
                 log.info("authentication failed", reason=exc.reason, method=operation.method, path=request.path)
                 raise

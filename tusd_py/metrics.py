@@ -102,15 +102,22 @@ S3_DURATION = Histogram(
 )
 WEBHOOK_DELIVERIES = Counter(
     "tusd_py_webhook_deliveries",
-    "post-* webhook deliveries by hook type and outcome (delivered, gave_up)",
+    "post-* webhook delivery attempts by hook type and outcome (delivered, retry, gave_up)",
     ["hooktype", "outcome"],
     registry=REGISTRY,
 )
 WEBHOOK_BACKLOG = Gauge(
     "tusd_py_webhook_backlog",
-    "post-* webhook events not yet delivered",
+    "post-* webhook events being delivered in memory (without the outbox)",
     registry=REGISTRY,
     multiprocess_mode="livesum",
+)
+WEBHOOK_OUTBOX = Gauge(
+    "tusd_py_webhook_outbox_events",
+    "post-* webhook events waiting in the state store's outbox (all instances)",
+    registry=REGISTRY,
+    # Every process counts the same shared table: the largest recent count, not a sum.
+    multiprocess_mode="max",
 )
 
 

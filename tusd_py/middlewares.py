@@ -8,6 +8,7 @@ import re
 import secrets
 import time
 
+import msgspec
 import structlog
 from aiohttp import web
 from aiohttp.typedefs import Handler, Middleware
@@ -108,6 +109,8 @@ def _router_refusal(request: web.Request, exc: web.HTTPException) -> web.Respons
 def _error_response(exc: Exception) -> web.Response:
     """The one place where errors become statuses."""
     if isinstance(exc, TusError):
+        if exc.problem is not None:
+            return _problem(exc.status, exc.problem, exc.headers)
         return _text(exc.status, exc.reason, exc.headers)
     if isinstance(exc, UploadNotFound):
         return _text(404, "upload not found")
@@ -139,6 +142,11 @@ def _abort(request: web.Request, started: web.StreamResponse, exc: Exception) ->
     # force_close also makes aiohttp skip keep-alive; finishing the started response then writes nothing.
     request.protocol.force_close()
     return started
+
+
+def _problem(status: int, problem: dict[str, object], headers: dict[str, str]) -> web.Response:
+    body = msgspec.json.encode(problem)
+    return web.Response(status=status, body=body, content_type="application/problem+json", headers=headers)
 
 
 def _text(status: int, reason: str, headers: dict[str, str] | None = None) -> web.Response:

@@ -4,15 +4,17 @@ aiohttp picks routes by the method on the wire, which is too early for X-HTTP-Me
 (HTTP stacks that cannot send PATCH or DELETE, like a JDK's HttpURLConnection, send POST with the
 override header). So two catch-all routes feed this dispatcher, which takes the operation the gate
 resolved (:mod:`tusd_py.gate`), applies the Tus-Resumable rule and then the handler table built from
-the core and the enabled extensions. The request itself keeps its wire method: aiohttp frames the
-response by it, so a handler chosen by an override can never make a HEAD answer carry a body.
+the core and the enabled extensions. An extension speaking another protocol on the same URLs (the
+IETF resumable-upload draft, ``extensions/resumable_draft.py``) may take a request over first.
+The request itself keeps its wire method: aiohttp frames the response by it, so a handler
+chosen by an override can never make a HEAD answer carry a body.
 """
 
 from __future__ import annotations
 
 from aiohttp import web
 
-from extensions.base import Handler, RouteKey
+from extensions.base import Extension, Handler, RouteKey
 from tusd_py import core
 from tusd_py.errors import TusError
 from tusd_py.gate import OPERATION
@@ -35,6 +37,10 @@ class Dispatcher:
         }
         for ext in service.extensions:
             self.table.update(ext.routes())
+        # Only extensions that may take requests over are asked (tus requests pay nothing for the seam).
+        self.takeovers = [
+            ext for ext in service.extensions if type(ext).request_handler is not Extension.request_handler
+        ]
 
     async def collection(self, request: web.Request) -> web.StreamResponse:
         return await self._dispatch("collection", request)
@@ -44,6 +50,10 @@ class Dispatcher:
 
     async def _dispatch(self, target: str, request: web.Request) -> web.StreamResponse:
         method = request[OPERATION].method
+        for ext in self.takeovers:
+            takeover = ext.request_handler(target, method, request)
+            if takeover is not None:
+                return await takeover(self.service, request)
         if method not in _NO_TUS_RESUMABLE:
             check_tus_resumable(request.headers.get("Tus-Resumable"))
         handler = self.table.get((target, method))

@@ -32,7 +32,8 @@ from tusd_py.body import BodyStream
 from tusd_py.config import Config
 from tusd_py.errors import TusError, insufficient_storage, not_found
 from tusd_py.gate import caller_id
-from tusd_py.hooks import HookDispatcher, HookType, build_event
+from tusd_py.hooks import HookDispatcher, HookEvent, HookType, build_event
+from tusd_py.hooks.context import event_here, forwarded_headers
 from tusd_py.lifecycle import Lifecycle
 from tusd_py.locking import Locker
 from tusd_py.protocol import upload_state
@@ -68,6 +69,11 @@ class TusService:
     @property
     def extension_names(self) -> list[str]:
         return [ext.name for ext in self.extensions]
+
+    @property
+    def advertised_extension_names(self) -> list[str]:
+        """What OPTIONS lists in Tus-Extension: the tus extensions, not other protocols."""
+        return [ext.name for ext in self.extensions if ext.advertised]
 
     def has_extension(self, name: str) -> bool:
         return name in self.extension_names
@@ -137,7 +143,13 @@ class TusService:
         Returns the info to create; :meth:`create` releases the quota again if storing it fails.
         """
         if self.hooks is not None:
-            event = build_event(HookType.PRE_CREATE, info, user_id=info.owner, request_id=request.get(REQUEST_ID))
+            event = build_event(
+                HookType.PRE_CREATE,
+                info,
+                user_id=info.owner,
+                request_id=request.get(REQUEST_ID),
+                headers=forwarded_headers(),
+            )
             result = await self.hooks.run_pre_create(event)
             if result.rejection is not None:
                 raise TusError(result.rejection.status, result.rejection.message)
@@ -247,9 +259,7 @@ class TusService:
             return
         rejection = None
         if self.hooks is not None and info.concat != "partial":
-            request_id = structlog.contextvars.get_contextvars().get("request_id")
-            event = build_event(HookType.PRE_FINISH, info, user_id=info.owner, request_id=request_id)
-            rejection = await self.hooks.run_pre_finish(event)
+            rejection = await self.hooks.run_pre_finish(self._pre_event(HookType.PRE_FINISH, info))
         info.finished_at = time.time()
         await self.store.finish(info)
         log.info("upload finished", upload_id=info.id, length=info.length)
@@ -263,6 +273,9 @@ class TusService:
         # A partial upload is only a piece of a concatenation: the final upload is what gets processed.
         if info.concat != "partial":
             await self.lifecycle.finished(info)
+
+    def _pre_event(self, hook_type: HookType, info: UploadInfo) -> HookEvent:
+        return event_here(hook_type, info, storage=self.store.location(info.id))
 
     async def record_digest(self, upload_id: str, sha256: str) -> None:
         """Store the whole-upload SHA-256 computed by post-finish processing (HEAD/GET then send it).
@@ -282,7 +295,12 @@ class TusService:
 
     # -- deleting -------------------------------------------------------------------------------
     async def delete_upload(
-        self, upload_id: str, *, check: Callable[[UploadInfo], bool] | None = None, wait: bool = True
+        self,
+        upload_id: str,
+        *,
+        check: Callable[[UploadInfo], bool] | None = None,
+        wait: bool = True,
+        ask_hooks: bool = True,
     ) -> UploadInfo | None:
         """Delete an upload's bytes and tell the listeners (quotas, post-terminate hooks, the pipeline).
 
@@ -292,6 +310,9 @@ class TusService:
         ``wait`` the lock is taken as a PATCH takes it (a PATCH still streaming is asked to let go,
         and keeps nothing, since the upload is then gone); without it, an upload someone is
         writing raises UploadLocked at once, for background deleters that must never cut a client.
+        With ``ask_hooks`` a pre-terminate hook may refuse (raised as a TusError, the upload kept);
+        the server's own deleters (expiry, cleanup of failed recordings) pass False: their deletes
+        are policy, not a request a hook can veto (tusd runs pre-terminate for DELETE requests only).
 
         Returns the deleted upload's info, or None if it was already gone or ``check`` kept it.
         """
@@ -302,6 +323,10 @@ class TusService:
                 info = await self.store.get_info(upload_id)
                 if check is not None and not check(info):
                     return None
+                if ask_hooks and self.hooks is not None and self.hooks.wants(HookType.PRE_TERMINATE):
+                    rejection = await self.hooks.run_pre_terminate(self._pre_event(HookType.PRE_TERMINATE, info))
+                    if rejection is not None:
+                        raise TusError(rejection.status, rejection.message)
                 await self.store.terminate(upload_id)
             except UploadNotFound:
                 return None

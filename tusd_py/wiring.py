@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from storage_backends.base import DataStore
 from tusd_py.config import Config
-from tusd_py.hooks import HookDispatcher, HookRegistry, HookType, WebhookConfig
+from tusd_py.hooks import HookDispatcher, HookRegistry, HookType, ProgressThrottle, WebhookConfig
 from tusd_py.pipeline.analysis import CompressionPolicy
 from tusd_py.pipeline.config import PipelineConfig
+from tusd_py.pipeline.models import Recording
 from tusd_py.pipeline.service import Pipeline
 from tusd_py.pipeline.steps import DigestPublisher
 from tusd_py.pipeline.worker import RetryPolicy
@@ -16,6 +17,7 @@ from tusd_py.quotas import QuotaLedger, QuotaLimits
 
 if TYPE_CHECKING:
     from tusd_py.auth import AuthConfig, TokenVerifier
+    from tusd_py.hooks.delivery import OutboxDelivery
 
 
 def auth_config(config: Config) -> AuthConfig:
@@ -28,6 +30,9 @@ def auth_config(config: Config) -> AuthConfig:
         secret=config.jwt_secret,
         public_key_path=config.jwt_public_key,
         jwks_path=config.jwks,
+        jwks_url=config.jwks_url,
+        jwks_ca_file=config.jwks_ca_file,
+        jwks_min_refresh=config.jwks_min_refresh,
         issuer=config.jwt_issuer,
         audience=config.jwt_audience,
         user_claim=config.jwt_user_claim,
@@ -61,7 +66,50 @@ def build_hooks(config: Config, registry: HookRegistry | None) -> HookDispatcher
         )
     if registry is None and not webhooks:
         return None
-    return HookDispatcher(registry, webhooks)
+    return HookDispatcher(registry, webhooks, throttle=ProgressThrottle(config.progress_hooks_interval))
+
+
+def build_outbox(config: Config, hooks: HookDispatcher | None, pipeline: Pipeline) -> OutboxDelivery | None:
+    """Make post-* webhooks durable: events go into the state store with the change they report
+    (the pipeline's transactions) and a deliverer sends them. None without webhooks."""
+    if hooks is None or not hooks.webhook_configs:
+        return None
+    from tusd_py.hooks.delivery import OutboxDelivery
+    from tusd_py.hooks.outbox import HookOutbox
+
+    outbox = HookOutbox(
+        hooks.webhook_configs, pipeline.workers.data_store, progress_interval=config.progress_hooks_interval
+    )
+    delivery = OutboxDelivery(
+        pipeline.store,
+        hooks.webhook_configs,
+        retention=config.hooks_retention,
+        backoff_max=min(config.hooks_backoff_max, config.hooks_retention),
+    )
+    hooks.durable = True
+    pipeline.events = outbox.events
+    pipeline.workers.outcome_events = outbox.process_events
+    pipeline.on_events = pipeline.workers.on_events = delivery.notify
+    return delivery
+
+
+def wire_process_callables(hooks: HookDispatcher | None, pipeline: Pipeline) -> None:
+    """post-process Python callables: told once the worker recorded a job's final state."""
+    if hooks is None or not hooks.registry.hooks(HookType.POST_PROCESS):
+        return
+    from tusd_py.hooks.context import event_here
+    from tusd_py.hooks.events import ProcessOutcome
+    from tusd_py.hooks.outbox import processed_upload
+
+    data_store = pipeline.workers.data_store
+
+    async def processed(recording: Recording, status: str, results: dict[str, Any], error: str | None) -> None:
+        info = await processed_upload(data_store, recording)
+        outcome = ProcessOutcome(status=status, results=results, error=error)
+        event = event_here(HookType.POST_PROCESS, info, storage=data_store.location(info.id), process=outcome)
+        hooks.emit(HookType.POST_PROCESS, event)
+
+    pipeline.workers.outcome_listener = processed
 
 
 def build_pipeline(config: Config, store: DataStore, publish_digest: DigestPublisher | None = None) -> Pipeline:

@@ -96,3 +96,62 @@ class FakeSleep:
     async def __call__(self, delay: float) -> None:
         self.delays.append(delay)
         await asyncio.sleep(0)
+
+
+@dataclass
+class Delivery:
+    webhook_id: str
+    hook: str
+    event: dict[str, Any]
+
+
+class StandardReceiver:
+    """A real webhook receiver on a fixed 127.0.0.1 port that can go down and come back.
+
+    It verifies each request with the ``standardwebhooks`` library (as a receiver in production
+    would) and records what it accepted; ``fail_with`` makes it answer that status instead.
+    """
+
+    def __init__(self, port: int, secret: str) -> None:
+        from standardwebhooks.webhooks import Webhook
+
+        self.port = port
+        self.url = f"http://127.0.0.1:{port}/hook"
+        self.verifier = Webhook(secret)
+        self.deliveries: list[Delivery] = []
+        self.fail_with: int | None = None
+        self.delay = 0.0
+        self._runner: web.AppRunner | None = None
+
+    async def handle(self, request: web.Request) -> web.Response:
+        body = await request.read()
+        event = self.verifier.verify(body, dict(request.headers))  # raises if forged or stale
+        if self.delay:
+            await asyncio.sleep(self.delay)
+        if self.fail_with is not None:
+            return web.Response(status=self.fail_with)
+        self.deliveries.append(Delivery(request.headers["webhook-id"], request.headers["Tusd-Py-Hook"], event))
+        return web.Response(status=204)
+
+    async def start(self) -> None:
+        app = web.Application()
+        app.router.add_post("/hook", self.handle)
+        self._runner = web.AppRunner(app)
+        await self._runner.setup()
+        await web.TCPSite(self._runner, "127.0.0.1", self.port).start()
+
+    async def stop(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+
+    def of(self, hook: str) -> list[Delivery]:
+        return [d for d in self.deliveries if d.hook == hook]
+
+    async def wait_for(self, hook: str, count: int, within: float = 60.0) -> list[Delivery]:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + within
+        while len({d.webhook_id for d in self.of(hook)}) < count:  # bounded by the deadline
+            assert loop.time() < deadline, f"{len(self.of(hook))} of {count} {hook} events arrived"
+            await asyncio.sleep(0.05)
+        return self.of(hook)

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import base64
 import json
+import os
+import time
+from pathlib import Path
 
 import msgspec
 import pytest
@@ -23,7 +26,8 @@ from tusd_py.hooks import (
     verify_signature,
 )
 from tusd_py.hooks.replies import parse_reply
-from tusd_py.hooks.webhook import WebhookConfig, backoff_delay, safe_url
+from tusd_py.hooks.webhook import WebhookConfig, backoff_delay
+from tusd_py.urls import safe_url
 
 
 def test_event_json_carries_text_and_binary_metadata_apart() -> None:
@@ -32,9 +36,10 @@ def test_event_json_carries_text_and_binary_metadata_apart() -> None:
     assert data["user_id"] == "alice" and data["request_id"] == "req-1"
     assert data["upload"]["metadata"] == {"filename": "a.txt", "empty": None}
     assert data["upload"]["metadata_binary"] == {"blob": base64.b64encode(b"\xff\x00").decode()}
-    assert set(data) == {"type", "event_id", "timestamp", "upload", "user_id", "request_id"}
+    assert set(data) == {"type", "event_id", "timestamp", "upload", "user_id", "request_id", "headers", "process"}
+    assert data["headers"] == {} and data["process"] is None
     assert set(data["upload"]) == {
-        "id", "length", "offset", "metadata", "metadata_binary", "owner", "concat", "partials", "sha256",
+        "id", "length", "offset", "metadata", "metadata_binary", "owner", "concat", "partials", "sha256", "storage",
     }  # fmt: skip
 
 
@@ -185,3 +190,48 @@ def test_webhook_config_validation_and_redaction() -> None:
     config = WebhookConfig(url="https://user:pw@h:8443/hook?token=t", secret="s3cr3t")
     assert "pw" not in repr(config) and "s3cr3t" not in repr(config) and "token" not in repr(config)
     assert safe_url(config.url) == "https://h:8443/hook"
+
+
+def test_backends_say_where_an_uploads_bytes_are_without_io(tmp_path: Path) -> None:
+    from storage_backends.filesystem import FileStore
+    from storage_backends.s3 import S3Store
+    from storage_backends.s3_config import S3Config
+
+    assert FileStore(tmp_path).location("abc") == {"type": "filesystem", "path": os.path.abspath(tmp_path / "abc")}
+    s3 = S3Store(S3Config(bucket="uploads", prefix="tus/"))
+    assert s3.location("abc") == {"type": "s3", "bucket": "uploads", "key": "tus/abc"}
+
+
+def test_forwarded_headers_are_the_allow_list_only_bounded_and_joined() -> None:
+    from multidict import CIMultiDict
+
+    from tusd_py.hooks.context import MAX_FORWARDED_VALUE, pick_headers
+
+    headers = CIMultiDict([("X-Tenant", "acme"), ("Authorization", "Bearer x"), ("X-Tag", "a"), ("X-Tag", "b")])
+    headers["X-Long"] = "v" * 5000
+    picked = pick_headers(headers, ["x-tenant", "x-tag", "x-long", "x-absent"])
+    assert picked == {"x-tenant": "acme", "x-tag": "a, b", "x-long": "v" * MAX_FORWARDED_VALUE}
+
+
+def test_standard_webhooks_secrets_and_headers() -> None:
+    from standardwebhooks.webhooks import Webhook, WebhookVerificationError
+
+    from tusd_py.hooks.standard_signing import signing_key, standard_headers
+
+    key = b"k" * 32
+    whsec = "whsec_" + base64.b64encode(key).decode()
+    assert signing_key(whsec) == key
+    assert signing_key("plain text secret") == b"plain text secret"  # the older form: its bytes
+    with pytest.raises(ValueError, match="base64"):
+        signing_key("whsec_not base64!")
+    with pytest.raises(ValueError, match="base64"):
+        WebhookConfig(url="http://127.0.0.1:1/hook", secret="whsec_%%%")  # refused at start-up
+    body = b'{"type":"post-finish"}'
+    headers = standard_headers(key, "evt-1", body, int(time.time()))
+    assert headers["webhook-id"] == "evt-1" and headers["webhook-signature"].startswith("v1,")
+    assert Webhook(whsec).verify(body, headers) == {"type": "post-finish"}
+    with pytest.raises(WebhookVerificationError):
+        Webhook(whsec).verify(body + b" ", headers)  # one byte changed
+    old = standard_headers(key, "evt-1", body, int(time.time()) - 600)
+    with pytest.raises(WebhookVerificationError):
+        Webhook(whsec).verify(body, old)  # outside the library's 5-minute tolerance

@@ -266,14 +266,14 @@ async def test_group_commit_batches_concurrent_operations_and_isolates_a_failure
     """Operations that arrive together share one transaction (fewer thread hops and COMMITs), yet
     each succeeds or fails alone, and every result is durable once it is delivered."""
     await add(store, clock, "known")
-    transactions = store._transaction
+    transactions = store._batches.transaction
     commits: list[int] = []  # batch sizes, observed (the real transaction still runs)
 
     def counting(batch: list[Any]) -> Any:
         commits.append(len(batch))
         return transactions(batch)
 
-    store._transaction = counting  # type: ignore[method-assign]
+    store._batches.transaction = counting  # type: ignore[method-assign]
     results = await asyncio.gather(
         *(store.create_recording(new(f"r{n}", at=clock())) for n in range(20)),
         store.mark_uploaded("missing"),  # raises RecordingNotFound inside the batch

@@ -34,6 +34,9 @@ class AuthConfig(msgspec.Struct, kw_only=True):
     secret: str | None = None  # shared secret for HS*
     public_key_path: str | None = None  # PEM public key for RS256 / ES256 / EdDSA
     jwks_path: str | None = None  # local JWKS file; the token's ``kid`` picks the key
+    jwks_url: str | None = None  # remote JWKS (https), cached and refreshed by RemoteJwks
+    jwks_ca_file: str | None = None  # PEM CA bundle for jwks_url; None: the system's
+    jwks_min_refresh: float = 30.0  # seconds between fetches caused by unknown kids
     issuer: str | None = None  # when set, ``iss`` must be present and equal
     audience: str | None = None  # when set, ``aud`` must be present and contain it
     user_claim: str = "sub"
@@ -44,7 +47,7 @@ class AuthConfig(msgspec.Struct, kw_only=True):
         secret = "None" if self.secret is None else "'***'"
         return (
             f"AuthConfig(enabled={self.enabled}, algorithms={self.algorithms!r}, secret={secret}, "
-            f"public_key_path={self.public_key_path!r}, jwks_path={self.jwks_path!r}, "
+            f"public_key_path={self.public_key_path!r}, jwks_path={self.jwks_path!r}, jwks_url={self.jwks_url!r}, "
             f"issuer={self.issuer!r}, audience={self.audience!r}, user_claim={self.user_claim!r}, "
             f"leeway_seconds={self.leeway_seconds})"
         )
@@ -70,9 +73,12 @@ def check_config(config: AuthConfig) -> None:
     public_algs = [alg for alg in algorithms if alg in PUBLIC_KEY_ALGORITHMS]
     if hmac_algs and public_algs:
         raise AuthConfigError("auth: HMAC (HS*) and public-key algorithms cannot be allowed together (key confusion)")
-    has_public_key = config.public_key_path is not None or config.jwks_path is not None
-    if config.public_key_path is not None and config.jwks_path is not None:
-        raise AuthConfigError("auth: give either public_key_path or jwks_path, not both")
+    sources = [s for s in (config.public_key_path, config.jwks_path, config.jwks_url) if s is not None]
+    has_public_key = bool(sources)
+    if len(sources) > 1:
+        raise AuthConfigError("auth: give one of public_key_path, jwks_path and jwks_url, not several")
+    if config.jwks_url is not None and not config.jwks_url.startswith("https://"):
+        raise AuthConfigError("auth: jwks_url must be https (keys fetched in the clear could be swapped)")
     if hmac_algs:
         if has_public_key:
             raise AuthConfigError("auth: HS* algorithms cannot be used with a public key or JWKS")
@@ -86,7 +92,7 @@ def check_config(config: AuthConfig) -> None:
         if config.secret is not None:
             raise AuthConfigError("auth: a shared secret is only used with HS* algorithms")
         if not has_public_key:
-            raise AuthConfigError("auth: public-key algorithms need public_key_path or jwks_path")
+            raise AuthConfigError("auth: public-key algorithms need public_key_path, jwks_path or jwks_url")
     if not config.user_claim:
         raise AuthConfigError("auth: user_claim must not be empty")
     if not 0 <= config.leeway_seconds <= MAX_LEEWAY_SECONDS:

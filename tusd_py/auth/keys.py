@@ -1,4 +1,5 @@
-"""Loading verification keys: a shared secret, one PEM public key, or a local JWKS file.
+"""Loading verification keys: a shared secret, one PEM public key, or a JWKS (a local file here;
+a remote one is fetched by :mod:`tusd_py.auth.remote_jwks` and parsed by :func:`parse_jwks`).
 
 Each key is bound to the one algorithm it may verify. pyjwt then refuses a token whose ``alg``
 header names another algorithm, so an attacker cannot choose how the key is interpreted
@@ -50,6 +51,8 @@ def load_keys(config: AuthConfig) -> KeyRing:
         return KeyRing(default=(config.secret.encode(), hmac_algs), by_kid={})
     if config.public_key_path is not None:
         return KeyRing(default=_load_pem(config.public_key_path, config.algorithms), by_kid={})
+    if config.jwks_url is not None:
+        return KeyRing(default=None, by_kid={})  # filled and refreshed by RemoteJwks
     assert config.jwks_path is not None
     return KeyRing(default=None, by_kid=_load_jwks(config.jwks_path, config.algorithms))
 
@@ -93,7 +96,11 @@ def _load_pem(path: str, algorithms: list[str]) -> tuple[Any, tuple[str, ...]]:
 
 
 def _load_jwks(path: str, algorithms: list[str]) -> dict[str, jwt.PyJWK]:
-    data = _read(path)
+    return parse_jwks(_read(path), algorithms, path)
+
+
+def parse_jwks(data: bytes, algorithms: list[str], path: str) -> dict[str, jwt.PyJWK]:
+    """The signing keys of a JWKS document, by kid; raise :class:`AuthConfigError` if unusable."""
     try:
         document = json.loads(data)
     except ValueError:

@@ -1,7 +1,8 @@
 """TokenVerifier: an Authorization header in, a Principal (or an AuthError) out.
 
-Keys are loaded and the configuration checked once, at construction; verifying a token does no
-I/O, so it is safe on the event loop.
+Keys are loaded and the configuration checked once, at construction. With a local key,
+verifying a token does no I/O (:meth:`verify_authorization` is synchronous); with a remote JWKS the
+gate awaits :meth:`authorize`, which may fetch the key set first (:mod:`tusd_py.auth.remote_jwks`).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from tusd_py.auth.config import AuthConfig, check_config
 from tusd_py.auth.errors import AuthError
 from tusd_py.auth.header import parse_bearer
 from tusd_py.auth.keys import KeyRing, load_keys
+from tusd_py.auth.remote_jwks import RemoteJwks
 
 # The user id becomes the upload owner and shows up in logs and hook events: keep it sane.
 MAX_USER_ID_LENGTH = 256
@@ -58,10 +60,32 @@ class TokenVerifier:
         check_config(config)
         self.config = config
         self._keys: KeyRing | None = load_keys(config) if config.enabled else None
+        self.remote: RemoteJwks | None = None
+        if config.enabled and config.jwks_url is not None:
+            self.remote = RemoteJwks(
+                config.jwks_url,
+                config.algorithms,
+                ca_file=config.jwks_ca_file,
+                min_refresh=config.jwks_min_refresh,
+            )
 
     @property
     def enabled(self) -> bool:
         return self._keys is not None
+
+    async def authorize(self, header_value: str | None) -> Principal:
+        """:meth:`verify_authorization` for the gate: with a remote JWKS, the key set may be fetched."""
+        if self.remote is None:
+            return self.verify_authorization(header_value)
+        token = parse_bearer(header_value)
+        kid = _unverified_header(token).get("kid")
+        found = await self.remote.key_for(kid)
+        if found is None:
+            if not self.remote.reachable:
+                # Fail closed: no key we hold fits, and the issuer cannot tell us more right now.
+                raise AuthError("token signing keys are unavailable: the issuer's JWKS cannot be fetched")
+            raise AuthError("token key id (kid) is unknown")
+        return self._decode(token, found)
 
     def verify_authorization(self, header_value: str | None) -> Principal:
         """Verify the ``Authorization`` header value; raise :class:`AuthError` on any failure."""
@@ -73,13 +97,12 @@ class TokenVerifier:
     def verify_token(self, token: str) -> Principal:
         if self._keys is None:
             raise RuntimeError("auth is disabled; check TokenVerifier.enabled first")
-        try:
-            header = jwt.get_unverified_header(token)
-        except jwt.PyJWTError:
-            raise AuthError("token cannot be decoded") from None
-        found = self._keys.key_for(header.get("kid"))
+        found = self._keys.key_for(_unverified_header(token).get("kid"))
         if found is None:
             raise AuthError("token key id (kid) is unknown")
+        return self._decode(token, found)
+
+    def _decode(self, token: str, found: tuple[Any, tuple[str, ...]]) -> Principal:
         key, algorithms = found
         config = self.config
         try:
@@ -103,6 +126,14 @@ class TokenVerifier:
         except jwt.PyJWTError as exc:
             raise AuthError(_reason(exc)) from None
         return Principal(user_id=user_id_from_claims(claims, config.user_claim), claims=claims)
+
+
+def _unverified_header(token: str) -> dict[str, Any]:
+    try:
+        header: dict[str, Any] = jwt.get_unverified_header(token)
+    except jwt.PyJWTError:
+        raise AuthError("token cannot be decoded") from None
+    return header
 
 
 def _reason(exc: jwt.PyJWTError) -> str:

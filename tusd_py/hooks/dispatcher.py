@@ -7,6 +7,10 @@ its policy is fail-closed: for an access-control hook, "down" must not mean "all
 
 Post-* hooks never delay or fail a request: :meth:`emit` schedules one tracked background task
 per target and returns. Failures are logged; the upload is already stored and stays stored.
+With ``durable`` set (the server's setting), post-* webhooks are not sent from here at all: they
+go through the outbox (:mod:`tusd_py.hooks.outbox`, :mod:`tusd_py.hooks.delivery`), and ``emit``
+runs only the Python callables. Without it (embedders, ``tusd-py sweep``) webhooks are retried in
+memory, ``retries`` times.
 """
 
 from __future__ import annotations
@@ -53,6 +57,7 @@ class HookDispatcher:
         callable_timeout: float = 10.0,
         callables_fail_closed: bool = True,
         max_pending: int = 1000,
+        durable: bool = False,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
         self.registry = registry if registry is not None else HookRegistry()
@@ -64,6 +69,8 @@ class HookDispatcher:
         # Past this many running post-hook tasks, progress events are dropped (the final state
         # still arrives with post-finish); lifecycle events are always scheduled.
         self.max_pending = max_pending
+        self.durable = durable
+        self.webhook_configs = list(webhooks)
         self._tasks: set[asyncio.Task[None]] = set()
         self._closed = False
 
@@ -92,7 +99,18 @@ class HookDispatcher:
 
     async def run_pre_finish(self, event: HookEvent) -> HookRejection | None:
         _expect(event, HookType.PRE_FINISH)
-        for name, run, fail_closed in self._pre_targets(HookType.PRE_FINISH):
+        return await self._first_rejection(event)
+
+    async def run_pre_terminate(self, event: HookEvent) -> HookRejection | None:
+        """A rejection keeps the upload: the DELETE gets the hook's status and message."""
+        _expect(event, HookType.PRE_TERMINATE)
+        return await self._first_rejection(event)
+
+    def wants(self, hook_type: HookType) -> bool:
+        return bool(self.registry.hooks(hook_type)) or any(client.wants(hook_type) for client in self.webhooks)
+
+    async def _first_rejection(self, event: HookEvent) -> HookRejection | None:
+        for name, run, fail_closed in self._pre_targets(event.type):
             try:
                 result = await run(event)
             except _Failure as exc:
@@ -100,7 +118,7 @@ class HookDispatcher:
                     return exc.rejection
                 continue
             if result.rejection is not None:
-                log.info("pre-finish hook rejected", target=name, status=result.rejection.status)
+                log.info("pre hook rejected", hook=str(event.type), target=name, status=result.rejection.status)
                 return result.rejection
         return None
 
@@ -137,6 +155,8 @@ class HookDispatcher:
             return
         for fn in self.registry.hooks(hook_type):
             self._spawn(self._run_post_callable(fn, event))
+        if self.durable:
+            return  # webhooks get it from the outbox, written with the change it reports
         for client in self.webhooks:
             if client.wants(hook_type):
                 self._spawn(self._run_post_webhook(client, event))

@@ -12,6 +12,7 @@ import enum
 import time
 import uuid
 from collections.abc import Callable
+from typing import Any
 
 import msgspec
 
@@ -27,7 +28,9 @@ class HookType(enum.StrEnum):
     POST_RECEIVE = "post-receive"
     PRE_FINISH = "pre-finish"
     POST_FINISH = "post-finish"
+    PRE_TERMINATE = "pre-terminate"
     POST_TERMINATE = "post-terminate"
+    POST_PROCESS = "post-process"  # post-finish processing ended: completed (with results) or failed
 
     @property
     def is_pre(self) -> bool:
@@ -48,12 +51,23 @@ class UploadSnapshot(msgspec.Struct, kw_only=True, frozen=True):
     concat: ConcatRole | None
     partials: list[str]
     sha256: str | None  # set once post-finish processing computed it: null in events fired at finish
+    # Where the bytes are, from the backend (DataStore.location): {"type": "filesystem", "path": ...}
+    # or {"type": "s3", "bucket": ..., "key": ...}; null before the upload exists (pre-create).
+    storage: dict[str, str] | None = None
 
     def metadata_bytes(self) -> Metadata:
         """The metadata as tus stores it (bytes), e.g. to compare with a hook's change."""
         result: Metadata = {k: None if v is None else v.encode() for k, v in self.metadata.items()}
         result.update({k: base64.b64decode(v) for k, v in self.metadata_binary.items()})
         return result
+
+
+class ProcessOutcome(msgspec.Struct, kw_only=True, frozen=True):
+    """What post-finish processing came to (post-process events only)."""
+
+    status: str  # "completed" or "failed" (the recording's final status)
+    results: dict[str, Any]  # step name -> its result (digest, analysis); empty when failed
+    error: str | None  # the last attempt's error when failed
 
 
 class HookEvent(msgspec.Struct, kw_only=True, frozen=True):
@@ -63,6 +77,9 @@ class HookEvent(msgspec.Struct, kw_only=True, frozen=True):
     upload: UploadSnapshot
     user_id: str | None
     request_id: str | None
+    # The request headers named by --hooks-forward-headers (lower-case names); empty outside a request.
+    headers: dict[str, str] = msgspec.field(default_factory=dict)
+    process: ProcessOutcome | None = None
 
 
 def split_metadata(metadata: Metadata) -> tuple[dict[str, str | None], dict[str, str]]:
@@ -77,7 +94,7 @@ def split_metadata(metadata: Metadata) -> tuple[dict[str, str | None], dict[str,
     return text, binary
 
 
-def snapshot(info: UploadInfo) -> UploadSnapshot:
+def snapshot(info: UploadInfo, storage: dict[str, str] | None = None) -> UploadSnapshot:
     text, binary = split_metadata(info.metadata)
     return UploadSnapshot(
         id=info.id,
@@ -89,6 +106,7 @@ def snapshot(info: UploadInfo) -> UploadSnapshot:
         concat=info.concat,
         partials=list(info.partials),
         sha256=info.sha256,
+        storage=storage,
     )
 
 
@@ -98,13 +116,18 @@ def build_event(
     *,
     user_id: str | None,
     request_id: str | None,
+    storage: dict[str, str] | None = None,
+    headers: dict[str, str] | None = None,
+    process: ProcessOutcome | None = None,
     clock: Callable[[], float] = time.time,
 ) -> HookEvent:
     return HookEvent(
         type=hook_type,
         event_id=uuid.uuid4().hex,
         timestamp=clock(),
-        upload=snapshot(info),
+        upload=snapshot(info, storage),
         user_id=user_id,
         request_id=request_id,
+        headers=dict(headers or {}),
+        process=process,
     )

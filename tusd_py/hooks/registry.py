@@ -1,8 +1,9 @@
 """In-process hooks: Python callables registered by code that embeds the server.
 
 What a callable returns depends on its hook type, and the overloads let a type checker hold
-the caller to it: pre-create returns a PreCreateResult (or None to accept), pre-finish a
-HookRejection (or None), post hooks nothing.
+the caller to it: pre-create returns a PreCreateResult (or None to accept), pre-finish and
+pre-terminate a HookRejection (or None), post hooks nothing (``post-process`` callables run when
+the processing worker has recorded a job's final state).
 """
 
 from __future__ import annotations
@@ -18,7 +19,10 @@ PreFinishHook = Callable[[HookEvent], Awaitable[HookRejection | None]]
 PostHook = Callable[[HookEvent], Awaitable[None]]
 AnyHook = Callable[[HookEvent], Awaitable[object]]
 
-PostHookType = Literal[HookType.POST_CREATE, HookType.POST_RECEIVE, HookType.POST_FINISH, HookType.POST_TERMINATE]
+PostHookType = Literal[
+    HookType.POST_CREATE, HookType.POST_RECEIVE, HookType.POST_FINISH, HookType.POST_TERMINATE, HookType.POST_PROCESS
+]
+PreRejectType = Literal[HookType.PRE_FINISH, HookType.PRE_TERMINATE]
 
 
 class HookRegistry:
@@ -28,7 +32,7 @@ class HookRegistry:
     @overload
     def register(self, hook_type: Literal[HookType.PRE_CREATE], fn: PreCreateHook) -> None: ...
     @overload
-    def register(self, hook_type: Literal[HookType.PRE_FINISH], fn: PreFinishHook) -> None: ...
+    def register(self, hook_type: PreRejectType, fn: PreFinishHook) -> None: ...
     @overload
     def register(self, hook_type: PostHookType, fn: PostHook) -> None: ...
 

@@ -20,6 +20,8 @@ import structlog
 
 from tusd_py.hooks.events import HookEvent, HookType
 from tusd_py.hooks.signing import SIGNATURE_HEADER, sign
+from tusd_py.hooks.standard_signing import signing_key, standard_headers
+from tusd_py.urls import safe_url
 
 log = structlog.get_logger(__name__)
 
@@ -31,7 +33,8 @@ RETRYABLE_STATUSES = frozenset({408, 429})
 
 class WebhookConfig(msgspec.Struct, kw_only=True):
     url: str
-    secret: str | None = None  # HMAC key for Tusd-Py-Signature; unsigned deliveries if None
+    # Signs with Standard Webhooks headers (and, for one release, Tusd-Py-Signature); None: unsigned.
+    secret: str | None = None
     timeout: float = 5.0  # seconds per attempt, connect to last byte of the reply
     retries: int = 3  # post-* only: extra attempts after the first
     backoff_base: float = 0.5  # seconds; attempt n waits about base * 2**n
@@ -52,18 +55,12 @@ class WebhookConfig(msgspec.Struct, kw_only=True):
             raise ValueError(f"webhook retries must be between 0 and {MAX_RETRIES}")
         if self.backoff_base <= 0 or self.backoff_max < self.backoff_base:
             raise ValueError("webhook backoff_base must be positive and at most backoff_max")
+        if self.secret is not None:
+            signing_key(self.secret)  # a malformed whsec_ secret is refused at start-up
 
     def __repr__(self) -> str:
         # The secret and the URL's credentials must not reach logs.
         return f"WebhookConfig(url={safe_url(self.url)!r}, hooks={[str(h) for h in self.hooks]})"
-
-
-def safe_url(url: str) -> str:
-    """The URL without userinfo, query or fragment, which may hold credentials."""
-    parts = urlsplit(url)
-    host = parts.hostname or ""
-    port = f":{parts.port}" if parts.port else ""
-    return f"{parts.scheme}://{host}{port}{parts.path}"
 
 
 def backoff_delay(attempt: int, base: float, cap: float, rand: Callable[[], float]) -> float:
@@ -100,13 +97,18 @@ class WebhookClient:
         self._clock = clock
         self._session: aiohttp.ClientSession | None = None
         self._closed = False
+        self._key = signing_key(config.secret) if config.secret is not None else None
 
     def wants(self, hook_type: HookType) -> bool:
         return hook_type in self.config.hooks
 
     async def call(self, event: HookEvent) -> bytes:
         """One attempt; the reply body on 2xx, else :class:`WebhookFailed`."""
-        return await self._attempt(msgspec.json.encode(event), event.type)
+        return await self._attempt(msgspec.json.encode(event), str(event.type), event.event_id)
+
+    async def send(self, body: bytes, hook: str, event_id: str) -> None:
+        """One attempt with an already encoded event (the outbox keeps the exact bytes)."""
+        await self._attempt(body, hook, event_id)
 
     async def deliver(self, event: HookEvent) -> int:
         """Up to ``1 + retries`` attempts; return the number of attempts, or raise the last failure."""
@@ -114,7 +116,7 @@ class WebhookClient:
         attempt = 0
         while True:  # bounded: returns or raises by attempt config.retries
             try:
-                await self._attempt(body, event.type)
+                await self._attempt(body, str(event.type), event.event_id)
                 return attempt + 1
             except WebhookFailed as exc:
                 if not exc.retryable or attempt >= self.config.retries:
@@ -137,18 +139,21 @@ class WebhookClient:
             await self._session.close()
             self._session = None
 
-    async def _attempt(self, body: bytes, hook_type: HookType) -> bytes:
+    async def _attempt(self, body: bytes, hook: str, event_id: str) -> bytes:
         if self._closed:
             raise WebhookFailed("webhook client is closed", unavailable=True, retryable=False)
         headers = {
             **self.config.headers,
             "Content-Type": "application/json",
             "User-Agent": "tusd-py-webhook",
-            "Tusd-Py-Hook": str(hook_type),
+            "Tusd-Py-Hook": hook,
         }
-        if self.config.secret is not None:
-            # Signed per attempt: a retry after a long backoff must not look like a replay.
-            headers[SIGNATURE_HEADER] = sign(self.config.secret, body, int(self._clock()))
+        if self.config.secret is not None and self._key is not None:
+            # Signed per attempt: a retry after a long backoff must not look like a replay. The id
+            # stays the event's, so a receiver drops a redelivery it already handled.
+            now = int(self._clock())
+            headers.update(standard_headers(self._key, event_id, body, now))
+            headers[SIGNATURE_HEADER] = sign(self.config.secret, body, now)  # deprecated; see WEBHOOKS.md
         try:
             # Redirects are not followed: the signed event must go where it was configured to.
             async with self._get_session().post(

@@ -5,6 +5,11 @@ synchronous and called for every chunk, so it only schedules a store update, at 
 upload per ``progress_interval`` seconds besides the first (the one that changes the status).
 A late progress task that lands after ``on_finished`` is harmless: the store ignores progress
 once the upload is complete.
+
+With ``events`` (the hook outbox, :class:`tusd_py.hooks.outbox.HookOutbox`), each change is stored
+together with the post-* webhook events reporting it, in one transaction: post-create with the new
+recording, post-receive with progress, post-finish with ``uploaded``, post-terminate with the
+deletion. A progress event the pipeline's own throttle would skip is still written (alone).
 """
 
 from __future__ import annotations
@@ -17,7 +22,8 @@ from typing import TYPE_CHECKING
 import structlog
 
 from storage_backends.base import UploadInfo
-from tusd_py.pipeline.service import Pipeline
+from tusd_py.pipeline.models import OutboxEvent
+from tusd_py.pipeline.service import EventSource, Pipeline
 from tusd_py.pipeline.store import RecordingNotFound
 from tusd_py.protocol import upload_state
 
@@ -27,9 +33,16 @@ if TYPE_CHECKING:
 log = structlog.get_logger(__name__)
 
 
+def _no_events(hook: str, info: UploadInfo) -> list[OutboxEvent]:
+    return []
+
+
 class PipelineListener:
-    def __init__(self, pipeline: Pipeline, *, progress_interval: float = 1.0) -> None:
+    def __init__(
+        self, pipeline: Pipeline, *, progress_interval: float = 1.0, events: EventSource | None = None
+    ) -> None:
         self.pipeline = pipeline
+        self.events = events or pipeline.events or _no_events
         self.progress_interval = progress_interval
         self._last_report: dict[str, float] = {}
         self._tasks: set[asyncio.Task[object]] = set()
@@ -38,17 +51,22 @@ class PipelineListener:
         # Awaited, not scheduled: measured, a background insert races on_finished, which then has
         # to adopt the upload, and the extra transactions on the single SQLite thread cost more
         # than the wait they save (bench/ small: 531 -> 296 uploads/s).
-        await self.pipeline.record_created(info)
+        await self.pipeline.record_created(info, events=self.events("post-create", info))
 
     def on_progress(self, info: UploadInfo) -> None:
+        events = self.events("post-receive", info)
         if upload_state.is_complete(info):
-            return  # on_finished follows and records "uploaded": one store write instead of two
+            # on_finished follows and records "uploaded": one store write instead of two, unless
+            # the final progress event has to be written.
+            if events:
+                self._schedule(self.pipeline.record_progress(info.id, info.offset, events))
+            return
         now = time.monotonic()
         last = self._last_report.get(info.id)
-        if last is not None and now - last < self.progress_interval:
+        if not events and last is not None and now - last < self.progress_interval:
             return
         self._last_report[info.id] = now
-        self._schedule(self.pipeline.record_progress(info.id, info.offset))
+        self._schedule(self.pipeline.record_progress(info.id, info.offset, events))
 
     def _schedule(self, work: Coroutine[object, object, object]) -> None:
         task: asyncio.Task[object] = asyncio.get_running_loop().create_task(work)
@@ -62,16 +80,18 @@ class PipelineListener:
 
     async def on_finished(self, info: UploadInfo) -> None:
         self._last_report.pop(info.id, None)
+        events = self.events("post-finish", info)
         try:
-            await self.pipeline.record_uploaded(info.id, info.offset)
+            await self.pipeline.record_uploaded(info.id, info.offset, events)
         except RecordingNotFound:
             # Created before the pipeline was enabled, or its creation event was lost: adopt it.
+            # (The failed transaction wrote no events; they go with the second one.)
             await self.pipeline.record_created(info)
-            await self.pipeline.record_uploaded(info.id, info.offset)
+            await self.pipeline.record_uploaded(info.id, info.offset, events)
 
     async def on_terminated(self, info: UploadInfo) -> None:
         self._last_report.pop(info.id, None)
-        await self.pipeline.record_terminated(info.id)
+        await self.pipeline.record_terminated(info.id, self.events("post-terminate", info))
 
     async def drain(self) -> None:
         """Wait for scheduled progress reports (shutdown, tests)."""

@@ -91,3 +91,22 @@ class StorageStats(msgspec.Struct, kw_only=True):
     by_status: dict[Status, StatusTotals]
     total_count: int = 0
     total_bytes: int = 0
+
+
+class OutboxEvent(msgspec.Struct, kw_only=True):
+    """One hook event waiting for delivery to one webhook target (the outbox of durable webhooks).
+
+    Written in the same transaction as the change it reports; deleted once the target took it.
+    ``event_id`` is the event's own id (the same for every target and every attempt: receivers
+    de-duplicate on it); ``body`` is the exact JSON sent, encoded once.
+    """
+
+    event_id: str
+    target: str  # the webhook's URL without credentials (tusd_py.hooks.webhook.safe_url)
+    hook: str  # the hook type, e.g. "post-finish"
+    upload_id: str | None
+    body: bytes
+    created_at: float
+    not_before: float  # not delivered before this time (backoff)
+    attempts: int = 0
+    last_error: str | None = None

@@ -25,21 +25,24 @@ until its upload is terminated.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Sequence
 
 import structlog
 
 from storage_backends.base import DataStore, UploadInfo
 from tusd_py.pipeline.config import PipelineConfig
-from tusd_py.pipeline.models import Job, Page, Recording, StorageStats
+from tusd_py.pipeline.models import Job, OutboxEvent, Page, Recording, StorageStats
 from tusd_py.pipeline.sqlite_store import SQLiteRecordingStore
 from tusd_py.pipeline.states import Status
 from tusd_py.pipeline.steps import DigestPublisher, StepRegistry, default_registry
 from tusd_py.pipeline.store import EVERYONE, OwnerFilter, RecordingNotFound, RecordingStore
-from tusd_py.pipeline.worker import WorkerPool
+from tusd_py.pipeline.worker import OutcomeEvents, WorkerPool
 from tusd_py.protocol.metadata import text_value
 
 log = structlog.get_logger(__name__)
+
+#: (hook type, upload) -> the outbox rows reporting it; empty when no webhook wants it.
+EventSource = Callable[[str, UploadInfo], list[OutboxEvent]]
 
 MODE_KEY = "mode"
 FILENAME_KEY = "filename"
@@ -60,6 +63,7 @@ class Pipeline:
         store: RecordingStore | None = None,
         steps: StepRegistry | None = None,
         publish_digest: DigestPublisher | None = None,
+        outcome_events: OutcomeEvents | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.config = config
@@ -75,8 +79,13 @@ class Pipeline:
             job_timeout=config.job_timeout,
             poll_interval=config.poll_interval,
             spool_dir=config.spool_dir,
+            outcome_events=outcome_events,
             clock=clock,
         )
+        # The hook outbox (tusd_py.wiring.build_outbox): rows for a lifecycle change, written by
+        # PipelineListener with it; on_events wakes the deliverer after a transaction wrote some.
+        self.events: EventSource | None = None
+        self.on_events: Callable[[], None] = lambda: None
 
     async def start(self, *, workers: bool = True) -> None:
         """Open the store and (unless ``workers`` is False, e.g. for a CLI) start processing."""
@@ -90,8 +99,12 @@ class Pipeline:
 
     # -- lifecycle -------------------------------------------------------------------------------
 
-    async def record_created(self, info: UploadInfo, owner: str | None = None) -> Recording:
-        """A new upload: a ``recorded`` recording (idempotent). ``owner`` defaults to ``info.owner``."""
+    async def record_created(
+        self, info: UploadInfo, owner: str | None = None, events: Sequence[OutboxEvent] = ()
+    ) -> Recording:
+        """A new upload: a ``recorded`` recording (idempotent). ``owner`` defaults to ``info.owner``.
+
+        ``events`` (hook outbox rows) are written in the same transaction, here and below."""
         now = self.clock()
         recording = Recording(
             id=info.id,
@@ -104,25 +117,40 @@ class Pipeline:
             created_at=now,
             updated_at=now,
         )
-        return await self.store.create_recording(recording)
+        created = await self.store.create_recording(recording, events)
+        self._wrote(events)
+        return created
 
-    async def record_progress(self, upload_id: str, offset: int) -> Recording | None:
+    async def record_progress(
+        self, upload_id: str, offset: int, events: Sequence[OutboxEvent] = ()
+    ) -> Recording | None:
         """Bytes were stored up to ``offset``. None if the upload is not a known recording."""
         try:
-            return await self.store.report_progress(upload_id, offset)
+            return await self.store.report_progress(upload_id, offset, events)
         except RecordingNotFound:
             return None
+        finally:
+            self._wrote(events)  # written even for an unknown recording
 
-    async def record_uploaded(self, upload_id: str, offset: int | None = None) -> Recording:
+    async def record_uploaded(
+        self, upload_id: str, offset: int | None = None, events: Sequence[OutboxEvent] = ()
+    ) -> Recording:
         """The last byte is stored: ``uploaded``, and the processing job is enqueued exactly once."""
-        recording, enqueued = await self.store.mark_uploaded(upload_id, offset)
+        recording, enqueued = await self.store.mark_uploaded(upload_id, offset, events)
+        self._wrote(events)
         if enqueued:
             self.workers.notify()
         return recording
 
-    async def record_terminated(self, upload_id: str) -> bool:
+    async def record_terminated(self, upload_id: str, events: Sequence[OutboxEvent] = ()) -> bool:
         """The upload was deleted: forget the recording and its job. False if unknown."""
-        return await self.store.delete_recording(upload_id)
+        deleted = await self.store.delete_recording(upload_id, events)
+        self._wrote(events)
+        return deleted
+
+    def _wrote(self, events: Sequence[OutboxEvent]) -> None:
+        if events:
+            self.on_events()
 
     # -- queries and actions ---------------------------------------------------------------------
 

@@ -16,7 +16,9 @@ from tusd_py.pipeline.models import Job, JobStatus, Recording
 from tusd_py.pipeline.states import Event, Status, transition
 from tusd_py.pipeline.store import EVERYONE, OwnerFilter, RecordingNotFound
 
-SCHEMA_VERSION = 1
+# 2: the hook_outbox table (durable webhooks). Each version only adds tables (CREATE ... IF NOT
+# EXISTS), so opening an older database migrates it.
+SCHEMA_VERSION = 2
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS recordings (
     id           TEXT PRIMARY KEY,
@@ -51,6 +53,22 @@ CREATE TABLE IF NOT EXISTS jobs (
     last_error  TEXT
 );
 CREATE INDEX IF NOT EXISTS jobs_due ON jobs (status, not_before, created_at);
+CREATE TABLE IF NOT EXISTS hook_outbox (
+    event_id     TEXT NOT NULL,
+    target       TEXT NOT NULL,
+    hook         TEXT NOT NULL,
+    upload_id    TEXT,
+    body         BLOB NOT NULL,
+    created_at   REAL NOT NULL,
+    not_before   REAL NOT NULL,
+    attempts     INTEGER NOT NULL DEFAULT 0,
+    -- A claim is a lease: another instance may take the row once lease_until has passed.
+    lease_holder TEXT,
+    lease_until  REAL NOT NULL DEFAULT 0,
+    last_error   TEXT,
+    PRIMARY KEY (event_id, target)
+);
+CREATE INDEX IF NOT EXISTS hook_outbox_due ON hook_outbox (not_before, created_at);
 """
 
 JOB_COLUMNS = "j.*, r.owner AS owner"

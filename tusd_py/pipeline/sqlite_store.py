@@ -5,11 +5,8 @@ That serialises this process's transactions (no "database is locked" between our
 and keeps the event loop free. Writers use ``BEGIN IMMEDIATE`` so that if a second process opens
 the same file, a read-then-write (claiming a job) cannot interleave with another claim.
 
-Group commit: statements that arrive while the thread is busy wait in a queue and run together,
-each in its own SAVEPOINT inside one transaction, with one thread wake-up and one COMMIT for the
-lot (with 64 uploads in flight, bench/ small saw several per batch). A failing operation rolls back
-its own savepoint only; every result is delivered after the COMMIT, so no caller sees a change
-that could still be rolled back.
+Operations that queue while the thread is busy share one transaction (group commit, see
+:mod:`tusd_py.pipeline.sqlite_batches`): one savepoint each, results delivered after the COMMIT.
 
 WAL lets readers (listing, stats) proceed while a writer commits; ``synchronous=NORMAL`` in WAL
 mode keeps the database consistent across crashes and loses at most the last commits on power
@@ -20,18 +17,28 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
-import threading
 import time
 import uuid
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, NamedTuple, TypeVar
+from typing import Any, TypeVar
 
 import msgspec
 import structlog
 
-from tusd_py.pipeline.models import Claim, Job, JobStatus, Page, Recording, StatusTotals, StorageStats
+from tusd_py.pipeline import sqlite_outbox as outbox
+from tusd_py.pipeline.models import (
+    Claim,
+    Job,
+    JobStatus,
+    OutboxEvent,
+    Page,
+    Recording,
+    StatusTotals,
+    StorageStats,
+)
+from tusd_py.pipeline.sqlite_batches import GroupCommit
 from tusd_py.pipeline.sqlite_schema import (
     JOB_COLUMNS,
     SCHEMA,
@@ -58,24 +65,6 @@ log = structlog.get_logger(__name__)
 T = TypeVar("T")
 
 
-class _Operation(NamedTuple):
-    fn: Callable[..., Any]
-    args: tuple[Any, ...]
-    write: bool
-    future: asyncio.Future[Any]
-
-
-def _deliver(outcomes: list[tuple[_Operation, Any, BaseException | None]]) -> None:
-    """On the event loop, after the batch's COMMIT: hand each caller its result or error."""
-    for op, result, error in outcomes:
-        if op.future.cancelled():
-            continue  # its caller gave up waiting; the operation ran (or failed) all the same
-        if error is not None:
-            op.future.set_exception(error)
-        else:
-            op.future.set_result(result)
-
-
 class SQLiteRecordingStore(RecordingStore):
     def __init__(
         self,
@@ -91,63 +80,14 @@ class SQLiteRecordingStore(RecordingStore):
         self._busy_timeout_ms = busy_timeout_ms
         self._conn: sqlite3.Connection | None = None
         self._executor: ThreadPoolExecutor | None = None
-        self._queue: list[_Operation] = []  # guarded by _queue_lock, like _draining
-        self._queue_lock = threading.Lock()
-        self._draining = False
+        self._batches = GroupCommit(lambda: self._conn)
 
     # -- plumbing --------------------------------------------------------------------------------
 
     async def _run(self, fn: Callable[..., T], *args: Any, write: bool = True) -> T:
-        executor = self._executor
-        if executor is None:
+        if self._executor is None:
             raise RuntimeError("store is not open")
-        loop = asyncio.get_running_loop()
-        future: asyncio.Future[T] = loop.create_future()
-        with self._queue_lock:
-            self._queue.append(_Operation(fn, args, write, future))
-            start, self._draining = not self._draining, True
-        if start:
-            executor.submit(self._drain, loop)
-        return await future
-
-    def _drain(self, loop: asyncio.AbstractEventLoop) -> None:
-        """On the store's thread: run queued operations, a batch per transaction, until none is left."""
-        while True:
-            with self._queue_lock:
-                batch, self._queue = self._queue, []
-                if not batch:
-                    self._draining = False
-                    return
-            outcomes = self._transaction(batch)
-            loop.call_soon_threadsafe(_deliver, outcomes)
-
-    def _transaction(self, batch: list[_Operation]) -> list[tuple[_Operation, Any, BaseException | None]]:
-        conn = self._conn
-        if conn is None:
-            error = RuntimeError("store is not open")
-            return [(op, None, error) for op in batch]
-        outcomes: list[tuple[_Operation, Any, BaseException | None]] = []
-        try:
-            conn.execute("BEGIN IMMEDIATE" if any(op.write for op in batch) else "BEGIN")
-            for op in batch:
-                conn.execute("SAVEPOINT operation")
-                try:
-                    result = op.fn(conn, *op.args)
-                except Exception as exc:
-                    # Undo this operation only; if SQLite already ended the transaction, this
-                    # raises and the whole batch fails below, as one transaction does.
-                    conn.execute("ROLLBACK TO operation")
-                    conn.execute("RELEASE operation")
-                    outcomes.append((op, None, exc))
-                    continue
-                conn.execute("RELEASE operation")
-                outcomes.append((op, result, None))
-            conn.execute("COMMIT")
-        except BaseException as exc:  # the batch is one transaction: it fails as one
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
-            return [(op, None, exc) for op in batch]
-        return outcomes
+        return await self._batches.run(self._executor, fn, args, write)
 
     def _connect(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -188,10 +128,11 @@ class SQLiteRecordingStore(RecordingStore):
 
     # -- recordings ------------------------------------------------------------------------------
 
-    async def create_recording(self, recording: Recording) -> Recording:
-        return await self._run(self._create, recording)
+    async def create_recording(self, recording: Recording, events: Sequence[OutboxEvent] = ()) -> Recording:
+        return await self._run(self._create, recording, events)
 
-    def _create(self, conn: sqlite3.Connection, rec: Recording) -> Recording:
+    def _create(self, conn: sqlite3.Connection, rec: Recording, events: Sequence[OutboxEvent]) -> Recording:
+        outbox.insert(conn, events)
         conn.execute(
             "INSERT OR IGNORE INTO recordings (id, owner, status, mode, filename, length, offset,"
             " created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -200,20 +141,34 @@ class SQLiteRecordingStore(RecordingStore):
         )  # fmt: skip
         return recording_from(load(conn, rec.id))
 
-    async def report_progress(self, upload_id: str, offset: int) -> Recording:
-        return await self._run(self._progress, upload_id, offset)
+    async def report_progress(self, upload_id: str, offset: int, events: Sequence[OutboxEvent] = ()) -> Recording:
+        recording = await self._run(self._progress, upload_id, offset, events)
+        if recording is None:  # raised here, after the commit: the events are kept all the same
+            raise RecordingNotFound(upload_id)
+        return recording
 
-    def _progress(self, conn: sqlite3.Connection, upload_id: str, offset: int) -> Recording:
-        row = load(conn, upload_id)
+    def _progress(
+        self, conn: sqlite3.Connection, upload_id: str, offset: int, events: Sequence[OutboxEvent]
+    ) -> Recording | None:
+        outbox.insert(conn, events)
+        try:
+            row = load(conn, upload_id)
+        except RecordingNotFound:
+            return None
         if Status(row["status"]) not in UPLOAD_COMPLETE and offset > 0:
             set_status(conn, row, Event.BYTES_RECEIVED, self._clock(), offset=max(offset, row["offset"]))
         return recording_from(load(conn, upload_id))
 
-    async def mark_uploaded(self, upload_id: str, offset: int | None = None) -> tuple[Recording, bool]:
-        return await self._run(self._uploaded, upload_id, offset)
+    async def mark_uploaded(
+        self, upload_id: str, offset: int | None = None, events: Sequence[OutboxEvent] = ()
+    ) -> tuple[Recording, bool]:
+        return await self._run(self._uploaded, upload_id, offset, events)
 
-    def _uploaded(self, conn: sqlite3.Connection, upload_id: str, offset: int | None) -> tuple[Recording, bool]:
-        row = load(conn, upload_id)
+    def _uploaded(
+        self, conn: sqlite3.Connection, upload_id: str, offset: int | None, events: Sequence[OutboxEvent]
+    ) -> tuple[Recording, bool]:
+        row = load(conn, upload_id)  # RecordingNotFound rolls the events back: the caller adopts and retries
+        outbox.insert(conn, events)
         if Status(row["status"]) in UPLOAD_COMPLETE:
             return recording_from(row), False
         now = self._clock()
@@ -231,10 +186,11 @@ class SQLiteRecordingStore(RecordingStore):
         set_status(conn, row, Event.UPLOAD_FINISHED, now, offset=final, length=length, uploaded_at=now, job_id=job_id)
         return recording_from(load(conn, upload_id)), bool(inserted)
 
-    async def delete_recording(self, upload_id: str) -> bool:
-        return await self._run(self._delete, upload_id)
+    async def delete_recording(self, upload_id: str, events: Sequence[OutboxEvent] = ()) -> bool:
+        return await self._run(self._delete, upload_id, events)
 
-    def _delete(self, conn: sqlite3.Connection, upload_id: str) -> bool:
+    def _delete(self, conn: sqlite3.Connection, upload_id: str, events: Sequence[OutboxEvent] = ()) -> bool:
+        outbox.insert(conn, events)
         conn.execute("DELETE FROM jobs WHERE upload_id = ?", (upload_id,))
         return conn.execute("DELETE FROM recordings WHERE id = ?", (upload_id,)).rowcount > 0
 
@@ -394,14 +350,19 @@ class SQLiteRecordingStore(RecordingStore):
         ).fetchone()
         return row
 
-    async def complete_job(self, job_id: str, claim_token: int, results: dict[str, Any]) -> bool:
+    async def complete_job(
+        self, job_id: str, claim_token: int, results: dict[str, Any], events: Sequence[OutboxEvent] = ()
+    ) -> bool:
         encoded = msgspec.json.encode(results).decode("utf-8")  # fail here, in the caller, if not JSON
-        return await self._run(self._complete, job_id, claim_token, encoded)
+        return await self._run(self._complete, job_id, claim_token, encoded, events)
 
-    def _complete(self, conn: sqlite3.Connection, job_id: str, token: int, results: str) -> bool:
+    def _complete(
+        self, conn: sqlite3.Connection, job_id: str, token: int, results: str, events: Sequence[OutboxEvent]
+    ) -> bool:
         job = self._current_claim(conn, job_id, token)
         if job is None:
             return False
+        outbox.insert(conn, events)
         now = self._clock()
         set_status(
             conn, load(conn, job["upload_id"]), Event.JOB_SUCCEEDED, now,
@@ -413,13 +374,24 @@ class SQLiteRecordingStore(RecordingStore):
         )
         return True
 
-    async def fail_attempt(self, job_id: str, claim_token: int, error: str, retry_in: float | None) -> bool:
-        return await self._run(self._fail, job_id, claim_token, error, retry_in)
+    async def fail_attempt(
+        self, job_id: str, claim_token: int, error: str, retry_in: float | None, events: Sequence[OutboxEvent] = ()
+    ) -> bool:
+        return await self._run(self._fail, job_id, claim_token, error, retry_in, events)
 
-    def _fail(self, conn: sqlite3.Connection, job_id: str, token: int, error: str, retry_in: float | None) -> bool:
+    def _fail(
+        self,
+        conn: sqlite3.Connection,
+        job_id: str,
+        token: int,
+        error: str,
+        retry_in: float | None,
+        events: Sequence[OutboxEvent],
+    ) -> bool:
         job = self._current_claim(conn, job_id, token)
         if job is None:
             return False
+        outbox.insert(conn, events)
         now = self._clock()
         event = Event.JOB_FAILED if retry_in is None else Event.ATTEMPT_FAILED
         set_status(conn, load(conn, job["upload_id"]), event, now, last_error=error)
@@ -478,3 +450,33 @@ class SQLiteRecordingStore(RecordingStore):
             )
         stuck = [] if stuck_before is None else self._requeue_running(conn, owner, stuck_before)
         return [rec["id"] for rec in failed] + stuck
+
+    # -- hook outbox -----------------------------------------------------------------------------
+
+    async def enqueue_events(self, events: Sequence[OutboxEvent]) -> None:
+        if events:
+            await self._run(outbox.insert, events)
+
+    async def claim_events(self, holder: str, lease_seconds: float, limit: int) -> list[OutboxEvent]:
+        return await self._run(outbox.claim, holder, self._clock(), lease_seconds, limit)
+
+    async def event_delivered(self, event_id: str, target: str, holder: str) -> bool:
+        return await self._run(outbox.delivered, event_id, target, holder)
+
+    async def event_failed(self, event_id: str, target: str, holder: str, error: str, retry_at: float | None) -> bool:
+        return await self._run(outbox.failed, event_id, target, holder, error, retry_at)
+
+    async def release_events(self, holder: str) -> int:
+        return await self._run(outbox.release, holder)
+
+    async def drop_events_before(self, cutoff: float) -> list[OutboxEvent]:
+        return await self._run(outbox.drop_created_before, cutoff, self._clock())
+
+    async def next_event_due(self) -> float | None:
+        return await self._run(outbox.next_due, write=False)
+
+    async def count_events(self) -> int:
+        return await self._run(outbox.size, write=False)
+
+    async def pending_events(self, limit: int = 100) -> list[OutboxEvent]:
+        return await self._run(outbox.pending, limit, write=False)

@@ -13,7 +13,11 @@ Guarantees an implementation must give:
 * a report (``complete_job`` / ``fail_attempt``) is applied only with the ``claim_token`` of the
   claim it answers, and is otherwise ignored (returns False);
 * ``recover_running`` puts every ``running`` job back to ``queued``: call it once at start-up,
-  before any worker of this store runs (it assumes no other process is working the same queue).
+  before any worker of this store runs (it assumes no other process is working the same queue);
+* the hook outbox: every method that records a change takes the ``events`` reporting it
+  (:class:`OutboxEvent`) and writes them **in the same transaction** (also when the recording is
+  missing, for ``report_progress`` / ``delete_recording``: the event still happened); a claimed
+  outbox row is leased to one holder, and only that holder's report changes it.
 """
 
 from __future__ import annotations
@@ -21,11 +25,11 @@ from __future__ import annotations
 import abc
 import enum
 import re
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 from typing import Any, Literal
 
 from storage_backends.base import UPLOAD_ID
-from tusd_py.pipeline.models import Claim, Job, JobStatus, Page, Recording, StorageStats
+from tusd_py.pipeline.models import Claim, Job, JobStatus, OutboxEvent, Page, Recording, StorageStats
 from tusd_py.pipeline.states import Status
 
 MAX_PAGE_SIZE = 500
@@ -90,16 +94,18 @@ class RecordingStore(abc.ABC):
     # -- recordings ------------------------------------------------------------------------------
 
     @abc.abstractmethod
-    async def create_recording(self, recording: Recording) -> Recording:
+    async def create_recording(self, recording: Recording, events: Sequence[OutboxEvent] = ()) -> Recording:
         """Insert a ``recorded`` recording; if the id exists already, return the stored one unchanged."""
 
     @abc.abstractmethod
-    async def report_progress(self, upload_id: str, offset: int) -> Recording:
+    async def report_progress(self, upload_id: str, offset: int, events: Sequence[OutboxEvent] = ()) -> Recording:
         """Record stored bytes: ``bytes_received`` while uploading; a late report after the upload
         finished is ignored (offsets only grow). Raise :class:`RecordingNotFound`."""
 
     @abc.abstractmethod
-    async def mark_uploaded(self, upload_id: str, offset: int | None = None) -> tuple[Recording, bool]:
+    async def mark_uploaded(
+        self, upload_id: str, offset: int | None = None, events: Sequence[OutboxEvent] = ()
+    ) -> tuple[Recording, bool]:
         """Apply ``upload_finished`` and enqueue the job in one transaction.
 
         Returns ``(recording, enqueued)``. Calling it again for an upload whose bytes are all
@@ -107,7 +113,7 @@ class RecordingStore(abc.ABC):
         """
 
     @abc.abstractmethod
-    async def delete_recording(self, upload_id: str) -> bool:
+    async def delete_recording(self, upload_id: str, events: Sequence[OutboxEvent] = ()) -> bool:
         """Remove the recording and its job (termination). False if it did not exist."""
 
     @abc.abstractmethod
@@ -153,13 +159,18 @@ class RecordingStore(abc.ABC):
         """When the earliest queued job becomes due (None: queue empty)."""
 
     @abc.abstractmethod
-    async def complete_job(self, job_id: str, claim_token: int, results: dict[str, Any]) -> bool:
+    async def complete_job(
+        self, job_id: str, claim_token: int, results: dict[str, Any], events: Sequence[OutboxEvent] = ()
+    ) -> bool:
         """``job_succeeded``: store the step results. False if the claim is no longer current."""
 
     @abc.abstractmethod
-    async def fail_attempt(self, job_id: str, claim_token: int, error: str, retry_in: float | None) -> bool:
+    async def fail_attempt(
+        self, job_id: str, claim_token: int, error: str, retry_in: float | None, events: Sequence[OutboxEvent] = ()
+    ) -> bool:
         """Record a failed attempt: requeue after ``retry_in`` seconds (``attempt_failed``) or, when
-        None, give up (``job_failed``). False if the claim is no longer current."""
+        None, give up (``job_failed``). False if the claim is no longer current (then ``events``
+        are not written either: the claim that is current will report)."""
 
     @abc.abstractmethod
     async def recover_running(self) -> list[str]:
@@ -169,3 +180,41 @@ class RecordingStore(abc.ABC):
     async def retry(self, owner: str | None, stuck_before: float | None = None) -> list[str]:
         """Re-enqueue ``owner``'s failed recordings (``retry``) and, if ``stuck_before`` is given,
         those whose job has been running since before it (``requeue``). Return the upload ids."""
+
+    # -- hook outbox -----------------------------------------------------------------------------
+
+    @abc.abstractmethod
+    async def enqueue_events(self, events: Sequence[OutboxEvent]) -> None:
+        """Write events that go with no recording change (e.g. throttled-in progress events)."""
+
+    @abc.abstractmethod
+    async def claim_events(self, holder: str, lease_seconds: float, limit: int) -> list[OutboxEvent]:
+        """Lease up to ``limit`` due rows to ``holder`` (``attempts`` counts this claim)."""
+
+    @abc.abstractmethod
+    async def event_delivered(self, event_id: str, target: str, holder: str) -> bool:
+        """The target took it: remove the row. False if ``holder`` no longer holds its lease."""
+
+    @abc.abstractmethod
+    async def event_failed(self, event_id: str, target: str, holder: str, error: str, retry_at: float | None) -> bool:
+        """Reschedule the row at ``retry_at`` and release the lease, or remove it when None."""
+
+    @abc.abstractmethod
+    async def release_events(self, holder: str) -> int:
+        """End ``holder``'s leases (it is stopping): its rows are claimable again at once."""
+
+    @abc.abstractmethod
+    async def drop_events_before(self, cutoff: float) -> list[OutboxEvent]:
+        """Remove unleased rows created before ``cutoff`` (the retention); return them."""
+
+    @abc.abstractmethod
+    async def next_event_due(self) -> float | None:
+        """When the earliest row may be claimed (None: the outbox is empty)."""
+
+    @abc.abstractmethod
+    async def count_events(self) -> int:
+        """Rows waiting for delivery (the outbox gauge)."""
+
+    @abc.abstractmethod
+    async def pending_events(self, limit: int = 100) -> list[OutboxEvent]:
+        """Rows waiting for delivery, oldest first (operators, tests)."""

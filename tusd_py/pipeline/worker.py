@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 import msgspec
@@ -24,13 +24,19 @@ import structlog
 
 from storage_backends.base import DataStore, UploadNotFound
 from tusd_py import metrics
-from tusd_py.pipeline.models import Claim
+from tusd_py.pipeline.models import Claim, OutboxEvent, Recording
 from tusd_py.pipeline.steps import PermanentStepError, StepContext, StepRegistry
 from tusd_py.pipeline.store import RecordingStore
 
 log = structlog.get_logger(__name__)
 
 _MAX_ERROR_LENGTH = 2000
+
+#: Hook outbox rows for a job's final state: (recording, "completed" | "failed", results, error).
+#: They are written in the transaction that records that state (post-process webhooks).
+OutcomeEvents = Callable[[Recording, str, dict[str, Any], str | None], Awaitable[Sequence[OutboxEvent]]]
+#: Told the same once that state is recorded (post-process Python callables).
+OutcomeListener = Callable[[Recording, str, dict[str, Any], str | None], Awaitable[None]]
 
 
 class RetryPolicy(msgspec.Struct, kw_only=True, frozen=True):
@@ -66,6 +72,7 @@ class WorkerPool:
         job_timeout: float = 900.0,
         poll_interval: float = 5.0,
         spool_dir: str | None = None,
+        outcome_events: OutcomeEvents | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         if concurrency < 1:
@@ -78,6 +85,9 @@ class WorkerPool:
         self.job_timeout = job_timeout
         self.poll_interval = poll_interval
         self.spool_dir = spool_dir
+        self.outcome_events = outcome_events
+        self.outcome_listener: OutcomeListener | None = None
+        self.on_events: Callable[[], None] = lambda: None
         self._clock = clock
         # One permit per enqueue wakes one idle worker, not all of them: a woken worker that finds
         # nothing still costs two SQLite transactions on the store's single thread (bench/ small).
@@ -162,7 +172,10 @@ class WorkerPool:
         try:
             async with asyncio.timeout(self.job_timeout):
                 results = await self._run_steps(claim)
-            accepted = await self.store.complete_job(job.id, job.claim_token, results)
+            events = await self._events(claim, "completed", results, None)
+            accepted = await self.store.complete_job(job.id, job.claim_token, results, events)
+            if accepted:
+                await self._recorded(claim, events, "completed", results, None)
         except (PermanentStepError, UploadNotFound, TypeError, msgspec.EncodeError) as exc:
             # Not worth retrying: the input or the step's result is wrong, not the moment.
             metrics.record_job(metrics.WHOLE_JOB, "failed", time.perf_counter() - began)
@@ -186,9 +199,39 @@ class WorkerPool:
             logger.error("job failed", error=error)
         else:
             logger.warning("job attempt failed; will retry", error=error, retry_in=retry_in)
-        accepted = await self.store.fail_attempt(claim.job.id, claim.job.claim_token, error, retry_in)
+        events = await self._events(claim, "failed", {}, error) if retry_in is None else ()
+        accepted = await self.store.fail_attempt(claim.job.id, claim.job.claim_token, error, retry_in, events)
+        if accepted and retry_in is None:
+            await self._recorded(claim, events, "failed", {}, error)
         if not accepted:
             logger.info("job was requeued or removed meanwhile; failure not recorded")
+
+    async def _recorded(
+        self,
+        claim: Claim,
+        events: Sequence[OutboxEvent],
+        status: str,
+        results: dict[str, Any],
+        error: str | None,
+    ) -> None:
+        if events:
+            self.on_events()
+        if self.outcome_listener is not None:
+            try:
+                await self.outcome_listener(claim.recording, status, results, error)
+            except Exception:
+                log.exception("post-process listener failed", upload_id=claim.recording.id)
+
+    async def _events(
+        self, claim: Claim, status: str, results: dict[str, Any], error: str | None
+    ) -> Sequence[OutboxEvent]:
+        if self.outcome_events is None:
+            return ()
+        try:
+            return await self.outcome_events(claim.recording, status, results, error)
+        except Exception:  # the job's outcome must be recorded even if its event cannot be built
+            log.exception("post-process event could not be built", upload_id=claim.recording.id)
+            return ()
 
     async def _run_steps(self, claim: Claim) -> dict[str, Any]:
         info = await self.data_store.get_info(claim.recording.id)

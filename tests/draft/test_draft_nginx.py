@@ -1,0 +1,114 @@
+"""The draft behind a real nginx, configured as the README says: the 104 reaches the client and a
+cut creation resumes. And the default nginx (request buffering on) shown to defeat resumption:
+it holds the body until it has all of it, so the 104 never comes before a cut."""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import socket
+import subprocess
+import time
+from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+
+from tests.draft.conftest import DraftServer, draft_config, serve
+from tests.draft.h11_client import exchange
+
+pytestmark = pytest.mark.slow
+
+V6 = {"Upload-Draft-Interop-Version": "6"}
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@contextmanager
+def nginx(tmp: Path, upstream: int, *, buffering: bool) -> Iterator[int]:
+    binary = shutil.which("nginx") or ("/usr/sbin/nginx" if Path("/usr/sbin/nginx").exists() else None)
+    if binary is None:
+        pytest.skip("nginx is not installed (scripts/ensure-system-packages.sh installs it)")
+    port = free_port()
+    tmp.mkdir(parents=True, exist_ok=True)
+    conf = tmp / "nginx.conf"
+    conf.write_text(
+        f"""daemon off; pid {tmp}/nginx.pid; error_log {tmp}/error.log;
+events {{}}
+http {{
+  access_log off; client_body_temp_path {tmp}/body; proxy_temp_path {tmp}/proxy;
+  fastcgi_temp_path {tmp}/f; uwsgi_temp_path {tmp}/u; scgi_temp_path {tmp}/s;
+  server {{
+    listen 127.0.0.1:{port};
+    client_max_body_size 0;
+    location / {{
+      proxy_pass http://127.0.0.1:{upstream};
+      proxy_http_version 1.1;
+      proxy_set_header Host $http_host;
+      proxy_set_header X-Forwarded-Proto $scheme;
+      proxy_request_buffering {"on" if buffering else "off"};
+      proxy_buffering off;
+    }}
+  }}
+}}
+"""
+    )
+    proc = subprocess.Popen([binary, "-c", str(conf), "-p", str(tmp)], stderr=subprocess.DEVNULL)
+    try:
+        for _ in range(200):  # until it listens (bounded: 10 s)
+            with socket.socket() as probe:
+                if probe.connect_ex(("127.0.0.1", port)) == 0:
+                    break
+            if proc.poll() is not None:
+                raise AssertionError(f"nginx exited: {(tmp / 'error.log').read_text()[-500:]}")
+            time.sleep(0.05)
+        yield port
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(10)
+
+
+@pytest.fixture
+async def server(tmp_path: Path) -> AsyncIterator[DraftServer]:
+    async with serve(draft_config(tmp_path, behind_proxy=True)) as running:
+        yield running
+
+
+async def test_104_passes_nginx_without_request_buffering(server: DraftServer, tmp_path: Path) -> None:
+    with nginx(tmp_path / "nginx", server.port, buffering=False) as port:
+        fields = {**V6, "Upload-Complete": "?1", "Content-Length": "10", **server.auth()}
+        cut = await exchange(port, "POST", "/files/", fields, b"0123456789", send=4)
+        (interim,) = cut.interim_of(104)
+        assert interim["location"].startswith(f"http://127.0.0.1:{port}/files/")  # the client's view, not nginx's
+        path = "/files/" + interim["location"].rsplit("/", 1)[1]
+        head = None
+        for _ in range(100):  # nginx passes the cut on to us a moment later (bounded: 5 s)
+            head = await exchange(port, "HEAD", path, {**V6, **server.auth()})
+            if head.headers.get("upload-offset") == "4":
+                break
+            await asyncio.sleep(0.05)
+        assert head is not None and head.headers["upload-offset"] == "4"
+        rest = {**V6, "Upload-Complete": "?1", "Upload-Offset": "4", "Content-Type": "application/partial-upload"}
+        done = await exchange(port, "PATCH", path, {**rest, **server.auth()}, b"456789")
+        assert done.status == 201 and done.headers["upload-complete"] == "?1"
+        assert await (await server.client.get(path, headers=server.auth())).read() == b"0123456789"
+
+
+async def test_default_nginx_buffers_the_body_so_no_104_before_a_cut(server: DraftServer, tmp_path: Path) -> None:
+    with nginx(tmp_path / "nginx", server.port, buffering=True) as port:
+        fields = {**V6, "Upload-Complete": "?1", "Content-Length": "10", **server.auth()}
+        whole = await exchange(port, "POST", "/files/", fields, b"0123456789")
+        assert whole.status == 201 and whole.interim_of(104)  # relayed, but only once the body was all in
+        with pytest.raises(TimeoutError):
+            async with asyncio.timeout(3):
+                await exchange(port, "POST", "/files/", fields, b"0123456789", send=4)

@@ -1,0 +1,114 @@
+"""The SQLite statements of the hook outbox (durable webhooks), run inside the store's transactions.
+
+:func:`insert` is called by the recording store's own methods in the transaction that records the
+change an event reports, so an event exists exactly when its change does. The other functions are
+the deliverer's: claim due rows under a lease, then delete (delivered) or reschedule (failed) a row
+only while holding that lease, so two instances never deliver one row at the same time and a
+crashed instance's rows come back when its lease ends.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Sequence
+
+from tusd_py.pipeline.models import OutboxEvent
+
+_COLUMNS = "event_id, target, hook, upload_id, body, created_at, not_before, attempts, last_error"
+
+
+def insert(conn: sqlite3.Connection, events: Sequence[OutboxEvent]) -> None:
+    # OR IGNORE: an event written twice (a retried transaction) stays one row, one delivery.
+    conn.executemany(
+        f"INSERT OR IGNORE INTO hook_outbox ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        [
+            (e.event_id, e.target, e.hook, e.upload_id, e.body, e.created_at, e.not_before, e.attempts, e.last_error)
+            for e in events
+        ],
+    )
+
+
+def _event(row: sqlite3.Row) -> OutboxEvent:
+    return OutboxEvent(
+        event_id=row["event_id"],
+        target=row["target"],
+        hook=row["hook"],
+        upload_id=row["upload_id"],
+        body=bytes(row["body"]),
+        created_at=row["created_at"],
+        not_before=row["not_before"],
+        attempts=row["attempts"],
+        last_error=row["last_error"],
+    )
+
+
+def claim(conn: sqlite3.Connection, holder: str, now: float, lease: float, limit: int) -> list[OutboxEvent]:
+    rows = conn.execute(
+        f"SELECT {_COLUMNS} FROM hook_outbox WHERE not_before <= ? AND lease_until <= ?"
+        " ORDER BY not_before, created_at LIMIT ?",
+        (now, now, limit),
+    ).fetchall()
+    conn.executemany(
+        "UPDATE hook_outbox SET lease_holder = ?, lease_until = ?, attempts = attempts + 1"
+        " WHERE event_id = ? AND target = ?",
+        [(holder, now + lease, row["event_id"], row["target"]) for row in rows],
+    )
+    claimed = [_event(row) for row in rows]
+    for event in claimed:
+        event.attempts += 1
+    return claimed
+
+
+def delivered(conn: sqlite3.Connection, event_id: str, target: str, holder: str) -> bool:
+    return (
+        conn.execute(
+            "DELETE FROM hook_outbox WHERE event_id = ? AND target = ? AND lease_holder = ?",
+            (event_id, target, holder),
+        ).rowcount
+        > 0
+    )
+
+
+def failed(
+    conn: sqlite3.Connection, event_id: str, target: str, holder: str, error: str, retry_at: float | None
+) -> bool:
+    """Reschedule the row at ``retry_at``, or drop it when None (retention over, or not retryable)."""
+    if retry_at is None:
+        return delivered(conn, event_id, target, holder)
+    return (
+        conn.execute(
+            "UPDATE hook_outbox SET not_before = ?, last_error = ?, lease_holder = NULL, lease_until = 0"
+            " WHERE event_id = ? AND target = ? AND lease_holder = ?",
+            (retry_at, error[:500], event_id, target, holder),
+        ).rowcount
+        > 0
+    )
+
+
+def release(conn: sqlite3.Connection, holder: str) -> int:
+    return conn.execute(
+        "UPDATE hook_outbox SET lease_holder = NULL, lease_until = 0 WHERE lease_holder = ?", (holder,)
+    ).rowcount
+
+
+def drop_created_before(conn: sqlite3.Connection, cutoff: float, now: float) -> list[OutboxEvent]:
+    """Remove rows older than the retention (not leased right now); return them, for the log."""
+    rows = conn.execute(
+        f"SELECT {_COLUMNS} FROM hook_outbox WHERE created_at < ? AND lease_until <= ?", (cutoff, now)
+    ).fetchall()
+    conn.execute("DELETE FROM hook_outbox WHERE created_at < ? AND lease_until <= ?", (cutoff, now))
+    return [_event(row) for row in rows]
+
+
+def next_due(conn: sqlite3.Connection) -> float | None:
+    row = conn.execute("SELECT MIN(MAX(not_before, lease_until)) FROM hook_outbox").fetchone()
+    return None if row[0] is None else float(row[0])
+
+
+def size(conn: sqlite3.Connection) -> int:
+    return int(conn.execute("SELECT COUNT(*) FROM hook_outbox").fetchone()[0])
+
+
+def pending(conn: sqlite3.Connection, limit: int) -> list[OutboxEvent]:
+    rows = conn.execute(f"SELECT {_COLUMNS} FROM hook_outbox ORDER BY created_at LIMIT ?", (limit,)).fetchall()
+    return [_event(row) for row in rows]
