@@ -39,9 +39,9 @@ test: $(STAMP) system-deps $(DEMO_BUNDLE) lint
 	$(BIN)/pytest -q -p no:cacheprovider $(PYTEST_ARGS)
 	$(BIN)/python -m conformance.selftest
 
-## test-quick: the fast subset (no subprocess servers, no S3, no real clients)
+## test-quick: the fast subset (no subprocess servers, no S3 or Redis, no real clients)
 test-quick: $(STAMP)
-	$(BIN)/pytest -q -m "not slow and not s3 and not interop and not browser"
+	$(BIN)/pytest -q -m "not slow and not s3 and not redis and not interop and not browser"
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -26,6 +26,7 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
+import scaleout
 from client import WORKLOADS, workload
 from report import Measurement, MiB, Target, evaluate, render
 from rss import TreeSampler, cpu_seconds, peak_rss_bytes
@@ -300,7 +301,13 @@ def targets(s3: S3Target | None) -> list[Target]:
 
 
 # -- the whole run ----------------------------------------------------------------------------------
-def plan(backend: str, names: list[str], with_sink: bool, servers: set[str] | None = None) -> list[tuple[str, Peer]]:
+def plan(
+    backend: str,
+    names: list[str],
+    with_sink: bool,
+    servers: set[str] | None = None,
+    engines: scaleout.Engines | None = None,
+) -> list[tuple[str, Peer]]:
     peers = [p for p in (FS_PEERS if backend == "fs" else S3_PEERS) if servers is None or p.name in servers]
     steps: list[tuple[str, Peer]] = []
     for name in names:
@@ -309,6 +316,8 @@ def plan(backend: str, names: list[str], with_sink: bool, servers: set[str] | No
         if with_sink and backend == "fs" and name != "huge":
             chosen = [SINK, *chosen]
         steps += [(name, p) for p in chosen]
+    if servers is None or scaleout.NAME in servers:
+        steps += scaleout.steps(backend, names, engines)  # tusd-py --processes 2 (Redis + PostgreSQL)
     return steps
 
 
@@ -351,7 +360,7 @@ def main() -> int:
     if unknown or args.runs < 1:
         parser.error(f"unknown workloads {unknown}" if unknown else "--runs must be at least 1")
     servers = None if not args.servers else {n.strip() for n in args.servers.split(",") if n.strip()}
-    known = {p.name for p in (*FS_PEERS, *S3_PEERS)}
+    known = {p.name for p in (*FS_PEERS, *S3_PEERS)} | {scaleout.NAME}
     if servers is not None and not servers <= known:
         parser.error(f"unknown servers {sorted(servers - known)}; known: {', '.join(sorted(known))}")
     results_path = args.results or (WORK / "RESULTS-quick.md" if args.quick else BENCH / "RESULTS.md")
@@ -377,12 +386,14 @@ def main() -> int:
                 s3_note = f"S3 skipped: {exc}"
                 print(f"bench: {s3_note}")
                 backends.remove("s3")
+        engines = s3_stack.enter_context(scaleout.engines(WORK)) if "fs" in backends else None
         for run in range(1, args.runs + 1):
             for backend in backends:
-                for name, peer in plan(backend, names, with_sink=servers is None, servers=servers):
+                for name, peer in plan(backend, names, with_sink=servers is None, servers=servers, engines=engines):
                     if peer.role == "sink" and run > 1:
                         continue  # the client's ceiling: once is enough
-                    m = measure(peer, name, run, args.quick, s3 if backend == "s3" else None, args.data_dir)
+                    with scaleout.cpu_split(peer, f"{backend} {name} run {run}"):
+                        m = measure(peer, name, run, args.quick, s3 if backend == "s3" else None, args.data_dir)
                     data.append(m)
                     clock = f"[{time.monotonic() - started:6.0f}s]"
                     print(f"{clock} run {run} {backend:2} {name:11} {peer.name:14} {describe(m)}", flush=True)
@@ -394,6 +405,7 @@ def main() -> int:
         "options": {"quick": args.quick, "runs": args.runs, "workloads": ",".join(names), "s3_note": s3_note},
         "s3": None if s3 is None else {"part_size": s3.part_size, "part_concurrency": s3.part_concurrency},
         "measurements": [m.__dict__ for m in data],
+        "scaleout": scaleout.ratio_lines(data, args.runs),
     }
     (WORK / "last-run.json").write_text(json.dumps(saved, indent=1))
     report(saved, results_path)
@@ -409,9 +421,13 @@ def report(saved: dict[str, Any], results_path: Path) -> None:
     verdicts = evaluate(data, targets(target_s3), options["runs"])
     names = options["workloads"].split(",")
     descriptions = {n: workload(n, options["quick"]).description for n in names}
+    scale = saved.get("scaleout", [])
     print()
     print(render(data, verdicts, options["runs"], descriptions, markdown=False))
+    print("\n".join(["== tusd-py --processes 2 (Redis + PostgreSQL)", *(f"   {line}" for line in scale)]))
     body = render(data, verdicts, options["runs"], descriptions, markdown=True)
+    if scale:
+        body += "\n### tusd-py --processes 2 (Redis + PostgreSQL)\n\n" + "\n".join(f"- {line}" for line in scale) + "\n"
     write_results(results_path, body, saved["about"], options)
     print(f"bench: wrote {results_path} ({saved['about'].get('benchmark wall time', '?')})")
 

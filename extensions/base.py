@@ -54,6 +54,14 @@ class Extension:
     def check_access(self, service: TusService, info: UploadInfo) -> None:
         """Raise a TusError if the upload must not be served any more (e.g. expired)."""
 
+    async def refresh(self, service: TusService, info: UploadInfo) -> UploadInfo:
+        """Bring state that another instance may have made due up to date before HEAD answers.
+
+        (The concatenation extension assembles a final whose partials were finished elsewhere.)
+        Called without the upload's lock held.
+        """
+        return info
+
     def check_write(self, service: TusService, info: UploadInfo) -> None:
         """Raise a TusError if the upload must not receive bytes (e.g. a final concatenation)."""
 

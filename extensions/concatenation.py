@@ -10,7 +10,9 @@ so a crash mid-assembly is repaired by crash recovery at the next start.
 
 Which finals wait for which partial is kept in memory and rebuilt from the finals' infos at start-up,
 rather than written into the partials' infos: a partial may be mid-PATCH when its final is
-created, and rewriting its info then would race that PATCH (or force interrupting it).
+created, and rewriting its info then would race that PATCH (or force interrupting it). With
+several instances the partial may be finished by one that never saw the final: then the first
+HEAD of the final that finds every partial complete assembles it (``refresh``), on any instance.
 """
 
 from __future__ import annotations
@@ -123,6 +125,18 @@ class Concatenation(Extension):
         if upload_state.awaits_partials(info):
             self.wait_for(info)
             await assemble_if_ready(service, info.id)
+
+    async def refresh(self, service: TusService, info: UploadInfo) -> UploadInfo:
+        """A final whose last partial was finished by another instance (which does not know the
+        final: ``waiting`` is per process) is assembled by the first HEAD that finds it ready."""
+        if not upload_state.awaits_partials(info):
+            return info
+        try:
+            if await assemble_if_ready(service, info.id):
+                return await service.store.get_info(info.id)
+        except (UploadLocked, UploadNotFound):
+            pass  # being assembled or deleted right now: report what is stored
+        return info
 
     def creation_handler(self, request: web.Request) -> Handler | None:
         header = request.headers.get("Upload-Concat")

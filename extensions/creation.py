@@ -59,9 +59,9 @@ async def create(service: TusService, request: web.Request) -> web.StreamRespons
             await service.finish(info)
         elif with_body:
             limit = info.length - info.offset if info.length is not None else _deferred_limit(service, info)
-            limit = service.body_limit(info, limit, plan.body_bytes)
-            async with service.locker.lock(info.id):
-                info = await service.write_body(request, info, max_bytes=limit, verifier=verifier)
+            limit = await service.body_limit(info, limit, plan.body_bytes)
+            async with service.locker.lock(info.id) as fence:
+                info = await service.write_body(request, info, max_bytes=limit, verifier=verifier, fence=fence)
             headers["Upload-Offset"] = str(info.offset)
     except TusError as exc:
         # The upload exists from here on: whatever went wrong, the client can still resume it.

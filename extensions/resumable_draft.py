@@ -33,6 +33,7 @@ from extensions.base import Extension, Handler
 from extensions.creation import new_upload_id
 from extensions.termination import terminate
 from storage_backends.base import CAP_DEFER_LENGTH, UploadInfo
+from storage_backends.fencing import Fence
 from tusd_py import core
 from tusd_py.body import BodyStream
 from tusd_py.errors import TusError
@@ -67,14 +68,14 @@ def is_draft_request(request: web.Request) -> bool:
     return INTEROP_HEADER in request.headers and "Tus-Resumable" not in request.headers
 
 
-def limits_of(service: TusService, owner: str | None, info: UploadInfo | None) -> UploadLimits:
+async def limits_of(service: TusService, owner: str | None, info: UploadInfo | None) -> UploadLimits:
     quotas = service.quotas
     expires = None
     if info is not None and service.has_extension("expiration"):
         expires = upload_state.expires_at(info, service.config.expire_after)
     return upload_limits(
         max_size=service.config.max_size,
-        quota_room=quotas.room(owner) if quotas is not None else None,
+        quota_room=await quotas.room(owner) if quotas is not None else None,
         claimed=claimed_bytes(info) if info is not None else 0,
         expires_at=expires,
         now=time.time(),
@@ -84,10 +85,10 @@ def limits_of(service: TusService, owner: str | None, info: UploadInfo | None) -
     )
 
 
-def _limit_header(
+async def _limit_header(
     service: TusService, version: DraftVersion, owner: str | None, info: UploadInfo | None
 ) -> dict[str, str]:
-    value = format_limits(limits_of(service, owner, info), version)
+    value = format_limits(await limits_of(service, owner, info), version)
     return {} if value is None else {"Upload-Limit": value}
 
 
@@ -107,7 +108,7 @@ def _draft(handler: DraftHandler) -> Handler:
             error = as_problem(exc)
             error.headers.setdefault(INTEROP_HEADER, str(version.number))
             if error.status == 413:
-                error.headers.update(_limit_header(service, version, _owner(request), None))
+                error.headers.update(await _limit_header(service, version, _owner(request), None))
             if request.method in ("POST", "PATCH"):
                 # -06 on: an error that did not come from processing the completed representation says
                 # Upload-Complete: ?0 (a pre-finish hook's rejection comes after completion: ?1).
@@ -144,19 +145,22 @@ async def _stream(
     max_bytes: int,
     body_bytes: int | None,
     handover: list[BodyStream],
+    fence: Fence,
 ) -> UploadInfo:
-    """Append the request content (the caller holds the lock); a completing request whose length
-    was unknown declares it now, and the upload is finished, once, by the shared service."""
+    """Append the request content (the caller holds the lock, whose ``fence`` it passes); a
+    completing request whose length was unknown declares it now, and the upload is finished,
+    once, by the shared service."""
     info = await service.write_body(
         request,
         info,
-        max_bytes=service.body_limit(info, max_bytes, body_bytes),
+        max_bytes=await service.body_limit(info, max_bytes, body_bytes),
         verifier=None,
         on_stream=handover.append,
+        fence=fence,
     )
     if complete and info.length is None:
         fresh = await service.store.get_info(info.id)
-        service.declare_length(fresh, fresh.offset)
+        await service.declare_length(fresh, fresh.offset)
         await service.store.update_info(fresh)
         await service.finish(fresh)
         info = fresh
@@ -208,11 +212,11 @@ async def create(service: TusService, request: web.Request, version: DraftVersio
     location = service.upload_url(request, info.id)
     interim = {"Location": location, INTEROP_HEADER: str(version.number)}
     if version.limits_in_104:
-        interim.update(_limit_header(service, version, info.owner, info))
+        interim.update(await _limit_header(service, version, info.owner, info))
     await send_interim(request, 104, "Upload Resumption Supported", interim)
     handover: list[BodyStream] = []
     try:
-        async with service.locker.lock(info.id, on_release_request=_handover(handover)):
+        async with service.locker.lock(info.id, on_release_request=_handover(handover)) as fence:
             if upload_state.is_complete(info):  # an empty representation: complete on creation
                 await service.finish(info)
             else:
@@ -220,14 +224,14 @@ async def create(service: TusService, request: web.Request, version: DraftVersio
                 limit = capped(end - info.offset, service.config.max_append_size)
                 info = await _stream(
                     service, request, info, complete=plan.complete, max_bytes=limit, body_bytes=plan.body_bytes,
-                    handover=handover,
+                    handover=handover, fence=fence,
                 )  # fmt: skip
     except TusError as exc:
         exc.headers.setdefault("Location", location)  # the upload exists: the client can resume it
         raise
     headers = {"Location": location, **_state(version, info)}
     if not upload_state.is_complete(info):
-        headers.update(_limit_header(service, version, info.owner, info))
+        headers.update(await _limit_header(service, version, info.owner, info))
     return web.Response(status=201, headers=headers)
 
 
@@ -235,7 +239,7 @@ async def create(service: TusService, request: web.Request, version: DraftVersio
 async def head(service: TusService, request: web.Request, version: DraftVersion) -> web.StreamResponse:
     info = await core.load_for_head(service, request, service.upload_id(request))
     headers = {**_state(version, info), "Cache-Control": "no-store"}
-    headers.update(_limit_header(service, version, info.owner, info))
+    headers.update(await _limit_header(service, version, info.owner, info))
     return web.Response(status=version.head_status, headers=headers)
 
 
@@ -254,7 +258,7 @@ async def append(service: TusService, request: web.Request, version: DraftVersio
     complete = True if complete is None else complete  # absent: this content ends the upload (-01, -02)
     upload_id = service.upload_id(request)
     handover: list[BodyStream] = []
-    async with service.locker.lock(upload_id, on_release_request=_handover(handover)):
+    async with service.locker.lock(upload_id, on_release_request=_handover(handover)) as fence:
         info = await service.load(request, upload_id)
         service.check_write(info)
         plan = decide_append(
@@ -270,16 +274,16 @@ async def append(service: TusService, request: web.Request, version: DraftVersio
             min_append_size=service.config.min_append_size,
         )
         if plan.new_length is not None:
-            service.declare_length(info, plan.new_length)
+            await service.declare_length(info, plan.new_length)
             await service.store.update_info(info)
         info = await _stream(
             service, request, info, complete=complete, max_bytes=plan.max_bytes, body_bytes=plan.body_bytes,
-            handover=handover,
+            handover=handover, fence=fence,
         )  # fmt: skip
     done = upload_state.is_complete(info)
     headers = _state(version, info)
     if not done:
-        headers.update(_limit_header(service, version, info.owner, info))
+        headers.update(await _limit_header(service, version, info.owner, info))
     return web.Response(status=version.completing_append_status if done else version.append_status, headers=headers)
 
 
@@ -293,7 +297,7 @@ async def cancel(service: TusService, request: web.Request, version: DraftVersio
 async def options(service: TusService, request: web.Request, version: DraftVersion) -> web.StreamResponse:
     response = await core.options(service, request)
     response.headers[INTEROP_HEADER] = str(version.number)
-    limits = format_limits(limits_of(service, None, None), version)
+    limits = format_limits(await limits_of(service, None, None), version)
     if limits is not None:
         response.headers["Upload-Limit"] = limits
     return response

@@ -1,11 +1,14 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the tests need (audio tools that generate test recordings, curl for
 # the README walkthrough, chromium for the /demo browser tests: Playwright drives it, downloads none;
-# nginx for the resumable-upload draft behind a proxy),
+# postgresql for the shared state store tests: initdb + pg_ctl into a temporary directory;
+# redis-server for the shared upload locks, conformance/redis_server.py;
+# nginx for the balancer over three instances (conformance/nginx_balancer.py) and for the
+# resumable-upload draft behind a proxy, each with a configuration of its own on a free loopback port),
 # only when missing, so `make test` works on a fresh machine and costs
 # nothing afterwards.
 set -euo pipefail
-packages=(ffmpeg sox libsox-fmt-all curl chromium nginx)
+packages=(ffmpeg sox libsox-fmt-all curl chromium postgresql redis-server nginx)
 missing=()
 for pkg in "${packages[@]}"; do
   dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")

@@ -4,7 +4,8 @@ A backend stores upload state (:class:`UploadInfo`) and upload bytes. It knows n
 the protocol core validates offsets, lengths and ownership before a backend sees a byte, and
 holds the upload's lock around every mutating call, so a backend never sees two concurrent
 writers of one upload *from this process*. (Backends shared by several server instances rely
-on a shared :class:`tusd_py.locking.Locker`.)
+on a shared :class:`tusd_py.locking.Locker`, whose lease a paused holder can lose: the
+:class:`~storage_backends.fencing.Fence` passed to :meth:`DataStore.write` guards the commits.)
 
 Capabilities are optional, like tusd's optional store interfaces: the server advertises in
 ``Tus-Extension`` only what the configured backend declares in :attr:`DataStore.capabilities`.
@@ -19,9 +20,12 @@ import errno
 import re
 import time
 from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterator
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import msgspec
+
+if TYPE_CHECKING:
+    from storage_backends.fencing import Fence
 
 #: Capability names a backend may declare; the strings are the tus extension names they enable.
 CAP_TERMINATION = "termination"
@@ -157,6 +161,7 @@ class DataStore(abc.ABC):
         info: UploadInfo,
         chunks: AsyncIterable[bytes],
         verify: Callable[[], None] | None = None,
+        fence: Fence | None = None,
     ) -> int:
         """Append ``chunks`` at ``info.offset`` and return the new durable offset.
 
@@ -170,6 +175,10 @@ class DataStore(abc.ABC):
         all-or-nothing: it is called once the stream ended; if it raises :class:`VerificationFailed`,
         or if ``chunks`` raises, none of this call's bytes are kept and the offset stays where it was.
         The caller never passes more bytes than ``info.remaining`` allows.
+
+        ``fence`` comes with the lock the caller holds (:mod:`storage_backends.fencing`): with a
+        token above 0 the backend checks it before each commit point and lets :class:`FenceLost`
+        propagate, keeping nothing after the refused commit.
         """
 
     @abc.abstractmethod

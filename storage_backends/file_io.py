@@ -14,6 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from storage_backends.base import StorageError
+from storage_backends.file_fence import FileFence
 
 # Bytes gathered from the network before one vectored write: large enough that thread hand-offs
 # are rare, small enough that memory stays flat (two batches per PATCH: one filling, one being
@@ -41,21 +42,29 @@ class PipelinedWriter:
     next batch from the network: socket reads and disk writes overlap (double buffering), and
     memory stays at two batches per request."""
 
-    def __init__(self, fd: int) -> None:
+    def __init__(self, fd: int, fence: FileFence | None = None, position: int = 0) -> None:
+        """``fence``: write each batch under it (see file_fence.py), ``position`` being where the
+        file ends before the first batch."""
         self._fd = fd
+        self._fence = fence
+        self._position = position
         self._pending: asyncio.Future[None] | None = None
         self.failed = False  # a write raised: the file ends somewhere inside that batch
 
     async def submit(self, batch: list[bytes], size: int) -> None:
         await self.drain()
-        if size <= INLINE_WRITE:
-            try:
-                _writev_all(self._fd, batch)
-            except Exception:
-                self.failed = True
-                raise
+        if self._fence is None:
+            if size <= INLINE_WRITE:  # the fenced path may wait on a lock: always in a thread
+                try:
+                    _writev_all(self._fd, batch)
+                except Exception:
+                    self.failed = True
+                    raise
+                return
+            self._pending = asyncio.ensure_future(asyncio.to_thread(_writev_all, self._fd, batch))
             return
-        self._pending = asyncio.ensure_future(asyncio.to_thread(_writev_all, self._fd, batch))
+        at, self._position = self._position, self._position + size
+        self._pending = asyncio.ensure_future(asyncio.to_thread(_fenced_writev, self._fence, self._fd, batch, at))
 
     async def drain(self) -> None:
         """Wait for the write in flight; raise its error (waits even if this task is cancelled)."""
@@ -92,6 +101,11 @@ def _writev_all(fd: int, buffers: list[bytes]) -> None:
                 count = 0
 
 
+def _fenced_writev(fence: FileFence, fd: int, buffers: list[bytes], at: int) -> None:
+    with fence.held(fd, at):
+        _writev_all(fd, buffers)
+
+
 def _copy_range(src: int, dst: int, length: int, write_at: int, shortfall: str) -> int:
     """Copy ``length`` bytes from the start of ``src`` to ``write_at`` in ``dst`` inside the kernel
     (copy_file_range: no copy through Python memory); return where the next write goes.
@@ -106,12 +120,15 @@ def _copy_range(src: int, dst: int, length: int, write_at: int, shortfall: str) 
     return write_at
 
 
-def append_file(source: Path, target: Path, fsync: bool) -> None:
-    """Append ``source`` to ``target``."""
+def append_file(source: Path, target: Path, fsync: bool, fence: FileFence | None = None, at: int = 0) -> None:
+    """Append ``source`` to ``target`` (under ``fence``, expecting ``target`` to end at ``at``)."""
     with open(source, "rb") as src, open(target, "r+b") as dst:
         length = os.fstat(src.fileno()).st_size
-        end = os.fstat(dst.fileno()).st_size
-        _copy_range(src.fileno(), dst.fileno(), length, end, f"could not append {source.name}: source ended early")
+        guard = fence.held(dst.fileno(), at) if fence is not None else contextlib.nullcontext()
+        with guard:
+            end = os.fstat(dst.fileno()).st_size
+            shortfall = f"could not append {source.name}: source ended early"
+            _copy_range(src.fileno(), dst.fileno(), length, end, shortfall)
         if fsync:
             os.fsync(dst.fileno())
 

@@ -16,6 +16,7 @@ from storage_backends.base import UPLOAD_ID, UploadInfo
 
 INFO_SUFFIX = ".info"
 PENDING_SUFFIX = ".pending"
+FENCE_SUFFIX = ".fence"  # see file_fence.py
 
 
 InfoReader = Callable[[str], UploadInfo | None]  # an upload's decoded info, or None
@@ -33,6 +34,8 @@ def sweep_orphans(directory: Path, older_than: float, read_info: InfoReader) -> 
         stray = name.endswith((PENDING_SUFFIX, ".tmp")) or (
             UPLOAD_ID.fullmatch(name) is not None and name + INFO_SUFFIX not in names
         )
+        if name.endswith(FENCE_SUFFIX):  # a fence outlives nothing but its upload
+            stray = name[: -len(FENCE_SUFFIX)] + INFO_SUFFIX not in names
         try:
             if stray and path.stat().st_mtime < older_than:
                 path.unlink()

@@ -47,7 +47,9 @@ from storage_backends.base import (
     VerificationFailed,
     no_space_is_storage_full,
 )
+from storage_backends.fencing import NO_FENCE, Fence
 from storage_backends.file_facts import NO_FACTS, Facts
+from storage_backends.file_fence import FENCE_SUFFIX, FileFence
 from storage_backends.file_io import (
     READ_BLOCK,
     WRITE_BATCH,
@@ -199,7 +201,14 @@ class FileStore(DataStore):
         try:
             with open(self._info_path(upload_id), "rb") as handle:
                 raw = handle.read()
-            stat = os.stat(data_path)
+            # open + fstat, not stat: on a shared network mount (NFS) opening revalidates the
+            # file's attributes (close-to-open consistency), so the size is the one the previous
+            # lock holder left on another machine, where a path stat may answer from a cache.
+            fd = os.open(data_path, os.O_RDONLY)
+            try:
+                stat = os.fstat(fd)
+            finally:
+                os.close(fd)
             facts = file_facts.read(data_path) if self.uses_xattrs else NO_FACTS
         except FileNotFoundError:
             raise UploadNotFound(upload_id) from None
@@ -226,33 +235,63 @@ class FileStore(DataStore):
         info: UploadInfo,
         chunks: AsyncIterable[bytes],
         verify: Callable[[], None] | None = None,
+        fence: Fence | None = None,
     ) -> int:
+        fence = fence or NO_FENCE
         data_path = self._data_path(info.id)
-        if verify is None:
-            with no_space_is_storage_full():  # what reached the disk before is kept: the offset is the file size
-                written = await self._append_stream(data_path, chunks, keep_on_error=True)
-            return info.offset + written
-        pending = data_path.with_name(info.id + PENDING_SUFFIX)
+        # A shared lock's fence (tokens > 0): every batch is appended under the upload's fence
+        # file (file_fence.py) after the lock service confirmed this holder. Unfenced: no extra call.
+        file_fence = None
+        if fence.token:
+            await fence.check()
+            file_fence = await asyncio.to_thread(FileFence, data_path.with_name(info.id + FENCE_SUFFIX), fence.token)
         try:
-            with no_space_is_storage_full():
-                written = await self._append_stream(pending, chunks, keep_on_error=False, truncate=True)
-                verify()
-                await finish_in_thread(append_file, pending, data_path, self.fsync)
-        except BaseException:
+            if verify is None:
+                with no_space_is_storage_full():  # what reached the disk before is kept: the offset is the file size
+                    written = await self._append_stream(
+                        data_path, chunks, keep_on_error=True, fence=fence, file_fence=file_fence, position=info.offset
+                    )
+                return info.offset + written
+            pending = data_path.with_name(info.id + PENDING_SUFFIX)
+            try:
+                with no_space_is_storage_full():
+                    written = await self._append_stream(pending, chunks, keep_on_error=False, truncate=True)
+                    verify()
+                    if file_fence is not None:
+                        await fence.check()
+                    await finish_in_thread(append_file, pending, data_path, self.fsync, file_fence, info.offset)
+            except BaseException:
+                await asyncio.to_thread(unlink_quietly, pending)
+                raise
             await asyncio.to_thread(unlink_quietly, pending)
-            raise
-        await asyncio.to_thread(unlink_quietly, pending)
-        return info.offset + written
+            return info.offset + written
+        finally:
+            if file_fence is not None:
+                file_fence.close()
 
     async def _append_stream(
-        self, path: Path, chunks: AsyncIterable[bytes], *, keep_on_error: bool, truncate: bool = False
+        self,
+        path: Path,
+        chunks: AsyncIterable[bytes],
+        *,
+        keep_on_error: bool,
+        truncate: bool = False,
+        fence: Fence = NO_FENCE,
+        file_fence: FileFence | None = None,
+        position: int = 0,
     ) -> int:
         flags = os.O_WRONLY | os.O_APPEND | (os.O_CREAT | os.O_TRUNC if truncate else 0)
         try:
             fd = os.open(path, flags)
         except FileNotFoundError:
             raise UploadNotFound(path.name) from None
-        writer = PipelinedWriter(fd)
+        writer = PipelinedWriter(fd, file_fence, position)
+
+        async def submit(batch: list[bytes], size: int) -> None:
+            if file_fence is not None:
+                await fence.check()  # the lock service first: a holder that lost its lease stops here
+            await writer.submit(batch, size)
+
         written = 0
         batch: list[bytes] = []
         batch_size = 0
@@ -262,17 +301,17 @@ class FileStore(DataStore):
                     batch.append(chunk)
                     batch_size += len(chunk)
                     if batch_size >= WRITE_BATCH:
-                        await writer.submit(batch, batch_size)
+                        await submit(batch, batch_size)
                         written += batch_size
                         batch, batch_size = [], 0
             except BaseException:
                 # The stream broke (client gone, lock handed over): what arrived is kept. Not after
                 # a failed write (a full disk): appending past a partly written batch would leave a gap.
                 if keep_on_error and batch and not writer.failed:
-                    await writer.submit(batch, batch_size)
+                    await submit(batch, batch_size)
                 raise
             if batch:
-                await writer.submit(batch, batch_size)
+                await submit(batch, batch_size)
                 written += batch_size
             await writer.drain()
             if self.fsync:
@@ -321,6 +360,7 @@ class FileStore(DataStore):
         data_path = self._data_path(upload_id)
         data_path.unlink(missing_ok=True)
         data_path.with_name(upload_id + PENDING_SUFFIX).unlink(missing_ok=True)
+        data_path.with_name(upload_id + FENCE_SUFFIX).unlink(missing_ok=True)
 
     async def concatenate(self, final: UploadInfo, partials: list[UploadInfo]) -> None:
         sources = [(self._data_path(p.id), p.offset) for p in partials]

@@ -19,6 +19,11 @@ tail costs one DeleteObjects, plus one GET per segment this process did not writ
 (s3_tail_cache.py); finish = CompleteMultipartUpload + 1 PUT
 (it trusts the ledger of the info the core hands it). ListParts is never needed: the ledger is
 the source of truth, and CompleteMultipartUpload checks its ETags.
+
+Fencing (a shared lock, ``--redis-url``; see fencing.py): a write checks its fence when it starts,
+before every part, before a tail segment and before the info PUT, so a holder that lost its lease
+neither records a ledger nor replaces the parts or segment of the holder after it (same numbers,
+same keys). Unfenced writes make none of these calls.
 """
 
 from __future__ import annotations
@@ -43,6 +48,7 @@ from storage_backends.base import (
     UploadInfo,
     UploadNotFound,
 )
+from storage_backends.fencing import NO_FENCE, Fence
 from storage_backends.s3_budget import ByteBudget
 from storage_backends.s3_config import S3Config
 from storage_backends.s3_errors import translate
@@ -56,7 +62,7 @@ from storage_backends.s3_ledger import (
     segment_starts,
     tail_total,
 )
-from storage_backends.s3_objects import INFO_SUFFIX, MultipartGone, S3Objects, part_buffer
+from storage_backends.s3_objects import INFO_SUFFIX, Body, MultipartGone, S3Objects, part_buffer
 from storage_backends.s3_parts import PartWriter
 from storage_backends.s3_tail_cache import TailCache
 from tusd_py.protocol.download import download_headers
@@ -179,7 +185,11 @@ class S3Store(DataStore):
         info: UploadInfo,
         chunks: AsyncIterable[bytes],
         verify: Callable[[], None] | None = None,
+        fence: Fence | None = None,
     ) -> int:
+        fence = fence or NO_FENCE
+        if fence.token:  # a holder that lost its lock must not even read the tail a newer one consumed
+            await fence.check()
         # The core passes the info it loaded under the upload's lock, so its ledger is current:
         # trusting it keeps a PATCH at one UploadPart per part plus one info PUT.
         state = self._state_of(info)
@@ -188,16 +198,24 @@ class S3Store(DataStore):
         if state.completed:
             raise StorageError(f"upload {info.id} is already completed")
         key = self.objects.data_key(info.id)
+
+        async def upload_part(number: int, body: Body) -> Part:
+            # Fenced too: a stale holder's part would replace the new holder's part of the same
+            # number (CompleteMultipartUpload would then refuse the ETag, and the upload could not complete).
+            if fence.token:
+                await fence.check()
+            return await self.objects.upload_part(key, state.multipart_id, number, body)
+
         writer = PartWriter(
             part_size=state.part_size,
             first_number=len(state.parts) + 1,
             tail_size=tail_total(state),
             budget=self.budget,
-            upload_part=lambda number, body: self.objects.upload_part(key, state.multipart_id, number, body),
+            upload_part=upload_part,
             fetch_tail=lambda into: self._fetch_tail(info.id, state, into),
         )
         try:
-            return await self._write(info, state, chunks, verify, writer)
+            return await self._write(info, state, chunks, verify, writer, fence)
         finally:
             writer.close()
 
@@ -208,6 +226,7 @@ class S3Store(DataStore):
         chunks: AsyncIterable[bytes],
         verify: Callable[[], None] | None,
         writer: PartWriter,
+        fence: Fence,
     ) -> int:
         start = durable_offset(state)
         stream_error: BodyEnded | None = None
@@ -227,7 +246,7 @@ class S3Store(DataStore):
         except BaseException as exc:
             # An S3 failure, a rejected checksum, or cancellation. With verify, nothing of this
             # call may be kept; without it, keep the parts that landed (but not the leftover).
-            await self._settle_after_failure(info, state, writer, exc, keep=verify is None)
+            await self._settle_after_failure(info, state, writer, exc, keep=verify is None, fence=fence)
             raise
         if stream_error is not None and verify is not None:
             await writer.settle()  # discarded, but landed before the lock is released (see below)
@@ -241,17 +260,29 @@ class S3Store(DataStore):
                 raise failure
             segment = None
             if not final and writer.leftover_size:
+                if fence.token:  # a stale holder's segment would replace the new holder's (same key)
+                    await fence.check()
                 segment = await self._put_segment(info.id, start + writer.received - writer.leftover_size, writer)
             new_state = advance(state, landed, writer.tail_consumed, segment)
-            await self.commit(info, new_state)
+            await self._fenced_commit(info, new_state, fence)
         except BaseException as exc:
-            await self._settle_after_failure(info, state, writer, exc, keep=verify is None)
+            await self._settle_after_failure(info, state, writer, exc, keep=verify is None, fence=fence)
             raise
         if writer.tail_consumed:
             await self._delete_segments(info.id, state)
         if stream_error is not None:
             raise stream_error
         return info.offset
+
+    async def _fenced_commit(self, info: UploadInfo, state: S3State, fence: Fence) -> None:
+        """The commit of a write: only while the lock service confirms this holder.
+
+        What remains is a pause longer than the lease between the check and the PUT landing; the
+        check renews the lease, so the PUT has the whole lease (a shared locker's lease is longer
+        than an S3 request) before another holder can even start."""
+        if fence.token:
+            await fence.check()
+        await self.commit(info, state)
 
     async def _put_segment(self, upload_id: str, at: int, writer: PartWriter) -> Segment:
         key = self.objects.segment_key(upload_id, at)
@@ -261,7 +292,14 @@ class S3Store(DataStore):
             return Segment(len(body), etag)
 
     async def _settle_after_failure(
-        self, info: UploadInfo, state: S3State, writer: PartWriter, error: BaseException, *, keep: bool
+        self,
+        info: UploadInfo,
+        state: S3State,
+        writer: PartWriter,
+        error: BaseException,
+        *,
+        keep: bool,
+        fence: Fence = NO_FENCE,
     ) -> None:
         """After a failed write: wait for the part uploads; if allowed, record the parts that
         landed in order, so the client resumes after them. Best effort: if S3 is down this PUT
@@ -279,7 +317,7 @@ class S3Store(DataStore):
             return
         try:
             new_state = advance(state, landed, writer.tail_consumed, None)
-            await self.commit(info, new_state)
+            await self._fenced_commit(info, new_state, fence)
         except (StorageError, ValueError) as exc:
             log.warning("s3 could not record parts after a failure", upload_id=info.id, error=str(exc))
             return

@@ -9,7 +9,11 @@ from pathlib import Path
 import pytest
 from aiohttp.test_utils import TestClient
 
+from conformance.cluster import TusCluster
 from conformance.live_server import LiveServer
+from conformance.nginx_balancer import find_nginx
+from conformance.postgres_server import PostgresServer, find_pg_bin
+from conformance.redis_server import RedisServer, find_redis_server
 from conformance.seaweed import SeaweedS3, find_weed
 from storage_backends.filesystem import FileStore
 from tusd_py.app import make_app
@@ -55,6 +59,22 @@ def seaweed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SeaweedS3]:
         yield server
 
 
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[PostgresServer]:
+    """One PostgreSQL cluster for the session (Debian's server binaries, a free loopback port)."""
+    bin_dir = find_pg_bin()
+    if bin_dir is None:
+        pytest.skip("PostgreSQL server binaries are missing (Debian package postgresql; make test installs it)")
+    with PostgresServer(bin_dir) as server:
+        yield server
+
+
+@pytest.fixture
+def database_url(postgres: PostgresServer) -> str:
+    """A fresh, empty database in the session's cluster, for one test."""
+    return postgres.create_database()
+
+
 @pytest.fixture(scope="session", params=["filesystem", "s3"])
 def tus_backend(request: pytest.FixtureRequest) -> str:
     """The storage backend the real-client suites run against: each of them, in turn."""
@@ -83,10 +103,48 @@ def session_server(
         yield server
 
 
+@pytest.fixture(scope="session", params=["one instance", "three behind nginx"])
+def tus_topology(request: pytest.FixtureRequest) -> str:
+    """How the real-client suites reach tusd-py: one server, or the reference deployment
+    (three instances on one storage and one PostgreSQL, round robin through nginx)."""
+    return str(request.param)
+
+
 @pytest.fixture(scope="session")
-def tus_url(session_server: LiveServer) -> str:
-    """The upload collection of a live tusd-py, for tests that drive real tus clients."""
-    return session_server.url
+def tus_url(tus_topology: str, tus_backend: str, request: pytest.FixtureRequest) -> str:
+    """The upload collection of a live tusd-py, for tests that drive real tus clients (each
+    topology on each backend: ``tus_backend`` is named here so that pytest parametrizes by it)."""
+    if tus_topology == "one instance":
+        server: LiveServer = request.getfixturevalue("session_server")
+        return server.url
+    cluster: TusCluster = request.getfixturevalue("cluster")
+    return cluster.url
+
+
+@pytest.fixture(scope="session")
+def cluster(
+    tus_backend: str, tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
+) -> Iterator[TusCluster]:
+    """Three instances behind nginx as docs/deployment.md runs them, per backend: auth on, one
+    shared storage (directory or S3 bucket and prefix), the session's Redis for the upload locks
+    (upload ids are random: clusters cannot meet there) and one fresh PostgreSQL database."""
+    if find_nginx() is None:
+        pytest.skip("nginx is not installed (Debian package nginx; make test installs it)")
+    postgres: PostgresServer = request.getfixturevalue("postgres")
+    redis: RedisServer = request.getfixturevalue("redis_server")
+    args: tuple[str, ...] = (
+        "--database-url", postgres.create_database(),
+        "--redis-url", redis.url,
+        "--max-size", str(4 * 1024**3),
+        "--jwt-secret", INTEROP_SECRET,
+        "--quota-bytes", "0", "--quota-unfinished", "0",
+    )  # fmt: skip
+    env: dict[str, str] = {}
+    if tus_backend == "s3":
+        s3: SeaweedS3 = request.getfixturevalue("seaweed")
+        args, env = (*args, *s3.server_args("cluster/")), s3.server_env()
+    with TusCluster(tmp_path_factory.mktemp(f"cluster-{tus_backend}"), *args, env=env) as running:
+        yield running
 
 
 @pytest.fixture(scope="session")
@@ -96,3 +154,23 @@ def auth_headers() -> dict[str, str]:
 
     token = mint_dev_token(AuthConfig(enabled=True, secret=INTEROP_SECRET), "interop-user", ttl=6 * 3600)
     return {"Authorization": f"Bearer {token}"}
+
+
+@pytest.fixture(scope="session")
+def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
+    """One real redis-server on loopback for the session (nothing persisted)."""
+    if find_redis_server() is None:
+        pytest.skip("redis-server (Debian package redis-server, see scripts/ensure-system-packages.sh) is missing")
+    with RedisServer(tmp_path_factory.mktemp("redis")) as server:
+        yield server
+
+
+@pytest.fixture
+def redis_url(redis_server: RedisServer) -> str:
+    """The session's Redis, emptied first: no lease of an earlier test is left."""
+    import socket
+
+    with socket.create_connection(("127.0.0.1", redis_server.port), timeout=5) as sock:
+        sock.sendall(b"FLUSHALL\r\n")
+        assert sock.recv(16).startswith(b"+OK")
+    return redis_server.url

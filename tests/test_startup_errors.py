@@ -72,6 +72,15 @@ def test_state_db_not_usable(tmp_path: Path) -> None:
     assert said[0].endswith("; change --state-db or --storage-dir")
 
 
+def test_state_database_unreachable(tmp_path: Path) -> None:
+    port = free_port()  # nothing listens there
+    url = f"postgresql://tusd@127.0.0.1:{port}/tusd"
+    status, said = _start("--port", str(free_port()), "--storage-dir", str(tmp_path), "--database-url", url)
+    assert status == 2
+    assert len(said) == 1 and said[0].startswith("tusd-py: cannot start: cannot reach the state database: ")
+    assert said[0].endswith("; check --database-url and that PostgreSQL runs")
+
+
 def test_s3_endpoint_unreachable(tmp_path: Path) -> None:
     endpoint = f"http://127.0.0.1:{free_port()}"  # nothing listens: connection refused at once
     status, said = _start(

@@ -2,4 +2,5 @@ import sys
 
 from tusd_py.cli import main
 
-sys.exit(main())
+if __name__ == "__main__":  # not when multiprocessing's spawn imports the parent's main module
+    sys.exit(main())

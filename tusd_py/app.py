@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+from typing import TYPE_CHECKING
 
 import msgspec
 import structlog
 from aiohttp import web
 
 from extensions import enabled_extensions
+from extensions.expiration import SweepReport
 from storage_backends.base import DataStore
 from tusd_py.cleanup import cleanup_failed
 from tusd_py.config import Config
@@ -16,7 +18,7 @@ from tusd_py.gate import gate_middleware
 from tusd_py.hooks import HookListener, HookRegistry
 from tusd_py.hooks.context import forward_headers_middleware
 from tusd_py.hooks.delivery import OutboxDelivery
-from tusd_py.locking import InProcessLocker, Locker
+from tusd_py.locking import CLEANUP_LOCK, SWEEP_LOCK, InProcessLocker, Locker, LockUnavailable, UploadLocked
 from tusd_py.metrics import MetricsListener
 from tusd_py.middlewares import add_response_headers, cors_middleware, error_responses, request_context
 from tusd_py.ops import add_ops_routes
@@ -27,6 +29,7 @@ from tusd_py.recordings.routes import add_recordings_routes
 from tusd_py.routing import Dispatcher
 from tusd_py.service import TusService
 from tusd_py.wiring import (
+    build_database,
     build_hooks,
     build_outbox,
     build_pipeline,
@@ -34,6 +37,9 @@ from tusd_py.wiring import (
     token_verifier_for,
     wire_process_callables,
 )
+
+if TYPE_CHECKING:
+    from tusd_py.database.connection import Database  # asyncpg is imported only with --database-url
 
 log = structlog.get_logger(__name__)
 
@@ -80,24 +86,36 @@ def build_store(config: Config) -> DataStore:
     return S3Store(s3)
 
 
+def build_locker(config: Config) -> Locker:
+    """Upload locks in this process, or shared through Redis with ``--redis-url``."""
+    if config.redis_url is None:
+        return InProcessLocker(config.lock_timeout)
+    from tusd_py.redis_locking import RedisLocker
+
+    return RedisLocker(config.redis_url, timeout=config.lock_timeout, lease=config.redis_lease)
+
+
 def build_service(
     config: Config,
     *,
     store: DataStore | None = None,
     locker: Locker | None = None,
     hooks: HookRegistry | None = None,
+    database: Database | None = None,
 ) -> TusService:
     store = store or build_store(config)
     service = TusService(
         config=config,
         store=store,
-        locker=locker or InProcessLocker(config.lock_timeout),
+        locker=locker or build_locker(config),
         extensions=enabled_extensions(store, config.disabled_extensions),
         hooks=build_hooks(config, hooks),
-        quotas=build_quotas(config),
+        quotas=build_quotas(config, database),
     )
+    if database is not None:
+        service.admission_checks.append(database.check)  # 503 at once while PostgreSQL is known to be down
     if service.quotas is not None:
-        service.lifecycle.add(QuotaListener(service.quotas))
+        service.lifecycle.add(QuotaListener(service.quotas, service.reconciler))
     if service.hooks is not None:
         service.lifecycle.add(HookListener(service.hooks))
     service.lifecycle.add(MetricsListener())
@@ -122,11 +140,12 @@ def make_app(
             "AUTHENTICATION IS OFF: anyone who can reach this server can upload, read and delete uploads. "
             "Give --jwt-secret, --jwt-public-key, --jwks or --jwks-url to turn it on."
         )
-    service = build_service(config, store=store, locker=locker, hooks=hooks)
-    pipeline = build_pipeline(config, service.store, publish_digest=service.record_digest)
+    database = build_database(config)
+    service = build_service(config, store=store, locker=locker, hooks=hooks, database=database)
+    pipeline = build_pipeline(config, service.store, publish_digest=service.record_digest, database=database)
     outbox = build_outbox(config, service.hooks, pipeline)
     wire_process_callables(service.hooks, pipeline)
-    pipeline_listener = PipelineListener(pipeline)
+    pipeline_listener = PipelineListener(pipeline, reconciler=service.reconciler)
     service.lifecycle.add(pipeline_listener)
     # The gate comes after the error mapping (its refusals are plain-text errors like any other)
     # and after CORS (a browser must be able to read a 401).
@@ -179,8 +198,10 @@ async def _health(request: web.Request) -> web.Response:
 async def _start(app: web.Application) -> None:
     service = app[SERVICE_KEY]
     try:
+        await service.locker.start()
         await service.store.start()
         if service.quotas is not None:
+            await service.quotas.open()
             await service.quotas.rebuild(service.store)
         await app[PIPELINE_KEY].start(workers=service.config.workers > 0)
         if OUTBOX_KEY in app:
@@ -189,8 +210,12 @@ async def _start(app: web.Application) -> None:
         # aiohttp runs no on_cleanup after a failed on_startup: close what opened, or an S3
         # client is left to warn "Unclosed client session" after the start-up error.
         await app[PIPELINE_KEY].stop()
+        if service.quotas is not None:
+            await service.quotas.close()
         await service.store.close()
+        await service.locker.close()
         raise
+    app[_BACKGROUND_KEY].start(asyncio.create_task(service.reconciler.run(), name="reconciler"))
     app[_BACKGROUND_KEY].start(asyncio.create_task(_recover(service)))
     if service.has_extension("expiration") and service.config.sweep_interval > 0:
         app[_BACKGROUND_KEY].start(asyncio.create_task(_sweep_periodically(service)))
@@ -202,22 +227,40 @@ async def _cleanup_periodically(service: TusService, pipeline: Pipeline) -> None
     while True:
         await asyncio.sleep(service.config.cleanup_interval)
         try:
-            await cleanup_failed(service, pipeline, service.config.cleanup_failed_days)
+            async with service.locker.try_lock(CLEANUP_LOCK):  # one process or instance per round
+                await cleanup_failed(service, pipeline, service.config.cleanup_failed_days)
+        except UploadLocked:
+            log.debug("cleanup of failed recordings skipped: another process is running it")
+        except LockUnavailable as exc:  # Redis is away: the next run does it
+            log.warning("cleanup of failed recordings postponed", reason=exc.reason)
         except Exception:
             log.exception("cleanup of failed recordings failed")
 
 
-async def _sweep_periodically(service: TusService) -> None:
+async def sweep_once_shared(service: TusService) -> SweepReport | None:
+    """One expiration sweep, unless another process or instance on the shared locker runs one (None)."""
     from extensions.expiration import sweep
 
+    try:
+        async with service.locker.try_lock(SWEEP_LOCK):
+            return await sweep(service)
+    except UploadLocked:
+        log.debug("expiration sweep skipped: another process is sweeping")
+        return None
+
+
+async def _sweep_periodically(service: TusService) -> None:
     while True:
         await asyncio.sleep(service.config.sweep_interval)
         try:
-            report = await sweep(service)
+            report = await sweep_once_shared(service)
+        except LockUnavailable as exc:  # Redis is away: the next sweep does it
+            log.warning("expiration sweep postponed", reason=exc.reason)
+            continue
         except Exception:
             log.exception("expiration sweep failed")
             continue
-        if report.expired or report.orphans:
+        if report is not None and (report.expired or report.orphans):
             log.info("expiration sweep", expired=report.expired, busy=report.skipped_busy, orphans=report.orphans)
 
 
@@ -236,10 +279,14 @@ async def _stop(app: web.Application) -> None:
         task.cancel()
     service = app[SERVICE_KEY]
     await app[_PIPELINE_LISTENER_KEY].drain()  # progress updates still queued land before the store closes
+    await service.reconciler.drain(within=min(5.0, service.config.shutdown_timeout))
     if OUTBOX_KEY in app:
         # Undelivered rows stay in the state store and go out after the next start.
         await app[OUTBOX_KEY].stop(grace=service.config.shutdown_timeout)
     await app[PIPELINE_KEY].stop()  # a job finishing now still writes its post-process event
+    if service.quotas is not None:
+        await service.quotas.close()
     if service.hooks is not None:
         await service.hooks.drain(timeout=service.config.shutdown_timeout)
     await service.store.close()
+    await service.locker.close()

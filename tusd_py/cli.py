@@ -14,13 +14,12 @@ import sys
 from collections.abc import Sequence
 
 import structlog
-from aiohttp import web
 
 from tusd_py import __version__
 from tusd_py.config import Config
 from tusd_py.config_loading import ConfigError, describe_default, expected, load_config, unknown_env
 from tusd_py.options import COMMAND_GROUPS, OPTIONS
-from tusd_py.startup import explain_startup_failure
+from tusd_py.serving import refuse_start, run_server
 
 COMMANDS = {
     "serve": "run the server (the default command)",
@@ -116,7 +115,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"tusd-py: invalid configuration: {exc}", file=sys.stderr)
         return 2
-    from tusd_py.app import make_app
     from tusd_py.logs import configure_logging
 
     configure_logging(config.log_format, config.log_level)
@@ -127,57 +125,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         try:
             return asyncio.run(once(config))
         except Exception as exc:
-            return _refuse_start(exc, config)
+            return refuse_start(exc, config)
     if args.command == "dev-token":
         return _print_dev_token(config, args.user, args.ttl)
-    try:
-        app = make_app(config)
-    except ValueError as exc:  # AuthConfigError and friends: an unsafe or incomplete configuration
-        print(f"tusd-py: refusing to start: {exc}", file=sys.stderr)
-        return 2
-    return _serve(app, config)
+    if config.processes > 1:
+        from tusd_py.processes import serve_processes
 
-
-def _serve(app: web.Application, config: Config) -> int:
-    from tusd_py.connections import default_max_connections, raise_open_file_limit, serve
-    from tusd_py.logs import REPEAT_WINDOW
-
-    log = structlog.get_logger("tusd_py")
-    limit = raise_open_file_limit()
-    max_connections = config.max_connections or default_max_connections(limit.soft)
-    log.info("open-file limit", soft=limit.soft, hard=limit.hard, was=limit.was, max_connections=max_connections)
-    if max_connections >= limit.soft:
-        log.warning("--max-connections is not below the open-file limit: accept() may fail with EMFILE")
-    site = {
-        "host": config.host,
-        "port": config.port,
-        "max_connections": max_connections,
-        "open_files": limit.soft,
-        "header_timeout": config.header_timeout,
-        "keepalive_timeout": config.keepalive_timeout,
-    }
-    serving = False
-
-    def announce() -> None:
-        nonlocal serving
-        serving = True
-        log.info("serving", url=f"http://{config.host}:{config.port}{config.base_path}", storage=config.storage)
-
-    try:
-        serve(app, site, config.shutdown_timeout, tick=REPEAT_WINDOW, on_serving=announce)
-    except Exception as exc:
-        if serving:
-            raise
-        return _refuse_start(exc, config)
-    return 0
-
-
-def _refuse_start(exc: Exception, config: Config) -> int:
-    reason = explain_startup_failure(exc, config)
-    if reason is None:
-        raise exc
-    print(f"tusd-py: cannot start: {reason}", file=sys.stderr)
-    return 2
+        return serve_processes(config)
+    return run_server(config)
 
 
 def _print_dev_token(config: Config, user: str, ttl: float) -> int:
@@ -195,17 +150,20 @@ def _print_dev_token(config: Config, user: str, ttl: float) -> int:
 async def _cleanup_once(config: Config) -> int:
     from tusd_py.app import build_service
     from tusd_py.cleanup import cleanup_failed
-    from tusd_py.wiring import build_pipeline
+    from tusd_py.wiring import build_database, build_pipeline
 
-    service = build_service(config)
-    pipeline = build_pipeline(config, service.store)
-    await service.store.start()
-    await pipeline.start(workers=False)
+    database = build_database(config)  # --database-url: the shared recordings, not the local SQLite
+    service = build_service(config, database=database)
+    pipeline = build_pipeline(config, service.store, database=database)
+    await service.locker.start()
     try:
+        await service.store.start()
+        await pipeline.start(workers=False)
         removed = await cleanup_failed(service, pipeline, config.cleanup_failed_days)
     finally:
         await pipeline.stop()
         await service.store.close()
+        await service.locker.close()
     print(f"deleted {len(removed)} failed recordings older than {config.cleanup_failed_days:g} days")
     return 0
 
@@ -215,11 +173,13 @@ async def _sweep_once(config: Config) -> int:
     from tusd_py.app import build_service
 
     service = build_service(config)
-    await service.store.start()
+    await service.locker.start()  # the sweep takes each upload's lock, shared with running servers
     try:
+        await service.store.start()
         report = await sweep(service)
     finally:
         await service.store.close()
+        await service.locker.close()
     print(f"expired {report.expired} uploads, skipped {report.skipped_busy} busy, removed {report.orphans} orphans")
     return 0
 

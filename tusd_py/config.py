@@ -35,6 +35,11 @@ class Config(msgspec.Struct, kw_only=True):
     log_level: LogLevel = "info"
     # How long a request waits for another request on the same upload to let go of it (seconds).
     lock_timeout: float = 3.0
+    # Upload locks shared by several instances (tusd_py/redis_locking.py); None: in this process only.
+    redis_url: str | None = None
+    # Seconds a Redis lock lives unless its holder renews it (every third of it): how long the
+    # uploads of a dead or paused instance stay locked, and the longest pause fencing must cover.
+    redis_lease: float = 10.0
     # A PATCH whose body sends nothing for this long is ended, keeping the bytes that arrived.
     body_idle_timeout: float = 60.0
     # Grace for in-flight requests on SIGTERM before they are cut (their written bytes are kept).
@@ -45,6 +50,9 @@ class Config(msgspec.Struct, kw_only=True):
     # An idle kept-alive connection is closed after this long. Set it above the idle timeout of a
     # proxy in front (nginx upstream keepalive 60 s), or the proxy may reuse a closing connection.
     keepalive_timeout: float = 75.0
+    # Worker processes serving one port (SO_REUSEPORT), supervised (tusd_py/processes.py). More
+    # than one needs the shared coordinators: --redis-url and --database-url.
+    processes: int = 1
     # Connections served at once; more get 503. 0: three quarters of the open-file limit.
     max_connections: int = 0
     disabled_extensions: list[str] = msgspec.field(default_factory=list)
@@ -105,6 +113,9 @@ class Config(msgspec.Struct, kw_only=True):
     voice_bitrate: int = 32_000  # bit/s of the Opus target used for size estimates
     cleanup_failed_days: float = 7.0  # failed recordings older than this are deleted (0: never)
     cleanup_interval: float = 3600.0  # seconds between cleanup runs (0: none in the background)
+    # Shared state in PostgreSQL (recordings, jobs, quotas) for several processes or instances; None: SQLite + memory.
+    database_url: str | None = None
+    job_lease: float = 60.0  # seconds a claimed job stays an instance's without renewal (PostgreSQL)
 
     # The offline-first recorder page at /demo/ (static files; the page asks for a token when auth is on).
     demo: bool = False
@@ -127,7 +138,13 @@ class Config(msgspec.Struct, kw_only=True):
         return bool(self.jwt_secret or self.jwt_public_key or self.jwks or self.jwks_url)
 
     def __repr__(self) -> str:  # configs reach logs and tracebacks; secrets must not
-        hidden = {"jwt_secret", "hooks_secret", "download_signing_key"}
+        hidden = {
+            "jwt_secret",
+            "hooks_secret",
+            "download_signing_key",
+            "database_url",
+            "redis_url",
+        }  # URLs hold passwords
         fields = ", ".join(
             f"{name}={'***' if name in hidden and getattr(self, name) else getattr(self, name)!r}"
             for name in self.__struct_fields__
@@ -149,6 +166,8 @@ class Config(msgspec.Struct, kw_only=True):
         for name in ("header_timeout", "keepalive_timeout", "max_connections"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name}: must not be negative")
+        if not 1 <= self.processes <= 256:
+            raise ValueError("processes: must be between 1 and 256")
         if not 0 < self.port < 65536:
             raise ValueError("port: must be between 1 and 65535")
         if not 0 <= self.metrics_port < 65536 or (self.metrics_port and self.metrics_port == self.port):
@@ -157,6 +176,10 @@ class Config(msgspec.Struct, kw_only=True):
             raise ValueError("download_signing_key: must be at least 32 characters (it is an HMAC-SHA256 key)")
         if not 0 < self.download_url_ttl <= 7 * 24 * 3600:
             raise ValueError("download_url_ttl: must be between 0 and a week (seconds)")
+        if self.job_lease <= 0:
+            raise ValueError("job_lease: must be a positive number of seconds")
+        if not self.redis_lease >= 1:
+            raise ValueError("redis_lease: must be at least 1 second (it is renewed every third of it)")
         if self.hooks_retention <= 0:
             raise ValueError("hooks_retention: must be a positive number of seconds")
         if self.hooks_backoff_max < 1:

@@ -290,10 +290,15 @@ class GuardedSite(web.BaseSite):
         open_files: int,
         header_timeout: float,
         keepalive_timeout: float,
+        reuse_port: bool = False,
     ) -> None:
         super().__init__(runner, backlog=max(4, spare_descriptors(open_files, max_connections) // 2))
         self._host = host
         self._port = port
+        # SO_REUSEPORT, for the workers of --processes N: each has its own socket on the port and
+        # the kernel spreads new connections over them. Off otherwise, so that a second server
+        # started on a taken port still fails with "address already in use".
+        self._reuse_port = reuse_port
         self._guard_options: dict[str, Any] = {
             "max_connections": max_connections,
             "open_files": open_files,
@@ -314,7 +319,12 @@ class GuardedSite(web.BaseSite):
         loop = asyncio.get_running_loop()
         try:
             self._server = await loop.create_server(
-                self.guard, self._host, self._port, backlog=self._backlog, reuse_address=True
+                self.guard,
+                self._host,
+                self._port,
+                backlog=self._backlog,
+                reuse_address=True,
+                reuse_port=self._reuse_port or None,
             )
         except OSError as exc:
             raise ListenError(self._host, self._port, exc) from exc

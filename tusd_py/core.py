@@ -45,9 +45,11 @@ async def load_for_head(service: TusService, request: web.Request, upload_id: st
     """The upload as a HEAD reports it, after taking its lock over (also the draft's HEAD)."""
     try:
         async with service.locker.lock(upload_id):
-            return await service.load(request, upload_id)
+            info = await service.load(request, upload_id)
     except UploadLocked:
-        return await service.load(request, upload_id)
+        info = await service.load(request, upload_id)
+    # Work another instance left due (a final whose partials it finished) is done before answering.
+    return await service.refresh(info)
 
 
 async def patch(service: TusService, request: web.Request) -> web.StreamResponse:
@@ -62,7 +64,7 @@ async def patch(service: TusService, request: web.Request) -> web.StreamResponse
         for stream in handover:
             stream.hand_over()
 
-    async with service.locker.lock(upload_id, on_release_request=release_requested):
+    async with service.locker.lock(upload_id, on_release_request=release_requested) as fence:
         info = await service.load(request, upload_id)
         service.check_write(info)
         plan = decide_patch(
@@ -74,13 +76,14 @@ async def patch(service: TusService, request: web.Request) -> web.StreamResponse
             max_size=service.config.max_size,
         )
         if plan.new_length is not None:
-            service.declare_length(info, plan.new_length)
+            await service.declare_length(info, plan.new_length)
             await service.store.update_info(info)
         info = await service.write_body(
             request,
             info,
-            max_bytes=service.body_limit(info, plan.max_bytes, plan.body_bytes),
+            max_bytes=await service.body_limit(info, plan.max_bytes, plan.body_bytes),
             verifier=verifier,
+            fence=fence,
             on_stream=handover.append,
         )
     headers = {"Upload-Offset": str(info.offset)}

@@ -46,3 +46,14 @@ def too_large(reason: str) -> TusError:
 def insufficient_storage(headers: Mapping[str, str] | None = None) -> TusError:
     """507 (RFC 4918): the disk is full. Not the client's fault, and no quick retry will help."""
     return TusError(507, "the server's storage is full; any bytes received so far are kept", headers)
+
+
+class StateStoreUnavailable(TusError):
+    """503: the shared state database (PostgreSQL) cannot be reached. Raised by the PostgreSQL
+    recording store and quota ledger, so creation and the Recordings API answer with a reason
+    while the bytes of existing uploads keep flowing (PATCH needs no database)."""
+
+    def __init__(self, detail: str = "") -> None:
+        reason = "the state database (PostgreSQL) is unreachable; retry later"
+        super().__init__(503, reason, {"Retry-After": "5"})
+        self.detail = detail

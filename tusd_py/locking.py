@@ -6,8 +6,11 @@ stall the resume for minutes, so a new request asks the current holder to let go
 (``on_release_request``); the holder ends its body stream cleanly, keeping every byte it
 wrote, and releases. If the holder does not let go within the timeout, the newcomer gets 423.
 
-The in-process locker serves one server process; a shared locker (Redis, a database) can
-implement :class:`Locker` for several instances behind one load balancer.
+The in-process locker serves one server process; :mod:`tusd_py.redis_locking` implements the
+same semantics for several instances behind one load balancer (``--redis-url``). A lock yields a
+:class:`~storage_backends.fencing.Fence` that the write under it hands to the storage backend: a
+shared lock is a lease that a paused holder can lose, and its fence then refuses the commit.
+The in-process lock cannot be lost; its fence is a no-op.
 """
 
 from __future__ import annotations
@@ -18,8 +21,17 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass, field
 
+from storage_backends.fencing import NO_FENCE, Fence
 from tusd_py import metrics
 from tusd_py.errors import TusError
+
+# Lock names of background jobs that one instance at a time should run: the periodic expiration
+# sweep and cleanup of failed recordings. Not upload ids (UPLOAD_ID allows no "~"), so they never
+# meet a client's lock; taken with try_lock on the shared locker, so with N processes or instances
+# on Redis one of them sweeps per round and the others skip it (the work is idempotent anyway: a
+# second deleter finds the upload gone).
+SWEEP_LOCK = "~expiration-sweep"
+CLEANUP_LOCK = "~failed-cleanup"
 
 
 class UploadLocked(TusError):
@@ -27,19 +39,43 @@ class UploadLocked(TusError):
         super().__init__(423, "upload is locked by another request; retry shortly")
 
 
+class LockUnavailable(TusError):
+    """The shared lock service cannot be reached: nothing is written without a lock (503)."""
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(503, f"upload locks are unavailable ({detail}); retry shortly", {"Retry-After": "2"})
+
+
 class Locker(abc.ABC):
+    async def start(self) -> None:  # noqa: B027 - optional hook
+        """Connect (a shared locker); called before the server takes requests."""
+
+    async def close(self) -> None:  # noqa: B027 - optional hook
+        """Release connections and background tasks."""
+
+    async def probe(self) -> None:  # noqa: B027 - optional hook
+        """Raise if locks cannot be taken right now (``/readyz``)."""
+
     @abc.abstractmethod
     def lock(
         self, upload_id: str, on_release_request: Callable[[], None] | None = None
-    ) -> AbstractAsyncContextManager[None]:
-        """An async context manager holding the upload's lock; raises :class:`UploadLocked`."""
+    ) -> AbstractAsyncContextManager[Fence]:
+        """An async context manager holding the upload's lock, yielding the fence that writes
+        under it pass to the store; raises :class:`UploadLocked` (or :class:`LockUnavailable`).
+
+        ``on_release_request`` is called (once per holder) when a newer request asks for the lock,
+        or when a shared lock is lost: the holder then ends its body stream and lets go."""
 
     @abc.abstractmethod
-    def try_lock(self, upload_id: str) -> AbstractAsyncContextManager[None]:
+    def try_lock(self, upload_id: str) -> AbstractAsyncContextManager[Fence]:
         """Take the lock only if it is free right now; never asks a holder to let go.
 
         For background work (expiration sweeps) that must not interrupt a client's upload.
         """
+
+    @abc.abstractmethod
+    def is_locked(self, upload_id: str) -> bool:
+        """Whether this locker (this process) holds the upload's lock now."""
 
 
 @dataclass(eq=False)
@@ -54,21 +90,21 @@ class InProcessLocker(Locker):
         self._holders: dict[str, _Holder] = {}
 
     @asynccontextmanager
-    async def lock(self, upload_id: str, on_release_request: Callable[[], None] | None = None) -> AsyncIterator[None]:
+    async def lock(self, upload_id: str, on_release_request: Callable[[], None] | None = None) -> AsyncIterator[Fence]:
         holder = await self._acquire(upload_id, on_release_request)
         try:
-            yield
+            yield NO_FENCE
         finally:
             self._release(upload_id, holder)
 
     @asynccontextmanager
-    async def try_lock(self, upload_id: str) -> AsyncIterator[None]:
+    async def try_lock(self, upload_id: str) -> AsyncIterator[Fence]:
         if upload_id in self._holders:
             raise UploadLocked()
         holder = _Holder()
         self._holders[upload_id] = holder
         try:
-            yield
+            yield NO_FENCE
         finally:
             self._release(upload_id, holder)
 

@@ -120,6 +120,12 @@ WEBHOOK_OUTBOX = Gauge(
     multiprocess_mode="max",
 )
 
+WORKER_RESTARTS = Counter(
+    "tusd_py_worker_restarts",
+    "worker processes restarted by the supervisor after they died (--processes N)",
+    registry=REGISTRY,
+)
+
 
 def record_request(method: str, status: int, seconds: float, error_code: str | None) -> None:
     """One answered request; ``error_code`` names the error of a 4xx/5xx (a bounded set of names)."""

@@ -69,8 +69,10 @@ class Operations:
         self.pipeline = pipeline
 
     def checks(self) -> dict[str, Check]:
-        # Redis and PostgreSQL join here once the scale-out issue makes them configurable.
-        return {"storage": self.probe_storage, "state store": self.probe_state_store}
+        checks: dict[str, Check] = {"storage": self.probe_storage, "state store": self.probe_state_store}
+        if self.service.config.redis_url is not None:  # shared upload locks: no lock, no upload
+            checks["upload locks"] = self.service.locker.probe
+        return checks
 
     async def probe_storage(self) -> None:
         """Write and delete a probe upload through the storage backend, as an upload would.
@@ -128,7 +130,8 @@ def add_ops_routes(app: web.Application, service: TusService, pipeline: Pipeline
 
     async def start(_: web.Application) -> None:
         await runner.setup()
-        await web.TCPSite(runner, config.host, config.metrics_port).start()
+        # The workers of --processes N each listen on the metrics port too: any one answers for all.
+        await web.TCPSite(runner, config.host, config.metrics_port, reuse_port=config.processes > 1 or None).start()
         log.info("serving metrics", url=f"http://{config.host}:{config.metrics_port}{METRICS_PATH}")
 
     async def stop(_: web.Application) -> None:

@@ -4,19 +4,32 @@ Bytes count what a user has claimed, not only what has arrived: finished uploads
 unfinished ones by their declared Upload-Length (by their offset while the length is deferred).
 Otherwise a client could open many large uploads at once and overrun the limit later.
 
-The ledger lives in memory, rebuilt from the storage backend at start-up and kept current by the
-upload lifecycle. Checking and reserving happen in one synchronous step, so two concurrent
-creations by one user cannot both slip under the limit.
+:class:`QuotaLedger` is the interface the server awaits; two implementations keep the same rules:
+
+* :class:`MemoryQuotaLedger` (the default, one process): in memory, rebuilt from the storage
+  backend at start-up and kept current by the upload lifecycle. Checking and reserving happen in
+  one synchronous step (no await in between), so two concurrent creations by one user cannot
+  both slip under the limit.
+* :class:`tusd_py.quotas_postgres.PostgresQuotaLedger` (``--database-url``): durable and shared by
+  every instance; a reservation is one conditional UPDATE of the user's usage row, so instances
+  racing for the last bytes never jointly exceed the limit.
+
+Both are updated at the same points: reserved at creation (released if storing fails), grown when
+a deferred length becomes known or bytes arrive, settled at finish, released at termination
+(whoever deletes: DELETE, expiry, cleanup, the Recordings API; all go through
+``TusService.delete_upload``).
 """
 
 from __future__ import annotations
 
+import abc
 from dataclasses import dataclass, field
 
 from storage_backends.base import DataStore, UploadInfo
 from tusd_py import metrics
 from tusd_py.errors import TusError
 from tusd_py.protocol import upload_state
+from tusd_py.reconcile import Reconciler
 
 MIB = 1024 * 1024
 
@@ -59,13 +72,61 @@ def check_quota(usage: Usage, limits: QuotaLimits, *, add_bytes: int, add_unfini
         raise QuotaExceeded("bytes", reason)
 
 
+class QuotaLedger(abc.ABC):
+    """Per-user usage. Methods are coroutines; the PostgreSQL ledger raises StateStoreUnavailable (503)."""
+
+    limits: QuotaLimits
+
+    async def open(self) -> None:  # noqa: B027 - optional: a ledger with a connection opens it
+        """Get ready (connect); the memory ledger has nothing to open."""
+
+    async def close(self) -> None:  # noqa: B027 - optional, like open
+        """Release what open took."""
+
+    @abc.abstractmethod
+    async def usage(self, user: str) -> Usage:
+        """The user's current usage (a copy)."""
+
+    @abc.abstractmethod
+    async def rebuild(self, store: DataStore) -> None:
+        """At start-up: account for the uploads the storage holds."""
+
+    @abc.abstractmethod
+    async def reserve(self, info: UploadInfo) -> None:
+        """Check and record a new upload atomically; raise :class:`QuotaExceeded` (413)."""
+
+    @abc.abstractmethod
+    async def grow(self, info: UploadInfo, new_bytes: int) -> None:
+        """A deferred upload claims more (its length became known, or bytes arrived); may raise 413."""
+
+    @abc.abstractmethod
+    async def room(self, user: str | None) -> int | None:
+        """Bytes this user may still claim (None: unlimited)."""
+
+    @abc.abstractmethod
+    async def finished(self, info: UploadInfo) -> None:
+        """The upload is complete: it claims its final size and no longer counts as unfinished. Idempotent."""
+
+    @abc.abstractmethod
+    async def release(self, upload_id: str) -> None:
+        """The upload is gone (or was never stored): forget its claim. Idempotent."""
+
+
+def refused(exc: QuotaExceeded) -> QuotaExceeded:
+    metrics.QUOTA_REFUSALS.labels(exc.limit).inc()
+    return exc
+
+
 @dataclass
-class QuotaLedger:
+class MemoryQuotaLedger(QuotaLedger):
     limits: QuotaLimits
     _claims: dict[str, tuple[str, int, bool]] = field(default_factory=dict)  # upload -> (owner, bytes, unfinished)
     _usage: dict[str, Usage] = field(default_factory=dict)
 
-    def usage(self, user: str) -> Usage:
+    async def usage(self, user: str) -> Usage:
+        return self._usage_now(user)
+
+    def _usage_now(self, user: str) -> Usage:
         current = self._usage.get(user, Usage())
         return Usage(current.bytes, current.unfinished)
 
@@ -76,14 +137,14 @@ class QuotaLedger:
             if info.owner is not None:
                 self._set(info.id, info.owner, claimed_bytes(info), upload_state.counts_as_unfinished(info))
 
-    def reserve(self, info: UploadInfo) -> None:
+    async def reserve(self, info: UploadInfo) -> None:
         """Check and record a new upload in one step (no await in between)."""
         if info.owner is None:
             return
         self._check(info.owner, add_bytes=claimed_bytes(info), add_unfinished=1)
         self._set(info.id, info.owner, claimed_bytes(info), True)
 
-    def grow(self, info: UploadInfo, new_bytes: int) -> None:
+    async def grow(self, info: UploadInfo, new_bytes: int) -> None:
         """A deferred upload claims more (its length became known, or bytes arrived)."""
         if info.owner is None or info.id not in self._claims:
             return
@@ -94,22 +155,20 @@ class QuotaLedger:
 
     def _check(self, owner: str, *, add_bytes: int, add_unfinished: int) -> None:
         try:
-            check_quota(self.usage(owner), self.limits, add_bytes=add_bytes, add_unfinished=add_unfinished)
+            check_quota(self._usage_now(owner), self.limits, add_bytes=add_bytes, add_unfinished=add_unfinished)
         except QuotaExceeded as exc:
-            metrics.QUOTA_REFUSALS.labels(exc.limit).inc()
-            raise
+            raise refused(exc) from None
 
-    def room(self, user: str | None) -> int | None:
-        """Bytes this user may still claim (None: unlimited)."""
+    async def room(self, user: str | None) -> int | None:
         if user is None or self.limits.max_bytes is None:
             return None
-        return max(0, self.limits.max_bytes - self.usage(user).bytes)
+        return max(0, self.limits.max_bytes - self._usage_now(user).bytes)
 
-    def finished(self, info: UploadInfo) -> None:
+    async def finished(self, info: UploadInfo) -> None:
         if info.owner is not None and info.id in self._claims:
             self._set(info.id, info.owner, claimed_bytes(info), False)
 
-    def release(self, upload_id: str) -> None:
+    async def release(self, upload_id: str) -> None:
         self._set(upload_id, None, 0, False)
 
     def _set(self, upload_id: str, owner: str | None, nbytes: int, unfinished: bool) -> None:
@@ -126,10 +185,12 @@ class QuotaLedger:
 
 
 class QuotaListener:
-    """Keeps the ledger current from the upload lifecycle."""
+    """Keeps the ledger current from the upload lifecycle; a release the state store cannot take
+    now (PostgreSQL down) is retried by the reconciler."""
 
-    def __init__(self, ledger: QuotaLedger) -> None:
+    def __init__(self, ledger: QuotaLedger, reconciler: Reconciler | None = None) -> None:
         self.ledger = ledger
+        self.reconciler = reconciler or Reconciler()
 
     async def on_created(self, info: UploadInfo) -> None:
         pass  # reserved at creation, before the upload existed
@@ -138,7 +199,8 @@ class QuotaListener:
         pass
 
     async def on_finished(self, info: UploadInfo) -> None:
-        self.ledger.finished(info)
+        pass  # settled by TusService.finish (which also sees partial uploads), with retries
 
     async def on_terminated(self, info: UploadInfo) -> None:
-        self.ledger.release(info.id)
+        upload_id = info.id
+        await self.reconciler.attempt(f"quota.release:{upload_id}", lambda: self.ledger.release(upload_id))

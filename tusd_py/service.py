@@ -9,10 +9,11 @@ creation-with-upload lives here once.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+import msgspec
 import structlog
 from aiohttp import web
 
@@ -27,16 +28,18 @@ from storage_backends.base import (
     UploadNotFound,
     VerificationFailed,
 )
+from storage_backends.fencing import Fence, FenceLost
 from tusd_py import metrics
 from tusd_py.body import BodyStream
 from tusd_py.config import Config
-from tusd_py.errors import TusError, insufficient_storage, not_found
+from tusd_py.errors import StateStoreUnavailable, TusError, insufficient_storage, not_found
 from tusd_py.gate import caller_id
 from tusd_py.hooks import HookDispatcher, HookEvent, HookType, build_event
 from tusd_py.hooks.context import event_here, forwarded_headers
 from tusd_py.lifecycle import Lifecycle
 from tusd_py.locking import Locker
 from tusd_py.protocol import upload_state
+from tusd_py.reconcile import Reconciler
 from tusd_py.request_keys import REQUEST_ID
 from tusd_py.urls import external_base
 
@@ -65,6 +68,10 @@ class TusService:
     lifecycle: Lifecycle = field(default_factory=Lifecycle)
     hooks: HookDispatcher | None = None
     quotas: QuotaLedger | None = None
+    #: Idempotent state-store writes retried while the database is unreachable (finish, termination).
+    reconciler: Reconciler = field(default_factory=Reconciler)
+    #: Run before a new upload is admitted; each may raise (StateStoreUnavailable: 503).
+    admission_checks: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
 
     @property
     def extension_names(self) -> list[str]:
@@ -119,6 +126,12 @@ class TusService:
         if user is not None and info.owner != user:
             raise not_found()
 
+    async def refresh(self, info: UploadInfo) -> UploadInfo:
+        """The upload after every extension caught up with work another instance left due."""
+        for ext in self.extensions:
+            info = await ext.refresh(self, info)
+        return info
+
     def upload_headers(self, info: UploadInfo) -> dict[str, str]:
         headers: dict[str, str] = {}
         for ext in self.extensions:
@@ -157,8 +170,10 @@ class TusService:
                 info = result.apply(info)
                 if not UPLOAD_ID.fullmatch(info.id):
                     raise TusError(500, "a pre-create hook chose an invalid upload id")
+        for check in self.admission_checks:
+            await check()
         if self.quotas is not None:
-            self.quotas.reserve(info)
+            await self.quotas.reserve(info)
         return info
 
     async def create(self, request: web.Request, info: UploadInfo) -> UploadInfo:
@@ -168,18 +183,26 @@ class TusService:
             await self.store.create(info)
         except BaseException:
             if self.quotas is not None:
-                self.quotas.release(info.id)
+                await self.reconciler.attempt(f"quota.release:{info.id}", lambda: self._release_quota(info.id))
             raise
         await self.lifecycle.created(info)
         return info
 
-    def body_limit(self, info: UploadInfo, protocol_limit: int, body_bytes: int | None) -> int:
+    async def _release_quota(self, upload_id: str) -> None:
+        if self.quotas is not None:
+            await self.quotas.release(upload_id)
+
+    async def _settle_quota(self, info: UploadInfo) -> None:
+        if self.quotas is not None:
+            await self.quotas.finished(info)
+
+    async def body_limit(self, info: UploadInfo, protocol_limit: int, body_bytes: int | None) -> int:
         """How many body bytes a request may add: the protocol's limit, and for uploads whose
         length is still unknown, the owner's remaining quota (refused up front when the
         Content-Length already says it will not fit)."""
         if info.length is not None or self.quotas is None:
             return protocol_limit
-        room = self.quotas.room(info.owner)
+        room = await self.quotas.room(info.owner)
         if room is None:
             return protocol_limit
         if body_bytes is not None and body_bytes > room:
@@ -187,9 +210,9 @@ class TusService:
             raise TusError(413, f"quota exceeded: {room} bytes left for this user, the body has {body_bytes}")
         return min(protocol_limit, room)
 
-    def declare_length(self, info: UploadInfo, length: int) -> None:
+    async def declare_length(self, info: UploadInfo, length: int) -> None:
         if self.quotas is not None:
-            self.quotas.grow(info, length)
+            await self.quotas.grow(info, length)
         info.length = length
 
     # -- writing --------------------------------------------------------------------------------
@@ -200,12 +223,14 @@ class TusService:
         *,
         max_bytes: int,
         verifier: Verifier | None,
+        fence: Fence,
         on_stream: Callable[[BodyStream], None] | None = None,
     ) -> UploadInfo:
         """Stream the request body into the upload at its offset; return the info with the new offset.
 
-        The caller holds the upload's lock. Bytes that arrive before a broken connection are kept;
-        a checksum mismatch keeps none.
+        The caller holds the upload's lock and passes its ``fence``. Bytes that arrive before a
+        broken connection are kept; a checksum mismatch keeps none; a lost lock (FenceLost) keeps
+        nothing after the refused commit and answers 423 (503 if the lock service is unreachable).
         """
         observers: list[Callable[[bytes], None]] = []
         if verifier is not None:
@@ -220,8 +245,17 @@ class TusService:
             on_stream(stream)
         start = info.offset
         try:
-            info.offset = await self.store.write(info, stream, verifier.verify if verifier else None)
+            info.offset = await self.store.write(info, stream, verifier.verify if verifier else None, fence)
             metrics.record_body(info.offset - start)
+        except FenceLost as exc:
+            info = await self.store.get_info(info.id)
+            metrics.record_body(info.offset - start)
+            log.warning("write refused: lock lost", upload_id=info.id, kept=info.offset - start, why=exc.reason)
+            status = 503 if exc.unreachable else 423
+            headers = {"Upload-Offset": str(info.offset), **self.upload_headers(info)}
+            if exc.unreachable:
+                headers["Retry-After"] = "2"
+            raise TusError(status, exc.reason, headers) from None
         except VerificationFailed as exc:
             raise TusError(460, exc.reason, self.upload_headers(info)) from None
         except StorageFull as exc:
@@ -239,7 +273,10 @@ class TusService:
             status, reason = BODY_END_STATUS[exc.reason]
             raise TusError(status, f"{reason}: {exc}" if status == 400 else reason) from None
         if info.length is None and self.quotas is not None:
-            self.quotas.grow(info, info.offset)
+            try:
+                await self.quotas.grow(info, info.offset)
+            except StateStoreUnavailable as exc:  # the bytes are stored; finish settles the claim
+                log.warning("quota not updated: state store unreachable", upload_id=info.id, error=exc.detail)
         self.lifecycle.progress(info)
         if upload_state.is_complete(info):
             await self.finish(info)
@@ -264,7 +301,8 @@ class TusService:
         await self.store.finish(info)
         log.info("upload finished", upload_id=info.id, length=info.length)
         if self.quotas is not None:
-            self.quotas.finished(info)
+            settled = msgspec.structs.replace(info)  # a retry later must see the info as it is now
+            await self.reconciler.attempt(f"quota.finished:{info.id}", lambda: self._settle_quota(settled))
         for ext in self.extensions:
             await ext.on_finished(self, info)
         if rejection is not None:

@@ -14,6 +14,7 @@ import sqlite3
 
 from storage_backends.base import StorageError
 from tusd_py.config import Config
+from tusd_py.errors import StateStoreUnavailable
 
 _S3_FLAGS = "check --s3-bucket, --s3-endpoint, --s3-region, --s3-path-style and the AWS credentials"
 
@@ -40,6 +41,11 @@ def explain_startup_failure(exc: BaseException, config: Config) -> str | None:
         if exc.errno in (errno.EADDRNOTAVAIL, errno.EAFNOSUPPORT) or exc.errno is None:
             return f"cannot listen on {where}: {exc.strerror}; change --host to an address of this machine"
         return f"cannot listen on {where}: {exc.strerror}; change --host or --port"
+    if isinstance(exc, StateStoreUnavailable):
+        detail = " ".join(exc.detail.split())
+        return f"cannot reach the state database: {detail}; check --database-url and that PostgreSQL runs"
+    if type(exc).__name__ == "LockServiceError":  # tusd_py.redis_locking, imported only with --redis-url
+        return f"{_one_line(exc)}; check --redis-url (and that Redis is running)"
     if isinstance(exc, StorageError):
         hint = _S3_FLAGS if config.storage == "s3" else "change --storage-dir"
         return f"{_one_line(exc)}; {hint}"
@@ -48,6 +54,32 @@ def explain_startup_failure(exc: BaseException, config: Config) -> str | None:
         path = config.state_db_path
         return f"cannot open the state database {path}: {_one_line(exc)}; change --state-db or --storage-dir"
     return None
+
+
+def processes_refusal(config: Config) -> str | None:
+    """Why ``--processes N`` (N > 1) cannot run with this configuration, or None when it can.
+
+    Worker processes share no memory: with the in-process locker two workers would both hold an
+    upload's lock and interleave its bytes, and each would keep its own quota ledger; SQLite's one
+    writer would serialise (or, on a network mount, corrupt) recordings and jobs. The shared
+    engines close both holes, so both are required, not merely advised.
+    """
+    if config.processes <= 1:
+        return None
+    missing = [
+        flag
+        for flag, value in (
+            ("--redis-url", config.redis_url),
+            ("--database-url", config.database_url),
+        )
+        if not value
+    ]
+    if not missing:
+        return None
+    return (
+        f"--processes {config.processes} needs {' and '.join(missing)}: worker processes share upload locks "
+        "through Redis and recordings, jobs and quotas through PostgreSQL; give both or use --processes 1"
+    )
 
 
 def _one_line(exc: BaseException) -> str:

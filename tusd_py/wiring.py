@@ -1,4 +1,4 @@
-"""Builds the optional parts of the server (auth, hooks, quotas) from the flat Config."""
+"""Builds the optional parts of the server (auth, hooks, quotas, the state database) from the flat Config."""
 
 from __future__ import annotations
 
@@ -10,13 +10,14 @@ from tusd_py.hooks import HookDispatcher, HookRegistry, HookType, ProgressThrott
 from tusd_py.pipeline.analysis import CompressionPolicy
 from tusd_py.pipeline.config import PipelineConfig
 from tusd_py.pipeline.models import Recording
-from tusd_py.pipeline.service import Pipeline
+from tusd_py.pipeline.service import Pipeline, default_store
 from tusd_py.pipeline.steps import DigestPublisher
 from tusd_py.pipeline.worker import RetryPolicy
-from tusd_py.quotas import QuotaLedger, QuotaLimits
+from tusd_py.quotas import MemoryQuotaLedger, QuotaLedger, QuotaLimits
 
 if TYPE_CHECKING:
     from tusd_py.auth import AuthConfig, TokenVerifier
+    from tusd_py.database.connection import Database
     from tusd_py.hooks.delivery import OutboxDelivery
 
 
@@ -112,24 +113,41 @@ def wire_process_callables(hooks: HookDispatcher | None, pipeline: Pipeline) -> 
     pipeline.workers.outcome_listener = processed
 
 
-def build_pipeline(config: Config, store: DataStore, publish_digest: DigestPublisher | None = None) -> Pipeline:
-    return Pipeline(
-        PipelineConfig(
-            db_path=config.state_db_path,
-            concurrency=max(1, config.workers),
-            retry=RetryPolicy(max_attempts=config.job_attempts, base_delay=config.job_retry_delay),
-            compression=CompressionPolicy(
-                threshold_bytes=config.compression_threshold, target_bitrate_bps=config.voice_bitrate
-            ),
+def build_database(config: Config) -> Database | None:
+    """The shared PostgreSQL state database of ``--database-url`` (None: SQLite and memory, one process)."""
+    if not config.database_url:
+        return None
+    from tusd_py.database.connection import Database  # asyncpg is loaded only when it is used
+
+    return Database(config.database_url)
+
+
+def build_pipeline(
+    config: Config,
+    store: DataStore,
+    publish_digest: DigestPublisher | None = None,
+    database: Database | None = None,
+) -> Pipeline:
+    pipeline_config = PipelineConfig(
+        db_path=config.state_db_path,
+        lease_seconds=config.job_lease,
+        concurrency=max(1, config.workers),
+        retry=RetryPolicy(max_attempts=config.job_attempts, base_delay=config.job_retry_delay),
+        compression=CompressionPolicy(
+            threshold_bytes=config.compression_threshold, target_bitrate_bps=config.voice_bitrate
         ),
-        store,
-        publish_digest=publish_digest,
     )
+    # One pool for the recordings and the quota ledger: the same database, one set of connections.
+    recordings = None if database is None else default_store(pipeline_config, database=database)
+    return Pipeline(pipeline_config, store, store=recordings, publish_digest=publish_digest)
 
 
-def build_quotas(config: Config) -> QuotaLedger | None:
+def build_quotas(config: Config, database: Database | None = None) -> QuotaLedger | None:
     if not config.auth_enabled:
         return None  # quotas are per user; without auth there are no users to count
-    return QuotaLedger(
-        QuotaLimits(max_bytes=config.quota_bytes or None, max_unfinished=config.quota_unfinished or None)
-    )
+    limits = QuotaLimits(max_bytes=config.quota_bytes or None, max_unfinished=config.quota_unfinished or None)
+    if database is not None:
+        from tusd_py.quotas_postgres import PostgresQuotaLedger
+
+        return PostgresQuotaLedger(limits, database)
+    return MemoryQuotaLedger(limits)

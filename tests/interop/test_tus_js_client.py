@@ -173,7 +173,7 @@ def test_abort_mid_request_then_resume(node: str, tus_url: str, auth_headers: di
 
 
 def test_connection_cut_mid_patch_is_retried_from_server_offset(
-    node: str, tus_url: str, auth_headers: dict[str, str], payload: Path, tus_backend: str
+    node: str, tus_url: str, auth_headers: dict[str, str], payload: Path, tus_backend: str, tus_topology: str
 ) -> None:
     cut_at = 700_001
     with CuttingProxy(tus_url, method="PATCH", body_bytes=cut_at) as proxy:
@@ -186,10 +186,12 @@ def test_connection_cut_mid_patch_is_retried_from_server_offset(
     assert seq[:2] == ["POST", "PATCH"] and result["requests"][1]["status"] is None
     assert "HEAD" in seq[2:], seq
     # The first PATCH the server accepted after the cut starts at the bytes that reached it: exactly
-    # on the filesystem; on S3, at most that (only what is durably in S3 is ever reported).
+    # on the filesystem; on S3, at most that (only what is durably in S3 is ever reported). Through
+    # nginx, at most that too: bytes nginx had read but not yet passed on when the client went
+    # away never reach tusd-py.
     accepted_after_cut = next(r for r in result["requests"][2:] if r["method"] == "PATCH" and r["status"] == 204)
     resumed_at = int(accepted_after_cut["headers"]["Upload-Offset"])
-    if tus_backend == "filesystem":
+    if tus_backend == "filesystem" and tus_topology == "one instance":
         assert resumed_at == cut_at
     else:
         assert 0 <= resumed_at <= cut_at

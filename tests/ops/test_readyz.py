@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import shutil
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import msgspec
+import pytest
 from aiohttp.test_utils import TestClient
 
+from conformance.redis_server import RedisServer, find_redis_server
 from tests.tokens import SECRET
 from tests.tus import upload_files
 from tusd_py.app import PIPELINE_KEY, make_app
@@ -63,3 +66,27 @@ async def test_a_check_that_hangs_fails_within_the_timeout(aiohttp_client, tmp_p
 
     result = await run_check("redis", hang, 0.05)
     assert result.part == "redis" and result.error == "no answer within 0.05 s"
+
+
+@pytest.mark.redis
+async def test_shared_upload_locks_are_checked_and_named(aiohttp_client, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    if find_redis_server() is None:
+        pytest.skip("redis-server (Debian package redis-server) is missing")
+    with RedisServer(tmp_path / "redis") as redis:
+        client: TestClient = await aiohttp_client(make_app(config_in(tmp_path, redis_url=redis.url)))
+        resp = await client.get("/readyz")
+        assert resp.status == 200
+        assert await resp.text() == "ready: storage ok, state store ok, upload locks ok\n"
+        redis.stop()
+        resp = await client.get("/readyz")
+        assert resp.status == 503
+        assert (await resp.text()).startswith("not ready: upload locks: failed ("), await resp.text()
+        created = await client.post("/files/", headers={"Tus-Resumable": "1.0.0", "Upload-Length": "5"})
+        assert created.status == 201  # creating needs no lock: the upload exists, empty
+        patched = await client.patch(
+            urlsplit(created.headers["Location"]).path,
+            data=b"hello",
+            headers={"Tus-Resumable": "1.0.0", "Upload-Offset": "0", "Content-Type": "application/offset+octet-stream"},
+        )
+        assert patched.status == 503 and patched.headers["Retry-After"]
+        assert "upload locks are unavailable" in await patched.text()

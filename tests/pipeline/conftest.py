@@ -1,4 +1,4 @@
-"""Fixtures for the pipeline tests: a controllable clock, an open SQLite store, real audio files."""
+"""Fixtures for the pipeline tests: a controllable clock, an open store (SQLite, PostgreSQL), real audio files."""
 
 from __future__ import annotations
 
@@ -9,10 +9,14 @@ import subprocess
 import wave
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from tusd_py.database.connection import Database
+from tusd_py.pipeline.postgres_store import PostgresRecordingStore
 from tusd_py.pipeline.sqlite_store import SQLiteRecordingStore
+from tusd_py.pipeline.store import RecordingStore
 
 SECONDS = 2
 RATE = 16000  # voice-like: 16 kHz mono
@@ -37,11 +41,33 @@ def clock() -> FakeClock:
 
 
 @pytest.fixture
-async def store(tmp_path: Path, clock: FakeClock) -> AsyncIterator[SQLiteRecordingStore]:
+async def sqlite_store(tmp_path: Path, clock: FakeClock) -> AsyncIterator[SQLiteRecordingStore]:
     sqlite = SQLiteRecordingStore(tmp_path / "pipeline.sqlite3", clock=clock)
     await sqlite.open()
     yield sqlite
     await sqlite.close()
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def state_store(request: pytest.FixtureRequest) -> dict[str, Any]:
+    """PipelineConfig overrides for each store in turn: SQLite, then PostgreSQL with a short lease
+    (a job cut at shutdown is taken again once its lease runs out, not after a minute)."""
+    if request.param == "sqlite":
+        return {}
+    return {"database_url": request.getfixturevalue("database_url"), "lease_seconds": 1.0}
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+async def store(request: pytest.FixtureRequest, tmp_path: Path, clock: FakeClock) -> AsyncIterator[RecordingStore]:
+    """Each store in turn, so both give the interface's guarantees with the same assertions."""
+    opened: RecordingStore
+    if request.param == "sqlite":
+        opened = SQLiteRecordingStore(tmp_path / "pipeline.sqlite3", clock=clock)
+    else:
+        opened = PostgresRecordingStore(Database(request.getfixturevalue("database_url")), clock=clock)
+    await opened.open()
+    yield opened
+    await opened.close()
 
 
 # -- real audio, made once per session ------------------------------------------------------------

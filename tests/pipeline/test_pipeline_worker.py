@@ -125,9 +125,11 @@ def registry(**steps: Callable[[StepContext], Any]) -> StepRegistry:
     return reg
 
 
-async def test_analysis_step_completes_a_recording(tmp_path: Path, files: FileStore, audio_dir: Path) -> None:
+async def test_analysis_step_completes_a_recording(
+    tmp_path: Path, state_store: dict[str, Any], files: FileStore, audio_dir: Path
+) -> None:
     published: list[tuple[str, str]] = []
-    pipeline = Pipeline(config(tmp_path), files, publish_digest=recorder(published))
+    pipeline = Pipeline(config(tmp_path, **state_store), files, publish_digest=recorder(published))
     await pipeline.start()
     try:
         data = (audio_dir / "stdlib.wav").read_bytes()
@@ -146,12 +148,12 @@ async def test_analysis_step_completes_a_recording(tmp_path: Path, files: FileSt
 
 
 async def test_analysis_spools_from_a_backend_without_local_files(
-    tmp_path: Path, files: FileStore, audio_dir: Path
+    tmp_path: Path, state_store: dict[str, Any], files: FileStore, audio_dir: Path
 ) -> None:
     spool = tmp_path / "spool"
     spool.mkdir()
     remote = RemoteLike(files)
-    pipeline = Pipeline(config(tmp_path, spool_dir=str(spool)), remote)
+    pipeline = Pipeline(config(tmp_path, **state_store, spool_dir=str(spool)), remote)
     await pipeline.start()
     try:
         data = (audio_dir / "voice.flac").read_bytes()
@@ -164,14 +166,16 @@ async def test_analysis_spools_from_a_backend_without_local_files(
         await pipeline.stop()
 
 
-async def test_failing_step_is_retried_with_backoff_then_failed(tmp_path: Path, files: FileStore) -> None:
+async def test_failing_step_is_retried_with_backoff_then_failed(
+    tmp_path: Path, state_store: dict[str, Any], files: FileStore
+) -> None:
     calls: list[float] = []
 
     async def transcribe(ctx: StepContext) -> dict[str, Any]:
         calls.append(time.monotonic())
         raise RuntimeError("transcriber down")
 
-    pipeline = Pipeline(config(tmp_path), files, steps=registry(transcribe=transcribe))
+    pipeline = Pipeline(config(tmp_path, **state_store), files, steps=registry(transcribe=transcribe))
     await pipeline.start()
     try:
         await upload(pipeline, files, "memo", b"x" * 100)
@@ -186,7 +190,9 @@ async def test_failing_step_is_retried_with_backoff_then_failed(tmp_path: Path, 
         await pipeline.stop()
 
 
-async def test_flaky_step_succeeds_on_a_later_attempt(tmp_path: Path, files: FileStore) -> None:
+async def test_flaky_step_succeeds_on_a_later_attempt(
+    tmp_path: Path, state_store: dict[str, Any], files: FileStore
+) -> None:
     calls = 0
 
     async def flaky(ctx: StepContext) -> dict[str, Any]:
@@ -199,7 +205,7 @@ async def test_flaky_step_succeeds_on_a_later_attempt(tmp_path: Path, files: Fil
     async def first(ctx: StepContext) -> dict[str, Any]:
         return {"size": ctx.info.offset}
 
-    pipeline = Pipeline(config(tmp_path), files, steps=registry(first=first, flaky=flaky))
+    pipeline = Pipeline(config(tmp_path, **state_store), files, steps=registry(first=first, flaky=flaky))
     await pipeline.start()
     try:
         await upload(pipeline, files, "memo", b"x" * 100)
@@ -218,7 +224,9 @@ async def test_flaky_step_succeeds_on_a_later_attempt(tmp_path: Path, files: Fil
         (["not", "a", "dict"], "TypeError: step 'bad' returned list, not dict"),
     ],
 )
-async def test_permanent_failures_are_not_retried(tmp_path: Path, files: FileStore, outcome: Any, error: str) -> None:
+async def test_permanent_failures_are_not_retried(
+    tmp_path: Path, state_store: dict[str, Any], files: FileStore, outcome: Any, error: str
+) -> None:
     calls = 0
 
     async def bad(ctx: StepContext) -> Any:
@@ -228,7 +236,7 @@ async def test_permanent_failures_are_not_retried(tmp_path: Path, files: FileSto
             raise outcome
         return outcome
 
-    pipeline = Pipeline(config(tmp_path), files, steps=registry(bad=bad))
+    pipeline = Pipeline(config(tmp_path, **state_store), files, steps=registry(bad=bad))
     await pipeline.start()
     try:
         await upload(pipeline, files, "memo", b"x" * 10)
@@ -238,12 +246,12 @@ async def test_permanent_failures_are_not_retried(tmp_path: Path, files: FileSto
         await pipeline.stop()
 
 
-async def test_hung_step_times_out(tmp_path: Path, files: FileStore) -> None:
+async def test_hung_step_times_out(tmp_path: Path, state_store: dict[str, Any], files: FileStore) -> None:
     async def hang(ctx: StepContext) -> dict[str, Any]:
         await asyncio.sleep(60)
         return {}
 
-    cfg = config(tmp_path, job_timeout=0.1, retry=RetryPolicy(max_attempts=1))
+    cfg = config(tmp_path, **state_store, job_timeout=0.1, retry=RetryPolicy(max_attempts=1))
     pipeline = Pipeline(cfg, files, steps=registry(hang=hang))
     await pipeline.start()
     try:
@@ -254,7 +262,9 @@ async def test_hung_step_times_out(tmp_path: Path, files: FileStore) -> None:
         await pipeline.stop()
 
 
-async def test_job_cut_by_shutdown_runs_again_exactly_once_after_restart(tmp_path: Path, files: FileStore) -> None:
+async def test_job_cut_by_shutdown_runs_again_exactly_once_after_restart(
+    tmp_path: Path, state_store: dict[str, Any], files: FileStore
+) -> None:
     started = asyncio.Event()
 
     async def stuck(ctx: StepContext) -> dict[str, Any]:
@@ -262,7 +272,7 @@ async def test_job_cut_by_shutdown_runs_again_exactly_once_after_restart(tmp_pat
         await asyncio.Event().wait()  # never finishes: the process "dies" under it
         return {}
 
-    first = Pipeline(config(tmp_path, stop_timeout=0.05), files, steps=registry(work=stuck))
+    first = Pipeline(config(tmp_path, **state_store, stop_timeout=0.05), files, steps=registry(work=stuck))
     await first.start()
     await upload(first, files, "memo", b"x" * 10)
     await asyncio.wait_for(started.wait(), 5)
@@ -274,7 +284,7 @@ async def test_job_cut_by_shutdown_runs_again_exactly_once_after_restart(tmp_pat
         runs.append(ctx.recording.id)
         return {}
 
-    second = Pipeline(config(tmp_path, concurrency=3), files, steps=registry(work=counting))
+    second = Pipeline(config(tmp_path, **state_store, concurrency=3), files, steps=registry(work=counting))
     await second.start()
     try:
         rec = await wait_for(second, "memo", Status.COMPLETED)
@@ -289,7 +299,7 @@ async def test_job_cut_by_shutdown_runs_again_exactly_once_after_restart(tmp_pat
         await second.stop()
 
 
-async def test_stop_lets_running_jobs_finish(tmp_path: Path, files: FileStore) -> None:
+async def test_stop_lets_running_jobs_finish(tmp_path: Path, state_store: dict[str, Any], files: FileStore) -> None:
     started = asyncio.Event()
 
     async def slow(ctx: StepContext) -> dict[str, Any]:
@@ -297,7 +307,7 @@ async def test_stop_lets_running_jobs_finish(tmp_path: Path, files: FileStore) -
         await asyncio.sleep(0.2)
         return {"slow": True}
 
-    pipeline = Pipeline(config(tmp_path), files, steps=registry(slow=slow))
+    pipeline = Pipeline(config(tmp_path, **state_store), files, steps=registry(slow=slow))
     await pipeline.start()
     await upload(pipeline, files, "memo", b"x")
     await asyncio.wait_for(started.wait(), 5)
@@ -307,7 +317,9 @@ async def test_stop_lets_running_jobs_finish(tmp_path: Path, files: FileStore) -
     await pipeline.stop()
 
 
-async def test_sync_reprocesses_failed_recordings(tmp_path: Path, files: FileStore) -> None:
+async def test_sync_reprocesses_failed_recordings(
+    tmp_path: Path, state_store: dict[str, Any], files: FileStore
+) -> None:
     healthy = False
 
     async def remote(ctx: StepContext) -> dict[str, Any]:
@@ -315,7 +327,7 @@ async def test_sync_reprocesses_failed_recordings(tmp_path: Path, files: FileSto
             raise RuntimeError("down")
         return {"ok": True}
 
-    cfg = config(tmp_path, retry=RetryPolicy(max_attempts=1))
+    cfg = config(tmp_path, **state_store, retry=RetryPolicy(max_attempts=1))
     pipeline = Pipeline(cfg, files, steps=registry(remote=remote))
     await pipeline.start()
     try:
@@ -332,7 +344,7 @@ async def test_sync_reprocesses_failed_recordings(tmp_path: Path, files: FileSto
         await pipeline.stop()
 
 
-async def test_termination_during_processing(tmp_path: Path, files: FileStore) -> None:
+async def test_termination_during_processing(tmp_path: Path, state_store: dict[str, Any], files: FileStore) -> None:
     started, release = asyncio.Event(), asyncio.Event()
 
     async def wait_step(ctx: StepContext) -> dict[str, Any]:
@@ -340,7 +352,7 @@ async def test_termination_during_processing(tmp_path: Path, files: FileStore) -
         await release.wait()
         return {}
 
-    pipeline = Pipeline(config(tmp_path), files, steps=registry(wait=wait_step))
+    pipeline = Pipeline(config(tmp_path, **state_store), files, steps=registry(wait=wait_step))
     await pipeline.start()
     try:
         info = await upload(pipeline, files, "memo", b"x")
@@ -357,9 +369,9 @@ async def test_termination_during_processing(tmp_path: Path, files: FileStore) -
         await pipeline.stop()
 
 
-async def test_cleanup_failed_through_the_facade(tmp_path: Path, files: FileStore) -> None:
+async def test_cleanup_failed_through_the_facade(tmp_path: Path, state_store: dict[str, Any], files: FileStore) -> None:
     now = [time.time()]
-    pipeline = Pipeline(config(tmp_path), files, steps=StepRegistry(), clock=lambda: now[0])
+    pipeline = Pipeline(config(tmp_path, **state_store), files, steps=StepRegistry(), clock=lambda: now[0])
     await pipeline.start(workers=False)
     try:
         await pipeline.record_created(UploadInfo(id="old", length=1, owner="alice"))
@@ -376,9 +388,11 @@ async def test_cleanup_failed_through_the_facade(tmp_path: Path, files: FileStor
         await pipeline.stop()
 
 
-async def test_known_digest_is_neither_recomputed_nor_published(tmp_path: Path, files: FileStore) -> None:
+async def test_known_digest_is_neither_recomputed_nor_published(
+    tmp_path: Path, state_store: dict[str, Any], files: FileStore
+) -> None:
     published: list[tuple[str, str]] = []
-    pipeline = Pipeline(config(tmp_path), files, publish_digest=recorder(published))
+    pipeline = Pipeline(config(tmp_path, **state_store), files, publish_digest=recorder(published))
     await pipeline.start()
     try:
         info = UploadInfo(id="known", length=3, owner="alice", sha256="ab" * 32)
@@ -416,8 +430,10 @@ def test_retry_policy_schedule() -> None:
         steps.register("analysis", next(step for _, step in steps))  # names are unique
 
 
-async def test_listener_throttles_progress_and_adopts_unknown_uploads(tmp_path: Path, files: FileStore) -> None:
-    pipeline = Pipeline(config(tmp_path), files, steps=StepRegistry())
+async def test_listener_throttles_progress_and_adopts_unknown_uploads(
+    tmp_path: Path, state_store: dict[str, Any], files: FileStore
+) -> None:
+    pipeline = Pipeline(config(tmp_path, **state_store), files, steps=StepRegistry())
     await pipeline.start(workers=False)
     try:
         listener = PipelineListener(pipeline, progress_interval=60)

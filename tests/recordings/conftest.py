@@ -41,6 +41,14 @@ def wav_bytes(seconds: float = 0.25, rate: int = 8000) -> bytes:
     return out.getvalue()
 
 
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def state_store(request: pytest.FixtureRequest) -> dict[str, str]:
+    """Config overrides for each state store in turn: SQLite (the default) and PostgreSQL."""
+    if request.param == "sqlite":
+        return {}
+    return {"database_url": request.getfixturevalue("database_url")}
+
+
 def make_config(tmp_path: Path, **overrides: Any) -> Config:
     settings: dict[str, Any] = {
         "storage_dir": str(tmp_path / "data"),

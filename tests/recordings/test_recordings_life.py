@@ -18,9 +18,9 @@ ONE = "/api/recordings/{upload_id}"
 
 
 async def test_upload_is_processed_and_shown_with_analysis(
-    aiohttp_client: ClientFactory, tmp_path: Path, wav: bytes
+    aiohttp_client: ClientFactory, tmp_path: Path, state_store: dict[str, str], wav: bytes
 ) -> None:
-    client = await aiohttp_client(make_app(make_config(tmp_path)))
+    client = await aiohttp_client(make_app(make_config(tmp_path, **state_store)))
     api = await open_api(client)
     upload_id = await upload(client, wav)
 
@@ -54,9 +54,9 @@ async def test_upload_is_processed_and_shown_with_analysis(
 
 
 async def test_a_failing_step_is_retried_then_failed_and_sync_queues_it_again(
-    aiohttp_client: ClientFactory, tmp_path: Path, wav: bytes
+    aiohttp_client: ClientFactory, tmp_path: Path, state_store: dict[str, str], wav: bytes
 ) -> None:
-    app = make_app(make_config(tmp_path, job_attempts=3))
+    app = make_app(make_config(tmp_path, **state_store, job_attempts=3))
     outage = {"on": True}
 
     async def transcribe(ctx: StepContext) -> dict[str, Any]:
@@ -87,9 +87,9 @@ async def test_a_failing_step_is_retried_then_failed_and_sync_queues_it_again(
 
 
 async def test_a_job_queued_before_a_restart_completes_after_it(
-    aiohttp_client: ClientFactory, tmp_path: Path, wav: bytes
+    aiohttp_client: ClientFactory, tmp_path: Path, state_store: dict[str, str], wav: bytes
 ) -> None:
-    first = await aiohttp_client(make_app(make_config(tmp_path, workers=0)))  # nothing processes
+    first = await aiohttp_client(make_app(make_config(tmp_path, **state_store, workers=0)))  # nothing processes
     api = await open_api(first)
     upload_id = await upload(first, wav)
     rec = await api.recording(upload_id)
@@ -98,16 +98,16 @@ async def test_a_job_queued_before_a_restart_completes_after_it(
     assert job["upload_id"] == upload_id and job["status"] == "queued" and job["id"] == rec["job_id"]
     await first.close()
 
-    second = await aiohttp_client(make_app(make_config(tmp_path, workers=1)))
+    second = await aiohttp_client(make_app(make_config(tmp_path, **state_store, workers=1)))
     api = await open_api(second)
     rec = await api.wait_for(upload_id, "completed")
     assert rec["analysis"]["format"] == "wav" and rec["job_id"] == job["id"]
 
 
 async def test_delete_removes_the_bytes_and_the_recording(
-    aiohttp_client: ClientFactory, tmp_path: Path, wav: bytes
+    aiohttp_client: ClientFactory, tmp_path: Path, state_store: dict[str, str], wav: bytes
 ) -> None:
-    client = await aiohttp_client(make_app(make_config(tmp_path)))
+    client = await aiohttp_client(make_app(make_config(tmp_path, **state_store)))
     api = await open_api(client)
     done = await upload(client, wav)
     await api.wait_for(done, "completed")
@@ -128,9 +128,9 @@ async def test_delete_removes_the_bytes_and_the_recording(
 
 
 async def test_cleanup_deletes_failed_recordings_only(
-    aiohttp_client: ClientFactory, tmp_path: Path, wav: bytes
+    aiohttp_client: ClientFactory, tmp_path: Path, state_store: dict[str, str], wav: bytes
 ) -> None:
-    app = make_app(make_config(tmp_path))
+    app = make_app(make_config(tmp_path, **state_store))
 
     async def reject_bad(ctx: StepContext) -> dict[str, Any]:
         if ctx.recording.filename == "bad.wav":
@@ -162,9 +162,9 @@ async def test_cleanup_deletes_failed_recordings_only(
 
 
 async def test_cleanup_needs_a_number_when_the_server_never_cleans_up(
-    aiohttp_client: ClientFactory, tmp_path: Path
+    aiohttp_client: ClientFactory, tmp_path: Path, state_store: dict[str, str]
 ) -> None:
-    client = await aiohttp_client(make_app(make_config(tmp_path, cleanup_failed_days=0)))
+    client = await aiohttp_client(make_app(make_config(tmp_path, **state_store, cleanup_failed_days=0)))
     api = await open_api(client)
     assert "required" in await api.post("/api/cleanup", expect=400)
     assert await api.post("/api/cleanup", params={"older_than_days": "30"}) == {"deleted": [], "older_than_days": 30}

@@ -17,8 +17,8 @@ LIST = "/api/recordings"
 
 
 @pytest.fixture
-async def client(aiohttp_client: ClientFactory, tmp_path: Path) -> Client:
-    return await aiohttp_client(make_app(make_config(tmp_path, workers=0)))
+async def client(aiohttp_client: ClientFactory, tmp_path: Path, state_store: dict[str, str]) -> Client:
+    return await aiohttp_client(make_app(make_config(tmp_path, **state_store, workers=0)))
 
 
 @pytest.fixture

@@ -1,7 +1,11 @@
-"""Per-user quotas through the app: limits hold at the byte, and space comes back."""
+"""Per-user quotas through the app: limits hold at the byte, and space comes back.
+
+Each test runs on both ledgers: in memory (the default) and in PostgreSQL (``--database-url``).
+"""
 
 from __future__ import annotations
 
+import msgspec
 import pytest
 from aiohttp.test_utils import TestClient
 
@@ -12,9 +16,16 @@ from tusd_py.config import Config
 from tusd_py.quotas import QuotaLimits, Usage, check_quota
 
 
+@pytest.fixture(params=["memory", pytest.param("postgres", marks=pytest.mark.postgres)])
+def quota_config(request: pytest.FixtureRequest, auth_config: Config) -> Config:
+    if request.param == "memory":
+        return auth_config
+    return msgspec.structs.replace(auth_config, database_url=request.getfixturevalue("database_url"))
+
+
 @pytest.fixture
-async def client(aiohttp_client, auth_config: Config) -> TestClient:  # type: ignore[no-untyped-def]
-    return await aiohttp_client(make_app(auth_config))  # type: ignore[no-any-return]
+async def client(aiohttp_client, quota_config: Config) -> TestClient:  # type: ignore[no-untyped-def]
+    return await aiohttp_client(make_app(quota_config))  # type: ignore[no-any-return]
 
 
 async def post(client: TestClient, user: str, **headers: str):  # type: ignore[no-untyped-def]
@@ -68,12 +79,28 @@ async def test_deferred_upload_is_capped_by_the_quota(client: TestClient) -> Non
     assert ok.status == 204
 
 
-async def test_quota_ledger_rebuilt_after_restart(aiohttp_client, auth_config: Config) -> None:  # type: ignore[no-untyped-def]
-    first = await aiohttp_client(make_app(auth_config))
+async def test_quota_ledger_rebuilt_after_restart(aiohttp_client, quota_config: Config) -> None:  # type: ignore[no-untyped-def]
+    first = await aiohttp_client(make_app(quota_config))
     assert (await post(first, "alice", **{"Upload-Length": "900"})).status == 201
     await first.close()
-    second = await aiohttp_client(make_app(auth_config))
+    second = await aiohttp_client(make_app(quota_config))
     assert (await post(second, "alice", **{"Upload-Length": "101"})).status == 413
+
+
+@pytest.mark.postgres
+async def test_uploads_made_before_the_database_are_adopted_by_its_ledger(  # type: ignore[no-untyped-def]
+    aiohttp_client, auth_config: Config, database_url: str
+) -> None:
+    memory = await aiohttp_client(make_app(auth_config))  # no --database-url yet
+    assert (await post(memory, "alice", **{"Upload-Length": "900"})).status == 201
+    await memory.close()
+    shared = msgspec.structs.replace(auth_config, database_url=database_url)
+    for _ in range(2):  # adopted once, however often instances start
+        client = await aiohttp_client(make_app(shared))
+        assert (await post(client, "alice", **{"Upload-Length": "101"})).status == 413
+        await client.close()
+    client = await aiohttp_client(make_app(shared))
+    assert (await post(client, "alice", **{"Upload-Length": "100"})).status == 201
 
 
 def test_check_quota_is_pure_and_unlimited_means_unlimited() -> None:

@@ -4,7 +4,8 @@ Modules, one job each:
 
 * ``states``: the status model (one transition table, one function applying it);
 * ``models``: the stored and returned values (Recording, Job, Page, StorageStats);
-* ``store`` / ``sqlite_store``: the ``RecordingStore`` interface and its SQLite implementation;
+* ``store`` / ``sqlite_store`` / ``postgres_store``: the ``RecordingStore`` interface, its SQLite
+  (one process) and PostgreSQL (shared, leases) implementations; ``rows``: rows to models;
 * ``steps`` / ``spool``: the step registry, step context, and local access to upload bytes;
 * ``worker``: the worker pool with retries and exponential backoff;
 * ``formats`` / ``wav`` / ``ebml`` / ``analysis``: format sniffing, header reading, advice;

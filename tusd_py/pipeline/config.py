@@ -11,6 +11,10 @@ from tusd_py.pipeline.worker import RetryPolicy
 class PipelineConfig(msgspec.Struct, kw_only=True):
     #: SQLite database file for recordings and jobs (created with its directory if missing).
     db_path: str = "./data/pipeline.sqlite3"
+    #: PostgreSQL instead (``postgresql://...``): the store shared by several processes, with leases.
+    database_url: str | None = None
+    #: Seconds a claimed job stays this instance's without renewal (PostgreSQL only).
+    lease_seconds: float = 60.0
     concurrency: int = 2
     retry: RetryPolicy = msgspec.field(default_factory=RetryPolicy)
     #: A job running longer than this is cut and counts as a failed attempt (seconds).
@@ -28,5 +32,5 @@ class PipelineConfig(msgspec.Struct, kw_only=True):
     def __post_init__(self) -> None:
         if self.concurrency < 1:
             raise ValueError("pipeline concurrency must be at least 1")
-        if self.job_timeout <= 0 or self.poll_interval <= 0 or self.stuck_after <= 0:
+        if min(self.job_timeout, self.poll_interval, self.stuck_after, self.lease_seconds) <= 0:
             raise ValueError("pipeline timeouts must be positive")

@@ -10,22 +10,29 @@ With ``events`` (the hook outbox, :class:`tusd_py.hooks.outbox.HookOutbox`), eac
 together with the post-* webhook events reporting it, in one transaction: post-create with the new
 recording, post-receive with progress, post-finish with ``uploaded``, post-terminate with the
 deletion. A progress event the pipeline's own throttle would skip is still written (alone).
+
+Creation, finish and termination go through the :class:`~tusd_py.reconcile.Reconciler`: if the
+state store is unreachable (PostgreSQL down), the write is retried until it lands, so a finished
+upload is recorded and processed once the database is back, without a restart.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Coroutine
+from collections.abc import Coroutine, Sequence
 from typing import TYPE_CHECKING
 
+import msgspec
 import structlog
 
 from storage_backends.base import UploadInfo
+from tusd_py.errors import StateStoreUnavailable
 from tusd_py.pipeline.models import OutboxEvent
 from tusd_py.pipeline.service import EventSource, Pipeline
 from tusd_py.pipeline.store import RecordingNotFound
 from tusd_py.protocol import upload_state
+from tusd_py.reconcile import Reconciler
 
 if TYPE_CHECKING:
     from tusd_py.lifecycle import UploadListener
@@ -39,10 +46,16 @@ def _no_events(hook: str, info: UploadInfo) -> list[OutboxEvent]:
 
 class PipelineListener:
     def __init__(
-        self, pipeline: Pipeline, *, progress_interval: float = 1.0, events: EventSource | None = None
+        self,
+        pipeline: Pipeline,
+        *,
+        progress_interval: float = 1.0,
+        events: EventSource | None = None,
+        reconciler: Reconciler | None = None,
     ) -> None:
         self.pipeline = pipeline
         self.events = events or pipeline.events or _no_events
+        self.reconciler = reconciler or Reconciler()
         self.progress_interval = progress_interval
         self._last_report: dict[str, float] = {}
         self._tasks: set[asyncio.Task[object]] = set()
@@ -51,7 +64,10 @@ class PipelineListener:
         # Awaited, not scheduled: measured, a background insert races on_finished, which then has
         # to adopt the upload, and the extra transactions on the single SQLite thread cost more
         # than the wait they save (bench/ small: 531 -> 296 uploads/s).
-        await self.pipeline.record_created(info, events=self.events("post-create", info))
+        events = self.events("post-create", info)  # made once: a retry writes the same event ids
+        await self.reconciler.attempt(
+            f"recording.created:{info.id}", lambda: self.pipeline.record_created(info, events=events)
+        )
 
     def on_progress(self, info: UploadInfo) -> None:
         events = self.events("post-receive", info)
@@ -75,12 +91,20 @@ class PipelineListener:
 
     def _done(self, task: asyncio.Task[object]) -> None:
         self._tasks.discard(task)
-        if not task.cancelled() and task.exception() is not None:
+        if task.cancelled() or task.exception() is None:
+            return
+        if isinstance(task.exception(), StateStoreUnavailable):  # the finish report is retried; progress may lapse
+            log.info("progress report skipped: state store unreachable")
+        else:
             log.error("progress report failed", error=repr(task.exception()))
 
     async def on_finished(self, info: UploadInfo) -> None:
         self._last_report.pop(info.id, None)
         events = self.events("post-finish", info)
+        finished = msgspec.structs.replace(info)  # a retry later must see the upload as it is now
+        await self.reconciler.attempt(f"recording.finished:{info.id}", lambda: self._record_uploaded(finished, events))
+
+    async def _record_uploaded(self, info: UploadInfo, events: Sequence[OutboxEvent]) -> None:
         try:
             await self.pipeline.record_uploaded(info.id, info.offset, events)
         except RecordingNotFound:
@@ -91,7 +115,10 @@ class PipelineListener:
 
     async def on_terminated(self, info: UploadInfo) -> None:
         self._last_report.pop(info.id, None)
-        await self.pipeline.record_terminated(info.id, self.events("post-terminate", info))
+        upload_id, events = info.id, self.events("post-terminate", info)
+        await self.reconciler.attempt(
+            f"recording.terminated:{upload_id}", lambda: self.pipeline.record_terminated(upload_id, events)
+        )
 
     async def drain(self) -> None:
         """Wait for scheduled progress reports (shutdown, tests)."""

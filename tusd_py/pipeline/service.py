@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Collection, Sequence
+from typing import TYPE_CHECKING
 
 import structlog
 
@@ -38,6 +39,9 @@ from tusd_py.pipeline.steps import DigestPublisher, StepRegistry, default_regist
 from tusd_py.pipeline.store import EVERYONE, OwnerFilter, RecordingNotFound, RecordingStore
 from tusd_py.pipeline.worker import OutcomeEvents, WorkerPool
 from tusd_py.protocol.metadata import text_value
+
+if TYPE_CHECKING:
+    from tusd_py.database.connection import Database
 
 log = structlog.get_logger(__name__)
 
@@ -54,6 +58,22 @@ def metadata_text(info: UploadInfo, key: str) -> str | None:
     return (text.strip()[:_MAX_LABEL] or None) if text else None
 
 
+def default_store(
+    config: PipelineConfig, clock: Callable[[], float] = time.time, database: Database | None = None
+) -> RecordingStore:
+    """PostgreSQL when the config names a database (on ``database``'s pool if given, e.g. shared
+    with the quota ledger), else the SQLite file."""
+    if database is None and config.database_url:
+        from tusd_py.database.connection import Database  # asyncpg only when it is used
+
+        database = Database(config.database_url)
+    if database is None:
+        return SQLiteRecordingStore(config.db_path, clock=clock)
+    from tusd_py.pipeline.postgres_store import PostgresRecordingStore
+
+    return PostgresRecordingStore(database, lease_seconds=config.lease_seconds, clock=clock)
+
+
 class Pipeline:
     def __init__(
         self,
@@ -68,7 +88,7 @@ class Pipeline:
     ) -> None:
         self.config = config
         self.clock = clock
-        self.store = store or SQLiteRecordingStore(config.db_path, clock=clock)
+        self.store = store or default_store(config, clock)
         self.steps = steps if steps is not None else default_registry(config.compression, publish_digest)
         self.workers = WorkerPool(
             self.store,

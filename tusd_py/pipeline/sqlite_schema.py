@@ -10,9 +10,7 @@ from __future__ import annotations
 
 import sqlite3
 
-import msgspec
-
-from tusd_py.pipeline.models import Job, JobStatus, Recording
+from tusd_py.pipeline.rows import job_from, recording_from
 from tusd_py.pipeline.states import Event, Status, transition
 from tusd_py.pipeline.store import EVERYONE, OwnerFilter, RecordingNotFound
 
@@ -73,41 +71,9 @@ CREATE INDEX IF NOT EXISTS hook_outbox_due ON hook_outbox (not_before, created_a
 
 JOB_COLUMNS = "j.*, r.owner AS owner"
 
-
-def recording_from(row: sqlite3.Row) -> Recording:
-    return Recording(
-        id=row["id"],
-        owner=row["owner"],
-        status=Status(row["status"]),
-        mode=row["mode"],
-        filename=row["filename"],
-        length=row["length"],
-        offset=row["offset"],
-        created_at=row["created_at"],
-        updated_at=row["updated_at"],
-        uploaded_at=row["uploaded_at"],
-        completed_at=row["completed_at"],
-        attempts=row["attempts"],
-        last_error=row["last_error"],
-        job_id=row["job_id"],
-        results=msgspec.json.decode(row["results"]),
-    )
-
-
-def job_from(row: sqlite3.Row) -> Job:
-    return Job(
-        id=row["id"],
-        upload_id=row["upload_id"],
-        owner=row["owner"],
-        status=JobStatus(row["status"]),
-        attempts=row["attempts"],
-        not_before=row["not_before"],
-        created_at=row["created_at"],
-        updated_at=row["updated_at"],
-        claimed_at=row["claimed_at"],
-        claim_token=row["claim_token"],
-        last_error=row["last_error"],
-    )
+__all__ = [
+    "JOB_COLUMNS", "SCHEMA", "SCHEMA_VERSION", "job_from", "load", "owner_clause", "recording_from", "set_status",
+]  # fmt: skip
 
 
 def owner_clause(owner: OwnerFilter, column: str = "owner") -> tuple[str, tuple[object, ...]]:

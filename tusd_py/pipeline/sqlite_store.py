@@ -350,6 +350,10 @@ class SQLiteRecordingStore(RecordingStore):
         ).fetchone()
         return row
 
+    async def renew_lease(self, job_id: str, claim_token: int) -> bool:
+        # One process, no lease: the claim lasts until this process reports or restarts.
+        return await self._run(lambda conn: self._current_claim(conn, job_id, claim_token) is not None, write=False)
+
     async def complete_job(
         self, job_id: str, claim_token: int, results: dict[str, Any], events: Sequence[OutboxEvent] = ()
     ) -> bool:

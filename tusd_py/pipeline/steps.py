@@ -2,8 +2,16 @@
 
 A step is ``async def step(ctx: StepContext) -> dict``; what it returns is stored with the
 recording under the step's name (so it must be JSON-serialisable). A step that raises fails the
-attempt, and the whole job is retried later with backoff: steps must therefore be safe to run
-again. Raise :class:`PermanentStepError` when retrying cannot help (the bytes are gone, the input
+attempt, and the whole job is retried later with backoff.
+
+Execution is **at least once, with one claimant at a time**: a job whose worker died, froze past
+its lease (PostgreSQL store) or was cut at shutdown runs again from its first step, possibly on
+another instance, and the old claimant's report is ignored. So every step must be safe to run
+again: the same input gives the same result, and whatever it publishes (the digest into the
+upload's info) is written idempotently, never appended or counted
+(``tests/pipeline/test_pipeline_steps.py`` runs the built-in steps twice).
+
+Raise :class:`PermanentStepError` when retrying cannot help (the bytes are gone, the input
 is not audio at all), and the job fails at once.
 
 Built-in steps, in this order: ``digest`` (the whole upload's SHA-256, read back from storage

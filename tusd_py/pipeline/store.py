@@ -12,12 +12,23 @@ Guarantees an implementation must give:
 * ``claim_job`` hands a queued, due job to exactly one caller;
 * a report (``complete_job`` / ``fail_attempt``) is applied only with the ``claim_token`` of the
   claim it answers, and is otherwise ignored (returns False);
-* ``recover_running`` puts every ``running`` job back to ``queued``: call it once at start-up,
-  before any worker of this store runs (it assumes no other process is working the same queue);
 * the hook outbox: every method that records a change takes the ``events`` reporting it
   (:class:`OutboxEvent`) and writes them **in the same transaction** (also when the recording is
   missing, for ``report_progress`` / ``delete_recording``: the event still happened); a claimed
-  outbox row is leased to one holder, and only that holder's report changes it.
+  outbox row is leased to one holder, and only that holder's report changes it;
+* a claim holds the job for one claimant at a time; steps therefore run *at least once*, and
+  another time only after the previous claimant lost its claim (see :mod:`tusd_py.pipeline.steps`).
+
+Two models of "a worker died while running a job", stated by :attr:`RecordingStore.uses_leases`:
+
+* **one process** (SQLite, ``uses_leases = False``): ``recover_running`` puts every ``running``
+  job back to ``queued``; call it once at start-up, before any worker of this store runs (it
+  assumes no other process is working the same queue). ``renew_lease`` only checks the claim.
+* **leases** (PostgreSQL, ``uses_leases = True``): a claim records ``claimed_by`` and
+  ``lease_until``; the worker renews the lease while its steps run, and a ``running`` job whose
+  lease ran out is claimable again by any live instance (``claim_job``), with a new claim token,
+  so the dead or paused claimant's late report is ignored. ``recover_running`` does nothing
+  (other instances may be running jobs right now); ``next_due`` includes the earliest lease end.
 """
 
 from __future__ import annotations
@@ -25,7 +36,7 @@ from __future__ import annotations
 import abc
 import enum
 import re
-from collections.abc import Collection, Sequence
+from collections.abc import Callable, Collection, Sequence
 from typing import Any, Literal
 
 from storage_backends.base import UPLOAD_ID
@@ -82,6 +93,15 @@ def check_page_size(limit: int) -> None:
 
 class RecordingStore(abc.ABC):
     """Recordings and the job queue. All methods are coroutines and must not block the event loop."""
+
+    #: True: expired leases hand jobs to other instances; False: ``recover_running`` at start-up.
+    uses_leases: bool = False
+    #: Seconds a claim stays valid without renewal (lease stores); workers renew well before.
+    lease_seconds: float = 60.0
+
+    def on_job_available(self, callback: Callable[[], None]) -> None:  # noqa: B027 - optional hook
+        """Call ``callback`` when another process enqueued a job (e.g. PostgreSQL NOTIFY). The
+        default does nothing: in one process the pipeline wakes its own workers."""
 
     @abc.abstractmethod
     async def open(self) -> None:
@@ -156,7 +176,14 @@ class RecordingStore(abc.ABC):
 
     @abc.abstractmethod
     async def next_due(self) -> float | None:
-        """When the earliest queued job becomes due (None: queue empty)."""
+        """When the earliest queued job becomes due, or (lease stores) the earliest lease runs out
+        (None: nothing to wait for)."""
+
+    @abc.abstractmethod
+    async def renew_lease(self, job_id: str, claim_token: int) -> bool:
+        """Extend the claim's lease by ``lease_seconds`` from now. False if the claim is no longer
+        current (requeued, taken by another instance after its lease ran out, or removed): the
+        worker then stops the job, whose result would be ignored anyway."""
 
     @abc.abstractmethod
     async def complete_job(
@@ -174,7 +201,8 @@ class RecordingStore(abc.ABC):
 
     @abc.abstractmethod
     async def recover_running(self) -> list[str]:
-        """Requeue every ``running`` job (``requeue``); return the upload ids. Start-up only."""
+        """Requeue every ``running`` job (``requeue``); return the upload ids. Start-up only, and
+        only for one-process stores: a lease store returns [] (expired leases are claimed instead)."""
 
     @abc.abstractmethod
     async def retry(self, owner: str | None, stuck_before: float | None = None) -> list[str]:

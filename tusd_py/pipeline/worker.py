@@ -5,10 +5,17 @@ failure. A failed attempt is retried after ``base_delay * 2 ** (attempt - 1)`` s
 ``max_delay``), the time stored in the job's ``not_before`` so a restart keeps the schedule; after
 ``max_attempts`` the recording is ``failed`` with the last error.
 
-Start-up requeues jobs left ``running`` by a process that died (the store's ``recover_running``),
-so none is lost; the claim token makes a stale worker's late report harmless. ``stop()`` stops
-claiming, lets running jobs finish for ``timeout`` seconds, then cancels them; a cancelled job
-stays ``running`` in the store and is rerun at the next start.
+A job left ``running`` by a process that died is never lost. With a one-process store (SQLite),
+start-up requeues it (the store's ``recover_running``). With a lease store (PostgreSQL), the
+worker renews the job's lease every third of ``lease_seconds`` while the steps run, and another
+instance takes the job once the lease runs out; a worker whose renewal is refused (its claim was
+taken) cancels its steps. Either way the claim token makes a stale worker's late report harmless.
+Idle workers wake on the store's notifications (PostgreSQL LISTEN/NOTIFY: jobs enqueued by any
+instance) and on this process's enqueues, and poll every ``poll_interval`` as a bounded fallback.
+
+``stop()`` stops claiming, lets running jobs finish for ``timeout`` seconds, then cancels them; a
+cancelled job stays ``running`` in the store and is rerun at the next start (SQLite) or once its
+lease runs out (PostgreSQL).
 """
 
 from __future__ import annotations
@@ -24,6 +31,7 @@ import structlog
 
 from storage_backends.base import DataStore, UploadNotFound
 from tusd_py import metrics
+from tusd_py.errors import StateStoreUnavailable
 from tusd_py.pipeline.models import Claim, OutboxEvent, Recording
 from tusd_py.pipeline.steps import PermanentStepError, StepContext, StepRegistry
 from tusd_py.pipeline.store import RecordingStore
@@ -37,6 +45,10 @@ _MAX_ERROR_LENGTH = 2000
 OutcomeEvents = Callable[[Recording, str, dict[str, Any], str | None], Awaitable[Sequence[OutboxEvent]]]
 #: Told the same once that state is recorded (post-process Python callables).
 OutcomeListener = Callable[[Recording, str, dict[str, Any], str | None], Awaitable[None]]
+
+
+class LeaseLost(Exception):
+    """The job's claim is no longer ours (its lease ran out and another claimant took it)."""
 
 
 class RetryPolicy(msgspec.Struct, kw_only=True, frozen=True):
@@ -95,6 +107,7 @@ class WorkerPool:
         # taken by the next one to finish, so no enqueue is missed.
         self._wakeup: asyncio.Queue[None] = asyncio.Queue(maxsize=concurrency)
         self._stopping = False
+        self._subscribed = False
         self._tasks: list[asyncio.Task[None]] = []
 
     @property
@@ -104,10 +117,14 @@ class WorkerPool:
     async def start(self) -> None:
         if self._tasks:
             return
-        recovered = await self.store.recover_running()
-        if recovered:
-            log.warning("requeued jobs interrupted by a restart", upload_ids=recovered)
+        if not self.store.uses_leases:
+            recovered = await self.store.recover_running()
+            if recovered:
+                log.warning("requeued jobs interrupted by a restart", upload_ids=recovered)
         self._stopping = False
+        if not self._subscribed:
+            self.store.on_job_available(self.notify)  # wake-ups from other processes (NOTIFY)
+            self._subscribed = True
         self._tasks = [asyncio.create_task(self._work(n), name=f"pipeline-worker-{n}") for n in range(self.concurrency)]
 
     def notify(self) -> None:
@@ -138,6 +155,9 @@ class WorkerPool:
         while not self._stopping:
             try:
                 ran = await self.run_once()
+            except StateStoreUnavailable as exc:  # expected during an outage: no traceback every poll
+                log.warning("worker could not reach the recording store", worker=number, error=exc.detail)
+                ran = False
             except Exception:
                 log.exception("worker could not reach the recording store", worker=number)
                 ran = False
@@ -171,11 +191,15 @@ class WorkerPool:
         began = time.perf_counter()
         try:
             async with asyncio.timeout(self.job_timeout):
-                results = await self._run_steps(claim)
+                results = await self._run_leased(claim)
             events = await self._events(claim, "completed", results, None)
             accepted = await self.store.complete_job(job.id, job.claim_token, results, events)
             if accepted:
                 await self._recorded(claim, events, "completed", results, None)
+        except LeaseLost:
+            metrics.record_job(metrics.WHOLE_JOB, "lost", time.perf_counter() - began)
+            logger.info("job's claim was taken by another claimant; it reports instead")
+            return
         except (PermanentStepError, UploadNotFound, TypeError, msgspec.EncodeError) as exc:
             # Not worth retrying: the input or the step's result is wrong, not the moment.
             metrics.record_job(metrics.WHOLE_JOB, "failed", time.perf_counter() - began)
@@ -205,6 +229,35 @@ class WorkerPool:
             await self._recorded(claim, events, "failed", {}, error)
         if not accepted:
             logger.info("job was requeued or removed meanwhile; failure not recorded")
+
+    async def _run_leased(self, claim: Claim) -> dict[str, Any]:
+        """Run the steps while renewing the claim's lease; stop them if the claim is lost."""
+        steps = asyncio.ensure_future(self._run_steps(claim))
+        renewing = asyncio.create_task(self._renew(claim, steps))
+        try:
+            return await steps
+        except asyncio.CancelledError:
+            if renewing.done() and not renewing.cancelled() and renewing.result() is False:
+                raise LeaseLost(f"job {claim.job.id} was taken by another claimant") from None
+            raise
+        finally:
+            renewing.cancel()
+            steps.cancel()
+            await asyncio.gather(renewing, steps, return_exceptions=True)
+
+    async def _renew(self, claim: Claim, steps: asyncio.Future[dict[str, Any]]) -> bool:
+        every = max(0.05, self.store.lease_seconds / 3)
+        while True:
+            await asyncio.sleep(every)
+            try:
+                current = await self.store.renew_lease(claim.job.id, claim.job.claim_token)
+            except Exception as exc:  # unreachable database: keep going, the lease may still hold
+                log.warning("could not renew a job's lease", job_id=claim.job.id, error=describe(exc))
+                continue
+            if not current:
+                log.warning("job's claim was lost; stopping it", job_id=claim.job.id, upload_id=claim.job.upload_id)
+                steps.cancel()
+                return False
 
     async def _recorded(
         self,

@@ -99,7 +99,7 @@ class RecordingsHandlers:
         quotas = self.service.quotas
         quota = None
         if quotas is not None and user is not None:
-            quota = schemas.quota(quotas.usage(user), quotas.limits)
+            quota = schemas.quota(await quotas.usage(user), quotas.limits)
         return json_response(schemas.stats(totals, quota))
 
     async def cleanup(self, request: web.Request) -> web.Response:

@@ -1,4 +1,5 @@
-"""SQLiteRecordingStore: durability across restarts, the queue's guarantees, queries scoped by owner."""
+"""Both RecordingStores (SQLite, PostgreSQL): durability across restarts, the queue's guarantees,
+queries scoped by owner. The ``store`` fixture runs each test on each store."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ import pytest
 from tusd_py.pipeline.models import JobStatus, Recording
 from tusd_py.pipeline.sqlite_store import SQLiteRecordingStore
 from tusd_py.pipeline.states import Status
-from tusd_py.pipeline.store import EVERYONE, InvalidCursor, RecordingNotFound
+from tusd_py.pipeline.store import EVERYONE, InvalidCursor, RecordingNotFound, RecordingStore
 
 if TYPE_CHECKING:  # the fixture's type; conftest is pytest's to import, never ours
     from conftest import FakeClock
@@ -23,25 +24,23 @@ def new(upload_id: str, owner: str | None = "alice", *, at: float = 0.0, length:
     return Recording(id=upload_id, owner=owner, status=Status.RECORDED, length=length, created_at=at, updated_at=at)
 
 
-async def add(store: SQLiteRecordingStore, clock: FakeClock, upload_id: str, owner: str | None = "alice") -> None:
+async def add(store: RecordingStore, clock: FakeClock, upload_id: str, owner: str | None = "alice") -> None:
     await store.create_recording(new(upload_id, owner, at=clock()))
 
 
-async def add_uploaded(
-    store: SQLiteRecordingStore, clock: FakeClock, upload_id: str, owner: str | None = "alice"
-) -> None:
+async def add_uploaded(store: RecordingStore, clock: FakeClock, upload_id: str, owner: str | None = "alice") -> None:
     await add(store, clock, upload_id, owner)
     await store.mark_uploaded(upload_id, 100)
 
 
-async def test_uses_a_wal_database_file(store: SQLiteRecordingStore) -> None:
-    with sqlite3.connect(store.path) as conn:
+async def test_uses_a_wal_database_file(sqlite_store: SQLiteRecordingStore) -> None:
+    with sqlite3.connect(sqlite_store.path) as conn:
         assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
         tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
     assert {"recordings", "jobs"} <= tables
 
 
-async def test_upload_lifecycle_statuses(store: SQLiteRecordingStore, clock: FakeClock) -> None:
+async def test_upload_lifecycle_statuses(store: RecordingStore, clock: FakeClock) -> None:
     created = await store.create_recording(new("a", at=clock()))
     assert created.status is Status.RECORDED and created.offset == 0
     assert (await store.report_progress("a", 0)).status is Status.RECORDED  # no bytes yet
@@ -53,14 +52,14 @@ async def test_upload_lifecycle_statuses(store: SQLiteRecordingStore, clock: Fak
     assert late.status is Status.UPLOADED and late.offset == 100
 
 
-async def test_create_is_idempotent(store: SQLiteRecordingStore, clock: FakeClock) -> None:
+async def test_create_is_idempotent(store: RecordingStore, clock: FakeClock) -> None:
     await add(store, clock, "a")
     await store.report_progress("a", 10)
     again = await store.create_recording(new("a", at=clock()))
     assert again.status is Status.UPLOADING and again.offset == 10
 
 
-async def test_unknown_recording(store: SQLiteRecordingStore) -> None:
+async def test_unknown_recording(store: RecordingStore) -> None:
     with pytest.raises(RecordingNotFound):
         await store.report_progress("nope", 1)
     with pytest.raises(RecordingNotFound):
@@ -68,7 +67,7 @@ async def test_unknown_recording(store: SQLiteRecordingStore) -> None:
     assert await store.delete_recording("nope") is False
 
 
-async def test_enqueue_is_idempotent_even_concurrently(store: SQLiteRecordingStore, clock: FakeClock) -> None:
+async def test_enqueue_is_idempotent_even_concurrently(store: RecordingStore, clock: FakeClock) -> None:
     await add(store, clock, "a")
     outcomes = await asyncio.gather(*(store.mark_uploaded("a") for _ in range(10)))
     assert sorted(enqueued for _, enqueued in outcomes) == [False] * 9 + [True]
@@ -111,7 +110,7 @@ async def test_restart_in_the_middle_of_processing(tmp_path: Path, clock: FakeCl
         await second.close()
 
 
-async def test_retries_with_backoff_then_failed(store: SQLiteRecordingStore, clock: FakeClock) -> None:
+async def test_retries_with_backoff_then_failed(store: RecordingStore, clock: FakeClock) -> None:
     await add_uploaded(store, clock, "a")
     delays = [4.0, 8.0, None]
     for attempt, delay in enumerate(delays, start=1):
@@ -134,7 +133,7 @@ async def test_retries_with_backoff_then_failed(store: SQLiteRecordingStore, clo
     assert await store.claim_job() is None and await store.next_due() is None
 
 
-async def test_sync_retries_failed_and_requeues_stuck(store: SQLiteRecordingStore, clock: FakeClock) -> None:
+async def test_sync_retries_failed_and_requeues_stuck(store: RecordingStore, clock: FakeClock) -> None:
     for name in ("failed", "stuck", "fresh", "other"):
         await add_uploaded(store, clock, name, owner="bob" if name == "other" else "alice")
     claims = {}
@@ -159,7 +158,7 @@ async def test_sync_retries_failed_and_requeues_stuck(store: SQLiteRecordingStor
     assert await store.retry("alice") == []  # nothing left to retry
 
 
-async def test_termination_removes_recording_and_job(store: SQLiteRecordingStore, clock: FakeClock) -> None:
+async def test_termination_removes_recording_and_job(store: RecordingStore, clock: FakeClock) -> None:
     await add_uploaded(store, clock, "a")
     claim = await store.claim_job()
     assert claim is not None
@@ -170,7 +169,7 @@ async def test_termination_removes_recording_and_job(store: SQLiteRecordingStore
         await store.get_recording("a")
 
 
-async def test_pagination_edges(store: SQLiteRecordingStore, clock: FakeClock) -> None:
+async def test_pagination_edges(store: RecordingStore, clock: FakeClock) -> None:
     empty = await store.list_recordings("alice", limit=3)
     assert empty.items == [] and empty.next_cursor is None
     for n in range(3):
@@ -199,7 +198,7 @@ async def test_pagination_edges(store: SQLiteRecordingStore, clock: FakeClock) -
             await store.list_recordings("alice", limit=limit)
 
 
-async def test_status_filter(store: SQLiteRecordingStore, clock: FakeClock) -> None:
+async def test_status_filter(store: RecordingStore, clock: FakeClock) -> None:
     await add(store, clock, "a")
     await add_uploaded(store, clock, "b")
     page = await store.list_recordings("alice", statuses=[Status.UPLOADED])
@@ -209,7 +208,7 @@ async def test_status_filter(store: SQLiteRecordingStore, clock: FakeClock) -> N
     assert {r.id for r in both.items} == {"a", "b"}
 
 
-async def test_other_users_recordings_are_invisible(store: SQLiteRecordingStore, clock: FakeClock) -> None:
+async def test_other_users_recordings_are_invisible(store: RecordingStore, clock: FakeClock) -> None:
     await add_uploaded(store, clock, "mine", owner="alice")
     await add_uploaded(store, clock, "anon", owner=None)
     for owner in ("bob", None):
@@ -224,7 +223,7 @@ async def test_other_users_recordings_are_invisible(store: SQLiteRecordingStore,
     assert await store.retry("bob", stuck_before=clock() + 1) == []
 
 
-async def test_stats_per_status(store: SQLiteRecordingStore, clock: FakeClock) -> None:
+async def test_stats_per_status(store: RecordingStore, clock: FakeClock) -> None:
     await add(store, clock, "a")
     await store.report_progress("a", 30)
     await add_uploaded(store, clock, "b")
@@ -239,7 +238,7 @@ async def test_stats_per_status(store: SQLiteRecordingStore, clock: FakeClock) -
     assert (stats.total_count, stats.total_bytes) == (4, 230)
 
 
-async def test_cleanup_failed_by_age(store: SQLiteRecordingStore, clock: FakeClock) -> None:
+async def test_cleanup_failed_by_age(store: RecordingStore, clock: FakeClock) -> None:
     for name, owner in (("old", "alice"), ("old-bob", "bob"), ("done", "alice")):
         await add_uploaded(store, clock, name, owner)
         claim = await store.claim_job()
@@ -261,10 +260,12 @@ async def test_cleanup_failed_by_age(store: SQLiteRecordingStore, clock: FakeClo
 
 
 async def test_group_commit_batches_concurrent_operations_and_isolates_a_failure(
-    store: SQLiteRecordingStore, clock: FakeClock, tmp_path: Path
+    sqlite_store: SQLiteRecordingStore, clock: FakeClock, tmp_path: Path
 ) -> None:
     """Operations that arrive together share one transaction (fewer thread hops and COMMITs), yet
-    each succeeds or fails alone, and every result is durable once it is delivered."""
+    each succeeds or fails alone, and every result is durable once it is delivered. SQLite only:
+    the group commit is that store's (sqlite_batches.py)."""
+    store = sqlite_store
     await add(store, clock, "known")
     transactions = store._batches.transaction
     commits: list[int] = []  # batch sizes, observed (the real transaction still runs)

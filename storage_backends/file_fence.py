@@ -1,0 +1,70 @@
+"""The filesystem backend's fence: the newest lock holder's token, kept beside the upload.
+
+``<id>.fence`` holds the highest fencing token that ever wrote to the upload (8 bytes, big
+endian). Every batch a fenced write appends is written under an exclusive ``flock`` of that file,
+after two checks made under the same flock:
+
+- the stored token is not newer than the writer's (a newer holder wrote already: refuse), and is
+  then raised to the writer's, so from the first batch of a new holder on every older holder is
+  refused;
+- the data file still ends where this write expects it to (``expected_size``): an older holder
+  that slipped a batch in between the new holder's read of the offset and its first batch is
+  caught here, and the new holder refuses to append after bytes its client does not know about.
+
+Check and write happen under one flock, so on the filesystem no pause can come between them. The
+flock is held only for one batch's ``writev``. On a network file system the flock must reach the
+server (NFSv4 maps it to a byte-range lock; see the README on shared directories).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+from storage_backends.fencing import FenceLost
+from storage_backends.file_sweep import FENCE_SUFFIX
+
+__all__ = ["FENCE_SUFFIX", "FileFence"]
+_WIDTH = 8
+
+
+class FileFence:
+    """Blocking calls, for the backend's worker threads. Use as a context manager (the fd)."""
+
+    def __init__(self, path: Path, token: int) -> None:
+        self.path = path
+        self.token = token
+        self._fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o640)
+
+    def close(self) -> None:
+        os.close(self._fd)
+
+    def __enter__(self) -> FileFence:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @contextlib.contextmanager
+    def held(self, data_fd: int, expected_size: int) -> Iterator[None]:
+        """Under the flock: refuse a stale writer, record this one, then let the caller write."""
+        fcntl.flock(self._fd, fcntl.LOCK_EX)
+        try:
+            raw = os.pread(self._fd, _WIDTH, 0)
+            stored = int.from_bytes(raw, "big") if len(raw) == _WIDTH else 0
+            if stored > self.token:
+                raise FenceLost("a newer holder of this upload's lock has written to it; this write stops")
+            size = os.fstat(data_fd).st_size
+            if size != expected_size:
+                raise FenceLost(
+                    f"the upload changed under this request (it has {size} bytes, this write expected "
+                    f"{expected_size}); nothing more of it is kept"
+                )
+            if stored < self.token:
+                os.pwrite(self._fd, self.token.to_bytes(_WIDTH, "big"), 0)
+            yield
+        finally:
+            fcntl.flock(self._fd, fcntl.LOCK_UN)

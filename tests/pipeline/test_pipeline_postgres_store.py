@@ -1,0 +1,198 @@
+"""What only the shared store does: migrations racing, leases, SKIP LOCKED claims, NOTIFY wake-ups.
+
+The interface's other guarantees are checked on both stores by test_pipeline_store.py.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import asyncpg
+import pytest
+
+from storage_backends.base import UploadInfo
+from storage_backends.filesystem import FileStore
+from tusd_py.database.connection import Database
+from tusd_py.database.migrations import LATEST, MIGRATIONS
+from tusd_py.pipeline.models import JobStatus, Recording
+from tusd_py.pipeline.postgres_store import PostgresRecordingStore
+from tusd_py.pipeline.states import Status
+from tusd_py.pipeline.steps import StepContext, StepRegistry
+from tusd_py.pipeline.worker import WorkerPool
+
+if TYPE_CHECKING:
+    from conftest import FakeClock
+
+pytestmark = pytest.mark.postgres
+
+
+@pytest.fixture
+async def stores(database_url: str, clock: FakeClock) -> AsyncIterator[Callable[..., PostgresRecordingStore]]:
+    """Opened stores on one database, each its own instance (own pool), closed at the end."""
+    opened: list[PostgresRecordingStore] = []
+
+    def make(**kwargs: Any) -> PostgresRecordingStore:
+        store = PostgresRecordingStore(Database(database_url), clock=kwargs.pop("clock", clock), **kwargs)
+        opened.append(store)
+        return store
+
+    yield make
+    for store in opened:
+        await store.close()
+
+
+async def uploaded(store: PostgresRecordingStore, upload_id: str, at: float) -> None:
+    await store.create_recording(
+        Recording(id=upload_id, owner="alice", status=Status.RECORDED, length=10, created_at=at, updated_at=at)
+    )
+    await store.mark_uploaded(upload_id, 10)
+
+
+async def test_instances_starting_at_once_migrate_once(database_url: str) -> None:
+    databases = [Database(database_url) for _ in range(4)]
+    try:
+        await asyncio.gather(*(db.open() for db in databases))  # four instances start together
+        conn = await asyncpg.connect(database_url)
+        try:
+            rows = await conn.fetch("SELECT version FROM schema_migrations ORDER BY version")
+            tables = {r["tablename"] for r in await conn.fetch("SELECT tablename FROM pg_tables")}
+        finally:
+            await conn.close()
+        assert [r["version"] for r in rows] == [version for version, _, _ in MIGRATIONS]
+        assert rows[-1]["version"] == LATEST
+        assert {"recordings", "jobs", "quota_usage", "quota_claims", "schema_migrations"} <= tables
+    finally:
+        for db in databases:
+            await db.close()
+    again = Database(database_url)
+    await again.open()  # a restart finds nothing to do
+    await again.close()
+
+
+async def test_an_expired_lease_hands_the_job_to_another_instance(
+    stores: Callable[..., PostgresRecordingStore], clock: FakeClock
+) -> None:
+    first, second = stores(lease_seconds=30, instance="first"), stores(lease_seconds=30, instance="second")
+    await first.open()
+    await second.open()
+    await uploaded(first, "a", clock())
+    claim = await first.claim_job()
+    assert claim is not None
+    assert await second.claim_job() is None  # held
+    assert await second.next_due() == pytest.approx(clock() + 30)  # when to look again
+    clock.advance(20)
+    assert await first.renew_lease(claim.job.id, claim.job.claim_token)  # renewed: 30 s from now
+    clock.advance(20)
+    assert await second.claim_job() is None  # would have expired without the renewal
+    clock.advance(11)  # first stopped renewing: it died
+    taken = await second.claim_job()
+    assert taken is not None and taken.job.id == claim.job.id
+    assert taken.job.claim_token > claim.job.claim_token and taken.job.attempts == 2
+    assert taken.recording.status is Status.PROCESSING
+    # The old claimant, if it was only paused, can neither renew nor report.
+    assert await first.renew_lease(claim.job.id, claim.job.claim_token) is False
+    assert await first.complete_job(claim.job.id, claim.job.claim_token, {"stale": True}) is False
+    assert await second.complete_job(taken.job.id, taken.job.claim_token, {"step": {"ok": 1}})
+    done = await first.get_recording("a")
+    assert done.status is Status.COMPLETED and done.results == {"step": {"ok": 1}}
+    assert await first.recover_running() == []  # lease stores never requeue at start
+
+
+async def test_concurrent_claimers_take_each_job_once(
+    stores: Callable[..., PostgresRecordingStore], clock: FakeClock
+) -> None:
+    claimers = [stores(instance=f"i{n}") for n in range(4)]
+    for store in claimers:
+        await store.open()
+    for n in range(24):
+        await uploaded(claimers[0], f"u{n:02d}", clock())
+
+    async def drain(store: PostgresRecordingStore) -> list[str]:
+        taken = []
+        while (claim := await store.claim_job()) is not None:
+            taken.append(claim.job.upload_id)
+        return taken
+
+    results = await asyncio.gather(*(drain(store) for store in claimers))
+    everything = sorted(upload for taken in results for upload in taken)
+    assert everything == [f"u{n:02d}" for n in range(24)]  # each exactly once
+    running = await claimers[0].list_jobs(statuses=[JobStatus.RUNNING])
+    assert len(running) == 24
+
+
+async def test_an_enqueue_wakes_other_instances(
+    stores: Callable[..., PostgresRecordingStore], clock: FakeClock
+) -> None:
+    producer, consumer = stores(), stores()
+    woken = asyncio.Event()
+    consumer.on_job_available(woken.set)
+    await consumer.open()
+    await producer.open()
+    await asyncio.wait_for(woken.wait(), 10)  # the LISTEN connection is up (it wakes once on connect)
+    woken.clear()
+    await uploaded(producer, "a", clock())
+    await asyncio.wait_for(woken.wait(), 10)
+    assert (await consumer.claim_job()) is not None
+
+
+async def test_a_frozen_workers_job_is_finished_by_another_within_the_lease(database_url: str, tmp_path: Path) -> None:
+    files = FileStore(tmp_path / "files")
+    await files.start()
+    info = UploadInfo(id="a" * 32, length=3, metadata={})
+    await files.create(info)
+
+    async def chunks() -> AsyncIterator[bytes]:
+        yield b"abc"
+
+    await files.write(info, chunks())
+    runs: list[str] = []
+
+    def step_for(name: str) -> Any:
+        async def step(ctx: StepContext) -> dict[str, Any]:
+            runs.append(name)
+            if name == "frozen":
+                await asyncio.Event().wait()  # hangs like a paused process
+            return {"by": name}
+
+        return step
+
+    class Frozen(PostgresRecordingStore):
+        async def renew_lease(self, job_id: str, claim_token: int) -> bool:
+            await asyncio.Event().wait()  # a stopped process renews nothing
+            return True
+
+    frozen_store = Frozen(Database(database_url), lease_seconds=1.0, instance="frozen")
+    live_store = PostgresRecordingStore(Database(database_url), lease_seconds=1.0, instance="live")
+    pools = []
+    for name, store in (("frozen", frozen_store), ("live", live_store)):
+        registry = StepRegistry()
+        registry.register("work", step_for(name))
+        await store.open()
+        pools.append(WorkerPool(store, registry, files, concurrency=1, poll_interval=0.5))
+    frozen, live = pools
+    try:
+        await frozen.start()
+        await uploaded(frozen_store, info.id, time.time())
+        for _ in range(200):  # bounded: 10 s
+            if runs:
+                break
+            await asyncio.sleep(0.05)
+        assert runs == ["frozen"]
+        await live.start()
+        for _ in range(200):
+            rec = await live_store.get_recording(info.id)
+            if rec.status is Status.COMPLETED:
+                break
+            await asyncio.sleep(0.05)
+        assert rec.status is Status.COMPLETED and rec.results == {"work": {"by": "live"}}
+        assert runs == ["frozen", "live"]
+    finally:
+        for pool in pools:
+            await pool.stop(grace=0.1)
+        await frozen_store.close()
+        await live_store.close()
+        await files.close()

@@ -1,0 +1,120 @@
+"""The hook outbox (durable webhooks) in PostgreSQL: statements run in the recording store's transactions.
+
+:func:`insert` runs inside the transaction that records the change an event reports, so an event
+exists exactly when its change does. The deliverer's statements lease rows with ``FOR UPDATE SKIP
+LOCKED`` (two instances never take one row; a crashed one's rows come back when its lease ends)
+and change a row only while holding its lease. Same rules as :mod:`tusd_py.pipeline.sqlite_outbox`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import asyncpg
+
+from tusd_py.database.connection import Conn, Database
+from tusd_py.pipeline.models import OutboxEvent
+
+_COLUMNS = "event_id, target, hook, upload_id, body, created_at, not_before, attempts, last_error"
+
+
+async def insert(conn: Conn, events: Sequence[OutboxEvent]) -> None:
+    if not events:
+        return
+    # ON CONFLICT DO NOTHING: an event written twice (a retried transaction) stays one row, one delivery.
+    await conn.executemany(
+        f"INSERT INTO hook_outbox ({_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
+        " ON CONFLICT (event_id, target) DO NOTHING",
+        [
+            (e.event_id, e.target, e.hook, e.upload_id, e.body, e.created_at, e.not_before, e.attempts, e.last_error)
+            for e in events
+        ],
+    )
+
+
+def _event(row: asyncpg.Record) -> OutboxEvent:
+    return OutboxEvent(
+        event_id=row["event_id"],
+        target=row["target"],
+        hook=row["hook"],
+        upload_id=row["upload_id"],
+        body=bytes(row["body"]),
+        created_at=row["created_at"],
+        not_before=row["not_before"],
+        attempts=row["attempts"],
+        last_error=row["last_error"],
+    )
+
+
+class PostgresOutbox:
+    """The RecordingStore's outbox methods for the PostgreSQL store (mixed into it)."""
+
+    database: Database
+    _clock: Callable[[], float]
+
+    async def enqueue_events(self, events: Sequence[OutboxEvent]) -> None:
+        if events:
+            async with self.database.transaction() as conn:
+                await insert(conn, events)
+
+    async def claim_events(self, holder: str, lease_seconds: float, limit: int) -> list[OutboxEvent]:
+        now = self._clock()
+        async with self.database.transaction() as conn:
+            rows = await conn.fetch(
+                "UPDATE hook_outbox SET lease_holder = $1, lease_until = $2, attempts = attempts + 1"
+                " WHERE (event_id, target) IN (SELECT event_id, target FROM hook_outbox"
+                "  WHERE not_before <= $3 AND lease_until <= $3 ORDER BY not_before, created_at LIMIT $4"
+                "  FOR UPDATE SKIP LOCKED)"
+                f" RETURNING {_COLUMNS}",
+                holder, now + lease_seconds, now, limit,
+            )  # fmt: skip
+        return sorted((_event(row) for row in rows), key=lambda e: (e.not_before, e.created_at))
+
+    async def event_delivered(self, event_id: str, target: str, holder: str) -> bool:
+        async with self.database.transaction() as conn:
+            done = await conn.fetchval(
+                "DELETE FROM hook_outbox WHERE event_id = $1 AND target = $2 AND lease_holder = $3 RETURNING TRUE",
+                event_id, target, holder,
+            )  # fmt: skip
+        return bool(done)
+
+    async def event_failed(self, event_id: str, target: str, holder: str, error: str, retry_at: float | None) -> bool:
+        if retry_at is None:
+            return await self.event_delivered(event_id, target, holder)
+        async with self.database.transaction() as conn:
+            done = await conn.fetchval(
+                "UPDATE hook_outbox SET not_before = $4, last_error = $5, lease_holder = NULL, lease_until = 0"
+                " WHERE event_id = $1 AND target = $2 AND lease_holder = $3 RETURNING TRUE",
+                event_id, target, holder, retry_at, error[:500],
+            )  # fmt: skip
+        return bool(done)
+
+    async def release_events(self, holder: str) -> int:
+        async with self.database.transaction() as conn:
+            rows = await conn.fetch(
+                "UPDATE hook_outbox SET lease_holder = NULL, lease_until = 0 WHERE lease_holder = $1 RETURNING 1",
+                holder,
+            )
+        return len(rows)
+
+    async def drop_events_before(self, cutoff: float) -> list[OutboxEvent]:
+        async with self.database.transaction() as conn:
+            rows = await conn.fetch(
+                f"DELETE FROM hook_outbox WHERE created_at < $1 AND lease_until <= $2 RETURNING {_COLUMNS}",
+                cutoff, self._clock(),
+            )  # fmt: skip
+        return [_event(row) for row in rows]
+
+    async def next_event_due(self) -> float | None:
+        async with self.database.transaction() as conn:
+            due = await conn.fetchval("SELECT MIN(GREATEST(not_before, lease_until)) FROM hook_outbox")
+        return None if due is None else float(due)
+
+    async def count_events(self) -> int:
+        async with self.database.transaction() as conn:
+            return int(await conn.fetchval("SELECT COUNT(*) FROM hook_outbox"))
+
+    async def pending_events(self, limit: int = 100) -> list[OutboxEvent]:
+        async with self.database.transaction() as conn:
+            rows = await conn.fetch(f"SELECT {_COLUMNS} FROM hook_outbox ORDER BY created_at LIMIT $1", limit)
+        return [_event(row) for row in rows]
