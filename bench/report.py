@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 MiB = 1024 * 1024
+GiB = 1024 * MiB
 THROUGHPUT = {"small": "uploads_s"}  # the metric a workload is judged by; MiB/s otherwise
 SUBJECT = "tusd-py"
 
@@ -29,6 +30,17 @@ class Measurement:
     load_1m: float | None = None  # the machine's load average when the measurement started
     storage_cpu_s: float | None = None  # SeaweedFS, for S3 workloads
     error: str | None = None
+    s3_requests: float | None = None  # tusd-py on S3: its S3 requests (its /metrics) during the upload phase
+
+    def cpu_per_upload_ms(self) -> float | None:
+        if self.server_cpu_s is None or not self.result or not self.result.get("uploads"):
+            return None
+        return 1000 * self.server_cpu_s / float(self.result["uploads"])
+
+    def cpu_per_gib_s(self) -> float | None:
+        if self.server_cpu_s is None or not self.result or not self.result.get("bytes"):
+            return None
+        return self.server_cpu_s / (float(self.result["bytes"]) / GiB)
 
     @property
     def ok(self) -> bool:
@@ -148,7 +160,10 @@ def table_rows(data: list[Measurement], backend: str, workload: str) -> list[lis
                 _fmt(r.get("patch_p99_ms")),
                 _fmt(None if m.peak_rss is None else m.peak_rss / MiB, 0),
                 _fmt(m.server_cpu_s),
+                _fmt(m.cpu_per_upload_ms(), 2),
+                _fmt(m.cpu_per_gib_s(), 2),
                 _fmt(m.storage_cpu_s),
+                _fmt(None if m.s3_requests is None or not r.get("uploads") else m.s3_requests / r["uploads"]),
                 _fmt(m.load_1m),
                 verified if len(verified) < 90 else verified[:87] + "...",
             ]
@@ -165,7 +180,10 @@ HEADER = [
     "PATCH p99 ms",
     "peak RSS MiB",
     "server CPU s",
+    "CPU ms/upload",
+    "CPU s/GiB",
     "S3 CPU s",
+    "S3 req/upload",
     "load 1m",
     "verified",
 ]

@@ -22,6 +22,7 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +34,7 @@ from servers import BENCH, FS_PEERS, REPO, S3_PEERS, SINK, TUSPY_VENV, WORK, Pee
 
 CLIENT_TIMEOUT = 1200.0  # one client run, verification included; the client bounds itself first
 HUGE_PEERS = {"tusd-py", "@tus/server"}  # the 2 GiB memory check: tusd-py (fs and S3), and @tus/server on fs for scale
+DIRECT_WORKLOADS = {"large", "conc16"}  # the S3 limit (a client straight to S3): its targets' workloads
 SINGLE = "large,tiny-chunks,huge"  # the workloads of one upload at a time: memory against upload size
 NOTES_MARKER = "<!-- notes: everything below this line is kept when bench/run.py rewrites the file -->"
 
@@ -119,11 +121,13 @@ def machine() -> dict[str, str]:
 
 
 # -- one measurement ------------------------------------------------------------------------------
-def measure(peer: Peer, name: str, run: int, quick: bool, s3: S3Target | None) -> Measurement:
+def measure(
+    peer: Peer, name: str, run: int, quick: bool, s3: S3Target | None, data_root: Path | None = None
+) -> Measurement:
     m = Measurement(peer=peer.name, role=peer.role, backend=peer.backend, workload=name, run=run)
     m.load_1m = os.getloadavg()[0]
     slug = f"{peer.backend}-{name}-{run}-{peer.name.replace('/', '_').replace('@', '').replace(' ', '_')}"
-    data_dir = WORK / "data" / slug
+    data_dir = (data_root or WORK / "data") / slug
     shutil.rmtree(data_dir, ignore_errors=True)
     (WORK / "logs").mkdir(parents=True, exist_ok=True)
     with contextlib.ExitStack() as stack:
@@ -136,6 +140,8 @@ def measure(peer: Peer, name: str, run: int, quick: bool, s3: S3Target | None) -
 
 
 def _measure(m: Measurement, peer: Peer, data_dir: Path, slug: str, quick: bool, s3: S3Target | None) -> Measurement:
+    if peer.role == "direct":
+        return _measure_direct(m, peer, quick, s3)
     name = m.workload
     server = RunningServer(peer, data_dir, WORK / "logs" / f"{slug}.log", s3)
     try:
@@ -162,6 +168,8 @@ def _measure(m: Measurement, peer: Peer, data_dir: Path, slug: str, quick: bool,
                         storage_end = cpu_seconds(s3.storage_pid)
                         m.storage_cpu_s = None if storage_end is None else storage_end - storage_start
                     alive_after_upload = server.alive()
+                    if peer.role == "subject" and s3 is not None:
+                        m.s3_requests = s3_requests(server.url)
                     client.stdin.write("go\n")
                     client.stdin.flush()
                     out, err = client.communicate()
@@ -186,6 +194,65 @@ def _measure(m: Measurement, peer: Peer, data_dir: Path, slug: str, quick: bool,
     return m
 
 
+def s3_requests(collection_url: str) -> float | None:
+    """The S3 requests tusd-py made so far: the sum of its tusd_py_s3_requests_total counters."""
+    url = collection_url.split("/files/")[0] + "/metrics"
+    try:
+        with urllib.request.urlopen(url, timeout=10) as answer:
+            text = answer.read().decode()
+    except OSError:
+        return None
+    return sum(
+        float(line.rsplit(" ", 1)[1]) for line in text.splitlines() if line.startswith("tusd_py_s3_requests_total{")
+    )
+
+
+def _measure_direct(m: Measurement, peer: Peer, quick: bool, s3: S3Target | None) -> Measurement:
+    """A peer that is its own client (the S3 limit): the CPU it reports for its timed phase is shown
+    as the server's, since it does all the work a tus server would do for S3."""
+    cmd = [
+        *peer.command(0, WORK, s3),
+        "--workload",
+        m.workload,
+        "--pause-before-verify",
+        *(["--quick"] if quick else []),
+    ]
+    env = dict(os.environ)
+    if s3 is not None:
+        from s3env import credentials_env
+
+        env.update(credentials_env(s3))
+    storage_start = cpu_seconds(s3.storage_pid) if s3 is not None and s3.storage_pid else None
+    client = subprocess.Popen(
+        cmd, cwd=BENCH, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    watchdog = threading.Timer(CLIENT_TIMEOUT, client.kill)
+    watchdog.start()
+    try:
+        assert client.stdin is not None and client.stdout is not None
+        first = client.stdout.readline()
+        if '"uploaded"' in first:
+            m.peak_rss = peak_rss_bytes(client.pid)
+            if s3 is not None and storage_start is not None:
+                storage_end = cpu_seconds(s3.storage_pid)
+                m.storage_cpu_s = None if storage_end is None else storage_end - storage_start
+            client.stdin.write("go\n")
+            client.stdin.flush()
+            out, err = client.communicate()
+        else:
+            out, err = first + client.stdout.read(), (client.stderr.read() if client.stderr else "")
+            client.wait()
+    finally:
+        watchdog.cancel()
+    lines = [line for line in out.splitlines() if line.startswith("{")]
+    if client.returncode != 0 or not lines:
+        m.error = f"{peer.name} failed ({client.returncode}): {err.strip().splitlines()[-1:] or out[-200:]}"
+    else:
+        m.result = json.loads(lines[-1])
+        m.server_cpu_s = float(m.result["client_cpu_s"])  # its own CPU over the timed phase
+    return m
+
+
 def describe(m: Measurement) -> str:
     if m.error or m.result is None:
         return f"ERROR {m.error}"
@@ -201,10 +268,12 @@ def describe(m: Measurement) -> str:
 def targets(s3: S3Target | None) -> list[Target]:
     found = [
         Target("fs", "large", "@tus/server", 2.0, "filesystem large >= 2x @tus/server"),
-        Target("fs", "large", "limit", 0.8, "filesystem large >= 80% of the aiohttp append limit"),
+        Target("fs", "large", "simple limit", 0.8, "filesystem large >= 80% of the simplest aiohttp append app"),
+        Target("fs", "large", "limit", 0.8, "filesystem large >= 80% of the batched aiohttp append limit"),
         Target("fs", "conc16", "@tus/server", 2.0, "filesystem conc16 >= 2x @tus/server"),
-        Target("fs", "conc16", "limit", 0.8, "filesystem conc16 >= 80% of the aiohttp append limit"),
-        Target("fs", "small", "@tus/server", 1.5, "filesystem small >= 1.5x @tus/server uploads/s"),
+        Target("fs", "conc16", "simple limit", 0.8, "filesystem conc16 >= 80% of the simplest aiohttp append app"),
+        Target("fs", "conc16", "limit", 0.8, "filesystem conc16 >= 80% of the batched aiohttp append limit"),
+        Target("fs", "small", "@tus/server", 2.0, "filesystem small >= 2x @tus/server uploads/s (processing on)"),
         Target("fs", "*", "rss", 80 * MiB, "filesystem peak RSS <= 80 MiB, every workload (conc16: 16 at once)"),
         Target("fs", SINGLE, "rss", 80 * MiB, "filesystem peak RSS <= 80 MiB, one upload of 64 MiB .. 2 GiB"),
     ]
@@ -212,7 +281,10 @@ def targets(s3: S3Target | None) -> list[Target]:
         budget = s3.part_size * s3.part_concurrency + 80 * MiB
         found += [
             Target("s3", "large", "@tus/s3-store", 2.0, "S3 large >= 2x @tus/s3-store"),
+            Target("s3", "large", "S3 limit", 0.8, "S3 large >= 80% of the S3 limit (aiobotocore multipart)"),
             Target("s3", "conc16", "@tus/s3-store", 2.0, "S3 conc16 >= 2x @tus/s3-store"),
+            Target("s3", "conc16", "S3 limit", 0.8, "S3 conc16 >= 80% of the S3 limit (aiobotocore multipart)"),
+            Target("s3", "small", "@tus/s3-store", 3.0, "S3 small >= 3x @tus/s3-store uploads/s"),
             Target("s3", "tiny-chunks", "@tus/s3-store", 3.0, "S3 tiny-chunks >= 3x @tus/s3-store"),
             Target(
                 "s3",
@@ -240,6 +312,7 @@ def plan(
     steps: list[tuple[str, Peer]] = []
     for name in names:
         chosen = [p for p in peers if name != "huge" or p.name in HUGE_PEERS]
+        chosen = [p for p in chosen if p.role != "direct" or name in DIRECT_WORKLOADS]
         if with_sink and backend == "fs" and name != "huge":
             chosen = [SINK, *chosen]
         steps += [(name, p) for p in chosen]
@@ -261,6 +334,12 @@ def main() -> int:
         " targets whose peer did not run are reported as not measured",
     )
     parser.add_argument("--runs", type=int, default=2, help="runs of every workload (default 2, at least 1)")
+    parser.add_argument(
+        "--data-dir",
+        type=Path,
+        help="where servers store (default bench/.work/data); a tmpfs such as /dev/shm/bench takes the disk out"
+        " of an A/B comparison of CPU cost",
+    )
     parser.add_argument("--results", type=Path, help="Markdown report (default: bench/RESULTS.md, or .work/ if quick)")
     parser.add_argument(
         "--report-only",
@@ -314,7 +393,7 @@ def main() -> int:
                     if peer.role == "sink" and run > 1:
                         continue  # the client's ceiling: once is enough
                     with scaleout.cpu_split(peer, f"{backend} {name} run {run}"):
-                        m = measure(peer, name, run, args.quick, s3 if backend == "s3" else None)
+                        m = measure(peer, name, run, args.quick, s3 if backend == "s3" else None, args.data_dir)
                     data.append(m)
                     clock = f"[{time.monotonic() - started:6.0f}s]"
                     print(f"{clock} run {run} {backend:2} {name:11} {peer.name:14} {describe(m)}", flush=True)

@@ -50,7 +50,7 @@ class Peer:
     verify: str  # "get", "disk" (the stored file is <data dir>/<upload id>) or "none"
     env: dict[str, str] = field(default_factory=dict)
     cwd: Path = REPO
-    role: str = "peer"  # "subject" (tusd-py), "peer", "limit" or "sink"
+    role: str = "peer"  # "subject" (tusd-py), "peer", "limit", "sink" or "direct" (a client, no server)
 
     def verify_mode(self, data_dir: Path) -> str:
         return f"disk:{data_dir}" if self.verify == "disk" else self.verify
@@ -106,6 +106,19 @@ def append_limit(port: int, data: Path, s3: S3Target | None) -> list[str]:
     return [sys.executable, str(BENCH / "peers/append_limit.py"), "--port", str(port), "--dir", str(data)]
 
 
+def append_simple(port: int, data: Path, s3: S3Target | None) -> list[str]:
+    return [sys.executable, str(BENCH / "peers/append_simple.py"), "--port", str(port), "--dir", str(data)]
+
+
+def s3_limit(port: int, data: Path, s3: S3Target | None) -> list[str]:
+    """Not a server: the client itself (bench/peers/s3_limit.py), run by run.py instead of client.py."""
+    assert s3 is not None
+    return [
+        *(sys.executable, str(BENCH / "peers/s3_limit.py"), "--endpoint", s3.endpoint, "--bucket", s3.bucket),
+        *("--region", s3.region, "--part-size", str(s3.part_size), "--part-concurrency", str(s3.part_concurrency)),
+    ]
+
+
 def discard_sink(port: int, data: Path, s3: S3Target | None) -> list[str]:
     return [sys.executable, str(BENCH / "peers/discard_sink.py"), "--port", str(port)]
 
@@ -116,10 +129,12 @@ FS_PEERS = [
     Peer("@tus/server", "fs", node_fs, "get", cwd=BENCH),
     Peer("tuspyserver", "fs", tuspyserver, "disk"),
     Peer("limit", "fs", append_limit, "get", role="limit"),
+    Peer("simple limit", "fs", append_simple, "get", role="limit"),
 ]
 S3_PEERS = [
     Peer("tusd-py", "s3", tusd_py_s3, "get", role="subject"),
     Peer("@tus/s3-store", "s3", node_s3, "get", cwd=BENCH),
+    Peer("S3 limit", "s3", s3_limit, "s3", role="direct"),  # aiobotocore straight to S3, no tus server
 ]
 
 

@@ -21,6 +21,9 @@ from storage_backends.file_fence import FileFence
 # written; 16 concurrent uploads cost ~16 MiB).
 WRITE_BATCH = 512 * 1024
 READ_BLOCK = 256 * 1024
+# A batch up to this size is written on the event loop: copying it into the page cache takes
+# microseconds, less than handing it to a thread (a small upload's whole body is one such batch).
+INLINE_WRITE = 64 * 1024
 _IOV_MAX = 1024
 
 
@@ -48,12 +51,19 @@ class PipelinedWriter:
         self._pending: asyncio.Future[None] | None = None
         self.failed = False  # a write raised: the file ends somewhere inside that batch
 
-    async def submit(self, batch: list[bytes]) -> None:
+    async def submit(self, batch: list[bytes], size: int) -> None:
         await self.drain()
         if self._fence is None:
+            if size <= INLINE_WRITE:  # the fenced path may wait on a lock: always in a thread
+                try:
+                    _writev_all(self._fd, batch)
+                except Exception:
+                    self.failed = True
+                    raise
+                return
             self._pending = asyncio.ensure_future(asyncio.to_thread(_writev_all, self._fd, batch))
             return
-        at, self._position = self._position, self._position + sum(len(b) for b in batch)
+        at, self._position = self._position, self._position + size
         self._pending = asyncio.ensure_future(asyncio.to_thread(_fenced_writev, self._fence, self._fd, batch, at))
 
     async def drain(self) -> None:

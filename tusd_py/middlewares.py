@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+import os
 import re
 import secrets
 import time
@@ -26,11 +28,31 @@ log = structlog.get_logger("tusd_py.http")
 _REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,64}")
 
 
+class _RequestIds:
+    """Request ids need to be unique, not secret: a random prefix per process (fresh after a fork,
+    so --processes workers never share one) and a counter. secrets.token_hex per request was a
+    getrandom() syscall each, 4.7% of the server's samples in bench/ small."""
+
+    def __init__(self) -> None:
+        self._reset()
+        os.register_at_fork(after_in_child=self._reset)
+
+    def _reset(self) -> None:
+        self._prefix = secrets.token_hex(4)
+        self._counter = itertools.count(1)
+
+    def next(self) -> str:
+        return f"{self._prefix}{next(self._counter):08x}"
+
+
+_request_ids = _RequestIds()
+
+
 @web.middleware
 async def request_context(request: web.Request, handler: Handler) -> web.StreamResponse:
     """One request id per request, bound to every log line it causes, echoed to the client."""
     incoming = request.headers.get("X-Request-ID", "")
-    request_id = incoming if _REQUEST_ID.fullmatch(incoming) else secrets.token_hex(8)
+    request_id = incoming if _REQUEST_ID.fullmatch(incoming) else _request_ids.next()
     request[REQUEST_ID] = request_id
     structlog.contextvars.clear_contextvars()
     structlog.contextvars.bind_contextvars(request_id=request_id)

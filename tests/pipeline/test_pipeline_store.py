@@ -7,7 +7,7 @@ import asyncio
 import base64
 import sqlite3
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -257,3 +257,41 @@ async def test_cleanup_failed_by_age(store: RecordingStore, clock: FakeClock) ->
     assert await store.delete_failed_before(cutoff) == ["old-bob"]
     left = {r.id for r in (await store.list_recordings("alice")).items}
     assert left == {"done", "recent"}  # completed recordings are never cleaned up
+
+
+async def test_group_commit_batches_concurrent_operations_and_isolates_a_failure(
+    sqlite_store: SQLiteRecordingStore, clock: FakeClock, tmp_path: Path
+) -> None:
+    """Operations that arrive together share one transaction (fewer thread hops and COMMITs), yet
+    each succeeds or fails alone, and every result is durable once it is delivered. SQLite only:
+    the group commit is that store's (sqlite_batches.py)."""
+    store = sqlite_store
+    await add(store, clock, "known")
+    transactions = store._batches.transaction
+    commits: list[int] = []  # batch sizes, observed (the real transaction still runs)
+
+    def counting(batch: list[Any]) -> Any:
+        commits.append(len(batch))
+        return transactions(batch)
+
+    store._batches.transaction = counting  # type: ignore[method-assign]
+    results = await asyncio.gather(
+        *(store.create_recording(new(f"r{n}", at=clock())) for n in range(20)),
+        store.mark_uploaded("missing"),  # raises RecordingNotFound inside the batch
+        store.mark_uploaded("known", 100),
+        return_exceptions=True,
+    )
+    assert [r.id for r in results[:20] if isinstance(r, Recording)] == [f"r{n}" for n in range(20)]
+    assert isinstance(results[20], RecordingNotFound)
+    assert isinstance(results[21], tuple) and results[21][1] is True  # its job was enqueued
+    assert sum(commits) == 22 and len(commits) < 22  # batched: fewer transactions than operations
+    await store.close()  # durable: a fresh connection sees every successful operation
+    reopened = SQLiteRecordingStore(store.path, clock=clock)
+    await reopened.open()
+    try:
+        assert (await reopened.get_recording("r19")).status is Status.RECORDED
+        assert (await reopened.get_recording("known")).status is Status.UPLOADED
+        with pytest.raises(RecordingNotFound):
+            await reopened.get_recording("missing")
+    finally:
+        await reopened.close()

@@ -5,6 +5,9 @@ That serialises this process's transactions (no "database is locked" between our
 and keeps the event loop free. Writers use ``BEGIN IMMEDIATE`` so that if a second process opens
 the same file, a read-then-write (claiming a job) cannot interleave with another claim.
 
+Operations that queue while the thread is busy share one transaction (group commit, see
+:mod:`tusd_py.pipeline.sqlite_batches`): one savepoint each, results delivered after the COMMIT.
+
 WAL lets readers (listing, stats) proceed while a writer commits; ``synchronous=NORMAL`` in WAL
 mode keeps the database consistent across crashes and loses at most the last commits on power
 loss, the same durability the filesystem backend gives upload bytes without ``fsync``.
@@ -13,7 +16,6 @@ loss, the same durability the filesystem backend gives upload bytes without ``fs
 from __future__ import annotations
 
 import asyncio
-import functools
 import sqlite3
 import time
 import uuid
@@ -36,6 +38,7 @@ from tusd_py.pipeline.models import (
     StatusTotals,
     StorageStats,
 )
+from tusd_py.pipeline.sqlite_batches import GroupCommit
 from tusd_py.pipeline.sqlite_schema import (
     JOB_COLUMNS,
     SCHEMA,
@@ -77,27 +80,14 @@ class SQLiteRecordingStore(RecordingStore):
         self._busy_timeout_ms = busy_timeout_ms
         self._conn: sqlite3.Connection | None = None
         self._executor: ThreadPoolExecutor | None = None
+        self._batches = GroupCommit(lambda: self._conn)
 
     # -- plumbing --------------------------------------------------------------------------------
 
     async def _run(self, fn: Callable[..., T], *args: Any, write: bool = True) -> T:
         if self._executor is None:
             raise RuntimeError("store is not open")
-        call = functools.partial(self._transaction, fn, args, write)
-        return await asyncio.get_running_loop().run_in_executor(self._executor, call)
-
-    def _transaction(self, fn: Callable[..., T], args: tuple[Any, ...], write: bool) -> T:
-        conn = self._conn
-        if conn is None:
-            raise RuntimeError("store is not open")
-        conn.execute("BEGIN IMMEDIATE" if write else "BEGIN")
-        try:
-            result = fn(conn, *args)
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
-        conn.execute("COMMIT")
-        return result
+        return await self._batches.run(self._executor, fn, args, write)
 
     def _connect(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)

@@ -16,7 +16,8 @@ is not audio at all), and the job fails at once.
 
 Built-in steps, in this order: ``digest`` (the whole upload's SHA-256, read back from storage
 once it has landed, so the write path never hashes what the client did not ask to verify) and
-``analysis`` (:func:`tusd_py.pipeline.analysis.analyse_file`); both run in a thread.
+``analysis`` (:func:`tusd_py.pipeline.analysis.analyse_file`); both run in a thread, except on
+uploads of at most ``INLINE_BYTES``, where the work (microseconds) costs less than the hand-off.
 """
 
 from __future__ import annotations
@@ -27,12 +28,24 @@ import hashlib
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from storage_backends.base import DataStore, UploadInfo
 from tusd_py.pipeline.analysis import CompressionPolicy, analyse_file
 from tusd_py.pipeline.models import Job, Recording
 from tusd_py.pipeline.spool import local_copy
+
+T = TypeVar("T")
+#: Uploads up to this size are hashed and analysed on the event loop (bench/ small: 4 KiB in
+#: ~0.1 ms, against two thread hand-offs per step of a loaded 2-core machine).
+INLINE_BYTES = 64 * 1024
+
+
+async def blocking(size: int, func: Callable[..., T], *args: Any) -> T:
+    """``func(*args)`` on the event loop for an upload of at most INLINE_BYTES, else in a thread."""
+    if size <= INLINE_BYTES:
+        return func(*args)
+    return await asyncio.to_thread(func, *args)
 
 
 class PermanentStepError(Exception):
@@ -95,7 +108,7 @@ def analysis_step(policy: CompressionPolicy) -> Step:
 
     async def analysis(ctx: StepContext) -> dict[str, Any]:
         path = await ctx.local_path()
-        result = await asyncio.to_thread(analyse_file, path, policy)
+        result = await blocking(ctx.info.offset, analyse_file, path, policy)
         return result.to_dict()
 
     return analysis
@@ -112,7 +125,7 @@ def digest_step(publish: DigestPublisher | None) -> Step:
     async def digest(ctx: StepContext) -> dict[str, Any]:
         sha256 = ctx.info.sha256
         if sha256 is None:
-            sha256 = await asyncio.to_thread(sha256_of_file, await ctx.local_path())
+            sha256 = await blocking(ctx.info.offset, sha256_of_file, await ctx.local_path())
             if publish is not None:
                 await publish(ctx.info.id, sha256)
         return {"sha256": sha256}
