@@ -10,12 +10,9 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
-import asyncpg
-
 from tusd_py.database.connection import Conn, Database
 from tusd_py.pipeline.models import OutboxEvent
-
-_COLUMNS = "event_id, target, hook, upload_id, body, created_at, not_before, attempts, last_error"
+from tusd_py.pipeline.rows import OUTBOX_COLUMNS, outbox_event_from, outbox_params
 
 
 async def insert(conn: Conn, events: Sequence[OutboxEvent]) -> None:
@@ -23,26 +20,9 @@ async def insert(conn: Conn, events: Sequence[OutboxEvent]) -> None:
         return
     # ON CONFLICT DO NOTHING: an event written twice (a retried transaction) stays one row, one delivery.
     await conn.executemany(
-        f"INSERT INTO hook_outbox ({_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
+        f"INSERT INTO hook_outbox ({OUTBOX_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
         " ON CONFLICT (event_id, target) DO NOTHING",
-        [
-            (e.event_id, e.target, e.hook, e.upload_id, e.body, e.created_at, e.not_before, e.attempts, e.last_error)
-            for e in events
-        ],
-    )
-
-
-def _event(row: asyncpg.Record) -> OutboxEvent:
-    return OutboxEvent(
-        event_id=row["event_id"],
-        target=row["target"],
-        hook=row["hook"],
-        upload_id=row["upload_id"],
-        body=bytes(row["body"]),
-        created_at=row["created_at"],
-        not_before=row["not_before"],
-        attempts=row["attempts"],
-        last_error=row["last_error"],
+        [outbox_params(e) for e in events],
     )
 
 
@@ -65,10 +45,10 @@ class PostgresOutbox:
                 " WHERE (event_id, target) IN (SELECT event_id, target FROM hook_outbox"
                 "  WHERE not_before <= $3 AND lease_until <= $3 ORDER BY not_before, created_at LIMIT $4"
                 "  FOR UPDATE SKIP LOCKED)"
-                f" RETURNING {_COLUMNS}",
+                f" RETURNING {OUTBOX_COLUMNS}",
                 holder, now + lease_seconds, now, limit,
             )  # fmt: skip
-        return sorted((_event(row) for row in rows), key=lambda e: (e.not_before, e.created_at))
+        return sorted((outbox_event_from(row) for row in rows), key=lambda e: (e.not_before, e.created_at))
 
     async def event_delivered(self, event_id: str, target: str, holder: str) -> bool:
         async with self.database.transaction() as conn:
@@ -100,10 +80,10 @@ class PostgresOutbox:
     async def drop_events_before(self, cutoff: float) -> list[OutboxEvent]:
         async with self.database.transaction() as conn:
             rows = await conn.fetch(
-                f"DELETE FROM hook_outbox WHERE created_at < $1 AND lease_until <= $2 RETURNING {_COLUMNS}",
+                f"DELETE FROM hook_outbox WHERE created_at < $1 AND lease_until <= $2 RETURNING {OUTBOX_COLUMNS}",
                 cutoff, self._clock(),
             )  # fmt: skip
-        return [_event(row) for row in rows]
+        return [outbox_event_from(row) for row in rows]
 
     async def next_event_due(self) -> float | None:
         async with self.database.transaction() as conn:
@@ -116,5 +96,5 @@ class PostgresOutbox:
 
     async def pending_events(self, limit: int = 100) -> list[OutboxEvent]:
         async with self.database.transaction() as conn:
-            rows = await conn.fetch(f"SELECT {_COLUMNS} FROM hook_outbox ORDER BY created_at LIMIT $1", limit)
-        return [_event(row) for row in rows]
+            rows = await conn.fetch(f"SELECT {OUTBOX_COLUMNS} FROM hook_outbox ORDER BY created_at LIMIT $1", limit)
+        return [outbox_event_from(row) for row in rows]

@@ -6,7 +6,7 @@ from typing import Any, Protocol
 
 import msgspec
 
-from tusd_py.pipeline.models import Job, JobStatus, Recording
+from tusd_py.pipeline.models import Job, JobStatus, OutboxEvent, Recording
 from tusd_py.pipeline.states import Status
 
 
@@ -48,5 +48,27 @@ def job_from(row: Row) -> Job:
         updated_at=row["updated_at"],
         claimed_at=row["claimed_at"],
         claim_token=row["claim_token"],
+        last_error=row["last_error"],
+    )
+
+
+#: The hook_outbox columns, in the order of :func:`outbox_params`.
+OUTBOX_COLUMNS = "event_id, target, hook, upload_id, body, created_at, not_before, attempts, last_error"
+
+
+def outbox_params(e: OutboxEvent) -> tuple[Any, ...]:
+    return (e.event_id, e.target, e.hook, e.upload_id, e.body, e.created_at, e.not_before, e.attempts, e.last_error)
+
+
+def outbox_event_from(row: Row) -> OutboxEvent:
+    return OutboxEvent(
+        event_id=row["event_id"],
+        target=row["target"],
+        hook=row["hook"],
+        upload_id=row["upload_id"],
+        body=bytes(row["body"]),
+        created_at=row["created_at"],
+        not_before=row["not_before"],
+        attempts=row["attempts"],
         last_error=row["last_error"],
     )

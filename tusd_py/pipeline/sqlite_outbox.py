@@ -13,38 +13,20 @@ import sqlite3
 from collections.abc import Sequence
 
 from tusd_py.pipeline.models import OutboxEvent
-
-_COLUMNS = "event_id, target, hook, upload_id, body, created_at, not_before, attempts, last_error"
+from tusd_py.pipeline.rows import OUTBOX_COLUMNS, outbox_event_from, outbox_params
 
 
 def insert(conn: sqlite3.Connection, events: Sequence[OutboxEvent]) -> None:
     # OR IGNORE: an event written twice (a retried transaction) stays one row, one delivery.
     conn.executemany(
-        f"INSERT OR IGNORE INTO hook_outbox ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        [
-            (e.event_id, e.target, e.hook, e.upload_id, e.body, e.created_at, e.not_before, e.attempts, e.last_error)
-            for e in events
-        ],
-    )
-
-
-def _event(row: sqlite3.Row) -> OutboxEvent:
-    return OutboxEvent(
-        event_id=row["event_id"],
-        target=row["target"],
-        hook=row["hook"],
-        upload_id=row["upload_id"],
-        body=bytes(row["body"]),
-        created_at=row["created_at"],
-        not_before=row["not_before"],
-        attempts=row["attempts"],
-        last_error=row["last_error"],
+        f"INSERT OR IGNORE INTO hook_outbox ({OUTBOX_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        [outbox_params(e) for e in events],
     )
 
 
 def claim(conn: sqlite3.Connection, holder: str, now: float, lease: float, limit: int) -> list[OutboxEvent]:
     rows = conn.execute(
-        f"SELECT {_COLUMNS} FROM hook_outbox WHERE not_before <= ? AND lease_until <= ?"
+        f"SELECT {OUTBOX_COLUMNS} FROM hook_outbox WHERE not_before <= ? AND lease_until <= ?"
         " ORDER BY not_before, created_at LIMIT ?",
         (now, now, limit),
     ).fetchall()
@@ -53,7 +35,7 @@ def claim(conn: sqlite3.Connection, holder: str, now: float, lease: float, limit
         " WHERE event_id = ? AND target = ?",
         [(holder, now + lease, row["event_id"], row["target"]) for row in rows],
     )
-    claimed = [_event(row) for row in rows]
+    claimed = [outbox_event_from(row) for row in rows]
     for event in claimed:
         event.attempts += 1
     return claimed
@@ -94,10 +76,10 @@ def release(conn: sqlite3.Connection, holder: str) -> int:
 def drop_created_before(conn: sqlite3.Connection, cutoff: float, now: float) -> list[OutboxEvent]:
     """Remove rows older than the retention (not leased right now); return them, for the log."""
     rows = conn.execute(
-        f"SELECT {_COLUMNS} FROM hook_outbox WHERE created_at < ? AND lease_until <= ?", (cutoff, now)
+        f"SELECT {OUTBOX_COLUMNS} FROM hook_outbox WHERE created_at < ? AND lease_until <= ?", (cutoff, now)
     ).fetchall()
     conn.execute("DELETE FROM hook_outbox WHERE created_at < ? AND lease_until <= ?", (cutoff, now))
-    return [_event(row) for row in rows]
+    return [outbox_event_from(row) for row in rows]
 
 
 def next_due(conn: sqlite3.Connection) -> float | None:
@@ -110,5 +92,5 @@ def size(conn: sqlite3.Connection) -> int:
 
 
 def pending(conn: sqlite3.Connection, limit: int) -> list[OutboxEvent]:
-    rows = conn.execute(f"SELECT {_COLUMNS} FROM hook_outbox ORDER BY created_at LIMIT ?", (limit,)).fetchall()
-    return [_event(row) for row in rows]
+    rows = conn.execute(f"SELECT {OUTBOX_COLUMNS} FROM hook_outbox ORDER BY created_at LIMIT ?", (limit,)).fetchall()
+    return [outbox_event_from(row) for row in rows]
