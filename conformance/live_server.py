@@ -6,6 +6,7 @@ benchmarks, so all of them run the real CLI exactly as an operator would.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -16,6 +17,20 @@ import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
+
+
+def stop_by_pid(process: subprocess.Popen[bytes], sig: int = signal.SIGTERM, grace: float = 5.0) -> None:
+    """Send ``sig`` to a test server by PID, then SIGKILL if it is still there after ``grace`` seconds."""
+    if process.poll() is not None:
+        return
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(process.pid, sig)
+    try:
+        process.wait(grace)
+    except subprocess.TimeoutExpired:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(process.pid, signal.SIGKILL)
+        process.wait(10)
 
 
 def free_port() -> int:
@@ -83,13 +98,7 @@ class LiveServer:
         proc = self.process
         if proc is None:
             return None
-        if proc.poll() is None:
-            os.kill(proc.pid, sig)
-            try:
-                proc.wait(grace)
-            except subprocess.TimeoutExpired:
-                os.kill(proc.pid, signal.SIGKILL)
-                proc.wait(5)
+        stop_by_pid(proc, sig, grace)
         self._log.close()
         self.process = None
         return proc.returncode

@@ -7,7 +7,6 @@ port, so clients that reconnect find it again.
 
 from __future__ import annotations
 
-import contextlib
 import os
 import shutil
 import signal
@@ -18,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 
-from conformance.live_server import free_port
+from conformance.live_server import free_port, stop_by_pid
 
 START_TIMEOUT = 15.0
 STOP_GRACE = 5.0
@@ -90,15 +89,7 @@ class RedisServer:
         process, self.process = self.process, None
         if process is None:
             return
-        if process.poll() is None:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(process.pid, signal.SIGTERM)
-            try:
-                process.wait(timeout=STOP_GRACE)
-            except subprocess.TimeoutExpired:
-                with contextlib.suppress(ProcessLookupError):
-                    os.kill(process.pid, signal.SIGKILL)
-                process.wait(timeout=10)
+        stop_by_pid(process, signal.SIGTERM, STOP_GRACE)
 
     def restart(self, down_for: float = 0.0) -> None:
         """Stop, stay down ``down_for`` seconds, start again on the same port (empty)."""

@@ -27,6 +27,8 @@ from types import TracebackType
 import boto3
 from botocore.config import Config as BotoConfig
 
+from conformance.live_server import stop_by_pid
+
 # weed listens on each HTTP port and on port + 10000 for gRPC.
 _GRPC_OFFSET = 10000
 _PORTS_NEEDED = 4  # master, volume, filer, s3
@@ -194,15 +196,7 @@ class SeaweedS3:
         if process is None:
             return
         self.process = None
-        if process.poll() is None:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(process.pid, signal.SIGTERM)
-            try:
-                process.wait(timeout=STOP_GRACE)
-            except subprocess.TimeoutExpired:
-                with contextlib.suppress(ProcessLookupError):
-                    os.kill(process.pid, signal.SIGKILL)
-                process.wait(timeout=10)
+        stop_by_pid(process, signal.SIGTERM, STOP_GRACE)
 
     def __enter__(self) -> SeaweedS3:
         self.start()
