@@ -20,6 +20,8 @@ import time
 from pathlib import Path
 from types import TracebackType
 
+from conformance.live_server import free_port
+
 REFERENCE_CONF = Path(__file__).resolve().parent.parent / "docs" / "deployment" / "nginx-tusd-py.conf"
 NGINX_CANDIDATES = ("/usr/sbin/nginx", "/usr/bin/nginx")
 START_TIMEOUT = 20.0
@@ -50,24 +52,20 @@ def render_reference(upstreams: list[str], port: int, text: str | None = None) -
     return _LISTEN.sub(lambda m: f"{m.group(1)}listen 127.0.0.1:{port};", text, count=1)
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 class NginxBalancer:
     """``with NginxBalancer(["127.0.0.1:8001", ...], workdir) as lb: lb.url`` (the tus collection URL)."""
 
-    def __init__(self, upstreams: list[str], workdir: str | Path, *, port: int | None = None) -> None:
+    def __init__(
+        self, upstreams: list[str], workdir: str | Path, *, port: int | None = None, reference: str | None = None
+    ) -> None:
         binary = find_nginx()
         if binary is None:
             raise RuntimeError("nginx is not installed (Debian package nginx; make test installs it)")
         self.binary = binary
         self.upstreams = list(upstreams)
         self.workdir = Path(workdir)
-        self.port = port or _free_port()
+        self.port = port or free_port()
+        self.reference = reference  # None: the shipped file; a variant's text for tests that change a setting
         self.process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -99,7 +97,7 @@ class NginxBalancer:
 
     def start(self) -> NginxBalancer:
         self.workdir.mkdir(parents=True, exist_ok=True)
-        (self.workdir / "tusd-py.conf").write_text(render_reference(self.upstreams, self.port))
+        (self.workdir / "tusd-py.conf").write_text(render_reference(self.upstreams, self.port, self.reference))
         conf = self.workdir / "nginx.conf"
         conf.write_text(self.main_conf())
         command = [self.binary, "-p", str(self.workdir), "-e", str(self.error_log), "-c", str(conf)]

@@ -1,20 +1,17 @@
-"""The draft behind a real nginx, configured as the README says: the 104 reaches the client and a
+"""The draft behind a real nginx serving the shipped reference configuration: the 104 reaches the client and a
 cut creation resumes. And the default nginx (request buffering on) shown to defeat resumption:
 it holds the body until it has all of it, so the 104 never comes before a cut."""
 
 from __future__ import annotations
 
 import asyncio
-import shutil
-import socket
-import subprocess
-import time
 from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 
+from conformance.nginx_balancer import REFERENCE_CONF, NginxBalancer, find_nginx
 from tests.draft.conftest import DraftServer, draft_config, serve
 from tests.draft.h11_client import exchange
 
@@ -23,59 +20,18 @@ pytestmark = pytest.mark.slow
 V6 = {"Upload-Draft-Interop-Version": "6"}
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 @contextmanager
 def nginx(tmp: Path, upstream: int, *, buffering: bool) -> Iterator[int]:
-    binary = shutil.which("nginx") or ("/usr/sbin/nginx" if Path("/usr/sbin/nginx").exists() else None)
-    if binary is None:
+    """The shipped reference configuration (docs/deployment/nginx-tusd-py.conf) in front of one server;
+    with ``buffering``, the same file with nginx's default request buffering put back."""
+    if find_nginx() is None:
         pytest.skip("nginx is not installed (scripts/ensure-system-packages.sh installs it)")
-    port = free_port()
-    tmp.mkdir(parents=True, exist_ok=True)
-    conf = tmp / "nginx.conf"
-    conf.write_text(
-        f"""daemon off; pid {tmp}/nginx.pid; error_log {tmp}/error.log;
-events {{}}
-http {{
-  access_log off; client_body_temp_path {tmp}/body; proxy_temp_path {tmp}/proxy;
-  fastcgi_temp_path {tmp}/f; uwsgi_temp_path {tmp}/u; scgi_temp_path {tmp}/s;
-  server {{
-    listen 127.0.0.1:{port};
-    client_max_body_size 0;
-    location / {{
-      proxy_pass http://127.0.0.1:{upstream};
-      proxy_http_version 1.1;
-      proxy_set_header Host $http_host;
-      proxy_set_header X-Forwarded-Proto $scheme;
-      proxy_request_buffering {"on" if buffering else "off"};
-      proxy_buffering off;
-    }}
-  }}
-}}
-"""
-    )
-    proc = subprocess.Popen([binary, "-c", str(conf), "-p", str(tmp)], stderr=subprocess.DEVNULL)
-    try:
-        for _ in range(200):  # until it listens (bounded: 10 s)
-            with socket.socket() as probe:
-                if probe.connect_ex(("127.0.0.1", port)) == 0:
-                    break
-            if proc.poll() is not None:
-                raise AssertionError(f"nginx exited: {(tmp / 'error.log').read_text()[-500:]}")
-            time.sleep(0.05)
-        yield port
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(10)
+    reference = REFERENCE_CONF.read_text()
+    assert "proxy_request_buffering off;" in reference
+    if buffering:
+        reference = reference.replace("proxy_request_buffering off;", "proxy_request_buffering on;")
+    with NginxBalancer([f"127.0.0.1:{upstream}"], tmp, reference=reference) as balancer:
+        yield balancer.port
 
 
 @pytest.fixture
