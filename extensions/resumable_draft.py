@@ -213,10 +213,13 @@ async def create(service: TusService, request: web.Request, version: DraftVersio
     interim = {"Location": location, INTEROP_HEADER: str(version.number)}
     if version.limits_in_104:
         interim.update(await _limit_header(service, version, info.owner, info))
-    await send_interim(request, 104, "Upload Resumption Supported", interim)
     handover: list[BodyStream] = []
     try:
         async with service.locker.lock(info.id, on_release_request=_handover(handover)) as fence:
+            # Locked before the 104 names the upload: a client that HEADs the moment it learns the URL
+            # must find this request holding the lock (and take it over), not slip in before it and
+            # report an offset that this request's bytes then move (seen through nginx + Redis).
+            await send_interim(request, 104, "Upload Resumption Supported", interim)
             if upload_state.is_complete(info):  # an empty representation: complete on creation
                 await service.finish(info)
             else:
