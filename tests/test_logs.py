@@ -98,3 +98,36 @@ def test_stdlib_records_are_json_lines(restore_logging: None, capsys: pytest.Cap
     assert events[0]["level"] == "error" and events[0]["logger"] == "aiohttp.server"
     assert "ValueError: bad" in events[0]["exception"]
     assert events[1]["limit"] == 3 and events[1]["level"] == "warning"
+
+
+class WriteRecorder:
+    """A stderr that keeps each write() call apart, the way each becomes one write(2) on a shared file."""
+
+    def __init__(self) -> None:
+        self.writes: list[str] = []
+
+    def write(self, text: str) -> int:
+        self.writes.append(text)
+        return len(text)
+
+    def flush(self) -> None:
+        pass
+
+    def isatty(self) -> bool:
+        return False
+
+
+def test_each_line_is_one_write_so_worker_processes_never_splice_lines(
+    restore_logging: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # --processes N: every worker writes to the same stderr; a line written in two calls (text, then
+    # "\n") lets another worker's line land between them, and two JSON objects share one line.
+    recorder = WriteRecorder()
+    monkeypatch.setattr("sys.stderr", recorder)
+    configure_logging("json", "info")
+    structlog.get_logger().info("serving", pids=[1, 2])
+    logging.getLogger("tusd_py.connections").warning("at the cap")
+    assert len(recorder.writes) == 2
+    for text in recorder.writes:
+        assert text.endswith("\n") and text.count("\n") == 1
+        json.loads(text)

@@ -148,7 +148,7 @@ def configure_logging(log_format: str = "auto", level: str = "info") -> None:
     structlog.configure(
         processors=[*shared, structlog.processors.format_exc_info, renderer],
         wrapper_class=structlog.make_filtering_bound_logger(threshold),
-        logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
+        logger_factory=structlog.WriteLoggerFactory(file=sys.stderr),  # one write per line: workers share stderr
         cache_logger_on_first_use=True,
     )
     handler = logging.StreamHandler(sys.stderr)
