@@ -2,7 +2,9 @@
 
 Objects of upload ``ID`` (under the configured prefix):
 
-- ``ID``: the data, built by a multipart upload and readable once completed;
+- ``ID``: the data, built by a multipart upload and readable once completed; an upload that
+  completes below one part (a voice memo sent in one PATCH, or in a few short ones) never creates
+  a multipart upload: its bytes are put as this object in one PutObject;
 - ``ID.info``: the :class:`UploadInfo` (msgspec JSON) with the part ledger in ``backend_state``;
 - ``ID.part.<offset>``: tail segments, bytes that do not fill a part yet (S3 parts are >= 5 MiB).
 
@@ -13,8 +15,10 @@ the retried write reuses their part numbers and segment key, so it overwrites th
 one (superseded segments are swept later). The offset is computed from the info object alone, so
 it is always bytes durably in S3, and HEAD costs exactly one GET.
 
-Request budgets (tests/s3/test_s3_budgets.py): get_info = 1 GET; a PATCH of whole parts = one
-UploadPart per part + 1 PUT; a PATCH below a part = 1 PUT (segment) + 1 PUT (info); promoting a
+Request budgets (tests/s3/test_s3_budgets.py): create = 1 PUT (info); get_info = 1 GET; a PATCH
+of whole parts = one UploadPart per part + 1 PUT (the first one due also creates the multipart
+upload and records it: +2); a PATCH that completes an upload below one part = 1 PUT (the data
+object) + 1 PUT (info); a PATCH below a part = 1 PUT (segment) + 1 PUT (info); promoting a
 tail costs one DeleteObjects, plus one GET per segment this process did not write itself
 (s3_tail_cache.py); finish = CompleteMultipartUpload + 1 PUT
 (it trusts the ledger of the info the core hands it). ListParts is never needed: the ledger is
@@ -31,6 +35,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
 
 import msgspec
 import structlog
@@ -62,7 +67,7 @@ from storage_backends.s3_ledger import (
     segment_starts,
     tail_total,
 )
-from storage_backends.s3_objects import INFO_SUFFIX, Body, MultipartGone, S3Objects, part_buffer
+from storage_backends.s3_objects import INFO_SUFFIX, Body, MultipartGone, S3Objects, body_size, part_buffer
 from storage_backends.s3_parts import PartWriter
 from storage_backends.s3_tail_cache import TailCache
 from tusd_py.protocol.download import download_headers
@@ -71,6 +76,13 @@ log = structlog.get_logger(__name__)
 
 _encoder = msgspec.json.Encoder()
 _decoder = msgspec.json.Decoder(UploadInfo)
+
+
+@dataclass
+class WholeObject:
+    """Whether the write in progress puts its one and only part as the data object itself."""
+
+    chosen: bool = False
 
 
 class S3Store(DataStore):
@@ -142,29 +154,47 @@ class S3Store(DataStore):
             return None
 
     async def create(self, info: UploadInfo) -> None:
-        key = self.objects.data_key(info.id)
+        """One PUT: the info object. The multipart upload waits until a part is due, so a voice
+        memo that arrives below one part never pays for one (see ensure_multipart)."""
         part_size = choose_part_size(
             self.config.part_size, info.length if info.length is not None else self.config.max_upload_size
         )
-        # Content type and disposition can only be set when the multipart upload is created; the
-        # metadata is known now. The multipart upload comes first: without an info object it is
-        # an abandoned upload that sweep_orphans aborts.
-        # The values GET sends (a pure rule): raw client text in an object header could break
-        # the header block, or make it too long for the client reading the object back.
-        download = download_headers(info.metadata)
-        multipart_id = await self.objects.create_multipart(
-            key, content_type=download["Content-Type"], disposition=download["Content-Disposition"]
-        )
-        state = S3State(multipart_id=multipart_id, part_size=part_size)
+        state = S3State(part_size=part_size)
         info.backend_state = msgspec.to_builtins(state)
         info.offset = 0
-        try:
-            # If-None-Match: an id collision must never take over another upload's state.
-            await self.objects.put_bytes(self.objects.info_key(info.id), _encoder.encode(info), if_none_match=True)
-        except StorageError:
-            await self._quietly(self.objects.abort_multipart(key, multipart_id))
-            raise
+        # If-None-Match: an id collision must never take over another upload's state.
+        await self.objects.put_bytes(self.objects.info_key(info.id), _encoder.encode(info), if_none_match=True)
         log.info("s3 upload created", upload_id=info.id, part_size=part_size)
+
+    async def ensure_multipart(self, info: UploadInfo, state: S3State, fence: Fence = NO_FENCE) -> None:
+        """Create the upload's multipart upload (once) and record it at once: abort_abandoned
+        aborts every multipart upload that no info object names, however long a PATCH runs."""
+        if state.multipart_id:
+            return
+        download = self._object_headers(info)
+        state.multipart_id = await self.objects.create_multipart(
+            self.objects.data_key(info.id),
+            content_type=download["Content-Type"],
+            disposition=download["Content-Disposition"],
+        )
+        await self._fenced_commit(info, state, fence)
+
+    @staticmethod
+    def _object_headers(info: UploadInfo) -> dict[str, str]:
+        # The values GET sends (a pure rule): raw client text in an object header could break
+        # the header block, or make it too long for the client reading the object back.
+        return download_headers(info.metadata)
+
+    async def _put_whole_object(self, info: UploadInfo, body: Body) -> Part:
+        """An upload that completes below one part: its bytes become the data object in one PUT."""
+        download = self._object_headers(info)
+        etag = await self.objects.put_bytes(
+            self.objects.data_key(info.id),
+            body,
+            content_type=download["Content-Type"],
+            disposition=download["Content-Disposition"],
+        )
+        return Part(body_size(body), etag)
 
     async def get_info(self, upload_id: str) -> UploadInfo:
         info, _ = await self.load(upload_id)
@@ -176,7 +206,7 @@ class S3Store(DataStore):
         if info.length is not None and not state.completed and durable_offset(state) == info.length and state.tail:
             # A deferred length just became known and every byte is in: the tail becomes the
             # last part now, so that any reader or finisher finds a complete ledger.
-            state = await self._promote_tail(info.id, state)
+            state = await self._promote_tail(info, state)
         await self.commit(info, state)
 
     # -- writing -------------------------------------------------------------------------------
@@ -198,12 +228,18 @@ class S3Store(DataStore):
         if state.completed:
             raise StorageError(f"upload {info.id} is already completed")
         key = self.objects.data_key(info.id)
+        creating = asyncio.Lock()  # parts upload concurrently; the first one due creates the multipart upload
+        whole = WholeObject()
 
         async def upload_part(number: int, body: Body) -> Part:
             # Fenced too: a stale holder's part would replace the new holder's part of the same
             # number (CompleteMultipartUpload would then refuse the ETag, and the upload could not complete).
             if fence.token:
                 await fence.check()
+            if whole.chosen:
+                return await self._put_whole_object(info, body)
+            async with creating:
+                await self.ensure_multipart(info, state, fence)
             return await self.objects.upload_part(key, state.multipart_id, number, body)
 
         writer = PartWriter(
@@ -215,7 +251,7 @@ class S3Store(DataStore):
             fetch_tail=lambda into: self._fetch_tail(info.id, state, into),
         )
         try:
-            return await self._write(info, state, chunks, verify, writer, fence)
+            return await self._write(info, state, chunks, verify, writer, fence, whole)
         finally:
             writer.close()
 
@@ -227,6 +263,7 @@ class S3Store(DataStore):
         verify: Callable[[], None] | None,
         writer: PartWriter,
         fence: Fence,
+        whole: WholeObject,
     ) -> int:
         start = durable_offset(state)
         stream_error: BodyEnded | None = None
@@ -246,7 +283,7 @@ class S3Store(DataStore):
         except BaseException as exc:
             # An S3 failure, a rejected checksum, or cancellation. With verify, nothing of this
             # call may be kept; without it, keep the parts that landed (but not the leftover).
-            await self._settle_after_failure(info, state, writer, exc, keep=verify is None, fence=fence)
+            await self._settle_after_failure(info, state, writer, exc, keep=verify is None, fence=fence, whole=whole)
             raise
         if stream_error is not None and verify is not None:
             await writer.settle()  # discarded, but landed before the lock is released (see below)
@@ -254,6 +291,8 @@ class S3Store(DataStore):
         final = info.length is not None and start + writer.received == info.length
         try:
             if final:
+                # Every byte of the upload is in this process and no part went out: one PutObject.
+                whole.chosen = not state.multipart_id and not state.parts and writer.parts_emitted == 0
                 await writer.flush_last_part()
             landed, failure = await writer.settle()
             if failure is not None:
@@ -263,10 +302,11 @@ class S3Store(DataStore):
                 if fence.token:  # a stale holder's segment would replace the new holder's (same key)
                     await fence.check()
                 segment = await self._put_segment(info.id, start + writer.received - writer.leftover_size, writer)
-            new_state = advance(state, landed, writer.tail_consumed, segment)
+            whole_object = whole.chosen and bool(landed)
+            new_state = advance(state, landed, writer.tail_consumed, segment, whole_object=whole_object)
             await self._fenced_commit(info, new_state, fence)
         except BaseException as exc:
-            await self._settle_after_failure(info, state, writer, exc, keep=verify is None, fence=fence)
+            await self._settle_after_failure(info, state, writer, exc, keep=verify is None, fence=fence, whole=whole)
             raise
         if writer.tail_consumed:
             await self._delete_segments(info.id, state)
@@ -300,6 +340,7 @@ class S3Store(DataStore):
         *,
         keep: bool,
         fence: Fence = NO_FENCE,
+        whole: WholeObject | None = None,
     ) -> None:
         """After a failed write: wait for the part uploads; if allowed, record the parts that
         landed in order, so the client resumes after them. Best effort: if S3 is down this PUT
@@ -316,7 +357,8 @@ class S3Store(DataStore):
         if not keep or not landed:
             return
         try:
-            new_state = advance(state, landed, writer.tail_consumed, None)
+            whole_object = whole is not None and whole.chosen
+            new_state = advance(state, landed, writer.tail_consumed, None, whole_object=whole_object)
             await self._fenced_commit(info, new_state, fence)
         except (StorageError, ValueError) as exc:
             log.warning("s3 could not record parts after a failure", upload_id=info.id, error=str(exc))
@@ -340,17 +382,23 @@ class S3Store(DataStore):
             position += segment.size
         await asyncio.gather(*fetches)
 
-    async def _promote_tail(self, upload_id: str, state: S3State) -> S3State:
-        """Upload the tail as the last part and record it (used when the length becomes known late)."""
+    async def _promote_tail(self, info: UploadInfo, state: S3State) -> S3State:
+        """Upload the tail as the last part (used when the length becomes known late): as the
+        whole data object when it is the upload's only part."""
         size = tail_total(state)
+        whole_object = not state.parts and not state.multipart_id
         async with self.budget.hold(size):
             body = part_buffer(size)
             with body.getbuffer() as view:
-                await self._fetch_tail(upload_id, state, view)
-            part = await self.objects.upload_part(
-                self.objects.data_key(upload_id), state.multipart_id, len(state.parts) + 1, body
-            )
-        return advance(state, [part], True, None)
+                await self._fetch_tail(info.id, state, view)
+            if whole_object:
+                part = await self._put_whole_object(info, body)
+            else:
+                await self.ensure_multipart(info, state)
+                part = await self.objects.upload_part(
+                    self.objects.data_key(info.id), state.multipart_id, len(state.parts) + 1, body
+                )
+        return advance(state, [part], True, None, whole_object=whole_object)
 
     async def _delete_segments(self, upload_id: str, superseded: S3State) -> None:
         """Delete the tail segments of a superseded ledger; leftovers are swept later."""
@@ -372,6 +420,13 @@ class S3Store(DataStore):
         second call: the upload is then complete if the object exists with the ledger's size."""
         key = self.objects.data_key(upload_id)
         parts = state.parts
+        if not state.multipart_id:
+            if parts:
+                raise StorageError(f"upload {upload_id}: parts are recorded without a multipart upload")
+            # A zero-byte upload (anything larger wrote its bytes as a part or a whole object).
+            info = await self.get_info(upload_id)
+            await self._put_whole_object(info, b"")
+            return
         try:
             if not parts:  # a zero-byte upload: S3 needs at least one (empty) part
                 parts = [await self.objects.upload_part(key, state.multipart_id, 1, b"")]
@@ -393,11 +448,12 @@ class S3Store(DataStore):
         state = self._state_of(info)
         if state is None or info.length is None or durable_offset(state) != info.length:
             _, state = await self.load(info.id)
-        if not state.completed:
-            if state.tail:
-                state = await self._promote_tail(info.id, state)
+        if not state.completed and state.tail:
+            state = await self._promote_tail(info, state)
+            if not state.completed:
                 # Recorded before completing: a retry after a crash must not upload it again.
                 await self.commit(info, state)
+        if not state.completed:
             await self.complete_upload(info.id, state)
             state.completed = True
         await self.commit(info, state)
@@ -431,7 +487,8 @@ class S3Store(DataStore):
         # anything after is cleanup that sweep_orphans finishes if we crash midway.
         await self.objects.delete_key(self.objects.info_key(upload_id))
         key = self.objects.data_key(upload_id)
-        await self._quietly(self.objects.abort_multipart(key, state.multipart_id))
+        if state.multipart_id:
+            await self._quietly(self.objects.abort_multipart(key, state.multipart_id))
         debris = [key]
         async for segment_key, _ in self.objects.list_keys(self.objects.segment_prefix(upload_id)):
             debris.append(segment_key)

@@ -31,6 +31,7 @@ async def concatenate(store: S3Store, final: UploadInfo, partials: list[UploadIn
     stored, state = await store.load(final.id)
     if state.completed:
         return  # assembled and completed by an earlier call
+    await store.ensure_multipart(stored, state)
     objects = store.objects
     sources: list[tuple[str, int]] = []
     for partial in partials:

@@ -48,11 +48,13 @@ class Segment(msgspec.Struct, array_like=True, frozen=True):
 class S3State(msgspec.Struct, kw_only=True):
     """What the S3 backend keeps in ``UploadInfo.backend_state``."""
 
-    multipart_id: str
     part_size: int
+    #: Empty until the first part is due: an upload that completes below one part never has one
+    #: (its bytes go to the data object in one PutObject, recorded as its only "part").
+    multipart_id: str = ""
     parts: list[Part] = msgspec.field(default_factory=list)
     tail: list[Segment] = msgspec.field(default_factory=list)
-    completed: bool = False  # CompleteMultipartUpload succeeded and was recorded
+    completed: bool = False  # the data object exists (CompleteMultipartUpload, or one PutObject) and was recorded
 
 
 def choose_part_size(preferred: int, expected_size: int) -> int:
@@ -105,9 +107,19 @@ def split_chunk(filled: int, chunk_len: int, part_size: int) -> list[int]:
     return pieces
 
 
-def advance(state: S3State, new_parts: Sequence[Part], tail_consumed: bool, new_segment: Segment | None) -> S3State:
+def advance(
+    state: S3State,
+    new_parts: Sequence[Part],
+    tail_consumed: bool,
+    new_segment: Segment | None,
+    *,
+    whole_object: bool = False,
+) -> S3State:
     """The ledger after a write: new parts appended; the old tail dropped if the first new part
-    carried it; the write's leftover bytes (if any) appended as a tail segment."""
+    carried it; the write's leftover bytes (if any) appended as a tail segment. ``whole_object``:
+    the only new part is the whole upload, put as the data object itself, so it is completed."""
+    if whole_object and (len(new_parts) != 1 or state.parts or state.multipart_id or new_segment is not None):
+        raise ValueError("only the one and only part of an upload without a multipart upload is a whole object")
     if tail_consumed and not new_parts:
         raise ValueError("the tail can only be consumed by a new part")
     if state.completed:
@@ -120,6 +132,7 @@ def advance(state: S3State, new_parts: Sequence[Part], tail_consumed: bool, new_
         part_size=state.part_size,
         parts=[*state.parts, *new_parts],
         tail=tail,
+        completed=whole_object,
     )
 
 

@@ -76,6 +76,16 @@ def _md5_b64(body: Body) -> str:
     return base64.b64encode(hashlib.md5(body).digest()).decode()
 
 
+def _content_headers(content_type: str | None, disposition: str | None) -> dict[str, str]:
+    """The object headers a later direct GET from the bucket serves."""
+    headers: dict[str, str] = {}
+    if content_type:
+        headers["ContentType"] = content_type
+    if disposition:
+        headers["ContentDisposition"] = disposition
+    return headers
+
+
 class S3Objects:
     """An aioboto3 S3 client bound to one bucket and prefix."""
 
@@ -186,11 +196,20 @@ class S3Objects:
         if position != len(target):
             raise StorageError(f"{key} has {position} bytes, not the {len(target)} expected")
 
-    async def put_bytes(self, key: str, body: Body, *, if_none_match: bool = False) -> str:
+    async def put_bytes(
+        self,
+        key: str,
+        body: Body,
+        *,
+        if_none_match: bool = False,
+        content_type: str | None = None,
+        disposition: str | None = None,
+    ) -> str:
         """Store an object; return its ETag. With ``if_none_match`` an existing key is refused."""
         client = await self.client()
         md5 = await _md5_of(body)
         extra = {"IfNoneMatch": "*"} if if_none_match else {}
+        extra.update(_content_headers(content_type, disposition))
         with s3_call(f"writing {key}"):
             try:
                 response = await client.put_object(
@@ -262,11 +281,7 @@ class S3Objects:
     # -- multipart -----------------------------------------------------------------------------
     async def create_multipart(self, key: str, *, content_type: str | None, disposition: str | None) -> str:
         client = await self.client()
-        extra: dict[str, str] = {}
-        if content_type:
-            extra["ContentType"] = content_type
-        if disposition:
-            extra["ContentDisposition"] = disposition
+        extra = _content_headers(content_type, disposition)
         with s3_call(f"creating the multipart upload {key}"):
             response = await client.create_multipart_upload(Bucket=self.bucket, Key=key, **extra)
         return str(response["UploadId"])

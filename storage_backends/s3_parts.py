@@ -143,6 +143,10 @@ class PartWriter:
             yield body
 
     @property
+    def parts_emitted(self) -> int:
+        return len(self._tasks)
+
+    @property
     def tail_pending(self) -> bool:
         return self._tail_size > 0 and not self.tail_consumed
 

@@ -7,6 +7,7 @@ UploadPart per part plus one info write; ListParts never on the request path.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 
 import pytest
 
@@ -22,9 +23,11 @@ pytestmark = pytest.mark.s3
 
 # Each step's expected requests; None: measured and printed, not held to a budget.
 BUDGETS: dict[str, dict[str, int] | None] = {
-    "create": {"CreateMultipartUpload": 1, "PutObject": 1},
+    # The multipart upload waits for the first part that is due.
+    "create": {"PutObject": 1},
     "get_info": {"GetObject": 1},
-    "write 2 whole parts": {"UploadPart": 2, "PutObject": 1},
+    # The first part due creates the multipart upload and records it (an info PUT) at once.
+    "write 2 whole parts": {"CreateMultipartUpload": 1, "UploadPart": 2, "PutObject": 2},
     "write 1 MiB (tail segment)": {"PutObject": 2},
     "write 1 MiB (tail segment) #2": None,
     # The segments' bytes come from this process's tail cache: nothing is read back.
@@ -35,6 +38,15 @@ BUDGETS: dict[str, dict[str, int] | None] = {
     "finish": {"CompleteMultipartUpload": 1, "PutObject": 1},
     "read range (finished)": {"GetObject": 1},
     "terminate": {"GetObject": 1, "DeleteObject": 1, "AbortMultipartUpload": 1, "ListObjectsV2": 1, "DeleteObjects": 1},
+    # A voice memo below one part, in one PATCH: no multipart upload at all.
+    "small: create": {"PutObject": 1},
+    "small: write all of it": {"PutObject": 2},
+    "small: finish": {"PutObject": 1},
+    "small: read": {"GetObject": 1},
+    # The same in three short PATCHes: the last one puts tail + rest as the data object.
+    "short PATCHes: write the last one": {"PutObject": 2, "DeleteObjects": 1},
+    "short PATCHes: finish": {"PutObject": 1},
+    "small: terminate": {"GetObject": 1, "DeleteObject": 1, "ListObjectsV2": 1, "DeleteObjects": 1},
 }
 _measured: dict[str, dict[str, int]] = {}
 
@@ -75,7 +87,43 @@ async def measure_one_upload(store: S3Store) -> dict[str, dict[str, int]]:
     take("read range (finished)")
     await store.terminate("budget")
     take("terminate")
+    await measure_small_uploads(store, calls, take)
     return measured
+
+
+async def measure_small_uploads(store: S3Store, calls: S3Calls, take: Callable[[str], None]) -> None:
+    small = payload(4096, seed=3)
+    await store.create(UploadInfo(id="memo", length=len(small), metadata={"filetype": b"audio/mp4"}))
+    take("small: create")
+    info = await store.get_info("memo")
+    calls.reset()
+    info.offset = await store.write(info, chunks(small, 1024))
+    take("small: write all of it")
+    info.finished_at, info.sha256 = time.time(), "cd" * 32
+    await store.finish(info)
+    take("small: finish")
+    info = await store.get_info("memo")
+    calls.reset()
+    assert await read_all(store, info, 0, len(small)) == small
+    take("small: read")
+    stored = await store.objects.head_size(store.objects.data_key("memo"))
+    assert stored == len(small)
+    short = payload(3 * MIB, seed=4)
+    await store.create(UploadInfo(id="short", length=len(short)))
+    info = await store.get_info("short")
+    for start in (0, MIB):
+        info.offset = await store.write(info, chunks(short[start : start + MIB], 256 * 1024))
+    calls.reset()
+    info.offset = await store.write(info, chunks(short[2 * MIB :], 256 * 1024))
+    take("short PATCHes: write the last one")
+    info.finished_at = time.time()
+    await store.finish(info)
+    take("short PATCHes: finish")
+    assert await read_all(store, await store.get_info("short"), 0, len(short)) == short
+    calls.reset()
+    await store.terminate("memo")
+    take("small: terminate")
+    await store.terminate("short")
 
 
 @pytest.mark.parametrize("step", list(BUDGETS))

@@ -189,6 +189,45 @@ async def test_terminate_removes_everything(s3_store: S3Store, seaweed: SeaweedS
     assert keys_under(seaweed, prefix) == []
 
 
+async def test_an_upload_below_one_part_is_one_object_and_never_a_multipart_upload(
+    s3_store: S3Store, seaweed: SeaweedS3
+) -> None:
+    prefix = s3_store.config.prefix
+    memo = payload(300 * 1024, seed=12)
+    metadata = {"filename": b"memo.m4a", "filetype": b"audio/mp4"}
+    await s3_store.create(UploadInfo(id="memo", length=len(memo), metadata=metadata))
+    info = await s3_store.get_info("memo")
+    info.offset = await s3_store.write(info, chunks(memo[:100_000], 32 * 1024))  # cut short: a tail segment
+    info = await s3_store.get_info("memo")
+    info.offset = await s3_store.write(info, chunks(memo[100_000:], 32 * 1024))
+    assert multipart_under(seaweed, prefix) == []
+    # The upload is complete the moment its last byte is recorded, before finish().
+    stored = await s3_store.get_info("memo")
+    assert stored.offset == len(memo) and stored.backend_state["completed"] is True
+    assert await read_all(s3_store, stored, 1000, 2000) == memo[1000:2000]
+    done = await finish(s3_store, "memo")
+    assert await read_all(s3_store, done) == memo
+    assert sorted(keys_under(seaweed, prefix)) == [prefix + "memo", s3_store.objects.info_key("memo")]
+    client: Any = seaweed.client()
+    head = client.head_object(Bucket=seaweed.bucket, Key=prefix + "memo")
+    assert head["ContentType"] == "audio/mp4" and "memo.m4a" in head["ContentDisposition"]
+    # A zero-byte upload is an empty object.
+    await s3_store.create(UploadInfo(id="empty", length=0))
+    assert await read_all(s3_store, await finish(s3_store, "empty")) == b""
+    assert multipart_under(seaweed, prefix) == []
+    # Above one part the multipart upload is created when the first part is due, and recorded at
+    # once: the sweep, which aborts every multipart upload no info object names, leaves it alone.
+    big = payload(6 * MIB, seed=13)
+    await s3_store.create(UploadInfo(id="big", length=len(big)))
+    info = await s3_store.get_info("big")
+    info.offset = await s3_store.write(info, chunks(big[: 5 * MIB + 1], MIB))
+    assert multipart_under(seaweed, prefix) == [prefix + "big"]
+    await s3_store.sweep_orphans(time.time() + 1)
+    info = await s3_store.get_info("big")
+    info.offset = await s3_store.write(info, chunks(big[info.offset :], MIB))
+    assert await read_all(s3_store, await finish(s3_store, "big")) == big
+
+
 async def test_list_uploads(s3_store: S3Store) -> None:
     for name in ("b", "a", "c"):
         await s3_store.create(UploadInfo(id=name, length=5))
@@ -320,9 +359,10 @@ async def test_finish_after_s3_forgot_the_completed_multipart_upload(s3_store: S
         done = await finish(s3_store, "twice")
         assert await read_all(s3_store, done) == data
         # An upload whose object does not match the ledger is an error, not silently "complete".
-        await s3_store.create(UploadInfo(id="lost", length=3))
+        # (Above one part, so it has a multipart upload; a smaller upload is one PutObject.)
+        await s3_store.create(UploadInfo(id="lost", length=len(data)))
         info = await s3_store.get_info("lost")
-        await s3_store.write(info, chunks(b"abc", 3))
+        await s3_store.write(info, chunks(data, MIB))
         with pytest.raises(StorageError, match="gone"):
             await finish(s3_store, "lost")
     finally:
