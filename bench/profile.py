@@ -1,6 +1,6 @@
-"""Where tusd-py spends its time in one workload: py-spy on a fresh filesystem server.
+"""Where tusd-py spends its time in one workload: py-spy on a fresh server.
 
-    .venv/bin/python bench/profile.py --workload small [--quick] [--gil]
+    .venv/bin/python bench/profile.py --workload small [--storage fs|s3] [--quick] [--gil]
 
 Installs nothing: needs ``py-spy`` in the project venv (``.venv/bin/pip install py-spy``). Starts
 tusd-py like the benchmark does, samples it with ``py-spy record --format raw`` while
@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import collections
+import contextlib
 import os
 import re
 import shutil
@@ -23,7 +24,7 @@ import sys
 import time
 from pathlib import Path
 
-from servers import BENCH, FS_PEERS, REPO, WORK, RunningServer
+from servers import BENCH, FS_PEERS, REPO, S3_PEERS, WORK, RunningServer
 
 FRAME = re.compile(r"(?P<func>.*) \((?P<file>.*?)(?::\d+)?\)$")
 
@@ -68,33 +69,43 @@ def main() -> int:
     parser.add_argument("--gil", action="store_true", help="only samples that hold the GIL")
     parser.add_argument("--rate", type=int, default=200, help="samples per second")
     parser.add_argument("--top", type=int, default=20)
+    parser.add_argument("--storage", choices=("fs", "s3"), default="fs", help="s3: a fresh SeaweedFS, as make bench")
     args = parser.parse_args()
     py_spy = REPO / ".venv/bin/py-spy"
     if not py_spy.exists():
         parser.error("py-spy is not installed: .venv/bin/pip install py-spy")
     WORK.mkdir(parents=True, exist_ok=True)
-    raw = WORK / f"profile-{args.workload}.txt"
+    raw = WORK / f"profile-{args.storage}-{args.workload}.txt"
     data_dir = Path(os.environ.get("PROFILE_DIR", WORK / "data" / "profile"))
     shutil.rmtree(data_dir, ignore_errors=True)
-    subject = next(p for p in FS_PEERS if p.role == "subject")
-    server = RunningServer(subject, data_dir, WORK / "profile-server.log", None)
-    try:
-        server.wait_ready()
-        spy_cmd = [str(py_spy), "record", "--pid", str(server.pid), "--rate", str(args.rate), "--format", "raw"]
-        spy_cmd += ["-o", str(raw), "--nonblocking", *(["--gil"] if args.gil else [])]
-        spy = subprocess.Popen(spy_cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        time.sleep(1.0)  # py-spy attaches
-        client = [sys.executable, str(BENCH / "client.py"), "--url", server.url, "--workload", args.workload]
-        client += ["--verify", "none", *(["--quick"] if args.quick else [])]
-        out = subprocess.run(client, capture_output=True, text=True, timeout=900, check=False)
-        print(out.stdout.strip() or out.stderr.strip())
-        spy.send_signal(signal.SIGINT)
-        spy.wait(timeout=60)
-    finally:
-        server.stop()
-        shutil.rmtree(data_dir, ignore_errors=True)
+    with contextlib.ExitStack() as stack:
+        s3 = None
+        if args.storage == "s3":
+            from s3env import fresh_bucket, start_s3
+
+            s3 = stack.enter_context(fresh_bucket(stack.enter_context(start_s3(WORK)), "profile"))
+        peers = S3_PEERS if s3 is not None else FS_PEERS
+        subject = next(p for p in peers if p.role == "subject")
+        server = RunningServer(subject, data_dir, WORK / "profile-server.log", s3)
+        stack.callback(shutil.rmtree, data_dir, ignore_errors=True)
+        stack.callback(server.stop)
+        _record(server, py_spy, raw, args)
     print(summarize(raw, args.top))
     return 0
+
+
+def _record(server: RunningServer, py_spy: Path, raw: Path, args: argparse.Namespace) -> None:
+    server.wait_ready()
+    spy_cmd = [str(py_spy), "record", "--pid", str(server.pid), "--rate", str(args.rate), "--format", "raw"]
+    spy_cmd += ["-o", str(raw), "--nonblocking", *(["--gil"] if args.gil else [])]
+    spy = subprocess.Popen(spy_cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    time.sleep(1.0)  # py-spy attaches
+    client = [sys.executable, str(BENCH / "client.py"), "--url", server.url, "--workload", args.workload]
+    client += ["--verify", "none", *(["--quick"] if args.quick else [])]
+    out = subprocess.run(client, capture_output=True, text=True, timeout=900, check=False)
+    print(out.stdout.strip() or out.stderr.strip())
+    spy.send_signal(signal.SIGINT)
+    spy.wait(timeout=60)
 
 
 if __name__ == "__main__":
