@@ -13,7 +13,8 @@ writes the info object that records them in one PUT, then deletes what that PUT 
 crash between any two calls leaves either the old info (the new parts and segment are orphans:
 the retried write reuses their part numbers and segment key, so it overwrites them) or the new
 one (superseded segments are swept later). The offset is computed from the info object alone, so
-it is always bytes durably in S3, and HEAD costs exactly one GET.
+it is always bytes durably in S3, and HEAD costs one GET (none for the prefix's only writer,
+which keeps the info objects it wrote: s3_info_cache.py).
 
 Request budgets (tests/s3/test_s3_budgets.py): create = 1 PUT (info); get_info = 1 GET; a PATCH
 of whole parts = one UploadPart per part + 1 PUT (the first one due also creates the multipart
@@ -57,6 +58,7 @@ from storage_backends.fencing import NO_FENCE, Fence
 from storage_backends.s3_budget import ByteBudget
 from storage_backends.s3_config import S3Config
 from storage_backends.s3_errors import translate
+from storage_backends.s3_info_cache import InfoCache, NoInfoCache
 from storage_backends.s3_ledger import (
     Part,
     S3State,
@@ -95,6 +97,8 @@ class S3Store(DataStore):
         self.budget = ByteBudget(config.part_size * config.part_concurrency)
         #: Bytes of the tail segments this process wrote, so promoting a tail GETs nothing back.
         self.tail_cache = TailCache()
+        #: The info objects this process wrote, when it is the only writer (s3_info_cache.py).
+        self.info_cache = InfoCache() if config.sole_writer else NoInfoCache()
 
     # -- lifecycle -----------------------------------------------------------------------------
     async def start(self) -> None:
@@ -118,8 +122,13 @@ class S3Store(DataStore):
 
     # -- info ----------------------------------------------------------------------------------
     async def load(self, upload_id: str) -> tuple[UploadInfo, S3State]:
-        """The stored info (offset from its ledger) and its S3 state: one GET."""
-        raw = await self.objects.get_bytes(self.objects.info_key(upload_id))
+        """The stored info (offset from its ledger) and its S3 state: one GET (none when this
+        process is the only writer and wrote it)."""
+        raw = self.info_cache.get(upload_id)
+        if raw is None:
+            writes_before = self.info_cache.writes
+            raw = await self.objects.get_bytes(self.objects.info_key(upload_id))
+            self.info_cache.fill(upload_id, raw, writes_before=writes_before)
         try:
             info = _decoder.decode(raw)
             state = msgspec.convert(info.backend_state, S3State)
@@ -140,7 +149,7 @@ class S3Store(DataStore):
             # Expiration counts from the last activity; the filesystem backend uses the file's mtime.
             updated_at=max(info.updated_at, time.time()),
         )
-        await self.objects.put_bytes(self.objects.info_key(info.id), _encoder.encode(committed))
+        await self._put_info(info.id, _encoder.encode(committed))
         info.backend_state, info.offset = committed.backend_state, committed.offset
         info.updated_at = committed.updated_at
 
@@ -163,8 +172,14 @@ class S3Store(DataStore):
         info.backend_state = msgspec.to_builtins(state)
         info.offset = 0
         # If-None-Match: an id collision must never take over another upload's state.
-        await self.objects.put_bytes(self.objects.info_key(info.id), _encoder.encode(info), if_none_match=True)
+        await self._put_info(info.id, _encoder.encode(info), if_none_match=True)
         log.info("s3 upload created", upload_id=info.id, part_size=part_size)
+
+    async def _put_info(self, upload_id: str, encoded: bytes, *, if_none_match: bool = False) -> None:
+        # Dropped first: a PUT that fails may still have landed, so only a success is kept.
+        self.info_cache.discard(upload_id)
+        await self.objects.put_bytes(self.objects.info_key(upload_id), encoded, if_none_match=if_none_match)
+        self.info_cache.put(upload_id, encoded)
 
     async def ensure_multipart(self, info: UploadInfo, state: S3State, fence: Fence = NO_FENCE) -> None:
         """Create the upload's multipart upload (once) and record it at once: abort_abandoned
@@ -485,6 +500,7 @@ class S3Store(DataStore):
         _, state = await self.load(upload_id)
         # The info object first: once it is gone the upload no longer exists for any instance;
         # anything after is cleanup that sweep_orphans finishes if we crash midway.
+        self.info_cache.discard(upload_id)
         await self.objects.delete_key(self.objects.info_key(upload_id))
         key = self.objects.data_key(upload_id)
         if state.multipart_id:

@@ -30,6 +30,9 @@ class S3Config(msgspec.Struct, kw_only=True, frozen=True):
     - ``max_attempts``: botocore attempts per S3 call (standard retry mode) before the call
       fails and the client gets 503.
     - ``connect_timeout`` / ``read_timeout``: seconds, per S3 call attempt.
+    - ``sole_writer``: this process is the only one writing under the prefix (one process with
+      the in-process locker); the store then reads back the info objects it wrote from memory
+      (s3_info_cache.py), so HEAD and the load of a PATCH cost no S3 request. Never with a shared lock.
     - ``access_key_id`` / ``secret_access_key``: for tests only. In production leave them unset:
       credentials come from the standard AWS chain (environment, shared config, instance role).
     """
@@ -45,6 +48,7 @@ class S3Config(msgspec.Struct, kw_only=True, frozen=True):
     max_attempts: int = 3
     connect_timeout: float = 5.0
     read_timeout: float = 60.0
+    sole_writer: bool = False
     access_key_id: str | None = None
     secret_access_key: str | None = None
 

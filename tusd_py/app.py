@@ -80,6 +80,9 @@ def build_store(config: Config) -> DataStore:
         path_style=config.s3_path_style,
         part_size=config.s3_part_size,
         part_concurrency=config.s3_part_concurrency,
+        # One process with the in-process locker is the prefix's only writer (several processes
+        # or instances need --redis-url: README, "Scaling out").
+        sole_writer=config.redis_url is None,
     )
     if config.max_size:  # parts are sized so that 10,000 of them hold the largest allowed upload
         s3 = msgspec.structs.replace(s3, max_upload_size=config.max_size)

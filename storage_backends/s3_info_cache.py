@@ -1,0 +1,66 @@
+"""The info objects this process wrote, kept so that reading them back costs no S3 request.
+
+Valid only while this process is the only writer under the prefix (``S3Config.sole_writer``:
+the in-process locker, one process, no ``--redis-url``): then the info object in S3 is always the
+last one this store put, and a HEAD or the load at the start of a PATCH can answer from memory.
+With a shared lock other instances write too, and every read goes to S3.
+
+What is kept is the encoded object exactly as the PUT sent it, so every reader decodes its own
+copy. An entry is dropped whenever its PUT failed (it may or may not have landed) and before a
+termination deletes the object, so a miss always reads S3, never a stale guess.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+
+#: About 1 KiB per entry: a few MiB for the uploads in progress of a busy process.
+DEFAULT_ENTRIES = 4096
+
+
+class InfoCache:
+    def __init__(self, entries: int = DEFAULT_ENTRIES) -> None:
+        self._entries = entries
+        self._encoded: OrderedDict[str, bytes] = OrderedDict()
+        #: Counts puts and discards: a GET that began before one of them may hold an older object.
+        self.writes = 0
+
+    def get(self, upload_id: str) -> bytes | None:
+        encoded = self._encoded.get(upload_id)
+        if encoded is not None:
+            self._encoded.move_to_end(upload_id)
+        return encoded
+
+    def put(self, upload_id: str, encoded: bytes) -> None:
+        """What a successful PUT of this process sent."""
+        self.writes += 1
+        self._keep(upload_id, encoded)
+
+    def fill(self, upload_id: str, encoded: bytes, *, writes_before: int) -> None:
+        """What a GET read, kept only if no put or discard happened while it was in flight (its
+        answer could be older than that write)."""
+        if self.writes == writes_before:
+            self._keep(upload_id, encoded)
+
+    def discard(self, upload_id: str) -> None:
+        self.writes += 1
+        self._encoded.pop(upload_id, None)
+
+    def _keep(self, upload_id: str, encoded: bytes) -> None:
+        self._encoded[upload_id] = encoded
+        self._encoded.move_to_end(upload_id)
+        while len(self._encoded) > self._entries:
+            self._encoded.popitem(last=False)
+
+    def __len__(self) -> int:
+        return len(self._encoded)
+
+
+class NoInfoCache(InfoCache):
+    """Several writers: nothing is kept, every read goes to S3."""
+
+    def __init__(self) -> None:
+        super().__init__(0)
+
+    def _keep(self, upload_id: str, encoded: bytes) -> None:
+        pass
