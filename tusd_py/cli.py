@@ -96,6 +96,15 @@ def _add_options(target: argparse.ArgumentParser, groups: tuple[str, ...]) -> No
 _METAVARS = {"a whole number": "N", "a number": "N", "a comma-separated list": "LIST"}
 
 
+# Without Redis a one-shot command's locks live in its own process, where a running server cannot
+# see them; and a server without Redis (the sole writer) also trusts the S3 info objects it keeps
+# in memory. A running server sweeps and cleans by itself, so this is for cron jobs and stopped servers.
+ONE_SHOT_WITHOUT_REDIS = (
+    "no --redis-url: this command's upload locks are its own, unseen by a running server; run it only "
+    "while no server uses this storage, or give it and every server the same --redis-url"
+)
+
+
 def _with_command(argv: Sequence[str]) -> list[str]:
     """``tusd-py --port 8080`` means ``tusd-py serve --port 8080``: serve is the default command."""
     args = list(argv)
@@ -121,6 +130,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     for warning in unknown_env(os.environ):
         structlog.get_logger("tusd_py").warning(warning)
     if args.command in ("sweep", "cleanup"):
+        if config.redis_url is None:
+            structlog.get_logger("tusd_py").warning(ONE_SHOT_WITHOUT_REDIS, command=args.command)
         once = _sweep_once if args.command == "sweep" else _cleanup_once
         try:
             return asyncio.run(once(config))

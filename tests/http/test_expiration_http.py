@@ -1,5 +1,6 @@
 """Expiration: Upload-Expires on the wire, 410 once expired, and a sweeper that never races a writer."""
 
+import json
 import os
 import subprocess
 import sys
@@ -13,6 +14,7 @@ from extensions.expiration import sweep
 from storage_backends.filesystem import FileStore
 from tests.tus import OCTET, TUS, create, patch, upload_files
 from tusd_py.app import SERVICE_KEY
+from tusd_py.cli import ONE_SHOT_WITHOUT_REDIS
 
 WEEK = 7 * 24 * 3600
 
@@ -125,3 +127,6 @@ def test_cli_sweep_once(tmp_path: Path) -> None:
     )
     assert result.returncode == 0, result.stderr
     assert "expired 0 uploads" in result.stdout and "removed 1 orphans" in result.stdout
+    # Without Redis its locks are its own: the operator is told when it is safe to run.
+    warnings = [json.loads(line) for line in result.stderr.splitlines() if line.startswith("{")]
+    assert [w["event"] for w in warnings if w.get("level") == "warning"] == [ONE_SHOT_WITHOUT_REDIS]
