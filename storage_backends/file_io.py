@@ -1,4 +1,5 @@
-"""Blocking file I/O of the filesystem backend: the pipelined appender and the in-kernel copies.
+"""Blocking file I/O of the filesystem backend: the appender (on the event loop while the disk keeps
+up, else pipelined in a thread) and the in-kernel copies.
 
 Every call here that writes is waited for even when the calling task is cancelled: closing a
 descriptor (or releasing the upload's lock) under a write still running in a thread would corrupt
@@ -10,20 +11,23 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import time
 from collections.abc import Callable
 from pathlib import Path
 
 from storage_backends.base import StorageError
 from storage_backends.file_fence import FileFence
 
-# Bytes gathered from the network before one vectored write: large enough that thread hand-offs
-# are rare, small enough that memory stays flat (two batches per PATCH: one filling, one being
-# written; 16 concurrent uploads cost ~16 MiB).
+# Bytes gathered from the network before one vectored write: large enough that syscalls (and, on a
+# slow disk, thread hand-offs) are rare, small enough that memory stays flat (at most two batches
+# per PATCH: one filling, one being written in a thread; 16 concurrent uploads cost <= 16 MiB).
 WRITE_BATCH = 512 * 1024
 READ_BLOCK = 256 * 1024
-# A batch up to this size is written on the event loop: copying it into the page cache takes
-# microseconds, less than handing it to a thread (a small upload's whole body is one such batch).
-INLINE_WRITE = 64 * 1024
+# A write that takes longer than this blocked on the disk, not on a page-cache copy (a 512 KiB batch
+# copies in ~0.1 ms): dirty-page throttling, a slow or network mount.
+SLOW_WRITE = 0.005
+# After a slow write, batches go to a thread for this long, then inline writing is tried again.
+THREAD_AFTER_SLOW_WRITE = 2.0
 _IOV_MAX = 1024
 
 
@@ -37,15 +41,39 @@ async def finish_in_thread(func: Callable[..., None], *args: object) -> None:
         raise
 
 
-class PipelinedWriter:
-    """Writes batches in a worker thread, one at a time and in order, while the caller reads the
-    next batch from the network: socket reads and disk writes overlap (double buffering), and
-    memory stays at two batches per request."""
+class WritePlacement:
+    """Where a store's batches are written: on the event loop while the disk keeps up, in a thread
+    for a while after a write that blocked.
 
-    def __init__(self, fd: int, fence: FileFence | None = None, position: int = 0) -> None:
+    Copying a batch into the page cache takes microseconds, less than handing it to a thread and
+    back (measured, bench/RESULTS.md: large uploads went from 0.62-0.74x to 0.87-1.01x of the
+    simplest aiohttp app). A write that blocks on the disk would stall every request of the
+    process for as long, so one slow write moves the following ones off the loop.
+    """
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self._clock = clock
+        self._threaded_until = -float("inf")
+
+    def inline(self) -> bool:
+        return self._clock() >= self._threaded_until
+
+    def took(self, seconds: float) -> None:
+        """Report how long an inline write took."""
+        if seconds > SLOW_WRITE:
+            self._threaded_until = self._clock() + THREAD_AFTER_SLOW_WRITE
+
+
+class PipelinedWriter:
+    """Writes batches one at a time and in order: on the event loop while ``placement`` allows it,
+    otherwise in a worker thread while the caller reads the next batch from the network (socket
+    reads and disk writes overlap, and memory stays at two batches per request)."""
+
+    def __init__(self, fd: int, placement: WritePlacement, fence: FileFence | None = None, position: int = 0) -> None:
         """``fence``: write each batch under it (see file_fence.py), ``position`` being where the
         file ends before the first batch."""
         self._fd = fd
+        self._placement = placement
         self._fence = fence
         self._position = position
         self._pending: asyncio.Future[None] | None = None
@@ -54,12 +82,14 @@ class PipelinedWriter:
     async def submit(self, batch: list[bytes], size: int) -> None:
         await self.drain()
         if self._fence is None:
-            if size <= INLINE_WRITE:  # the fenced path may wait on a lock: always in a thread
+            if self._placement.inline():  # the fenced path may wait on a lock: always in a thread
+                started = time.perf_counter()
                 try:
                     _writev_all(self._fd, batch)
                 except Exception:
                     self.failed = True
                     raise
+                self._placement.took(time.perf_counter() - started)
                 return
             self._pending = asyncio.ensure_future(asyncio.to_thread(_writev_all, self._fd, batch))
             return

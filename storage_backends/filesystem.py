@@ -54,6 +54,7 @@ from storage_backends.file_io import (
     READ_BLOCK,
     WRITE_BATCH,
     PipelinedWriter,
+    WritePlacement,
     append_file,
     concatenate_files,
     finish_in_thread,
@@ -79,6 +80,7 @@ class FileStore(DataStore):
         self._xattrs = xattrs
         #: Which mode is active. Until start() probes, a refused setxattr falls back to the info file.
         self.uses_xattrs = file_facts.AVAILABLE if xattrs is None else xattrs
+        self._placement = WritePlacement()  # one per store: a slow disk slows every upload on it
 
     async def start(self) -> None:
         try:
@@ -285,7 +287,7 @@ class FileStore(DataStore):
             fd = os.open(path, flags)
         except FileNotFoundError:
             raise UploadNotFound(path.name) from None
-        writer = PipelinedWriter(fd, file_fence, position)
+        writer = PipelinedWriter(fd, self._placement, file_fence, position)
 
         async def submit(batch: list[bytes], size: int) -> None:
             if file_fence is not None:
