@@ -113,7 +113,12 @@ class S3Objects:
             region_name=cfg.region,
         )
         boto_config = AioConfig(
-            s3={"addressing_style": "path" if cfg.path_style else "auto"},
+            # The Content-MD5 below is the integrity check every S3-compatible server makes
+            # (SeaweedFS ignores a wrong x-amz-content-sha256: tests/s3/test_s3_integrity.py).
+            # botocore would also SHA-256 every body on the event loop to sign it over plain http
+            # (over https it already sends UNSIGNED-PAYLOAD beside a Content-MD5): a second pass
+            # over every byte for no check, so it is off.
+            s3={"addressing_style": "path" if cfg.path_style else "auto", "payload_signing_enabled": False},
             retries={"max_attempts": cfg.max_attempts, "mode": "standard"},
             connect_timeout=cfg.connect_timeout,
             read_timeout=cfg.read_timeout,
