@@ -81,8 +81,8 @@ class PipelinedWriter:
 
     async def submit(self, batch: list[bytes], size: int) -> None:
         await self.drain()
-        if self._fence is None:
-            if self._placement.inline():  # the fenced path may wait on a lock: always in a thread
+        if self._fence is None:  # the fenced path may wait on a lock: always in a thread
+            if self._placement.inline():
                 started = time.perf_counter()
                 try:
                     _writev_all(self._fd, batch)
