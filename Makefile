@@ -7,17 +7,48 @@ STAMP := $(VENV)/.installed
 RUN_STAMP := $(VENV)/.runtime-installed
 PYTEST_ARGS ?=
 
-.PHONY: run test test-quick lint conformance bench clean system-deps demo
+.PHONY: run test test-quick test-latest lock lint conformance bench clean system-deps demo
 
-$(RUN_STAMP): pyproject.toml
+# Every environment installs exactly a lock (requirements/*.lock, hashes included) with uv; see
+# requirements/README.md. uv itself comes from requirements/uv.txt, also pinned with hashes.
+UV := $(BIN)/uv
+UV_PIP := $(UV) pip
+LOCKS := requirements/runtime.lock requirements/dev.lock
+
+$(UV): requirements/uv.txt
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e .
+	$(BIN)/pip install --quiet --disable-pip-version-check --require-hashes --no-deps -r requirements/uv.txt
+	touch $(UV)
+
+# `make run` needs only the runtime lock; when the venv already holds the dev lock (a superset with
+# the same pins, tests/packaging/test_lock.py keeps it so) there is nothing to change.
+$(RUN_STAMP): $(UV) requirements/runtime.lock
+	@if [ -f $(STAMP) ] && [ $(STAMP) -nt requirements/dev.lock ]; then \
+	  echo "the dev lock is installed (it holds the runtime lock's pins)"; \
+	else \
+	  $(UV_PIP) sync --quiet --python $(BIN)/python --require-hashes requirements/runtime.lock && \
+	  $(UV_PIP) install --quiet --python $(BIN)/python --no-deps --no-build-isolation -e . ; \
+	fi
 	touch $(RUN_STAMP)
 
-$(STAMP): $(RUN_STAMP)
-	$(BIN)/pip install --quiet -e '.[dev]'
-	touch $(STAMP)
+$(STAMP): $(UV) requirements/dev.lock
+	$(UV_PIP) sync --quiet --python $(BIN)/python --require-hashes requirements/dev.lock
+	$(UV_PIP) install --quiet --python $(BIN)/python --no-deps --no-build-isolation -e .
+	touch $(STAMP) $(RUN_STAMP)
+
+## lock: re-resolve requirements/*.lock from pyproject.toml on purpose (newest versions the ranges allow)
+lock: $(UV)
+	bash scripts/lock.sh
+
+## test-latest: mypy and the quick tests against the newest versions pyproject.toml allows (not the lock),
+## in .venv-latest, so an upstream release that breaks us is found here first. Not part of `make test`.
+test-latest:
+	$(PYTHON) -m venv .venv-latest
+	.venv-latest/bin/pip install --quiet --upgrade pip
+	.venv-latest/bin/pip install --quiet --upgrade --upgrade-strategy eager -e '.[dev]'
+	.venv-latest/bin/pip list --format=freeze > .venv-latest/versions.txt
+	.venv-latest/bin/mypy
+	.venv-latest/bin/pytest -q -p no:cacheprovider -m "not slow and not s3 and not redis and not interop and not browser and not postgres and not nginx"
 
 ## demo: bundle the /demo page (tus-js-client via esbuild, pinned in tusd_py/demo/package-lock.json)
 DEMO_DIR := tusd_py/demo
@@ -58,4 +89,4 @@ bench: $(STAMP)
 	$(BIN)/python bench/run.py $(BENCH_ARGS)
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .venv-latest .pytest_cache .mypy_cache .ruff_cache

@@ -236,7 +236,7 @@ class RedisLocker(Locker):
             finally:
                 self.bus_ready.clear()
                 with contextlib.suppress(Exception):
-                    await pubsub.aclose()  # type: ignore[no-untyped-call]
+                    await pubsub.aclose()
 
     def _on_message(self, channel: str, upload_id: str) -> None:
         if channel == REQUESTS_CHANNEL:
