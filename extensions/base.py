@@ -16,8 +16,10 @@ from storage_backends.base import UploadInfo
 
 if TYPE_CHECKING:
     from tusd_py.service import TusService
+    from tusd_py.uploads.operations import Uploads
 
-Handler = Callable[["TusService", web.Request], Awaitable[web.StreamResponse]]
+#: A route's handler: it parses the request, calls the operation layer, writes the response.
+Handler = Callable[["Uploads", web.Request], Awaitable[web.StreamResponse]]
 #: (target, method): target is "collection" (the base path) or "upload" (base path + id).
 RouteKey = tuple[str, str]
 
@@ -71,6 +73,9 @@ class Extension:
 
     async def on_finished(self, service: TusService, info: UploadInfo) -> None:
         """Called once for every upload whose last byte was stored, partial uploads included."""
+
+    async def on_final_created(self, service: TusService, info: UploadInfo) -> None:
+        """Called once a final concatenation upload exists (the concatenation extension assembles it)."""
 
     async def recover(self, service: TusService, info: UploadInfo) -> None:
         """Called for every stored upload at start-up, to rebuild in-memory state or repair a crash."""

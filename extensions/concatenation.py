@@ -24,64 +24,41 @@ from aiohttp import web
 
 from extensions.base import Extension, Handler
 from storage_backends.base import CAP_CONCATENATION, UploadInfo, UploadNotFound
-from tusd_py.errors import TusError, bad_request, too_large
+from tusd_py.errors import TusError, bad_request
 from tusd_py.locking import UploadLocked
 from tusd_py.protocol import upload_state
 from tusd_py.protocol.concat import parse_upload_concat
 from tusd_py.protocol.metadata import parse_metadata
+from tusd_py.quotas import QuotaExceeded
 
 if TYPE_CHECKING:
     from tusd_py.service import TusService
+    from tusd_py.uploads.operations import Uploads
 
 log = structlog.get_logger(__name__)
 
 
-async def create_final(service: TusService, request: web.Request) -> web.StreamResponse:
+async def create_final(uploads: Uploads, request: web.Request) -> web.StreamResponse:
+    """POST with ``Upload-Concat: final;...``: parse, then the operation layer's concatenate."""
     from extensions.creation import new_upload_id
-    from tusd_py.gate import caller_id
+    from tusd_py.gate import actor
 
+    service = uploads.service
     concat = parse_upload_concat(request.headers.get("Upload-Concat"), service.config.base_path)
     assert concat is not None and concat.role == "final"
     if request.headers.get("Upload-Length") is not None:
         raise bad_request("a final upload must not carry Upload-Length: its length is the sum of its partials")
     metadata = parse_metadata(request.headers.get("Upload-Metadata"))
-    partials: list[UploadInfo] = []
-    for partial_id in concat.partial_ids:
-        try:
-            partial = await service.load(request, partial_id)
-        except TusError:
-            raise TusError(404, f"partial upload {partial_id} not found") from None
-        if partial.concat != "partial":
-            raise bad_request(f"upload {partial_id} is not a partial upload (create it with Upload-Concat: partial)")
-        partials.append(partial)
-    unfinished = [p.id for p in partials if not upload_state.is_complete(p)]
-    if unfinished and not service.has_extension("concatenation-unfinished"):
-        raise bad_request("partial uploads are not finished: " + ", ".join(unfinished))
-    lengths = [p.length for p in partials]
-    total = sum(n for n in lengths if n is not None) if None not in lengths else None
-    known = sum(n for n in lengths if n is not None)
-    max_size = service.config.max_size
-    if max_size is not None and known > max_size:
-        raise too_large(f"the partial uploads add up to {known} bytes, above the maximum of {max_size}")
-    final = UploadInfo(
-        id=new_upload_id(),
-        length=total,
-        metadata=metadata,
-        owner=caller_id(request),
-        concat="final",
-        partials=[p.id for p in partials],
+    info = await uploads.concatenate(
+        actor(request), concat.partial_ids, metadata, has_body=request.body_exists, new_id=new_upload_id()
     )
-    final = await service.create(request, final)
-    concatenation(service).wait_for(final)
-    await assemble_if_ready(service, final.id)
-    info = await service.store.get_info(final.id)
-    headers = {"Location": service.upload_url(request, final.id), **service.upload_headers(info)}
+    headers = {"Location": service.upload_url(request, info.id), **service.upload_headers(info)}
     return web.Response(status=201, headers=headers)
 
 
 async def assemble_if_ready(service: TusService, final_id: str) -> bool:
     """Build the final upload if all its partials are finished. True when it is (now) finished."""
-    async with service.locker.lock(final_id):
+    async with service.locker.lock(final_id) as fence:
         final = await service.store.get_info(final_id)
         if upload_state.is_finished(final):
             return True
@@ -97,12 +74,16 @@ async def assemble_if_ready(service: TusService, final_id: str) -> bool:
         if max_size is not None and total > max_size:
             log.warning("final upload would exceed the max size; not assembled", upload_id=final_id, total=total)
             return False
+        if service.quotas is not None:
+            # The assembled bytes are claimed before a byte is copied: a final of deferred partials
+            # reserved nothing at creation (raises QuotaExceeded, 413, and nothing is assembled).
+            await service.quotas.grow(final, total)
         if final.length is None:
             final.length = total
-            await service.store.update_info(final)
-        await service.store.concatenate(final, partials)
+            await service.store.update_info(final, fence)
+        await service.store.concatenate(final, partials, fence)
         final = await service.store.get_info(final_id)
-        await service.finish(final)
+        await service.finish(final, fence)
         return True
 
 
@@ -121,10 +102,17 @@ class Concatenation(Extension):
         for partial_id in final.partials:
             self.waiting.setdefault(partial_id, set()).add(final.id)
 
+    async def on_final_created(self, service: TusService, info: UploadInfo) -> None:
+        self.wait_for(info)
+        await assemble_if_ready(service, info.id)
+
     async def recover(self, service: TusService, info: UploadInfo) -> None:
         if upload_state.awaits_partials(info):
             self.wait_for(info)
-            await assemble_if_ready(service, info.id)
+            try:
+                await assemble_if_ready(service, info.id)
+            except QuotaExceeded as exc:
+                log.info("final upload not assembled: over its owner's quota", upload_id=info.id, reason=exc.reason)
 
     async def refresh(self, service: TusService, info: UploadInfo) -> UploadInfo:
         """A final whose last partial was finished by another instance (which does not know the
@@ -167,6 +155,10 @@ class Concatenation(Extension):
         for final_id in sorted(self.waiting.pop(info.id, set())):
             try:
                 await assemble_if_ready(service, final_id)
+            except QuotaExceeded as exc:
+                # The partial's own request succeeded; the final stays unassembled, and its HEAD says why.
+                log.info("final upload not assembled: over its owner's quota", upload_id=final_id, reason=exc.reason)
+                continue
             except UploadLocked:
                 # Another partial's request is assembling this final right now; it saw us finished.
                 continue

@@ -23,9 +23,11 @@ from tusd_py.errors import TusError
 from tusd_py.locking import UploadLocked
 from tusd_py.protocol.response_headers import http_date
 from tusd_py.protocol.upload_state import expires_at, is_expired
+from tusd_py.uploads.actor import SERVER
 
 if TYPE_CHECKING:
     from tusd_py.service import TusService
+    from tusd_py.uploads.operations import Uploads
 
 log = structlog.get_logger(__name__)
 
@@ -50,22 +52,23 @@ class SweepReport:
     orphans: int = 0
 
 
-async def sweep(service: TusService, now: float | None = None) -> SweepReport:
+async def sweep(uploads: Uploads, now: float | None = None) -> SweepReport:
     """Delete every expired, unfinished upload that nobody is writing, and backend debris."""
+    service = uploads.service
     expire_after = service.config.expire_after
     report = SweepReport()
     if expire_after <= 0:
         return report
     now = time.time() if now is None else now
 
-    def still_expired(fresh: UploadInfo) -> bool:  # activity may have happened since the listing
-        return is_expired(fresh, expire_after, now)
+    def active_since(fresh: UploadInfo) -> bool:  # activity may have happened since the listing
+        return not is_expired(fresh, expire_after, now)
 
     async for info in service.store.list_uploads():
         if not is_expired(info, expire_after, now):
             continue
         try:
-            deleted = await service.delete_upload(info.id, check=still_expired, wait=False, ask_hooks=False)
+            deleted = await uploads.delete(SERVER, info.id, keep=active_since)
         except UploadLocked:
             report.skipped_busy += 1
             continue

@@ -33,11 +33,9 @@ from extensions.base import Extension, Handler
 from extensions.creation import new_upload_id
 from extensions.termination import terminate
 from storage_backends.base import CAP_DEFER_LENGTH, UploadInfo
-from storage_backends.fencing import Fence
 from tusd_py import core
-from tusd_py.body import BodyStream
 from tusd_py.errors import TusError
-from tusd_py.gate import caller_id
+from tusd_py.gate import actor, caller_id
 from tusd_py.interim import send_interim
 from tusd_py.protocol import upload_state
 from tusd_py.protocol.draft_decisions import (
@@ -58,10 +56,11 @@ from tusd_py.protocol.draft_fields import (
 )
 from tusd_py.protocol.draft_versions import INTEROP_HEADER, DraftVersion, draft_version, served_versions
 from tusd_py.protocol.headers import MAX_REPRESENTABLE
-from tusd_py.quotas import claimed_bytes
+from tusd_py.protocol.upload_state import claimed_bytes
 from tusd_py.service import TusService
+from tusd_py.uploads.operations import AppendPlan, Body, Uploads
 
-DraftHandler = Callable[[TusService, web.Request, DraftVersion], Awaitable[web.StreamResponse]]
+DraftHandler = Callable[[Uploads, web.Request, DraftVersion], Awaitable[web.StreamResponse]]
 
 
 def is_draft_request(request: web.Request) -> bool:
@@ -97,13 +96,14 @@ def _draft(handler: DraftHandler) -> Handler:
     carrying the interop version (and, for a 413, the limits: "MUST include the Upload-Limit")."""
 
     @functools.wraps(handler)
-    async def run(service: TusService, request: web.Request) -> web.StreamResponse:
+    async def run(uploads: Uploads, request: web.Request) -> web.StreamResponse:
+        service = uploads.service
         version = draft_version(request.headers.get(INTEROP_HEADER))
         if version is None:
             shown = request.headers.get(INTEROP_HEADER, "")[:8]
             raise problem(400, f"{INTEROP_HEADER} {shown!r} is not served here; this server speaks {served_versions()}")
         try:
-            return await handler(service, request, version)
+            return await handler(uploads, request, version)
         except TusError as exc:
             error = as_problem(exc)
             error.headers.setdefault(INTEROP_HEADER, str(version.number))
@@ -136,49 +136,6 @@ def _owner(request: web.Request) -> str | None:
         return None
 
 
-async def _stream(
-    service: TusService,
-    request: web.Request,
-    info: UploadInfo,
-    *,
-    complete: bool,
-    max_bytes: int,
-    body_bytes: int | None,
-    handover: list[BodyStream],
-    fence: Fence,
-) -> UploadInfo:
-    """Append the request content (the caller holds the lock, whose ``fence`` it passes); a
-    completing request whose length was unknown declares it now, and the upload is finished,
-    once, by the shared service."""
-    info = await service.write_body(
-        request,
-        info,
-        max_bytes=await service.body_limit(info, max_bytes, body_bytes),
-        verifier=None,
-        fence=fence,
-        on_stream=handover.append,
-    )
-    if complete and info.length is None:
-        fresh = await service.store.get_info(info.id)
-        await service.declare_length(fresh, fresh.offset)
-        await service.store.update_info(fresh)
-        await service.finish(fresh)
-        info = fresh
-    if complete and not upload_state.is_complete(info):
-        raise inconsistent_length(
-            f"the request said it completes the upload, but it ends at {info.offset} of {info.length} bytes"
-        )
-    return info
-
-
-def _handover(streams: list[BodyStream]) -> Callable[[], None]:
-    def release() -> None:
-        for stream in streams:
-            stream.hand_over()
-
-    return release
-
-
 def _state(version: DraftVersion, info: UploadInfo) -> dict[str, str]:
     headers = {
         INTEROP_HEADER: str(version.number),
@@ -191,7 +148,8 @@ def _state(version: DraftVersion, info: UploadInfo) -> dict[str, str]:
 
 
 @_draft
-async def create(service: TusService, request: web.Request, version: DraftVersion) -> web.StreamResponse:
+async def create(uploads: Uploads, request: web.Request, version: DraftVersion) -> web.StreamResponse:
+    service = uploads.service
     fields = request.headers
     plan = decide_creation(
         complete=completeness(version, fields.get(version.complete_field)),
@@ -207,30 +165,37 @@ async def create(service: TusService, request: web.Request, version: DraftVersio
     if plan.length is None and CAP_DEFER_LENGTH not in service.store.capabilities:
         raise problem(400, "this storage needs the upload's length up front: send Upload-Length or Content-Length")
     metadata = representation_metadata(fields.get("Content-Type"), fields.get("Content-Disposition"))
-    info = UploadInfo(id=new_upload_id(), length=plan.length, metadata=metadata, owner=caller_id(request))
-    info = await service.create(request, info)
-    location = service.upload_url(request, info.id)
-    interim = {"Location": location, INTEROP_HEADER: str(version.number)}
-    if version.limits_in_104:
-        interim.update(await _limit_header(service, version, info.owner, info))
-    handover: list[BodyStream] = []
+    info = UploadInfo(id=new_upload_id(), length=plan.length, metadata=metadata)
+    location = ""
+
+    def named(created: UploadInfo) -> None:
+        nonlocal location
+        location = service.upload_url(request, created.id)
+
+    async def announce(created: UploadInfo) -> None:
+        # Under the new upload's lock, before the 104 names it: a client that HEADs the moment it
+        # learns the URL must find this request holding the lock (and take it over), not slip in
+        # before it and report an offset that this request's bytes then move (seen through nginx + Redis).
+        interim = {"Location": location, INTEROP_HEADER: str(version.number)}
+        if version.limits_in_104:
+            interim.update(await _limit_header(service, version, created.owner, created))
+        await send_interim(request, 104, "Upload Resumption Supported", interim)
+
+    has_content = request.body_exists
+    body = Body(request.content, plan.body_bytes) if has_content else None
+    end = plan.length if plan.length is not None else service.config.max_size or MAX_REPRESENTABLE
     try:
-        async with service.locker.lock(info.id, on_release_request=_handover(handover)) as fence:
-            # Locked before the 104 names the upload: a client that HEADs the moment it learns the URL
-            # must find this request holding the lock (and take it over), not slip in before it and
-            # report an offset that this request's bytes then move (seen through nginx + Redis).
-            await send_interim(request, 104, "Upload Resumption Supported", interim)
-            if upload_state.is_complete(info):  # an empty representation: complete on creation
-                await service.finish(info)
-            else:
-                end = info.length if info.length is not None else service.config.max_size or MAX_REPRESENTABLE
-                limit = capped(end - info.offset, service.config.max_append_size)
-                info = await _stream(
-                    service, request, info, complete=plan.complete, max_bytes=limit, body_bytes=plan.body_bytes,
-                    handover=handover, fence=fence,
-                )  # fmt: skip
+        info = await uploads.create(
+            actor(request), info, body, on_created=named, on_locked=announce,
+            max_bytes=capped(end, service.config.max_append_size), completes=plan.complete,
+        )  # fmt: skip
+        if plan.complete and not upload_state.is_complete(info):
+            raise inconsistent_length(
+                f"the request said it completes the upload, but it ends at {info.offset} of {info.length} bytes"
+            )
     except TusError as exc:
-        exc.headers.setdefault("Location", location)  # the upload exists: the client can resume it
+        if location:
+            exc.headers.setdefault("Location", location)  # the upload exists: the client can resume it
         raise
     headers = {"Location": location, **_state(version, info)}
     if not upload_state.is_complete(info):
@@ -239,15 +204,17 @@ async def create(service: TusService, request: web.Request, version: DraftVersio
 
 
 @_draft
-async def head(service: TusService, request: web.Request, version: DraftVersion) -> web.StreamResponse:
-    info = await core.load_for_head(service, request, service.upload_id(request))
+async def head(uploads: Uploads, request: web.Request, version: DraftVersion) -> web.StreamResponse:
+    service = uploads.service
+    info = await uploads.state(actor(request), request.match_info.get("upload_id", ""))
     headers = {**_state(version, info), "Cache-Control": "no-store"}
     headers.update(await _limit_header(service, version, info.owner, info))
     return web.Response(status=version.head_status, headers=headers)
 
 
 @_draft
-async def append(service: TusService, request: web.Request, version: DraftVersion) -> web.StreamResponse:
+async def append(uploads: Uploads, request: web.Request, version: DraftVersion) -> web.StreamResponse:
+    service = uploads.service
     fields = request.headers
     media_type = fields.get("Content-Type", "").split(";", 1)[0].strip().lower()
     if version.append_media_type is not None and media_type != version.append_media_type:
@@ -259,12 +226,9 @@ async def append(service: TusService, request: web.Request, version: DraftVersio
     if complete is None and raw_complete is not None:
         raise problem(400, f"malformed {version.complete_field} header (a structured Boolean, ?0 or ?1)")
     complete = True if complete is None else complete  # absent: this content ends the upload (-01, -02)
-    upload_id = service.upload_id(request)
-    handover: list[BodyStream] = []
-    async with service.locker.lock(upload_id, on_release_request=_handover(handover)) as fence:
-        info = await service.load(request, upload_id)
-        service.check_write(info)
-        plan = decide_append(
+
+    def decide(info: UploadInfo) -> AppendPlan:
+        return decide_append(
             stored_offset=info.offset,
             stored_length=info.length,
             upload_complete=upload_state.is_complete(info),
@@ -276,13 +240,15 @@ async def append(service: TusService, request: web.Request, version: DraftVersio
             max_append_size=service.config.max_append_size,
             min_append_size=service.config.min_append_size,
         )
-        if plan.new_length is not None:
-            await service.declare_length(info, plan.new_length)
-            await service.store.update_info(info)
-        info = await _stream(
-            service, request, info, complete=complete, max_bytes=plan.max_bytes, body_bytes=plan.body_bytes,
-            handover=handover, fence=fence,
-        )  # fmt: skip
+
+    body = Body(request.content, request.content_length)
+    info = await uploads.append(
+        actor(request), request.match_info.get("upload_id", ""), body, decide, completes=complete
+    )
+    if complete and not upload_state.is_complete(info):
+        raise inconsistent_length(
+            f"the request said it completes the upload, but it ends at {info.offset} of {info.length} bytes"
+        )
     done = upload_state.is_complete(info)
     headers = _state(version, info)
     if not done:
@@ -291,14 +257,15 @@ async def append(service: TusService, request: web.Request, version: DraftVersio
 
 
 @_draft
-async def cancel(service: TusService, request: web.Request, version: DraftVersion) -> web.StreamResponse:
-    await terminate(service, request)
+async def cancel(uploads: Uploads, request: web.Request, version: DraftVersion) -> web.StreamResponse:
+    await terminate(uploads, request)
     return web.Response(status=204, headers={INTEROP_HEADER: str(version.number)})
 
 
 @_draft
-async def options(service: TusService, request: web.Request, version: DraftVersion) -> web.StreamResponse:
-    response = await core.options(service, request)
+async def options(uploads: Uploads, request: web.Request, version: DraftVersion) -> web.StreamResponse:
+    service = uploads.service
+    response = await core.options(uploads, request)
     response.headers[INTEROP_HEADER] = str(version.number)
     limits = format_limits(await limits_of(service, None, None), version)
     if limits is not None:

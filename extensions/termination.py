@@ -1,7 +1,9 @@
 """tus "Termination" extension: DELETE ends an upload and frees its bytes.
 
-The deletion itself is :meth:`TusService.delete_upload`, shared with every other deleter; it takes
-the upload's lock like a PATCH does, so a PATCH still streaming is interrupted rather than raced.
+The deletion itself is :meth:`Uploads.delete`, the one path every deleter takes (the draft's
+DELETE, the Recordings API, cleanup, the expiry sweep): owner first, then the lock taken over like
+a PATCH takes it (a PATCH still streaming is interrupted rather than raced), a pre-terminate hook,
+the fenced terminate, then the listeners.
 """
 
 from __future__ import annotations
@@ -9,18 +11,13 @@ from __future__ import annotations
 from aiohttp import web
 
 from extensions.base import Extension, Handler, RouteKey
-from storage_backends.base import CAP_TERMINATION, UploadInfo
-from tusd_py.errors import not_found
-from tusd_py.service import TusService
+from storage_backends.base import CAP_TERMINATION
+from tusd_py.gate import actor
+from tusd_py.uploads.operations import Uploads
 
 
-async def terminate(service: TusService, request: web.Request) -> web.StreamResponse:
-    def visible(info: UploadInfo) -> bool:
-        service.check_access(request, info)  # raises 404 / 410 for this user
-        return True
-
-    if await service.delete_upload(service.upload_id(request), check=visible) is None:
-        raise not_found()
+async def terminate(uploads: Uploads, request: web.Request) -> web.StreamResponse:
+    await uploads.delete(actor(request), request.match_info.get("upload_id", ""))
     return web.Response(status=204)
 
 

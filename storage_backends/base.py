@@ -149,10 +149,12 @@ class DataStore(abc.ABC):
         """Return the upload's info with its durable offset; raise :class:`UploadNotFound`."""
 
     @abc.abstractmethod
-    async def update_info(self, info: UploadInfo) -> None:
+    async def update_info(self, info: UploadInfo, fence: Fence | None = None) -> None:
         """Persist changed fields of ``info`` (length, metadata, finished_at, sha256...). Never the offset.
 
         The backend owns ``backend_state``: it keeps its own and never takes the caller's copy.
+        Like every state-changing call below, it confirms ``fence`` (``fencing.confirm``) before
+        it commits, so a holder that lost its lock changes nothing.
         """
 
     @abc.abstractmethod
@@ -182,7 +184,7 @@ class DataStore(abc.ABC):
         """
 
     @abc.abstractmethod
-    async def finish(self, info: UploadInfo) -> None:
+    async def finish(self, info: UploadInfo, fence: Fence | None = None) -> None:
         """Called once when the last byte is stored, with ``finished_at`` and ``sha256`` set.
 
         Persists them and does backend-specific completion (e.g. CompleteMultipartUpload).
@@ -198,10 +200,10 @@ class DataStore(abc.ABC):
         """
 
     @abc.abstractmethod
-    async def terminate(self, upload_id: str) -> None:
+    async def terminate(self, upload_id: str, fence: Fence | None = None) -> None:
         """Delete the upload and every byte of it. Raise :class:`UploadNotFound` if unknown."""
 
-    async def concatenate(self, final: UploadInfo, partials: list[UploadInfo]) -> None:
+    async def concatenate(self, final: UploadInfo, partials: list[UploadInfo], fence: Fence | None = None) -> None:
         """Fill ``final`` (already created, empty or partly filled by an interrupted earlier call)
         with the bytes of the finished ``partials`` in order. Idempotent: after a crash it is
         called again and must then produce exactly the concatenation, never a doubled prefix."""

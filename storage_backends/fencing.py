@@ -55,3 +55,10 @@ class _NoFence:
 
 
 NO_FENCE: Fence = _NoFence()
+
+
+async def confirm(fence: Fence | None) -> None:
+    """Before a commit that changes an upload's state (info, finish, termination, assembly): a
+    holder whose lease ran out commits nothing. Unfenced (None, token 0): no call at all."""
+    if fence is not None and fence.token:
+        await fence.check()

@@ -47,7 +47,7 @@ from storage_backends.base import (
     VerificationFailed,
     no_space_is_storage_full,
 )
-from storage_backends.fencing import NO_FENCE, Fence
+from storage_backends.fencing import NO_FENCE, Fence, confirm
 from storage_backends.file_facts import NO_FACTS, Facts
 from storage_backends.file_fence import FENCE_SUFFIX, FileFence
 from storage_backends.file_io import (
@@ -152,7 +152,8 @@ class FileStore(DataStore):
                 raise StorageError(f"upload {info.id} already exists") from None
             raise
 
-    async def update_info(self, info: UploadInfo) -> None:
+    async def update_info(self, info: UploadInfo, fence: Fence | None = None) -> None:
+        await confirm(fence)
         with no_space_is_storage_full():
             await self._blocking(self._update_info_sync, info)
 
@@ -323,8 +324,8 @@ class FileStore(DataStore):
             os.close(fd)
         return written
 
-    async def finish(self, info: UploadInfo) -> None:
-        await self.update_info(info)
+    async def finish(self, info: UploadInfo, fence: Fence | None = None) -> None:
+        await self.update_info(info, fence)
 
     async def read(self, info: UploadInfo, start: int = 0, end: int | None = None) -> AsyncIterator[bytes]:
         stop = info.offset if end is None else end
@@ -349,7 +350,8 @@ class FileStore(DataStore):
         """The data file, for consumers that can read a local file directly (analysis, sendfile)."""
         return self._data_path(upload_id)
 
-    async def terminate(self, upload_id: str) -> None:
+    async def terminate(self, upload_id: str, fence: Fence | None = None) -> None:
+        await confirm(fence)
         await asyncio.to_thread(self._terminate_sync, upload_id)
 
     def _terminate_sync(self, upload_id: str) -> None:
@@ -364,7 +366,8 @@ class FileStore(DataStore):
         data_path.with_name(upload_id + PENDING_SUFFIX).unlink(missing_ok=True)
         data_path.with_name(upload_id + FENCE_SUFFIX).unlink(missing_ok=True)
 
-    async def concatenate(self, final: UploadInfo, partials: list[UploadInfo]) -> None:
+    async def concatenate(self, final: UploadInfo, partials: list[UploadInfo], fence: Fence | None = None) -> None:
+        await confirm(fence)
         sources = [(self._data_path(p.id), p.offset) for p in partials]
         with no_space_is_storage_full():
             await finish_in_thread(concatenate_files, self._data_path(final.id), sources, self.fsync)

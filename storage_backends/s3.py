@@ -54,7 +54,7 @@ from storage_backends.base import (
     UploadInfo,
     UploadNotFound,
 )
-from storage_backends.fencing import NO_FENCE, Fence
+from storage_backends.fencing import NO_FENCE, Fence, confirm
 from storage_backends.s3_budget import ByteBudget
 from storage_backends.s3_config import S3Config
 from storage_backends.s3_errors import translate
@@ -215,13 +215,15 @@ class S3Store(DataStore):
         info, _ = await self.load(upload_id)
         return info
 
-    async def update_info(self, info: UploadInfo) -> None:
+    async def update_info(self, info: UploadInfo, fence: Fence | None = None) -> None:
         """Persist the core's fields over the stored ledger (the caller's copy may be older)."""
+        await confirm(fence)
         _, state = await self.load(info.id)
         if info.length is not None and not state.completed and durable_offset(state) == info.length and state.tail:
             # A deferred length just became known and every byte is in: the tail becomes the
             # last part now, so that any reader or finisher finds a complete ledger.
             state = await self._promote_tail(info, state)
+            await confirm(fence)
         await self.commit(info, state)
 
     # -- writing -------------------------------------------------------------------------------
@@ -454,12 +456,13 @@ class S3Store(DataStore):
                     f"not {durable_offset(state)}"
                 ) from None
 
-    async def finish(self, info: UploadInfo) -> None:
+    async def finish(self, info: UploadInfo, fence: Fence | None = None) -> None:
         # The core passes the info it holds under the upload's lock (from get_info, or updated in
         # place by write's commit), so its ledger is current: one GET fewer. It is trusted only if
         # it holds every byte (never complete a truncated object); anything older could then only
         # repeat idempotent steps (the same tail bytes as the same part number; completing a
         # completed upload is checked by size).
+        await confirm(fence)
         state = self._state_of(info)
         if state is None or info.length is None or durable_offset(state) != info.length:
             _, state = await self.load(info.id)
@@ -471,6 +474,7 @@ class S3Store(DataStore):
         if not state.completed:
             await self.complete_upload(info.id, state)
             state.completed = True
+        await confirm(fence)
         await self.commit(info, state)
         log.info("s3 upload completed", upload_id=info.id, parts=len(state.parts), size=durable_offset(state))
 
@@ -496,8 +500,9 @@ class S3Store(DataStore):
     def location(self, upload_id: str) -> dict[str, str]:
         return {"type": "s3", "bucket": self.objects.bucket, "key": self.objects.data_key(upload_id)}
 
-    async def terminate(self, upload_id: str) -> None:
+    async def terminate(self, upload_id: str, fence: Fence | None = None) -> None:
         _, state = await self.load(upload_id)
+        await confirm(fence)
         # The info object first: once it is gone the upload no longer exists for any instance;
         # anything after is cleanup that sweep_orphans finishes if we crash midway.
         self.info_cache.discard(upload_id)
@@ -527,9 +532,10 @@ class S3Store(DataStore):
             except StorageError as exc:
                 log.warning("s3 skipping an unreadable info object", key=key, error=str(exc))
 
-    async def concatenate(self, final: UploadInfo, partials: list[UploadInfo]) -> None:
+    async def concatenate(self, final: UploadInfo, partials: list[UploadInfo], fence: Fence | None = None) -> None:
         from storage_backends.s3_concat import concatenate
 
+        await confirm(fence)
         await concatenate(self, final, partials)
 
     async def sweep_orphans(self, older_than: float) -> int:

@@ -28,6 +28,8 @@ from tusd_py.quotas import QuotaListener
 from tusd_py.recordings.routes import add_recordings_routes
 from tusd_py.routing import Dispatcher
 from tusd_py.service import TusService
+from tusd_py.uploads.actor import SERVER
+from tusd_py.uploads.operations import Uploads
 from tusd_py.wiring import (
     build_database,
     build_hooks,
@@ -44,6 +46,7 @@ if TYPE_CHECKING:
 log = structlog.get_logger(__name__)
 
 SERVICE_KEY = web.AppKey("tus_service", TusService)
+UPLOADS_KEY = web.AppKey("uploads", Uploads)
 PIPELINE_KEY = web.AppKey("pipeline", Pipeline)
 _PIPELINE_LISTENER_KEY = web.AppKey("pipeline_listener", PipelineListener)
 OUTBOX_KEY = web.AppKey("webhook_outbox", OutboxDelivery)
@@ -159,10 +162,11 @@ def make_app(
     if outbox is not None:
         app[OUTBOX_KEY] = outbox
     app[SERVICE_KEY] = service
+    uploads = app[UPLOADS_KEY] = Uploads(service)
     app[PIPELINE_KEY] = pipeline
     app[_PIPELINE_LISTENER_KEY] = pipeline_listener
     app[_BACKGROUND_KEY] = _BackgroundTasks()
-    dispatcher = Dispatcher(service)
+    dispatcher = Dispatcher(uploads)
     base = config.base_path
     # Route names tell the gate what a route is (tusd_py.gate): tus.* honour the method override,
     # public.* run without credentials.
@@ -170,7 +174,7 @@ def make_app(
     if base != "/":
         app.router.add_route("*", base.rstrip("/"), dispatcher.collection, name="tus.collection-bare")
     app.router.add_route("*", base + "{upload_id}", dispatcher.upload, name="tus.upload")
-    add_recordings_routes(app, service, pipeline)
+    add_recordings_routes(app, uploads, pipeline)
     if config.demo:
         from tusd_py.demo import add_demo_routes  # one hunk here; the demo lives in its own package
 
@@ -219,19 +223,21 @@ async def _start(app: web.Application) -> None:
         await service.locker.close()
         raise
     app[_BACKGROUND_KEY].start(asyncio.create_task(service.reconciler.run(), name="reconciler"))
-    app[_BACKGROUND_KEY].start(asyncio.create_task(_recover(service)))
+    uploads = app[UPLOADS_KEY]
+    app[_BACKGROUND_KEY].start(asyncio.create_task(_recover(uploads, app[PIPELINE_KEY])))
     if service.has_extension("expiration") and service.config.sweep_interval > 0:
-        app[_BACKGROUND_KEY].start(asyncio.create_task(_sweep_periodically(service)))
+        app[_BACKGROUND_KEY].start(asyncio.create_task(_sweep_periodically(uploads)))
     if service.config.cleanup_failed_days > 0 and service.config.cleanup_interval > 0:
-        app[_BACKGROUND_KEY].start(asyncio.create_task(_cleanup_periodically(service, app[PIPELINE_KEY])))
+        app[_BACKGROUND_KEY].start(asyncio.create_task(_cleanup_periodically(uploads, app[PIPELINE_KEY])))
 
 
-async def _cleanup_periodically(service: TusService, pipeline: Pipeline) -> None:
+async def _cleanup_periodically(uploads: Uploads, pipeline: Pipeline) -> None:
+    service = uploads.service
     while True:
         await asyncio.sleep(service.config.cleanup_interval)
         try:
             async with service.locker.try_lock(CLEANUP_LOCK):  # one process or instance per round
-                await cleanup_failed(service, pipeline, service.config.cleanup_failed_days)
+                await cleanup_failed(uploads, SERVER, pipeline, service.config.cleanup_failed_days)
         except UploadLocked:
             log.debug("cleanup of failed recordings skipped: another process is running it")
         except LockUnavailable as exc:  # Redis is away: the next run does it
@@ -240,23 +246,23 @@ async def _cleanup_periodically(service: TusService, pipeline: Pipeline) -> None
             log.exception("cleanup of failed recordings failed")
 
 
-async def sweep_once_shared(service: TusService) -> SweepReport | None:
+async def sweep_once_shared(uploads: Uploads) -> SweepReport | None:
     """One expiration sweep, unless another process or instance on the shared locker runs one (None)."""
     from extensions.expiration import sweep
 
     try:
-        async with service.locker.try_lock(SWEEP_LOCK):
-            return await sweep(service)
+        async with uploads.service.locker.try_lock(SWEEP_LOCK):
+            return await sweep(uploads)
     except UploadLocked:
         log.debug("expiration sweep skipped: another process is sweeping")
         return None
 
 
-async def _sweep_periodically(service: TusService) -> None:
+async def _sweep_periodically(uploads: Uploads) -> None:
     while True:
-        await asyncio.sleep(service.config.sweep_interval)
+        await asyncio.sleep(uploads.service.config.sweep_interval)
         try:
-            report = await sweep_once_shared(service)
+            report = await sweep_once_shared(uploads)
         except LockUnavailable as exc:  # Redis is away: the next sweep does it
             log.warning("expiration sweep postponed", reason=exc.reason)
             continue
@@ -267,14 +273,17 @@ async def _sweep_periodically(service: TusService) -> None:
             log.info("expiration sweep", expired=report.expired, busy=report.skipped_busy, orphans=report.orphans)
 
 
-async def _recover(service: TusService) -> None:
+async def _recover(uploads: Uploads, pipeline: Pipeline) -> None:
     try:
-        count = await service.recover()
+        count = await uploads.recover()
+        recorded = await uploads.record_lost_finishes(pipeline)
     except Exception:
         log.exception("recovery of unfinished uploads failed")
         return
     if count:
         log.info("finished uploads left unfinished by a crash", count=count)
+    if recorded:
+        log.info("finishes recorded that a crash lost before the pipeline saw them", count=recorded)
 
 
 async def _stop(app: web.Application) -> None:

@@ -161,6 +161,8 @@ def _print_dev_token(config: Config, user: str, ttl: float) -> int:
 async def _cleanup_once(config: Config) -> int:
     from tusd_py.app import build_service
     from tusd_py.cleanup import cleanup_failed
+    from tusd_py.uploads.actor import SERVER
+    from tusd_py.uploads.operations import Uploads
     from tusd_py.wiring import build_database, build_pipeline
 
     database = build_database(config)  # --database-url: the shared recordings, not the local SQLite
@@ -170,7 +172,7 @@ async def _cleanup_once(config: Config) -> int:
     try:
         await service.store.start()
         await pipeline.start(workers=False)
-        removed = await cleanup_failed(service, pipeline, config.cleanup_failed_days)
+        removed = await cleanup_failed(Uploads(service), SERVER, pipeline, config.cleanup_failed_days)
     finally:
         await pipeline.stop()
         await service.store.close()
@@ -182,12 +184,13 @@ async def _cleanup_once(config: Config) -> int:
 async def _sweep_once(config: Config) -> int:
     from extensions.expiration import sweep
     from tusd_py.app import build_service
+    from tusd_py.uploads.operations import Uploads
 
     service = build_service(config)
     await service.locker.start()  # the sweep takes each upload's lock, shared with running servers
     try:
         await service.store.start()
-        report = await sweep(service)
+        report = await sweep(Uploads(service))
     finally:
         await service.store.close()
         await service.locker.close()

@@ -48,6 +48,14 @@ def insufficient_storage(headers: Mapping[str, str] | None = None) -> TusError:
     return TusError(507, "the server's storage is full; any bytes received so far are kept", headers)
 
 
+def lock_lost(reason: str, *, unreachable: bool, headers: Mapping[str, str] | None = None) -> TusError:
+    """A commit refused by its fence: 423 (a newer request holds the upload), or 503 when the lock
+    service could not confirm this holder (nothing is written without a confirmed lock)."""
+    if unreachable:
+        return TusError(503, reason, {**(headers or {}), "Retry-After": "2"})
+    return TusError(423, reason, headers)
+
+
 class StateStoreUnavailable(TusError):
     """503: the shared state database (PostgreSQL) cannot be reached. Raised by the PostgreSQL
     recording store and quota ledger, so creation and the Recordings API answer with a reason

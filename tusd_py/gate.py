@@ -22,6 +22,7 @@ from aiohttp.typedefs import Handler, Middleware
 
 from tusd_py.errors import TusError
 from tusd_py.protocol.operation import OVERRIDE_HEADER, Operation, resolve_operation
+from tusd_py.uploads.actor import Actor, client
 
 if TYPE_CHECKING:
     from tusd_py.auth.verifier import Principal, TokenVerifier
@@ -52,6 +53,11 @@ def caller_id(request: web.Request) -> str | None:
     if caller is None:
         raise TusError(401, "authentication required", {hdrs.CACHE_CONTROL: "no-store"})
     return caller.user_id
+
+
+def actor(request: web.Request) -> Actor:
+    """The request as the operation layer sees it: a client acting for :func:`caller_id`."""
+    return client(caller_id(request))
 
 
 def gate_middleware(verifier: TokenVerifier | None) -> Middleware:

@@ -29,6 +29,7 @@ from storage_backends.base import DataStore, UploadInfo
 from tusd_py import metrics
 from tusd_py.errors import TusError
 from tusd_py.protocol import upload_state
+from tusd_py.protocol.upload_state import claimed_bytes
 from tusd_py.reconcile import Reconciler
 
 MIB = 1024 * 1024
@@ -44,10 +45,6 @@ class QuotaLimits:
 class Usage:
     bytes: int = 0
     unfinished: int = 0
-
-
-def claimed_bytes(info: UploadInfo) -> int:
-    return info.length if info.length is not None else info.offset
 
 
 class QuotaExceeded(TusError):

@@ -17,7 +17,8 @@ from __future__ import annotations
 from storage_backends.base import DataStore, UploadInfo
 from tusd_py.database.connection import Conn, Database
 from tusd_py.protocol import upload_state
-from tusd_py.quotas import QuotaExceeded, QuotaLedger, QuotaLimits, Usage, check_quota, claimed_bytes, refused
+from tusd_py.protocol.upload_state import claimed_bytes
+from tusd_py.quotas import QuotaExceeded, QuotaLedger, QuotaLimits, Usage, check_quota, refused
 
 _ADD = (
     "UPDATE quota_usage SET bytes = bytes + $2, unfinished = unfinished + $3 WHERE owner = $1"

@@ -19,15 +19,16 @@ from tusd_py import core
 from tusd_py.errors import TusError
 from tusd_py.gate import OPERATION
 from tusd_py.protocol.headers import check_tus_resumable
-from tusd_py.service import TusService
+from tusd_py.uploads.operations import Uploads
 
 # The spec exempts OPTIONS; GET is a download, not a tus request (browsers and players can't add headers).
 _NO_TUS_RESUMABLE = frozenset({"OPTIONS", "GET"})
 
 
 class Dispatcher:
-    def __init__(self, service: TusService) -> None:
-        self.service = service
+    def __init__(self, uploads: Uploads) -> None:
+        self.uploads = uploads
+        service = uploads.service
         self.table: dict[RouteKey, Handler] = {
             ("collection", "OPTIONS"): core.options,
             ("upload", "OPTIONS"): core.options,
@@ -53,11 +54,11 @@ class Dispatcher:
         for ext in self.takeovers:
             takeover = ext.request_handler(target, method, request)
             if takeover is not None:
-                return await takeover(self.service, request)
+                return await takeover(self.uploads, request)
         if method not in _NO_TUS_RESUMABLE:
             check_tus_resumable(request.headers.get("Tus-Resumable"))
         handler = self.table.get((target, method))
         if handler is None:
             allowed = sorted(m for (t, m) in self.table if t == target)
             raise TusError(405, f"{method} is not allowed here", {"Allow": ", ".join(allowed)})
-        return await handler(self.service, request)
+        return await handler(self.uploads, request)

@@ -15,10 +15,9 @@ from typing import TYPE_CHECKING
 
 import msgspec
 import structlog
-from aiohttp import web
+from aiohttp import StreamReader, web
 
 from storage_backends.base import (
-    CAP_TERMINATION,
     UPLOAD_ID,
     BodyEnded,
     DataStore,
@@ -28,19 +27,18 @@ from storage_backends.base import (
     UploadNotFound,
     VerificationFailed,
 )
-from storage_backends.fencing import Fence, FenceLost
+from storage_backends.fencing import NO_FENCE, Fence, FenceLost
 from tusd_py import metrics
 from tusd_py.body import BodyStream
 from tusd_py.config import Config
-from tusd_py.errors import StateStoreUnavailable, TusError, insufficient_storage, not_found
-from tusd_py.gate import caller_id
+from tusd_py.errors import StateStoreUnavailable, TusError, insufficient_storage, lock_lost
 from tusd_py.hooks import HookDispatcher, HookEvent, HookType, build_event
-from tusd_py.hooks.context import event_here, forwarded_headers
+from tusd_py.hooks.context import event_here, forwarded_headers, request_id
 from tusd_py.lifecycle import Lifecycle
 from tusd_py.locking import Locker
 from tusd_py.protocol import upload_state
+from tusd_py.protocol.headers import MAX_REPRESENTABLE
 from tusd_py.reconcile import Reconciler
-from tusd_py.request_keys import REQUEST_ID
 from tusd_py.urls import external_base
 
 if TYPE_CHECKING:
@@ -85,13 +83,7 @@ class TusService:
     def has_extension(self, name: str) -> bool:
         return name in self.extension_names
 
-    # -- ids, urls, access --------------------------------------------------------------------
-    def upload_id(self, request: web.Request) -> str:
-        upload_id = request.match_info.get("upload_id", "")
-        if not UPLOAD_ID.fullmatch(upload_id):
-            raise not_found("upload not found (malformed id)")
-        return upload_id
-
+    # -- urls ---------------------------------------------------------------------------------
     def collection_url(self, request: web.Request) -> str:
         return external_base(
             scheme=request.scheme,
@@ -103,28 +95,6 @@ class TusService:
 
     def upload_url(self, request: web.Request, upload_id: str) -> str:
         return self.collection_url(request) + upload_id
-
-    async def load(self, request: web.Request, upload_id: str) -> UploadInfo:
-        """The upload if it exists, is visible to this user and is still served; else 404."""
-        try:
-            info = await self.store.get_info(upload_id)
-        except UploadNotFound:
-            raise not_found() from None
-        self.check_access(request, info)
-        return info
-
-    def check_access(self, request: web.Request, info: UploadInfo) -> None:
-        """Raise the TusError this user gets for this upload: 404 if it is not theirs, 410 if expired."""
-        self.check_owner(request, info)
-        for ext in self.extensions:
-            ext.check_access(self, info)
-
-    def check_owner(self, request: web.Request, info: UploadInfo) -> None:
-        # Another user's upload answers exactly like a missing one: no existence leak. With auth on,
-        # an upload without an owner (made while auth was off) belongs to nobody who can ask for it.
-        user = caller_id(request)
-        if user is not None and info.owner != user:
-            raise not_found()
 
     async def refresh(self, info: UploadInfo) -> UploadInfo:
         """The upload after every extension caught up with work another instance left due."""
@@ -150,7 +120,7 @@ class TusService:
         return None
 
     # -- creation -------------------------------------------------------------------------------
-    async def admit(self, request: web.Request, info: UploadInfo) -> UploadInfo:
+    async def admit(self, info: UploadInfo) -> UploadInfo:
         """Run pre-create hooks (which may reject, or change id and metadata) and reserve quota.
 
         Returns the info to create; :meth:`create` releases the quota again if storing it fails.
@@ -160,7 +130,7 @@ class TusService:
                 HookType.PRE_CREATE,
                 info,
                 user_id=info.owner,
-                request_id=request.get(REQUEST_ID),
+                request_id=request_id(),
                 headers=forwarded_headers(),
             )
             result = await self.hooks.run_pre_create(event)
@@ -176,9 +146,10 @@ class TusService:
             await self.quotas.reserve(info)
         return info
 
-    async def create(self, request: web.Request, info: UploadInfo) -> UploadInfo:
-        """Admit and store a new upload; announce it to listeners."""
-        info = await self.admit(request, info)
+    async def create(self, info: UploadInfo) -> UploadInfo:
+        """Admit and store a new upload; announce it to listeners. Called by the operation layer
+        (``tusd_py/uploads/operations.py``), which decided the switch and the owner."""
+        info = await self.admit(info)
         try:
             await self.store.create(info)
         except BaseException:
@@ -210,6 +181,10 @@ class TusService:
             raise TusError(413, f"quota exceeded: {room} bytes left for this user, the body has {body_bytes}")
         return min(protocol_limit, room)
 
+    def deferred_room(self, info: UploadInfo) -> int:
+        """What an upload of unknown length may still take by the protocol (quota comes on top)."""
+        return (self.config.max_size or MAX_REPRESENTABLE) - info.offset
+
     async def declare_length(self, info: UploadInfo, length: int) -> None:
         if self.quotas is not None:
             await self.quotas.grow(info, length)
@@ -218,7 +193,7 @@ class TusService:
     # -- writing --------------------------------------------------------------------------------
     async def write_body(
         self,
-        request: web.Request,
+        content: StreamReader,
         info: UploadInfo,
         *,
         max_bytes: int,
@@ -236,7 +211,7 @@ class TusService:
         if verifier is not None:
             observers.append(verifier.observe)
         stream = BodyStream(
-            request.content,
+            content,
             max_bytes=max_bytes,
             idle_timeout=self.config.body_idle_timeout,
             observers=observers,
@@ -251,11 +226,8 @@ class TusService:
             info = await self.store.get_info(info.id)
             metrics.record_body(info.offset - start)
             log.warning("write refused: lock lost", upload_id=info.id, kept=info.offset - start, why=exc.reason)
-            status = 503 if exc.unreachable else 423
             headers = {"Upload-Offset": str(info.offset), **self.upload_headers(info)}
-            if exc.unreachable:
-                headers["Retry-After"] = "2"
-            raise TusError(status, exc.reason, headers) from None
+            raise lock_lost(exc.reason, unreachable=exc.unreachable, headers=headers) from None
         except VerificationFailed as exc:
             raise TusError(460, exc.reason, self.upload_headers(info)) from None
         except StorageFull as exc:
@@ -269,7 +241,7 @@ class TusService:
             metrics.record_body(info.offset - start)
             log.info("body ended early", upload_id=info.id, kept=info.offset - start, why=exc.reason, detail=str(exc))
             if upload_state.is_complete(info):
-                await self.finish(info)
+                await self.finish(info, fence)
             status, reason = BODY_END_STATUS[exc.reason]
             raise TusError(status, f"{reason}: {exc}" if status == 400 else reason) from None
         if info.length is None and self.quotas is not None:
@@ -279,10 +251,10 @@ class TusService:
                 log.warning("quota not updated: state store unreachable", upload_id=info.id, error=exc.detail)
         self.lifecycle.progress(info)
         if upload_state.is_complete(info):
-            await self.finish(info)
+            await self.finish(info, fence)
         return info
 
-    async def finish(self, info: UploadInfo) -> None:
+    async def finish(self, info: UploadInfo, fence: Fence = NO_FENCE) -> None:
         """Record the upload as finished and hand it to post-finish processing, once.
 
         The whole-upload SHA-256 is not computed here: it is a processing step (see
@@ -294,11 +266,15 @@ class TusService:
         """
         if upload_state.is_finished(info):
             return
+        if self.quotas is not None:
+            # Re-checked before the upload is finalized (resumable-upload draft -10 on): the final
+            # size is claimed; a no-op for uploads whose length was reserved up front.
+            await self.quotas.grow(info, upload_state.claimed_bytes(info))
         rejection = None
         if self.hooks is not None and info.concat != "partial":
-            rejection = await self.hooks.run_pre_finish(self._pre_event(HookType.PRE_FINISH, info))
+            rejection = await self.hooks.run_pre_finish(self.pre_event(HookType.PRE_FINISH, info))
         info.finished_at = time.time()
-        await self.store.finish(info)
+        await self.store.finish(info, fence)
         log.info("upload finished", upload_id=info.id, length=info.length)
         if self.quotas is not None:
             settled = msgspec.structs.replace(info)  # a retry later must see the info as it is now
@@ -312,7 +288,7 @@ class TusService:
         if info.concat != "partial":
             await self.lifecycle.finished(info)
 
-    def _pre_event(self, hook_type: HookType, info: UploadInfo) -> HookEvent:
+    def pre_event(self, hook_type: HookType, info: UploadInfo) -> HookEvent:
         return event_here(hook_type, info, storage=self.store.location(info.id))
 
     async def record_digest(self, upload_id: str, sha256: str) -> None:
@@ -321,7 +297,7 @@ class TusService:
         Under the upload's lock, so it cannot race a termination; an upload deleted meanwhile is
         left alone.
         """
-        async with self.locker.lock(upload_id):
+        async with self.locker.lock(upload_id) as fence:
             try:
                 info = await self.store.get_info(upload_id)
             except UploadNotFound:
@@ -329,47 +305,7 @@ class TusService:
             if info.sha256 == sha256 or not upload_state.is_complete(info):
                 return
             info.sha256 = sha256
-            await self.store.update_info(info)
-
-    # -- deleting -------------------------------------------------------------------------------
-    async def delete_upload(
-        self,
-        upload_id: str,
-        *,
-        check: Callable[[UploadInfo], bool] | None = None,
-        wait: bool = True,
-        ask_hooks: bool = True,
-    ) -> UploadInfo | None:
-        """Delete an upload's bytes and tell the listeners (quotas, post-terminate hooks, the pipeline).
-
-        The one way every deleter goes: tus DELETE, the expiration sweeper, the cleanup of failed
-        recordings and the Recordings API. Under the upload's lock, the info is read afresh and
-        ``check`` decides on it (False: leave the upload alone; it may also raise to refuse). With
-        ``wait`` the lock is taken as a PATCH takes it (a PATCH still streaming is asked to let go,
-        and keeps nothing, since the upload is then gone); without it, an upload someone is
-        writing raises UploadLocked at once, for background deleters that must never cut a client.
-        With ``ask_hooks`` a pre-terminate hook may refuse (raised as a TusError, the upload kept);
-        the server's own deleters (expiry, cleanup of failed recordings) pass False: their deletes
-        are policy, not a request a hook can veto (tusd runs pre-terminate for DELETE requests only).
-
-        Returns the deleted upload's info, or None if it was already gone or ``check`` kept it.
-        """
-        if CAP_TERMINATION not in self.store.capabilities:
-            raise TusError(501, "this storage backend cannot delete uploads")
-        async with self.locker.lock(upload_id) if wait else self.locker.try_lock(upload_id):
-            try:
-                info = await self.store.get_info(upload_id)
-                if check is not None and not check(info):
-                    return None
-                if ask_hooks and self.hooks is not None and self.hooks.wants(HookType.PRE_TERMINATE):
-                    rejection = await self.hooks.run_pre_terminate(self._pre_event(HookType.PRE_TERMINATE, info))
-                    if rejection is not None:
-                        raise TusError(rejection.status, rejection.message)
-                await self.store.terminate(upload_id)
-            except UploadNotFound:
-                return None
-        await self.lifecycle.terminated(info)
-        return info
+            await self.store.update_info(info, fence)
 
     async def recover(self) -> int:
         """At start-up: finish uploads whose last byte landed before a crash but were never
@@ -377,11 +313,11 @@ class TusService:
         count = 0
         async for info in self.store.list_uploads():
             if upload_state.needs_finish(info):
-                async with self.locker.lock(info.id):
+                async with self.locker.lock(info.id) as fence:
                     fresh = await self.store.get_info(info.id)
                     if upload_state.needs_finish(fresh):
                         try:
-                            await self.finish(fresh)
+                            await self.finish(fresh, fence)
                         except TusError as exc:  # a pre-finish rejection: nobody to tell but the log
                             log.info("recovered upload rejected at finish", upload_id=info.id, reason=exc.reason)
                         count += 1

@@ -21,14 +21,15 @@ import time
 import structlog
 from aiohttp import web
 
-from storage_backends.base import UPLOAD_ID, UploadNotFound
+from storage_backends.base import UPLOAD_ID
 from tusd_py import core
 from tusd_py.config import Config
-from tusd_py.errors import not_found
+from tusd_py.gate import actor
 from tusd_py.protocol.signed_download import EXPIRES, SIGNATURE, check_link, forbidden, signed_query
 from tusd_py.recordings.handlers import json_response, recording_not_found
 from tusd_py.recordings.schemas import DownloadUrl
-from tusd_py.service import TusService
+from tusd_py.uploads.actor import link
+from tusd_py.uploads.operations import Uploads
 from tusd_py.urls import external_base
 
 log = structlog.get_logger(__name__)
@@ -53,16 +54,17 @@ def signing_key(config: Config) -> bytes:
 
 
 class SignedDownloads:
-    def __init__(self, service: TusService) -> None:
-        self.service = service
-        self.key = signing_key(service.config)
+    def __init__(self, uploads: Uploads) -> None:
+        self.uploads = uploads
+        self.service = uploads.service
+        self.key = signing_key(uploads.service.config)
 
     async def create_url(self, request: web.Request) -> web.Response:
         """API handler: a signed link for the caller's own upload (another user's answers 404)."""
         upload_id = request.match_info["upload_id"]
         if not UPLOAD_ID.fullmatch(upload_id):
             raise recording_not_found()
-        await self.service.load(request, upload_id)  # owner and expiration checks, as for the tus GET
+        await self.uploads.read(actor(request), upload_id)  # the operation layer's read, as the tus GET
         expires = int(time.time() + self.service.config.download_url_ttl)
         base = external_base(
             scheme=request.scheme,
@@ -80,22 +82,17 @@ class SignedDownloads:
         if not UPLOAD_ID.fullmatch(upload_id):
             raise forbidden("download link is invalid")
         check_link(self.key, upload_id, request.query.get(EXPIRES), request.query.get(SIGNATURE), now=time.time())
-        try:
-            info = await self.service.store.get_info(upload_id)
-        except UploadNotFound:
-            raise not_found() from None
-        # The link stands in for the owner's token, so the owner check is skipped; the rest applies.
-        for ext in self.service.extensions:
-            ext.check_access(self.service, info)
+        # The link stands in for the owner's token (Role.LINK): everything but the owner check applies.
+        info = await self.uploads.read(link(), upload_id)
         return await core.send_upload(self.service, request, info)
 
 
 _DOWNLOADS_KEY = web.AppKey("signed_downloads", SignedDownloads)
 
 
-def signed_downloads(app: web.Application, service: TusService) -> SignedDownloads:
+def signed_downloads(app: web.Application, uploads: Uploads) -> SignedDownloads:
     """The app's one signer, with its public download route: made on first use, whatever API prefixes follow."""
     if _DOWNLOADS_KEY not in app:
-        app[_DOWNLOADS_KEY] = SignedDownloads(service)
+        app[_DOWNLOADS_KEY] = SignedDownloads(uploads)
         app.router.add_get(DOWNLOAD_PATH + "{upload_id}", app[_DOWNLOADS_KEY].download, name="public.signed-download")
     return app[_DOWNLOADS_KEY]

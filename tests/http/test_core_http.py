@@ -164,11 +164,15 @@ async def test_creation_with_upload(client: TestClient) -> None:
     assert await (await client.get(path)).read() == b"abcdef"
 
 
-async def test_creation_body_with_other_content_type_is_ignored(client: TestClient) -> None:
+async def test_creation_body_with_other_content_type_is_refused_not_dropped(client: TestClient) -> None:
+    """A body the server would not store is refused with a reason, and no upload is made."""
     resp = await client.post(
         "/files/", headers={**TUS, "Upload-Length": "6", "Content-Type": "text/plain"}, data=b"abc"
     )
-    assert resp.status == 201 and "Upload-Offset" not in resp.headers
+    assert resp.status == 415 and "application/offset+octet-stream" in await resp.text()
+    assert "Location" not in resp.headers
+    empty = await client.post("/files/", headers={**TUS, "Upload-Length": "6", "Content-Type": "text/plain"})
+    assert empty.status == 201  # no body, nothing to drop: any Content-Type is fine
 
 
 async def test_deferred_length(client: TestClient) -> None:

@@ -13,7 +13,7 @@ from aiohttp.test_utils import TestClient
 from extensions.expiration import sweep
 from storage_backends.filesystem import FileStore
 from tests.tus import OCTET, TUS, create, patch, upload_files
-from tusd_py.app import SERVICE_KEY
+from tusd_py.app import SERVICE_KEY, UPLOADS_KEY
 from tusd_py.cli import ONE_SHOT_WITHOUT_REDIS
 
 WEEK = 7 * 24 * 3600
@@ -55,7 +55,7 @@ async def test_expired_upload_is_410_and_swept(client: TestClient) -> None:
     assert (await client.head(path, headers=TUS)).status == 410
     refused = await patch(client, path, 3, b"d")
     assert refused.status == 410 and "expired" in await refused.text()
-    report = await sweep(service)
+    report = await sweep(client.app[UPLOADS_KEY])
     assert report.expired == 1
     assert upload_files(store.directory) == []
     assert (await client.head(path, headers=TUS)).status == 404
@@ -66,7 +66,7 @@ async def test_finished_uploads_never_expire(client: TestClient) -> None:
     path = await create(client, 3)
     await patch(client, path, 0, b"abc")
     await age(service.store, upload_id(path), 10 * WEEK)
-    assert (await sweep(service)).expired == 0
+    assert (await sweep(client.app[UPLOADS_KEY])).expired == 0
     assert (await client.get(path)).status == 200
 
 
@@ -75,7 +75,7 @@ async def test_sweeper_skips_an_upload_being_written(client: TestClient) -> None
     path = await create(client, 10)
     await age(service.store, upload_id(path), WEEK + 60)
     async with service.locker.lock(upload_id(path)):  # as a PATCH in progress holds it
-        report = await sweep(service)
+        report = await sweep(client.app[UPLOADS_KEY])
     assert report.expired == 0 and report.skipped_busy == 1
     assert (service.store.directory / upload_id(path)).exists()
 
@@ -86,7 +86,7 @@ async def test_activity_after_listing_saves_the_upload(client: TestClient) -> No
     # `now` far in the future marks everything expired at listing, but the re-check under the lock
     # uses the fresh info: still expired here, so it goes. With expiration off nothing goes.
     service.config.expire_after = 0
-    assert (await sweep(service, now=time.time() + 100 * WEEK)).expired == 0
+    assert (await sweep(client.app[UPLOADS_KEY], now=time.time() + 100 * WEEK)).expired == 0
     assert (await client.head(path, headers=TUS)).status == 200
 
 
@@ -100,7 +100,7 @@ async def test_sweep_removes_orphans(client: TestClient) -> None:
         os.utime(p, (0, 0))
     fresh = directory / "new.pending"
     fresh.write_bytes(b"in flight")
-    report = await sweep(service)
+    report = await sweep(client.app[UPLOADS_KEY])
     assert report.orphans == 3
     assert fresh.exists() and not any(p.exists() for p in stale)
 

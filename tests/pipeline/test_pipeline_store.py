@@ -238,7 +238,9 @@ async def test_stats_per_status(store: RecordingStore, clock: FakeClock) -> None
     assert (stats.total_count, stats.total_bytes) == (4, 230)
 
 
-async def test_cleanup_failed_by_age(store: RecordingStore, clock: FakeClock) -> None:
+async def test_failed_before_lists_by_age_and_owner_and_forgets_nothing(
+    store: RecordingStore, clock: FakeClock
+) -> None:
     for name, owner in (("old", "alice"), ("old-bob", "bob"), ("done", "alice")):
         await add_uploaded(store, clock, name, owner)
         claim = await store.claim_job()
@@ -253,10 +255,10 @@ async def test_cleanup_failed_by_age(store: RecordingStore, clock: FakeClock) ->
     assert claim is not None
     await store.fail_attempt(claim.job.id, claim.job.claim_token, "x", None)
     cutoff = clock() - 7 * 86400
-    assert await store.delete_failed_before(cutoff, "alice") == ["old"]
-    assert await store.delete_failed_before(cutoff) == ["old-bob"]
+    assert await store.failed_before(cutoff, "alice") == ["old"]
+    assert await store.failed_before(cutoff) == ["old", "old-bob"]  # completed ones never qualify
     left = {r.id for r in (await store.list_recordings("alice")).items}
-    assert left == {"done", "recent"}  # completed recordings are never cleaned up
+    assert left == {"old", "done", "recent"}  # listing forgets nothing: the upload's deletion does
 
 
 async def test_group_commit_batches_concurrent_operations_and_isolates_a_failure(

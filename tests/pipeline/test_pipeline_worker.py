@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from storage_backends.base import DataStore, UploadInfo
+from storage_backends.fencing import Fence
 from storage_backends.filesystem import FileStore
 from tusd_py.pipeline import Pipeline, PipelineConfig, PipelineListener, RecordingNotFound, Status
 from tusd_py.pipeline.steps import PermanentStepError, StepContext, StepRegistry, default_registry
@@ -34,23 +35,23 @@ class RemoteLike(DataStore):
     async def get_info(self, upload_id: str) -> UploadInfo:
         return await self.inner.get_info(upload_id)
 
-    async def update_info(self, info: UploadInfo) -> None:
-        await self.inner.update_info(info)
+    async def update_info(self, info: UploadInfo, fence: Fence | None = None) -> None:
+        await self.inner.update_info(info, fence)
 
     async def write(
         self, info: UploadInfo, chunks: AsyncIterable[bytes], verify: Callable[[], None] | None = None
     ) -> int:
         return await self.inner.write(info, chunks, verify)
 
-    async def finish(self, info: UploadInfo) -> None:
-        await self.inner.finish(info)
+    async def finish(self, info: UploadInfo, fence: Fence | None = None) -> None:
+        await self.inner.finish(info, fence)
 
     async def read(self, info: UploadInfo, start: int = 0, end: int | None = None) -> AsyncIterator[bytes]:
         async for chunk in self.inner.read(info, start, end):
             yield chunk
 
-    async def terminate(self, upload_id: str) -> None:
-        await self.inner.terminate(upload_id)
+    async def terminate(self, upload_id: str, fence: Fence | None = None) -> None:
+        await self.inner.terminate(upload_id, fence)
 
     async def list_uploads(self) -> AsyncIterator[UploadInfo]:
         async for info in self.inner.list_uploads():
@@ -369,7 +370,7 @@ async def test_termination_during_processing(tmp_path: Path, state_store: dict[s
         await pipeline.stop()
 
 
-async def test_cleanup_failed_through_the_facade(tmp_path: Path, state_store: dict[str, Any], files: FileStore) -> None:
+async def test_failed_before_through_the_facade(tmp_path: Path, state_store: dict[str, Any], files: FileStore) -> None:
     now = [time.time()]
     pipeline = Pipeline(config(tmp_path, **state_store), files, steps=StepRegistry(), clock=lambda: now[0])
     await pipeline.start(workers=False)
@@ -380,10 +381,11 @@ async def test_cleanup_failed_through_the_facade(tmp_path: Path, state_store: di
         assert claim is not None
         await pipeline.store.fail_attempt(claim.job.id, claim.job.claim_token, "x", None)
         now[0] += 3 * 86400
-        assert await pipeline.cleanup_failed(7) == []
-        assert await pipeline.cleanup_failed(2, owner="alice") == ["old"]
+        assert await pipeline.failed_before(7) == []
+        assert await pipeline.failed_before(2, owner="alice") == ["old"]
+        assert await pipeline.failed_before(2, owner="bob") == []
         with pytest.raises(ValueError):
-            await pipeline.cleanup_failed(-1)
+            await pipeline.failed_before(-1)
     finally:
         await pipeline.stop()
 

@@ -13,7 +13,7 @@ from jsonschema import Draft202012Validator, ValidationError
 from openapi_spec_validator import validate as validate_openapi
 
 from tests.recordings.conftest import ClientFactory, make_config, open_api
-from tusd_py.app import PIPELINE_KEY, SERVICE_KEY, make_app
+from tusd_py.app import PIPELINE_KEY, UPLOADS_KEY, make_app
 from tusd_py.recordings.openapi import build_document
 from tusd_py.recordings.routes import add_recordings_routes
 
@@ -53,7 +53,7 @@ def test_every_served_route_is_documented_and_every_documented_one_served(tmp_pa
 
 def test_another_prefix_moves_routes_and_document_together(tmp_path: Path) -> None:
     app = make_app(make_config(tmp_path, workers=0))
-    add_recordings_routes(app, app[SERVICE_KEY], app[PIPELINE_KEY], "/v2/")
+    add_recordings_routes(app, app[UPLOADS_KEY], app[PIPELINE_KEY], "/v2/")
     assert served(app, "/v2") == documented(build_document("/v2"))
     assert all(path.startswith("/v2/") for path in build_document("/v2")["paths"])
 

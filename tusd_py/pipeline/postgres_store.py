@@ -236,14 +236,22 @@ class PostgresRecordingStore(PostgresOutbox, RecordingStore):
             total_bytes=sum(t.bytes for t in by_status.values()),
         )
 
-    async def delete_failed_before(self, cutoff: float, owner: OwnerFilter = EVERYONE) -> list[str]:
+    async def not_yet_uploaded(self, after: str, limit: int) -> list[str]:
+        async with self.database.transaction() as conn:
+            rows = await conn.fetch(
+                "SELECT id FROM recordings WHERE status = ANY($1::text[]) AND id > $2 ORDER BY id LIMIT $3",
+                [Status.RECORDED.value, Status.UPLOADING.value], after, limit,
+            )  # fmt: skip
+        return [row["id"] for row in rows]
+
+    async def failed_before(self, cutoff: float, owner: OwnerFilter = EVERYONE) -> list[str]:
         clause, params = _owner_clause(owner, "owner", 3)
         async with self.database.transaction() as conn:
             rows = await conn.fetch(
-                f"DELETE FROM recordings WHERE status = $1 AND updated_at < $2 AND {clause} RETURNING id",
+                f"SELECT id FROM recordings WHERE status = $1 AND updated_at < $2 AND {clause} ORDER BY id",
                 Status.FAILED.value, cutoff, *params,
             )  # fmt: skip
-        return sorted(row["id"] for row in rows)
+        return [row["id"] for row in rows]
 
     # -- jobs ------------------------------------------------------------------------------------
 

@@ -15,11 +15,11 @@ uploads made with auth off), so one user never sees another's recordings::
     await pipeline.list_queue(owner) -> list[Job]                # queued and running jobs
     await pipeline.sync(owner) -> list[str]                      # retry failed / stuck
     await pipeline.storage_stats(owner) -> StorageStats
-    await pipeline.cleanup_failed(older_than_days, owner=EVERYONE) -> list[str]
+    await pipeline.failed_before(older_than_days, owner=EVERYONE) -> list[str]
 
-``cleanup_failed`` only forgets the recordings; the caller deletes their bytes (it owns the
-storage backend and its locks). Nothing else ever deletes a recording: a completed one stays
-until its upload is terminated.
+``failed_before`` only lists them; the caller deletes their uploads (``tusd_py/cleanup.py``, through
+the operation layer), whose termination forgets each recording. Nothing else ever deletes a
+recording: a completed one stays until its upload is terminated.
 """
 
 from __future__ import annotations
@@ -201,11 +201,13 @@ class Pipeline:
     async def storage_stats(self, owner: str | None) -> StorageStats:
         return await self.store.stats(owner)
 
-    async def cleanup_failed(self, older_than_days: float, owner: OwnerFilter = EVERYONE) -> list[str]:
-        """Forget failed recordings last touched more than ``older_than_days`` ago; return their ids."""
+    async def not_yet_uploaded(self, after: str = "", limit: int = 500) -> list[str]:
+        """Ids of recordings whose finish the pipeline has not heard of (see the store)."""
+        return await self.store.not_yet_uploaded(after, limit)
+
+    async def failed_before(self, older_than_days: float, owner: OwnerFilter = EVERYONE) -> list[str]:
+        """Ids of failed recordings last touched more than ``older_than_days`` ago. Nothing is
+        forgotten here: the caller deletes each upload, and its termination forgets the recording."""
         if older_than_days < 0:
             raise ValueError("older_than_days must not be negative")
-        removed = await self.store.delete_failed_before(self.clock() - older_than_days * 86400, owner)
-        if removed:
-            log.info("failed recordings cleaned up", count=len(removed), upload_ids=removed)
-        return removed
+        return await self.store.failed_before(self.clock() - older_than_days * 86400, owner)

@@ -260,21 +260,28 @@ class SQLiteRecordingStore(RecordingStore):
             total_bytes=sum(t.bytes for t in by_status.values()),
         )
 
-    async def delete_failed_before(self, cutoff: float, owner: OwnerFilter = EVERYONE) -> list[str]:
-        return await self._run(self._delete_failed, cutoff, owner)
+    async def not_yet_uploaded(self, after: str, limit: int) -> list[str]:
+        return await self._run(self._not_yet_uploaded, after, limit, write=False)
 
-    def _delete_failed(self, conn: sqlite3.Connection, cutoff: float, owner: OwnerFilter) -> list[str]:
+    def _not_yet_uploaded(self, conn: sqlite3.Connection, after: str, limit: int) -> list[str]:
+        rows = conn.execute(
+            "SELECT id FROM recordings WHERE status IN (?, ?) AND id > ? ORDER BY id LIMIT ?",
+            (Status.RECORDED.value, Status.UPLOADING.value, after, limit),
+        )
+        return [row[0] for row in rows]
+
+    async def failed_before(self, cutoff: float, owner: OwnerFilter = EVERYONE) -> list[str]:
+        return await self._run(self._failed_before, cutoff, owner, write=False)
+
+    def _failed_before(self, conn: sqlite3.Connection, cutoff: float, owner: OwnerFilter) -> list[str]:
         clause, params = owner_clause(owner)
-        ids = [
+        return [
             row[0]
             for row in conn.execute(
                 f"SELECT id FROM recordings WHERE status = ? AND updated_at < ? AND {clause} ORDER BY id",
                 (Status.FAILED.value, cutoff, *params),
             )
         ]
-        for upload_id in ids:
-            self._delete(conn, upload_id)
-        return ids
 
     # -- jobs ------------------------------------------------------------------------------------
 

@@ -156,8 +156,13 @@ class RecordingStore(abc.ABC):
         """Count and stored bytes per status for ``owner``."""
 
     @abc.abstractmethod
-    async def delete_failed_before(self, cutoff: float, owner: OwnerFilter = EVERYONE) -> list[str]:
-        """Remove ``failed`` recordings last updated before ``cutoff``; return their ids."""
+    async def not_yet_uploaded(self, after: str, limit: int) -> list[str]:
+        """Ids above ``after`` (in id order, every owner) of recordings still ``recorded`` or
+        ``uploading``: start-up recovery checks whether storage finished any of them."""
+
+    @abc.abstractmethod
+    async def failed_before(self, cutoff: float, owner: OwnerFilter = EVERYONE) -> list[str]:
+        """Ids of ``failed`` recordings last updated before ``cutoff`` (nothing is removed)."""
 
     # -- jobs ------------------------------------------------------------------------------------
 

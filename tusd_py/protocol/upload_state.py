@@ -79,3 +79,11 @@ def publishes_digest(info: UploadInfo) -> bool:
 
 def counts_as_unfinished(info: UploadInfo) -> bool:
     return not is_finished(info)
+
+
+def claimed_bytes(info: UploadInfo) -> int:
+    """What an upload claims of its owner's quota: its declared length, else what has arrived.
+
+    The length, not only the bytes: otherwise a client could open many large uploads at once and
+    overrun the limit later."""
+    return info.length if info.length is not None else info.offset

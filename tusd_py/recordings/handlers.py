@@ -17,12 +17,12 @@ from aiohttp import web
 from storage_backends.base import UPLOAD_ID, UploadInfo, UploadNotFound
 from tusd_py.cleanup import cleanup_failed
 from tusd_py.errors import TusError, bad_request, not_found
-from tusd_py.gate import caller_id
+from tusd_py.gate import actor, caller_id
 from tusd_py.pipeline.service import Pipeline
 from tusd_py.pipeline.store import InvalidCursor, RecordingNotFound
 from tusd_py.recordings import params, schemas
 from tusd_py.recordings.deletion import delete_recording
-from tusd_py.service import TusService
+from tusd_py.uploads.operations import Uploads
 
 JSON = "application/json"
 _encoder = msgspec.json.Encoder()
@@ -37,8 +37,9 @@ def recording_not_found() -> TusError:
 
 
 class RecordingsHandlers:
-    def __init__(self, service: TusService, pipeline: Pipeline, openapi_document: bytes) -> None:
-        self.service = service
+    def __init__(self, uploads: Uploads, pipeline: Pipeline, openapi_document: bytes) -> None:
+        self.uploads = uploads
+        self.service = uploads.service
         self.pipeline = pipeline
         self.openapi_document = openapi_document
 
@@ -79,7 +80,7 @@ class RecordingsHandlers:
     async def delete_recording(self, request: web.Request) -> web.Response:
         upload_id = self._upload_id(request)
         try:
-            await delete_recording(self.service, self.pipeline, upload_id, caller_id(request))
+            await delete_recording(self.uploads, actor(request), self.pipeline, upload_id)
         except RecordingNotFound:
             raise recording_not_found() from None
         return web.Response(status=204)
@@ -104,7 +105,7 @@ class RecordingsHandlers:
 
     async def cleanup(self, request: web.Request) -> web.Response:
         days = params.parse_days(request.query.get("older_than_days"), self.service.config.cleanup_failed_days)
-        deleted = await cleanup_failed(self.service, self.pipeline, days, owner=caller_id(request))
+        deleted = await cleanup_failed(self.uploads, actor(request), self.pipeline, days)
         return json_response(schemas.CleanupResult(deleted=deleted, older_than_days=days))
 
     async def openapi(self, request: web.Request) -> web.Response:

@@ -1,7 +1,7 @@
 """Mounting the Recordings API on the server's aiohttp application.
 
 ``make_app`` calls :func:`add_recordings_routes` once the tus routes are in place, passing the
-same ``TusService`` and ``Pipeline`` the tus handlers use (a feature module never imports the
+same operation layer (``Uploads``) and ``Pipeline`` the tus handlers use (a feature module never imports the
 factory), so the gate, error and CORS middlewares apply to them unchanged.
 """
 
@@ -17,8 +17,8 @@ from tusd_py.pipeline.service import Pipeline
 from tusd_py.recordings import params
 from tusd_py.recordings.handlers import RecordingsHandlers
 from tusd_py.recordings.openapi import build_document, encode_document, query_parameters
-from tusd_py.service import TusService
 from tusd_py.signed_urls import signed_downloads
+from tusd_py.uploads.operations import Uploads
 
 OPENAPI_PATH = "/openapi.json"
 
@@ -28,10 +28,10 @@ def openapi_path(prefix: str = "/api") -> str:
     return prefix.rstrip("/") + OPENAPI_PATH
 
 
-def add_recordings_routes(app: web.Application, service: TusService, pipeline: Pipeline, prefix: str = "/api") -> None:
+def add_recordings_routes(app: web.Application, uploads: Uploads, pipeline: Pipeline, prefix: str = "/api") -> None:
     prefix = prefix.rstrip("/")
     document = build_document(prefix)
-    handlers = RecordingsHandlers(service, pipeline, encode_document(document))
+    handlers = RecordingsHandlers(uploads, pipeline, encode_document(document))
     router = app.router
     # Names tell the gate (tusd_py.gate) what a route is: only public.* runs without a token.
     api, public = _names(prefix, "api"), _names(prefix, "public")
@@ -55,7 +55,7 @@ def add_recordings_routes(app: web.Application, service: TusService, pipeline: P
     add("GET", f"{prefix}/stats", handlers.stats, api("stats"))
     add("POST", f"{prefix}/cleanup", handlers.cleanup, api("cleanup"))
     add("GET", openapi_path(prefix), handlers.openapi, public("openapi"))
-    add("POST", f"{one}/download-url", signed_downloads(app, service).create_url, api("download-url"))
+    add("POST", f"{one}/download-url", signed_downloads(app, uploads).create_url, api("download-url"))
 
 
 def _names(prefix: str, kind: str) -> Callable[[str], str]:
