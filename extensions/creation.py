@@ -20,6 +20,7 @@ from tusd_py.gate import actor
 from tusd_py.protocol.decisions import decide_creation
 from tusd_py.protocol.headers import OFFSET_OCTET_STREAM
 from tusd_py.protocol.metadata import parse_metadata
+from tusd_py.protocol.switches import Op
 from tusd_py.uploads.operations import Body, Uploads
 
 
@@ -44,6 +45,8 @@ def has_upload_body(request: web.Request) -> bool:
 
 async def create(uploads: Uploads, request: web.Request) -> web.StreamResponse:
     service = uploads.service
+    if "Upload-Concat" in request.headers:  # a partial or a final, never silently a plain upload
+        uploads.require(actor(request), Op.CONCATENATE)
     for ext in service.extensions:
         takeover = ext.creation_handler(request)
         if takeover is not None:

@@ -18,6 +18,7 @@ from tusd_py.errors import TusError
 from tusd_py.locking import UploadLocked
 from tusd_py.pipeline.service import Pipeline
 from tusd_py.pipeline.store import EVERYONE, OwnerFilter
+from tusd_py.protocol.switches import Op
 from tusd_py.uploads.actor import Actor, Role
 from tusd_py.uploads.operations import Uploads
 
@@ -26,6 +27,7 @@ log = structlog.get_logger(__name__)
 
 async def cleanup_failed(uploads: Uploads, actor: Actor, pipeline: Pipeline, days: float) -> list[str]:
     """Delete ``actor``'s failed recordings older than ``days`` (every owner's for the server's policy)."""
+    uploads.require(actor, Op.DELETE)  # step 1 up front: switched off refuses even when nothing qualifies
     removed = []
     owner: OwnerFilter = EVERYONE if actor.role is Role.SERVER else actor.user_id
     for upload_id in await pipeline.failed_before(days, owner=owner):

@@ -79,6 +79,9 @@ class Config(msgspec.Struct, kw_only=True):
     # Quotas per authenticated user (0: unlimited).
     quota_bytes: int = 500 * 1024 * 1024
     quota_unfinished: int = 50
+    # Every creation costs a file, a recording row, a job and events, even an empty one (which is
+    # finished at once and so never counts as unfinished): a per-user rate bounds them.
+    quota_creations_per_minute: int = 600
 
     # HTTP webhook receiving hook events (JSON, HMAC-signed when a secret is set).
     hooks_url: str | None = None

@@ -144,6 +144,12 @@ OPTIONS: tuple[Option, ...] = (
         QUOTAS,
     ),
     _o("--quota-unfinished", "quota_unfinished", "unfinished uploads each user may have (0: no limit)", QUOTAS),
+    _o(
+        "--quota-creations-per-minute",
+        "quota_creations_per_minute",
+        "uploads each user may create per minute, per process, empty ones included (0: no limit)",
+        QUOTAS,
+    ),
     _o("--hooks-url", "hooks_url", "URL receiving hook events as signed JSON POSTs", HOOKS),
     _o(
         "--hooks-secret",

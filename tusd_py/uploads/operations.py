@@ -42,6 +42,7 @@ from tusd_py.protocol import upload_state
 from tusd_py.protocol.switches import Op, switched_off, switches_for
 from tusd_py.service import TusService
 from tusd_py.uploads.actor import Actor, Role
+from tusd_py.uploads.rates import CreationRate
 
 if TYPE_CHECKING:
     from extensions.base import Verifier
@@ -122,6 +123,7 @@ class Uploads:
     def __init__(self, service: TusService) -> None:
         self.service = service
         self._owners = _Owners()
+        self.creations = CreationRate(service.config.quota_creations_per_minute)
 
     # -- steps 1 to 4 ---------------------------------------------------------------------------
     def require(self, actor: Actor, op: Op, **features: bool) -> None:
@@ -199,6 +201,7 @@ class Uploads:
         names the upload, so the client can resume it). ``on_locked`` runs once the new upload's
         lock is held (the draft sends its 104 there, so a HEAD racing the creation finds it taken)."""
         self.require(actor, Op.CREATE, with_body=body is not None, deferred_length=info.length is None)
+        self._count_creation(actor)
         info.owner = actor.user_id
         info = await self.service.create(info)
         self._owners.remember(info)
@@ -226,6 +229,11 @@ class Uploads:
         if completes and info.length is None:
             await self._declare_length(actor, info, info.offset, fence)
             await self.service.finish(info, fence)
+
+    def _count_creation(self, actor: Actor) -> None:
+        """Step 5 for the upload itself: a user's creations are rated (empty ones claim no bytes)."""
+        if actor.role is Role.CLIENT and actor.user_id is not None:
+            self.creations.take(actor.user_id)
 
     # -- append ---------------------------------------------------------------------------------
     async def append(
@@ -366,6 +374,7 @@ class Uploads:
         max_size = self.service.config.max_size
         if max_size is not None and known > max_size:
             raise too_large(f"the partial uploads add up to {known} bytes, above the maximum of {max_size}")
+        self._count_creation(actor)
         final = UploadInfo(
             id=new_id,
             length=known if None not in lengths else None,
