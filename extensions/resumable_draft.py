@@ -18,8 +18,8 @@ The version differences are the table in ``tusd_py/protocol/draft_versions.py``;
 parsing and the status decisions are pure (``draft_fields.py``, ``draft_decisions.py``). Errors are
 RFC 9457 problem documents. An append with ``Upload-Complete: ?0`` whose bytes reach a declared
 ``Upload-Length`` completes the upload (a tus upload is complete at its length) and says so with
-``Upload-Complete: ?1``: drafts up to -11 would wait for a request saying ``?1``; the editor's copy
-after -11 allows it ("marked as completed by the client or the server").
+``Upload-Complete: ?1``: drafts up to -11 would wait for a request saying ``?1``; -12 allows it
+("marked as completed by the client or the server").
 """
 
 from __future__ import annotations
