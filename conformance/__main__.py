@@ -2,7 +2,7 @@
 
 Black-box tus 1.0.0 conformance checks against any server. The extensions to test are read from
 the server's OPTIONS response; a server that echoes Upload-Draft-Interop-Version on OPTIONS also
-gets the IETF resumable-upload draft checks, for every interop version. Prints PASS/FAIL/SKIP per
+gets the IETF resumable-upload draft checks, for each interop version it echoes. Prints PASS/FAIL/SKIP per
 check and a final "N passed, M failed".
 """
 

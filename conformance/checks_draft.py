@@ -1,5 +1,6 @@
 """Checks for "Resumable Uploads for HTTP" (draft-ietf-httpbis-resumable-upload), one set per
-interop version the server answers; run when OPTIONS with ``Upload-Draft-Interop-Version`` echoes it.
+interop version; each set runs when OPTIONS with ``Upload-Draft-Interop-Version`` echoes that
+version (the runner probes each one, so a server speaking only some versions is checked on those).
 
 The exchanges follow the draft's own examples ("Overview" Example 1, "Upload Creation",
 "Mismatching Offset", "Upload Cancellation"); the version differences come from the server's
@@ -18,6 +19,11 @@ from tusd_py.protocol.draft_versions import INTEROP_HEADER, PARTIAL_UPLOAD, VERS
 
 DRAFT = ("resumable-upload-draft",)  # detected by the runner, not read from Tus-Extension
 BODY = b"resumable!"
+
+
+def version_tag(number: int) -> str:
+    """What the runner adds to the detected extensions when the server echoes this version."""
+    return f"{DRAFT[0]}-v{number}"
 
 
 def _request(
@@ -58,8 +64,9 @@ def _same_bytes(c: Client, url: str) -> None:
 
 def _register(v: DraftVersion) -> None:
     n = v.number
+    served = (*DRAFT, version_tag(n))
 
-    @check(f"draft-v{n}-creation", f"v{n}: creation in one request: 104 (Location, version), 201", DRAFT)
+    @check(f"draft-v{n}-creation", f"v{n}: creation in one request: 104 (Location, version), 201", served)
     def creation(c: Client) -> None:
         r = _request(c, "POST", None, _creation(v, complete=True), BODY)
         expect_status(r.status or 0, 201, what="creation")
@@ -71,7 +78,7 @@ def _register(v: DraftVersion) -> None:
         expect(r.header("Upload-Offset") == str(len(BODY)), f"Upload-Offset {r.header('Upload-Offset')!r}")
         _same_bytes(c, url)
 
-    @check(f"draft-v{n}-resume", f"v{n}: creation cut after the 104; HEAD and PATCH complete it", DRAFT)
+    @check(f"draft-v{n}-resume", f"v{n}: creation cut after the 104; HEAD and PATCH complete it", served)
     def resume(c: Client) -> None:
         cut = _request(c, "POST", None, _creation(v, complete=True), BODY, cut_after=4)
         url = _location(c, cut)
@@ -86,7 +93,7 @@ def _register(v: DraftVersion) -> None:
         expect(r.header(v.complete_field) == v.complete_value(True), "the completing append is not marked complete")
         _same_bytes(c, url)
 
-    @check(f"draft-v{n}-offset-mismatch", f"v{n}: a wrong Upload-Offset is 409 with the offset and a problem", DRAFT)
+    @check(f"draft-v{n}-offset-mismatch", f"v{n}: a wrong Upload-Offset is 409 with the offset and a problem", served)
     def mismatch(c: Client) -> None:
         created = _request(c, "POST", None, _creation(v, complete=False), BODY[:3])
         expect_status(created.status or 0, 201, what="creation")
@@ -97,13 +104,49 @@ def _register(v: DraftVersion) -> None:
         expect((r.header("Content-Type") or "").startswith("application/problem+json"), "409 is not a problem document")
         document = json.loads(r.body)
         expect(document.get("expected-offset") == 3 and document.get("provided-offset") == 5, f"problem {document}")
+        if v.complete_means_processed:  # -12: "... and the Upload-Complete header field set to false"
+            shown = r.header(v.complete_field)
+            expect(shown == v.complete_value(False), f"409 carries {v.complete_field} {shown!r}, not false")
 
-    @check(f"draft-v{n}-cancel", f"v{n}: DELETE cancels the upload; it is gone afterwards", DRAFT)
+    @check(f"draft-v{n}-cancel", f"v{n}: DELETE cancels the upload; it is gone afterwards", served)
     def cancel(c: Client) -> None:
         created = _request(c, "POST", None, _creation(v, complete=False), BODY[:3])
         url = urljoin(c.base_url, created.header("Location") or "")
         expect_status(_request(c, "DELETE", url, {INTEROP_HEADER: str(n)}).status or 0, 204, what="cancellation")
         expect_status(_request(c, "HEAD", url, {INTEROP_HEADER: str(n)}).status or 0, 404, what="HEAD after it")
+
+    if v.get_retrieves_offset:
+
+        @check(f"draft-v{n}-get-offset", f"v{n}: GET on the upload resource retrieves the offset as HEAD does", served)
+        def get_offset(c: Client) -> None:
+            created = _request(c, "POST", None, _creation(v, complete=False), BODY[:3])
+            url = urljoin(c.base_url, created.header("Location") or "")
+            r = _request(c, "GET", url, {INTEROP_HEADER: str(n)})
+            expect(r.status is not None and 200 <= r.status < 300, f"GET for the offset answered {r.status}")
+            expect(r.header("Upload-Offset") == "3", f"GET reports Upload-Offset {r.header('Upload-Offset')!r}, not 3")
+            expect(bool(r.header("Upload-Limit")), "GET without Upload-Limit (HEAD MUST carry it)")
+
+    if v.complete_means_processed:
+
+        @check(f"draft-v{n}-completed", f"v{n}: appends to a completed upload: 409 (not complete) or replay", served)
+        def completed(c: Client) -> None:
+            r = _request(c, "POST", None, _creation(v, complete=True), BODY)
+            expect_status(r.status or 0, 201, what="creation")
+            url = _location(c, r)
+            end = len(BODY)
+            wrong = _request(c, "PATCH", url, _append(v, end - 2, b""))
+            expect_status(wrong.status or 0, 409, what="empty append at a wrong offset to a completed upload")
+            shown = wrong.header(v.complete_field)
+            expect(shown == v.complete_value(False), f"409 carries {v.complete_field} {shown!r}, not false")
+            expect(
+                wrong.header("Upload-Offset") == str(end),
+                f"409 carries Upload-Offset {wrong.header('Upload-Offset')!r}",
+            )
+            again = _request(c, "PATCH", url, _append(v, end, b""))  # "can choose to replay the final response"
+            status = again.status or 0
+            replayed = 200 <= status < 300 and again.header(v.complete_field) == v.complete_value(True)
+            expect(replayed or 400 <= status < 500, f"empty append at a completed upload's offset answered {status}")
+            _same_bytes(c, url)
 
 
 for _version in VERSIONS.values():
@@ -117,9 +160,9 @@ def unknown_version(c: Client) -> None:
     expect(r.status is not None and r.status >= 400, f"status {r.status} for an unknown interop version")
 
 
-@check("draft-partial-upload-type", "from v6 an append must be application/partial-upload", DRAFT)
+@check("draft-partial-upload-type", "from v6 an append must be application/partial-upload", (*DRAFT, version_tag(6)))
 def media_type(c: Client) -> None:
-    v = VERSIONS[max(VERSIONS)]
+    v = VERSIONS[6]
     created = _request(c, "POST", None, _creation(v, complete=False), BODY[:3])
     url = urljoin(c.base_url, created.header("Location") or "")
     fields = {**_append(v, 3, BODY[3:]), "Content-Type": "application/octet-stream"}

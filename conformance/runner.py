@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from conformance import checks_core, checks_creation, checks_draft, checks_extensions  # noqa: F401  (registers)
 from conformance.client import Client
 from conformance.registry import CHECKS, CheckFailed
-from tusd_py.protocol.draft_versions import INTEROP_HEADER, LATEST
+from tusd_py.protocol.draft_versions import INTEROP_HEADER, VERSIONS
 
 
 @dataclass
@@ -22,10 +22,11 @@ class Outcome:
 def advertised_extensions(client: Client) -> set[str]:
     value = client.options().header("Tus-Extension") or ""
     found = {item.strip() for item in value.split(",") if item.strip()}
-    # The resumable-upload draft is no tus extension: a server speaking it echoes the interop version.
-    probe = client.request("OPTIONS", headers={INTEROP_HEADER: str(LATEST)}, tus=False)
-    if probe.header(INTEROP_HEADER):
-        found.add(checks_draft.DRAFT[0])
+    # The resumable-upload draft is no tus extension: a server speaking a version echoes it.
+    for number in VERSIONS:
+        probe = client.request("OPTIONS", headers={INTEROP_HEADER: str(number)}, tus=False)
+        if probe.header(INTEROP_HEADER) == str(number):
+            found.update((checks_draft.DRAFT[0], checks_draft.version_tag(number)))
     return found
 
 

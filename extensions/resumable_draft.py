@@ -9,7 +9,8 @@ tus upload: tus HEAD and GET see it.
 * creation: POST to the collection with ``Upload-Complete`` (v3: ``Upload-Incomplete``). The
   upload is created, a ``104 Upload Resumption Supported`` carries its Location, then the content
   streams in like a PATCH; 201 with Location, the completeness field and Upload-Offset.
-* offset retrieval: HEAD, with the tus HEAD's lock takeover (a resuming client ends its dead request).
+* offset retrieval: HEAD, with the tus HEAD's lock takeover (a resuming client ends its dead request);
+  from v9 (-12) GET too, answered like HEAD (before, a GET stays the tus download).
 * append: PATCH with Upload-Offset and the completeness field.
 * cancellation: DELETE, which ends any request still writing the upload (as tus termination).
 
@@ -17,8 +18,8 @@ The version differences are the table in ``tusd_py/protocol/draft_versions.py``;
 parsing and the status decisions are pure (``draft_fields.py``, ``draft_decisions.py``). Errors are
 RFC 9457 problem documents. An append with ``Upload-Complete: ?0`` whose bytes reach a declared
 ``Upload-Length`` completes the upload (a tus upload is complete at its length) and says so with
-``Upload-Complete: ?1``: drafts up to -11 would wait for a request saying ``?1``; the editor's copy
-after -11 allows it ("marked as completed by the client or the server").
+``Upload-Complete: ?1``: drafts up to -11 would wait for a request saying ``?1``; -12 allows it
+("marked as completed by the client or the server").
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ from storage_backends.base import CAP_DEFER_LENGTH, UploadInfo
 from tusd_py import core
 from tusd_py.errors import TusError
 from tusd_py.gate import actor, caller_id
+from tusd_py.hooks import HookType
 from tusd_py.interim import send_interim
 from tusd_py.protocol import upload_state
 from tusd_py.protocol.draft_decisions import (
@@ -43,6 +45,7 @@ from tusd_py.protocol.draft_decisions import (
     capped,
     decide_append,
     decide_creation,
+    error_says_complete,
     inconsistent_length,
     problem,
 )
@@ -105,14 +108,17 @@ def _draft(handler: DraftHandler) -> Handler:
         try:
             return await handler(uploads, request, version)
         except TusError as exc:
+            protocol_error = exc.problem is not None  # raised by the draft's own rules, not by processing
             error = as_problem(exc)
             error.headers.setdefault(INTEROP_HEADER, str(version.number))
             if error.status == 413:
                 error.headers.update(await _limit_header(service, version, _owner(request), None))
-            if request.method in ("POST", "PATCH"):
-                # -06 on: an error that did not come from processing the completed representation says
-                # Upload-Complete: ?0 (a pre-finish hook's rejection comes after completion: ?1).
-                done = await _finished(service, request, error)
+            if request.method in ("POST", "PATCH"):  # -06 on: errors carry the completeness field
+                finished = await _finished(service, request, error)
+                done = error_says_complete(
+                    status=error.status, protocol_error=protocol_error, finished=finished,
+                    complete_means_processed=version.complete_means_processed,
+                )  # fmt: skip
                 error.headers.setdefault(version.complete_field, version.complete_value(done))
             raise error from None
 
@@ -127,6 +133,12 @@ async def _finished(service: TusService, request: web.Request, error: TusError) 
         return upload_state.is_finished(await service.store.get_info(upload_id))
     except Exception:  # gone, malformed id, storage trouble: nothing was completed for this client
         return False
+
+
+def _finish_may_refuse(service: TusService) -> bool:
+    """Whether finishing may have refused an upload (a pre-finish hook answers for it): then the
+    final response of a completed upload is not known, and -12's replay of it is not offered."""
+    return service.hooks is not None and service.hooks.wants(HookType.PRE_FINISH)
 
 
 def _owner(request: web.Request) -> str | None:
@@ -239,6 +251,8 @@ async def append(uploads: Uploads, request: web.Request, version: DraftVersion) 
             max_size=service.config.max_size,
             max_append_size=service.config.max_append_size,
             min_append_size=service.config.min_append_size,
+            replay_completed=version.complete_means_processed,
+            final_response_known=upload_state.is_finished(info) and not _finish_may_refuse(service),
         )
 
     body = Body(request.content, request.content_length)
@@ -278,6 +292,7 @@ _HANDLERS: dict[tuple[str, str], Handler] = {
     ("collection", "OPTIONS"): options,
     ("upload", "OPTIONS"): options,
     ("upload", "HEAD"): head,
+    ("upload", "GET"): head,  # only for versions whose GET retrieves the offset (request_handler)
     ("upload", "PATCH"): append,
     ("upload", "DELETE"): cancel,
 }
@@ -290,4 +305,11 @@ class ResumableUploadDraft(Extension):
     def request_handler(self, target: str, method: str, request: web.Request) -> Handler | None:
         if not is_draft_request(request):
             return None
+        if method == "GET" and not _get_retrieves_offset(request):
+            return None  # before -12 a GET is the tus download, whatever else it carries
         return _HANDLERS.get((target, method))
+
+
+def _get_retrieves_offset(request: web.Request) -> bool:
+    version = draft_version(request.headers.get(INTEROP_HEADER))
+    return version is not None and version.get_retrieves_offset

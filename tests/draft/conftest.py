@@ -22,6 +22,7 @@ from tests.tokens import SECRET, bearer
 from tusd_py.app import SERVICE_KEY, make_app
 from tusd_py.config import Config
 from tusd_py.hooks import HookRegistry, HookType
+from tusd_py.hooks.registry import PreFinishHook
 
 MAX_SIZE = 1_000_000
 QUOTA = 600_000
@@ -54,8 +55,12 @@ def draft_config(tmp_path: Path, **overrides: Any) -> Config:
 
 
 @asynccontextmanager
-async def serve(config: Config, store: DataStore | None = None) -> AsyncIterator[DraftServer]:
+async def serve(
+    config: Config, store: DataStore | None = None, *, pre_finish: PreFinishHook | None = None
+) -> AsyncIterator[DraftServer]:
     hooks = HookRegistry()
+    if pre_finish is not None:
+        hooks.register(HookType.PRE_FINISH, pre_finish)
     holder: list[DraftServer] = []
 
     async def on_finish(event: Any) -> None:

@@ -62,11 +62,11 @@ async def test_options_is_public_and_names_the_limits(server: DraftServer) -> No
 
 
 async def test_an_unknown_version_gets_a_problem_and_no_104(server: DraftServer) -> None:
-    fields = {"Upload-Draft-Interop-Version": "9", "Upload-Complete": "?1", **server.auth()}
+    fields = {"Upload-Draft-Interop-Version": "10", "Upload-Complete": "?1", **server.auth()}
     result = await exchange(server.port, "POST", "/files/", fields, b"hello")
     assert result.status == 400 and result.interim == []
     assert result.headers["content-type"].startswith("application/problem+json")
-    assert "3, 4, 5, 6, 7, 8" in json.loads(result.body)["detail"]
+    assert "3, 4, 5, 6, 7, 8, 9" in json.loads(result.body)["detail"]
 
 
 async def test_http10_gets_no_interim_response(server: DraftServer) -> None:

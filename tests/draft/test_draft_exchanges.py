@@ -1,5 +1,5 @@
-"""The exchanges URLSession makes, replayed per interop version (3, 5, 6 and the latest, 8), on the
-filesystem and on S3, with auth on, through a raw HTTP/1.1 client that sees the 104.
+"""The exchanges URLSession makes, replayed per interop version (3, 5, 6, 8 and the latest, 9), on
+the filesystem and on S3, with auth on, through a raw HTTP/1.1 client that sees the 104.
 
 Where each exchange comes from (request fields as the source shows them; ids and hosts are ours):
 
@@ -12,7 +12,8 @@ Where each exchange comes from (request fields as the source shows them; ids and
   (``Upload-Complete: ?1``, Upload-Length 5; PATCH without a media type).
 * v6 (iOS 18.1 on): ``testResumableUploadUninterruptedV6`` / ``...InterruptedV6`` (PATCH with
   ``Content-Type: application/partial-upload``).
-* v8 (draft -09 .. -11): draft -11, "Overview" Example 1 (creation cut after the 104, HEAD, PATCH
+* v8 (draft -09 .. -11; what iOS 26.2 sends, by a report in tus/rufh-implementations pull request
+  10) and v9 (draft -12, the same exchanges): draft -11, "Overview" Example 1 (creation cut after the 104, HEAD, PATCH
   ``Upload-Complete: ?1`` with application/partial-upload) and "Upload Creation" Example A
   (Content-Disposition, Content-Length = Upload-Length, ``Upload-Complete: ?1``).
 * wrong offset: Apple's ``conflictResponse`` (HTTPResumableUploadProtocol.swift: 409 with the right
@@ -32,7 +33,7 @@ from tusd_py.protocol.draft_decisions import MISMATCHING_OFFSET
 from tusd_py.protocol.draft_versions import VERSIONS
 
 PAYLOAD = b"Hello"
-VERSIONS_URLSESSION_SENDS = [3, 5, 6, 8]
+VERSIONS_REPLAYED = [3, 5, 6, 8, 9]  # URLSession's (3, 5, 6, 8) and the newest
 
 
 def creation_fields(version: int, *, complete: bool, sent: int = len(PAYLOAD), total: int = 5) -> dict[str, str]:
@@ -42,7 +43,7 @@ def creation_fields(version: int, *, complete: bool, sent: int = len(PAYLOAD), t
     else:
         fields["Upload-Complete"] = "?1" if complete else "?0"
         fields["Upload-Length"] = str(total)
-    if version == 8:
+    if version >= 8:
         fields["Content-Disposition"] = "inline; filename=\"take one.m4a\"; filename*=UTF-8''take%20one.m4a"
         fields["Content-Type"] = "audio/mp4"
     return fields
@@ -69,7 +70,7 @@ def upload_path(location: str) -> str:
     return "/files/" + location.rsplit("/", 1)[1]
 
 
-@pytest.mark.parametrize("version", VERSIONS_URLSESSION_SENDS)
+@pytest.mark.parametrize("version", VERSIONS_REPLAYED)
 async def test_creation_completed_in_one_request(draft_server: DraftServer, version: int) -> None:
     fields = {**creation_fields(version, complete=True), **draft_server.auth()}
     result = await exchange(draft_server.port, "POST", "/files/", fields, PAYLOAD)
@@ -86,13 +87,13 @@ async def test_creation_completed_in_one_request(draft_server: DraftServer, vers
     assert info.length == 5 and info.offset == 5 and info.finished_at is not None
     download = await draft_server.client.get(path, headers=draft_server.auth())
     assert await download.read() == PAYLOAD
-    if version == 8:  # Content-Disposition / Content-Type became the tus filename / filetype
+    if version >= 8:  # Content-Disposition / Content-Type became the tus filename / filetype
         assert info.metadata == {"filetype": b"audio/mp4", "filename": b"take one.m4a"}
         assert "take one.m4a" in download.headers["Content-Disposition"]
         assert download.headers["Content-Type"] == "audio/mp4"
 
 
-@pytest.mark.parametrize("version", VERSIONS_URLSESSION_SENDS)
+@pytest.mark.parametrize("version", VERSIONS_REPLAYED)
 async def test_creation_cut_after_the_104_resumes_to_identical_bytes(draft_server: DraftServer, version: int) -> None:
     auth = draft_server.auth()
     cut = await exchange(
@@ -116,7 +117,7 @@ async def test_creation_cut_after_the_104_resumes_to_identical_bytes(draft_serve
     assert draft_server.finished == [path.rsplit("/", 1)[1]]  # post-finish processing, exactly once
 
 
-@pytest.mark.parametrize("version", VERSIONS_URLSESSION_SENDS)
+@pytest.mark.parametrize("version", VERSIONS_REPLAYED)
 async def test_wrong_offset_is_409_with_a_problem_document(draft_server: DraftServer, version: int) -> None:
     auth = draft_server.auth()
     cut = await exchange(
@@ -137,7 +138,7 @@ async def test_wrong_offset_is_409_with_a_problem_document(draft_server: DraftSe
     assert info.offset == 2  # nothing appended
 
 
-@pytest.mark.parametrize("version", VERSIONS_URLSESSION_SENDS)
+@pytest.mark.parametrize("version", VERSIONS_REPLAYED)
 async def test_cancellation(draft_server: DraftServer, version: int) -> None:
     auth = draft_server.auth()
     fields = {**creation_fields(version, complete=False, sent=2, total=50), **auth}

@@ -14,6 +14,7 @@ import pytest
 from conformance.nginx_balancer import REFERENCE_CONF, NginxBalancer, find_nginx
 from tests.draft.conftest import DraftServer, draft_config, serve
 from tests.draft.h11_client import exchange
+from tusd_py.protocol.draft_versions import VERSIONS
 
 pytestmark = pytest.mark.slow
 
@@ -40,23 +41,25 @@ async def server(tmp_path: Path) -> AsyncIterator[DraftServer]:
         yield running
 
 
-async def test_104_passes_nginx_without_request_buffering(server: DraftServer, tmp_path: Path) -> None:
+@pytest.mark.parametrize("version", [6, 8, 9])  # iOS 18.1 on, iOS 26.2, the newest draft
+async def test_104_passes_nginx_without_request_buffering(server: DraftServer, tmp_path: Path, version: int) -> None:
+    interop = {"Upload-Draft-Interop-Version": str(version)}
     with nginx(tmp_path / "nginx", server.port, buffering=False) as port:
-        fields = {**V6, "Upload-Complete": "?1", "Content-Length": "10", **server.auth()}
+        fields = {**interop, "Upload-Complete": "?1", "Content-Length": "10", **server.auth()}
         cut = await exchange(port, "POST", "/files/", fields, b"0123456789", send=4)
         (interim,) = cut.interim_of(104)
         assert interim["location"].startswith(f"http://127.0.0.1:{port}/files/")  # the client's view, not nginx's
         path = "/files/" + interim["location"].rsplit("/", 1)[1]
         head = None
         for _ in range(100):  # nginx passes the cut on to us a moment later (bounded: 5 s)
-            head = await exchange(port, "HEAD", path, {**V6, **server.auth()})
+            head = await exchange(port, "HEAD", path, {**interop, **server.auth()})
             if head.headers.get("upload-offset") == "4":
                 break
             await asyncio.sleep(0.05)
         assert head is not None and head.headers["upload-offset"] == "4"
-        rest = {**V6, "Upload-Complete": "?1", "Upload-Offset": "4", "Content-Type": "application/partial-upload"}
+        rest = {**interop, "Upload-Complete": "?1", "Upload-Offset": "4", "Content-Type": "application/partial-upload"}
         done = await exchange(port, "PATCH", path, {**rest, **server.auth()}, b"456789")
-        assert done.status == 201 and done.headers["upload-complete"] == "?1"
+        assert done.status == VERSIONS[version].completing_append_status and done.headers["upload-complete"] == "?1"
         assert await (await server.client.get(path, headers=server.auth())).read() == b"0123456789"
 
 

@@ -14,6 +14,7 @@ from tusd_py.protocol.draft_decisions import (
     as_problem,
     decide_append,
     decide_creation,
+    error_says_complete,
 )
 from tusd_py.protocol.draft_fields import (
     completeness,
@@ -29,18 +30,30 @@ from tusd_py.protocol.draft_versions import LATEST, VERSIONS, draft_version
 
 
 def test_the_table_names_each_difference_once() -> None:
-    assert sorted(VERSIONS) == [3, 4, 5, 6, 7, 8] and LATEST == 8
+    assert sorted(VERSIONS) == [3, 4, 5, 6, 7, 8, 9] and LATEST == 9
     assert VERSIONS[3].complete_field == "Upload-Incomplete"
     assert {v.complete_field for n, v in VERSIONS.items() if n > 3} == {"Upload-Complete"}
-    assert [n for n, v in VERSIONS.items() if v.append_media_type] == [6, 7, 8]
-    assert [n for n, v in VERSIONS.items() if v.has_limits] == [6, 7, 8]
-    assert VERSIONS[6].age_key == "expires" and VERSIONS[7].age_key == VERSIONS[8].age_key == "max-age"
-    assert [n for n, v in VERSIONS.items() if v.limits_in_104] == [8]
+    assert [n for n, v in VERSIONS.items() if v.append_media_type] == [6, 7, 8, 9]
+    assert [n for n, v in VERSIONS.items() if v.has_limits] == [6, 7, 8, 9]
+    assert VERSIONS[6].age_key == "expires" and {VERSIONS[n].age_key for n in (7, 8, 9)} == {"max-age"}
+    assert [n for n, v in VERSIONS.items() if v.limits_in_104] == [8, 9]
     assert {v.head_status for v in VERSIONS.values()} == {204}
-    assert [VERSIONS[n].append_status for n in (3, 5, 6, 7, 8)] == [201, 201, 201, 204, 204]
+    assert [VERSIONS[n].append_status for n in (3, 5, 6, 7, 8, 9)] == [201, 201, 201, 204, 204, 204]
+    assert [n for n, v in VERSIONS.items() if v.get_retrieves_offset] == [9]
+    assert [n for n, v in VERSIONS.items() if v.complete_means_processed] == [9]
 
 
-@pytest.mark.parametrize("value", [None, "", "2", "9", "abc", "-6", "6.0", "\u0666", "0006x"])
+def test_version_9_differs_from_8_only_in_the_columns_draft_12_changed() -> None:
+    eight, nine = VERSIONS[8], VERSIONS[9]
+    changed = {
+        name
+        for name in eight.__dataclass_fields__
+        if name not in ("number", "drafts") and getattr(eight, name) != getattr(nine, name)
+    }
+    assert changed == {"get_retrieves_offset", "complete_means_processed"}
+
+
+@pytest.mark.parametrize("value", [None, "", "2", "10", "abc", "-6", "6.0", "\u0666", "0006x"])
 def test_unknown_or_missing_versions_are_not_served(value: str | None) -> None:
     assert draft_version(value) is None
 
@@ -195,6 +208,77 @@ def test_append_refusals(overrides: dict[str, object], status: int, type_uri: st
         _append(**overrides)
     assert caught.value.status == status
     assert _problem_type(caught.value) == type_uri
+
+
+def test_before_12_an_append_to_a_completed_upload_is_refused_before_its_offset_is_read() -> None:
+    done = {"stored_offset": 5, "upload_complete": True, "client_offset": 5, "content_length": 0}
+    with pytest.raises(TusError) as caught:
+        _append(**done)
+    assert _problem_type(caught.value) == COMPLETED_UPLOAD
+    with pytest.raises(TusError) as caught:
+        _append(**{**done, "client_offset": 3})
+    assert caught.value.status == 400 and _problem_type(caught.value) == COMPLETED_UPLOAD
+
+
+@pytest.mark.parametrize("content_length", [0, None])
+def test_from_12_an_empty_append_at_a_completed_uploads_offset_replays_the_final_response(
+    content_length: int | None,
+) -> None:
+    plan = _append(
+        stored_offset=5, upload_complete=True, client_offset=5, content_length=content_length, replay_completed=True
+    )
+    assert plan.replay and plan.complete and plan.max_bytes == 0 and plan.new_length is None  # type: ignore[attr-defined]
+    plan = _append(stored_offset=5, upload_complete=True, client_offset=5, complete=False, content_length=0,
+                   upload_length=5, replay_completed=True)  # fmt: skip
+    assert plan.replay  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize(
+    ("overrides", "status", "type_uri"),
+    [
+        ({"client_offset": 3, "content_length": 0}, 409, MISMATCHING_OFFSET),  # -12: 409 whatever the state
+        ({"client_offset": 6, "content_length": 1}, 409, MISMATCHING_OFFSET),
+        ({"content_length": 1}, 400, INCONSISTENT_LENGTH),  # content beyond the length
+        ({"content_length": 0, "upload_length": 7}, 400, INCONSISTENT_LENGTH),
+    ],
+)
+def test_from_12_other_appends_to_a_completed_upload(overrides: dict[str, object], status: int, type_uri: str) -> None:
+    with pytest.raises(TusError) as caught:
+        _append(**{"stored_offset": 5, "upload_complete": True, "client_offset": 5, "replay_completed": True,
+                   **overrides})  # fmt: skip
+    assert caught.value.status == status and _problem_type(caught.value) == type_uri
+
+
+def test_from_12_a_completed_upload_whose_final_response_is_unknown_is_not_replayed() -> None:
+    with pytest.raises(TusError) as caught:
+        _append(stored_offset=5, upload_complete=True, client_offset=5, content_length=0, replay_completed=True,
+                final_response_known=False)  # fmt: skip
+    assert caught.value.status == 400 and _problem_type(caught.value) == "about:blank"
+
+
+def test_replaying_changes_nothing_for_an_upload_still_open() -> None:
+    assert not _append(replay_completed=True).replay  # type: ignore[attr-defined]
+    assert _append(replay_completed=True).max_bytes == 3  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize("processed_meaning", [False, True])
+def test_a_mismatching_offset_never_says_complete(processed_meaning: bool) -> None:
+    assert not error_says_complete(
+        status=409, protocol_error=True, finished=True, complete_means_processed=processed_meaning
+    )
+    # A pre-finish hook refusing with 409 ("virus found") answers for the processed representation.
+    assert error_says_complete(
+        status=409, protocol_error=False, finished=True, complete_means_processed=processed_meaning
+    )
+
+
+def test_what_an_errors_completeness_field_says_before_and_from_12() -> None:
+    # Up to -11: the upload's state, for a protocol error too (a refused append to a completed upload).
+    assert error_says_complete(status=400, protocol_error=True, finished=True, complete_means_processed=False)
+    # -12: only processing the completed representation says true (a pre-finish rejection, not a protocol error).
+    assert not error_says_complete(status=400, protocol_error=True, finished=True, complete_means_processed=True)
+    assert error_says_complete(status=400, protocol_error=False, finished=True, complete_means_processed=True)
+    assert not error_says_complete(status=413, protocol_error=False, finished=False, complete_means_processed=True)
 
 
 def test_mismatch_names_both_offsets() -> None:

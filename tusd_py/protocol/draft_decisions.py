@@ -80,6 +80,21 @@ def too_large(reason: str) -> TusError:
     return problem(413, reason)
 
 
+def error_says_complete(*, status: int, protocol_error: bool, finished: bool, complete_means_processed: bool) -> bool:
+    """What the completeness field of an error answering a creation or an append says.
+
+    -06 on, a response carries it; up to -11 it is the upload's state (a pre-finish rejection
+    comes after completion: true). -12 ("Redefine Upload-Complete on the server side") makes it
+    say whether the response comes from processing the completed representation, so with
+    ``complete_means_processed`` the draft's own protocol errors say false even on a completed
+    upload. And -12's "409 (Conflict) ... and the Upload-Complete header field set to false" for
+    a wrong offset holds for every version (a pre-finish hook may answer 409 too: that one came
+    from processing)."""
+    if protocol_error and (status == 409 or complete_means_processed):
+        return False
+    return finished
+
+
 def check_append_size(
     *, content_length: int | None, complete: bool, max_append_size: int | None, min_append_size: int | None
 ) -> None:
@@ -149,6 +164,7 @@ class DraftAppendPlan:
     max_bytes: int  # how many content bytes may be appended
     complete: bool
     body_bytes: int | None
+    replay: bool = False  # the upload is complete: answer as its completing append did, append nothing
 
 
 def decide_append(
@@ -163,17 +179,32 @@ def decide_append(
     max_size: int | None,
     max_append_size: int | None = None,
     min_append_size: int | None = None,
+    replay_completed: bool = False,
+    final_response_known: bool = True,
 ) -> DraftAppendPlan:
     """ "Upload Append": a completed upload takes nothing more; the offsets must match; every length
-    indication (stored, ``Upload-Length``, offset + Content-Length of a completing request) agrees."""
+    indication (stored, ``Upload-Length``, offset + Content-Length of a completing request) agrees.
+
+    Up to -11 an append to a completed upload MUST be rejected (content: inconsistent length; none:
+    completed-upload), before its offset is looked at. With ``replay_completed`` (-12) a wrong
+    offset is a 409 whatever the upload's state, and an empty append at a completed upload's
+    offset is valid: "the server can choose to replay the final response" (``replay``), which it
+    does only when it knows that response was the plain success (``final_response_known``: no
+    pre-finish check could have refused the upload); otherwise it refuses the append (400)."""
     if client_offset is None:
         raise problem(400, "missing or malformed Upload-Offset header (a non-negative structured Integer)")
-    if upload_complete:
-        if content_length:  # latest draft: appending content to a completed upload is a length error
+    if upload_complete and not replay_completed:
+        if content_length:  # -11: appending content to a completed upload is a length error
             raise inconsistent_length("the upload is already complete; its length cannot grow")
         raise completed_upload()
     if client_offset != stored_offset:
         raise mismatching_offset(stored_offset, client_offset)
+    if upload_complete:
+        if content_length or (upload_length is not None and upload_length != stored_length):
+            raise inconsistent_length("the upload is already complete; its length cannot change")
+        if not final_response_known:
+            raise problem(400, "the upload is already complete; its final response cannot be replayed")
+        return DraftAppendPlan(new_length=None, max_bytes=0, complete=True, body_bytes=content_length, replay=True)
     length = stored_length
     new_length: int | None = None
     if upload_length is not None:

@@ -123,7 +123,7 @@ def upload_limits(
     ``max-size`` is the smaller of ``--max-size`` and what the owner's quota still allows this
     upload: the bytes it already claims plus the room left. ``max-age`` is the time left until
     the upload expires, counted from now, so it shrinks as the upload ages without activity
-    (draft -12 editor's copy: "Allow max-age limit to decrease as expected").
+    (draft -12: "Allow max-age limit to decrease as expected").
     """
     caps = [cap for cap in (max_size, None if quota_room is None else claimed + quota_room) if cap is not None]
     age = None if expires_at is None else max(0, math.floor(expires_at - now))

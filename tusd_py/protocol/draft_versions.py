@@ -24,12 +24,31 @@ version  drafts       what changed for a server
                       answers with ``Upload-Complete: ?0`` (examples: 204); problem type
                       inconsistent-upload-length
 8        -09 .. -11   104 carries ``Upload-Limit``; HEAD MUST carry it; 100 Continue and 104 both
+9        -12 on       ``GET`` on the upload resource retrieves the offset like ``HEAD`` (#3467);
+                      ``Upload-Complete`` in a response says whether it comes from processing the
+                      representation, so a protocol error on a completed upload says ``?0``, and
+                      a wrong offset is 409 whatever the upload's state (#3404); the MUST to
+                      reject every append to a completed upload and the completed-upload problem
+                      type are gone: the final response may be replayed (#3405)
 ======== ============ ============================================================================
 
-The editor's copy after -11 (httpwg/http-extensions at 2026-07-01) still says "The current
-interop version is 8". Issue 15 says version 9 came with -12; that could not be confirmed from
-any source available here, so 9 is not served (a client sending it gets a 400 and no 104). Adding
-a version, once its text is known, is one row below.
+Version 9: httpwg/http-extensions pull request 3476 ("Bump interop version to 9", merged
+2026-07-05, "numerous changes since release -11"), published as -12 on 2026-07-06. The numbers
+after each difference are the pull requests that made it (the editor's copy of 2026-07-01 holds
+all of them but 3476; its changelog "Since draft-ietf-httpbis-resumable-upload-11" lists them).
+
+Drafts -13 to -15 (to 2026-11-02) exist, but only their title pages are readable here; no pull
+request of the working group's tracker found after 3476 bumps the interop version again, and those
+merged after -12 relax the server (#3493: ``Upload-Complete`` and ``Upload-Length`` no longer
+required on offset retrieval; we still send both). So 9 is the newest version served; a higher
+one gets a 400 and no 104, and adding it, once its text is known, is one row below.
+
+Rules of -12 that every row follows (they make no client of an older version fail):
+
+* a 409 says the completeness field is false ("MUST reject the request with a 409 (Conflict)
+  status code and the Upload-Complete header field set to false");
+* finalizing is the service layer's ``finish`` for every version, so a check made there (-10's
+  re-check of authorization and quota before an upload is finalized) holds for all of them.
 
 Not a difference: what the Upload-Length header means. Apple's v5 client already sends it (see
 NIOResumableUploadTests.testResumableUploadInterruptedV5), so every version may carry it.
@@ -66,6 +85,14 @@ class DraftVersion:
     limits_in_104: bool
     #: Whether responses carry ``Upload-Length`` (the field exists from -05).
     length_in_responses: bool
+    #: Whether ``GET`` on the upload resource is an offset retrieval answered like ``HEAD`` (-12;
+    #: earlier versions do not define it, and their GET stays the tus download).
+    get_retrieves_offset: bool = False
+    #: Whether a response's completeness field says that it comes from processing the completed
+    #: representation (-12) rather than the upload's state (earlier): a protocol error on a
+    #: completed upload then says "not complete", and an empty append at a completed upload's
+    #: offset replays the final response instead of being rejected.
+    complete_means_processed: bool = False
 
     @property
     def inverted(self) -> bool:
@@ -88,6 +115,8 @@ def _row(
     age_key: str | None = "max-age",
     limits_in_104: bool = False,
     length_in_responses: bool = True,
+    get_retrieves_offset: bool = False,
+    complete_means_processed: bool = False,
 ) -> DraftVersion:
     return DraftVersion(
         number=number,
@@ -101,6 +130,8 @@ def _row(
         age_key=age_key if has_limits else None,
         limits_in_104=limits_in_104,
         length_in_responses=length_in_responses,
+        get_retrieves_offset=get_retrieves_offset,
+        complete_means_processed=complete_means_processed,
     )
 
 
@@ -125,6 +156,7 @@ VERSIONS: dict[int, DraftVersion] = {
     6: _row(6, "-04, -05", append_status=201, completing_append_status=201, age_key="expires"),
     7: _row(7, "-06 .. -08"),
     8: _row(8, "-09 .. -11", limits_in_104=True),
+    9: _row(9, "-12 on", limits_in_104=True, get_retrieves_offset=True, complete_means_processed=True),
 }
 LATEST = max(VERSIONS)
 

@@ -255,6 +255,8 @@ class Uploads:
             plan = decide(info)
             if plan.new_length is not None:
                 await self._declare_length(actor, info, plan.new_length, fence)
+            if upload_state.is_finished(info):
+                return info  # nothing can land (the decision allowed only an empty replay): no commit
             body.declared = plan.body_bytes if plan.body_bytes is not None else body.declared
             info = await self._write(info, body, plan.max_bytes, fence)
             await self._complete(actor, info, fence, completes)
