@@ -60,6 +60,8 @@ class UploadInfo(msgspec.Struct, kw_only=True):
     partials: list[str] = msgspec.field(default_factory=list)  # ids, in order, for a final upload
     finished_at: float | None = None
     sha256: str | None = None  # hex digest of the whole upload, set when it finishes
+    # A pre-finish hook refused it: finished (its bytes stay, nothing re-runs it), never processed.
+    finish_refused: bool = False
     # Free-form state owned by the backend (e.g. S3 multipart id and part ledger). The core never reads it.
     backend_state: dict[str, object] = msgspec.field(default_factory=dict)
 

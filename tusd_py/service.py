@@ -274,6 +274,7 @@ class TusService:
         if self.hooks is not None and info.concat != "partial":
             rejection = await self.hooks.run_pre_finish(self.pre_event(HookType.PRE_FINISH, info))
         info.finished_at = time.time()
+        info.finish_refused = rejection is not None
         await self.store.finish(info, fence)
         log.info("upload finished", upload_id=info.id, length=info.length)
         if self.quotas is not None:

@@ -81,6 +81,12 @@ def counts_as_unfinished(info: UploadInfo) -> bool:
     return not is_finished(info)
 
 
+def announces_finish(info: UploadInfo) -> bool:
+    """Whether a finished upload is handed to post-finish processing: not a partial (its final is),
+    not one a pre-finish hook refused."""
+    return is_finished(info) and info.concat != "partial" and not info.finish_refused
+
+
 def claimed_bytes(info: UploadInfo) -> int:
     """What an upload claims of its owner's quota: its declared length, else what has arrived.
 

@@ -24,6 +24,7 @@ decides ownership, switches, locking, quota or fencing on its own. The order, fo
 from __future__ import annotations
 
 import contextlib
+import time
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -124,6 +125,7 @@ class Uploads:
         self.service = service
         self._owners = _Owners()
         self.creations = CreationRate(service.config.quota_creations_per_minute)
+        self.started_at = time.time()  # finishes from before this moment are an earlier process's
 
     # -- steps 1 to 4 ---------------------------------------------------------------------------
     def require(self, actor: Actor, op: Op, **features: bool) -> None:
@@ -413,7 +415,7 @@ class Uploads:
                     info = await self.service.store.get_info(upload_id)
                 except UploadNotFound:
                     continue
-                if upload_state.is_finished(info) and info.concat != "partial":
+                if upload_state.announces_finish(info) and (info.finished_at or 0) < self.started_at:
                     await self.service.lifecycle.finished(info)
                     count += 1
             if len(ids) < page:
