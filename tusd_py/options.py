@@ -205,8 +205,10 @@ OPTIONS: tuple[Option, ...] = (
     _o(
         "--download-signing-key",
         "download_signing_key",
-        "HMAC key of signed download URLs (default: derived from --jwt-secret)",
+        "HMAC key of signed download URLs (default: derived from --jwt-secret); required with several "
+        "processes or instances and no --jwt-secret",
         OPERATIONS,
+        secret=True,
     ),
     _o("--download-url-ttl", "download_url_ttl", "seconds a signed download URL stays valid", OPERATIONS),
     _o("--log-format", "log_format", "log format (auto: readable on a terminal, JSON otherwise)", LOGGING),

@@ -73,7 +73,7 @@ async def test_shared_upload_locks_are_checked_and_named(aiohttp_client, tmp_pat
     if find_redis_server() is None:
         pytest.skip("redis-server (Debian package redis-server) is missing")
     with RedisServer(tmp_path / "redis") as redis:
-        client: TestClient = await aiohttp_client(make_app(config_in(tmp_path, redis_url=redis.url)))
+        client: TestClient = await aiohttp_client(make_app(config_in(tmp_path, redis_url=redis.url, download_signing_key="k" * 32)))
         resp = await client.get("/readyz")
         assert resp.status == 200
         assert await resp.text() == "ready: storage ok, state store ok, upload locks ok\n"
