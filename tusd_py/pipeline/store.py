@@ -40,10 +40,22 @@ from collections.abc import Callable, Collection, Sequence
 from typing import Any, Literal
 
 from storage_backends.base import UPLOAD_ID
-from tusd_py.pipeline.models import Claim, Job, JobStatus, OutboxEvent, Page, Recording, StorageStats
+from tusd_py.pipeline.models import Claim, Job, JobStatus, OutboxEvent, Page, QueueDepth, Recording, StorageStats
 from tusd_py.pipeline.states import Status
 
 MAX_PAGE_SIZE = 500
+LIVE_JOBS = (JobStatus.QUEUED, JobStatus.RUNNING)
+
+
+def queue_depth_from(rows: Collection[tuple[str, int, float | None]]) -> QueueDepth:
+    """``(status, count, oldest created_at)`` rows of a ``GROUP BY status`` as a :class:`QueueDepth`."""
+    by_status = {str(status): 0 for status in LIVE_JOBS}
+    oldest = None
+    for status, count, first in rows:
+        by_status[status] = int(count)
+        if status == JobStatus.QUEUED and first is not None:
+            oldest = float(first)
+    return QueueDepth(by_status=by_status, oldest_queued_at=oldest)
 
 
 class _Everyone(enum.Enum):
@@ -169,6 +181,10 @@ class RecordingStore(abc.ABC):
         limit: int = 100,
     ) -> list[Job]:
         """Jobs in the queue, soonest first."""
+
+    @abc.abstractmethod
+    async def queue_depth(self) -> QueueDepth:
+        """Queued and running jobs counted in one statement (a metrics scrape; no row is read)."""
 
     @abc.abstractmethod
     async def claim_job(self) -> Claim | None:
