@@ -121,17 +121,20 @@ class Operations:
             self._answer = (time.monotonic(), task.result())
 
     async def metrics(self, request: web.Request) -> web.Response:
-        await self._refresh_queue()
+        await self._refresh_state_facts()
         return web.Response(body=metrics.exposition(), headers={"Content-Type": metrics.CONTENT_TYPE})
 
-    async def _refresh_queue(self) -> None:
-        """Queue depth is a fact of the shared state store, counted when scraped (one statement)."""
+    async def _refresh_state_facts(self) -> None:
+        """Queue depth and outbox size are facts of the shared state store, counted when scraped
+        (one statement each), never per job or per delivery round."""
         try:
             depth = await self.pipeline.queue_depth()
+            waiting = await self.pipeline.store.count_events()
         except Exception as exc:  # a scrape must still answer; readiness reports the store
-            log.warning("queue metrics unavailable", error=repr(exc))
+            log.warning("state store metrics unavailable", error=repr(exc))
             return
         metrics.set_queue(depth.by_status, depth.oldest_queued_at)
+        metrics.WEBHOOK_OUTBOX.set(waiting)
 
 
 def add_ops_routes(app: web.Application, service: TusService, pipeline: Pipeline) -> None:

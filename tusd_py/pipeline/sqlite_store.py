@@ -486,8 +486,8 @@ class SQLiteRecordingStore(RecordingStore):
     async def release_events(self, holder: str) -> int:
         return await self._run(outbox.release, holder)
 
-    async def drop_events_before(self, cutoff: float) -> list[OutboxEvent]:
-        return await self._run(outbox.drop_created_before, cutoff, self._clock())
+    async def drop_events_before(self, cutoff: float, limit: int) -> list[OutboxEvent]:
+        return await self._run(outbox.drop_created_before, cutoff, self._clock(), limit)
 
     async def next_event_due(self) -> float | None:
         return await self._run(outbox.next_due, write=False)

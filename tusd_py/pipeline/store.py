@@ -248,8 +248,9 @@ class RecordingStore(abc.ABC):
         """End ``holder``'s leases (it is stopping): its rows are claimable again at once."""
 
     @abc.abstractmethod
-    async def drop_events_before(self, cutoff: float) -> list[OutboxEvent]:
-        """Remove unleased rows created before ``cutoff`` (the retention); return them."""
+    async def drop_events_before(self, cutoff: float, limit: int) -> list[OutboxEvent]:
+        """Remove up to ``limit`` unleased rows created before ``cutoff`` (the retention), oldest
+        first; return them. Bounded, so one round never takes a whole expired backlog at once."""
 
     @abc.abstractmethod
     async def next_event_due(self) -> float | None:
@@ -257,7 +258,7 @@ class RecordingStore(abc.ABC):
 
     @abc.abstractmethod
     async def count_events(self) -> int:
-        """Rows waiting for delivery (the outbox gauge)."""
+        """Rows waiting for delivery (the outbox gauge): a whole count, so per scrape, not per round."""
 
     @abc.abstractmethod
     async def pending_events(self, limit: int = 100) -> list[OutboxEvent]:
