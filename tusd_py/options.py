@@ -126,6 +126,13 @@ OPTIONS: tuple[Option, ...] = (
     ),
     _o("--s3-part-size", "s3_part_size", "preferred multipart part size in bytes (raised to fit 10,000 parts)", S3),
     _o("--s3-part-concurrency", "s3_part_concurrency", "S3 parts in memory and uploading at once, whole server", S3),
+    _o(
+        "--api-without-auth",
+        "api_without_auth",
+        "serve the Recordings API with auth off on a non-loopback address (every caller sees every upload)",
+        AUTH,
+        switch=True,
+    ),
     _o("--jwt-secret", "jwt_secret", "shared secret for HS256/384/512 tokens (turns auth on)", AUTH, secret=True),
     _o("--jwt-public-key", "jwt_public_key", "PEM public key file for RS256/ES256/EdDSA tokens (turns auth on)", AUTH),
     _o("--jwks", "jwks", "JWKS file; the token's kid picks the key (turns auth on)", AUTH),
