@@ -64,6 +64,7 @@ def _command(port: int, data: Path, s3: S3Target | None) -> list[str]:
     return [
         *tusd_py_fs(port, data, s3),
         *("--processes", "2", "--redis-url", ENGINES.redis_url, "--database-url", ENGINES.database_url),
+        *("--download-signing-key", "bench-download-links-" + "k" * 32),
     ]
 
 

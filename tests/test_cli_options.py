@@ -73,10 +73,11 @@ def test_unknown_variables_are_reported_with_the_closest_name() -> None:
 @pytest.mark.parametrize("option", [o for o in OPTIONS if o.secret], ids=lambda option: option.flag)
 def test_secrets_come_from_files_by_flag_or_variable(option: Option, tmp_path: Path) -> None:
     secret = tmp_path / "secret"
-    secret.write_text("s3cr3t-value\n")
+    value = "s3cr3t-value-long-enough-for-an-hmac-key"  # --download-signing-key needs 32 characters
+    secret.write_text(value + "\n")
     by_flag = load_config(parse_args([option.file_flag, str(secret)]), {})
     by_env = load_config(parse_args([]), {option.file_env: str(secret)})
-    assert getattr(by_flag, option.field) == getattr(by_env, option.field) == "s3cr3t-value"
+    assert getattr(by_flag, option.field) == getattr(by_env, option.field) == value
     with pytest.raises(ConfigError, match=f"give {option.flag} or {option.file_flag}, not both"):
         load_config(parse_args([option.flag, "x", option.file_flag, str(secret)]), {})
     with pytest.raises(ConfigError, match=f"set {option.env} or {option.file_env}, not both"):

@@ -64,6 +64,8 @@ class Config(msgspec.Struct, kw_only=True):
 
     # JWT auth: on as soon as a key source is given (secret, PEM public key or JWKS file).
     jwt_secret: str | None = None
+    # With auth off, the Recordings API is served on loopback only unless this is set (recordings/exposure.py).
+    api_without_auth: bool = False
     jwt_public_key: str | None = None  # path of a PEM public key
     jwks: str | None = None  # path of a JWKS file
     # A remote JWKS (an identity provider's), https only; fetched at start, cached per Cache-Control.

@@ -116,8 +116,8 @@ WEBHOOK_OUTBOX = Gauge(
     "tusd_py_webhook_outbox_events",
     "post-* webhook events waiting in the state store's outbox (all instances)",
     registry=REGISTRY,
-    # Every process counts the same shared table: the largest recent count, not a sum.
-    multiprocess_mode="max",
+    # Counted from the shared table by whichever process answers a scrape: its count, not a sum.
+    multiprocess_mode="mostrecent",
 )
 
 WORKER_RESTARTS = Counter(

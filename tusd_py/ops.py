@@ -6,8 +6,13 @@ it can do its work: each part it depends on is exercised for real (a probe uploa
 deleted from the storage, a query on the state store), bounded by ``--readyz-timeout``, and a 503
 names every part that failed, so the load balancer stops sending uploads that would fail.
 
+Both answer anyone, often, so both are cheap whatever the traffic: the readiness answer is kept for
+``READY_FOR`` seconds and concurrent probes share one round of checks (single flight), so a flood
+of ``/readyz`` costs one probe upload a second; a scrape counts the job queue with one
+``GROUP BY`` statement instead of reading its rows.
+
 With ``--metrics-port`` the metrics are served only on their own listener (often kept off the
-public network); ``--no-metrics`` serves them nowhere.
+public network), which answers ``/readyz`` too; ``--no-metrics`` serves them nowhere.
 """
 
 from __future__ import annotations
@@ -23,9 +28,7 @@ from aiohttp import web
 
 from storage_backends.base import CAP_TERMINATION, UploadInfo
 from tusd_py import metrics
-from tusd_py.pipeline.models import JobStatus
 from tusd_py.pipeline.service import Pipeline
-from tusd_py.pipeline.store import MAX_PAGE_SIZE
 from tusd_py.service import TusService
 
 log = structlog.get_logger(__name__)
@@ -33,6 +36,7 @@ log = structlog.get_logger(__name__)
 METRICS_PATH = "/metrics"
 READYZ_PATH = "/readyz"
 PROBE_PREFIX = "readyz-probe-"
+READY_FOR = 1.0  # seconds a readiness answer is reused: a prober every second or less still sees fresh checks
 
 Check = Callable[[], Awaitable[None]]
 
@@ -67,6 +71,8 @@ class Operations:
     def __init__(self, service: TusService, pipeline: Pipeline) -> None:
         self.service = service
         self.pipeline = pipeline
+        self._answer: tuple[float, tuple[int, str]] | None = None  # (monotonic time, answer)
+        self._checking: asyncio.Task[tuple[int, str]] | None = None
 
     def checks(self) -> dict[str, Check]:
         checks: dict[str, Check] = {"storage": self.probe_storage, "state store": self.probe_state_store}
@@ -91,27 +97,44 @@ class Operations:
         await self.pipeline.list_queue(limit=1)
 
     async def readyz(self, request: web.Request) -> web.Response:
-        timeout = self.service.config.readyz_timeout
-        results = await asyncio.gather(*(run_check(part, c, timeout) for part, c in self.checks().items()))
-        status, text = readiness_answer(list(results))
+        status, text = await self.readiness()
         return web.Response(status=status, text=text, headers={"Cache-Control": "no-store"})
 
+    async def readiness(self) -> tuple[int, str]:
+        """The last answer if younger than READY_FOR, else the one round of checks running now (or a new one)."""
+        if self._answer is not None and time.monotonic() - self._answer[0] < READY_FOR:
+            return self._answer[1]
+        if self._checking is None:
+            self._checking = asyncio.create_task(self._check_all(), name="readyz")
+            self._checking.add_done_callback(self._checked)
+        # Shielded: a prober that hangs up must not cancel the round the others are waiting for.
+        return await asyncio.shield(self._checking)
+
+    async def _check_all(self) -> tuple[int, str]:
+        timeout = self.service.config.readyz_timeout
+        results = await asyncio.gather(*(run_check(part, c, timeout) for part, c in self.checks().items()))
+        return readiness_answer(list(results))
+
+    def _checked(self, task: asyncio.Task[tuple[int, str]]) -> None:
+        self._checking = None
+        if not task.cancelled() and task.exception() is None:
+            self._answer = (time.monotonic(), task.result())
+
     async def metrics(self, request: web.Request) -> web.Response:
-        await self._refresh_queue()
+        await self._refresh_state_facts()
         return web.Response(body=metrics.exposition(), headers={"Content-Type": metrics.CONTENT_TYPE})
 
-    async def _refresh_queue(self) -> None:
-        """Queue depth is a fact of the shared state store, read when scraped (cheap: one indexed query)."""
+    async def _refresh_state_facts(self) -> None:
+        """Queue depth and outbox size are facts of the shared state store, counted when scraped
+        (one statement each), never per job or per delivery round."""
         try:
-            jobs = await self.pipeline.list_queue(limit=MAX_PAGE_SIZE)  # depth counts up to 500
+            depth = await self.pipeline.queue_depth()
+            waiting = await self.pipeline.store.count_events()
         except Exception as exc:  # a scrape must still answer; readiness reports the store
-            log.warning("queue metrics unavailable", error=repr(exc))
+            log.warning("state store metrics unavailable", error=repr(exc))
             return
-        by_state = {str(JobStatus.QUEUED): 0, str(JobStatus.RUNNING): 0}
-        for job in jobs:
-            by_state[str(job.status)] = by_state.get(str(job.status), 0) + 1
-        queued = [job.created_at for job in jobs if job.status is JobStatus.QUEUED]
-        metrics.set_queue(by_state, min(queued) if queued else None)
+        metrics.set_queue(depth.by_status, depth.oldest_queued_at)
+        metrics.WEBHOOK_OUTBOX.set(waiting)
 
 
 def add_ops_routes(app: web.Application, service: TusService, pipeline: Pipeline) -> None:
@@ -126,6 +149,8 @@ def add_ops_routes(app: web.Application, service: TusService, pipeline: Pipeline
         return
     metrics_app = web.Application()
     metrics_app.router.add_get(METRICS_PATH, ops.metrics, name="public.metrics")
+    # Probes often reach only the operators' listener; the answer is the main app's (one cache).
+    metrics_app.router.add_get(READYZ_PATH, ops.readyz, name="public.readyz")
     runner = web.AppRunner(metrics_app, access_log=None)
 
     async def start(_: web.Application) -> None:

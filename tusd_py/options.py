@@ -126,6 +126,13 @@ OPTIONS: tuple[Option, ...] = (
     ),
     _o("--s3-part-size", "s3_part_size", "preferred multipart part size in bytes (raised to fit 10,000 parts)", S3),
     _o("--s3-part-concurrency", "s3_part_concurrency", "S3 parts in memory and uploading at once, whole server", S3),
+    _o(
+        "--api-without-auth",
+        "api_without_auth",
+        "serve the Recordings API with auth off on a non-loopback address (every caller sees every upload)",
+        AUTH,
+        switch=True,
+    ),
     _o("--jwt-secret", "jwt_secret", "shared secret for HS256/384/512 tokens (turns auth on)", AUTH, secret=True),
     _o("--jwt-public-key", "jwt_public_key", "PEM public key file for RS256/ES256/EdDSA tokens (turns auth on)", AUTH),
     _o("--jwks", "jwks", "JWKS file; the token's kid picks the key (turns auth on)", AUTH),
@@ -211,8 +218,10 @@ OPTIONS: tuple[Option, ...] = (
     _o(
         "--download-signing-key",
         "download_signing_key",
-        "HMAC key of signed download URLs (default: derived from --jwt-secret)",
+        "HMAC key of signed download URLs (default: derived from --jwt-secret); required with several "
+        "processes or instances and no --jwt-secret",
         OPERATIONS,
+        secret=True,
     ),
     _o("--download-url-ttl", "download_url_ttl", "seconds a signed download URL stays valid", OPERATIONS),
     _o("--log-format", "log_format", "log format (auto: readable on a terminal, JSON otherwise)", LOGGING),

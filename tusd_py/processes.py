@@ -50,7 +50,7 @@ import structlog
 
 from tusd_py.config import Config
 from tusd_py.serving import refuse_start
-from tusd_py.startup import ListenError, processes_refusal
+from tusd_py.startup import ListenError, processes_refusal, signing_key_refusal
 
 log = structlog.get_logger("tusd_py.processes")
 
@@ -80,7 +80,7 @@ class _Slot:
 
 def serve_processes(config: Config) -> int:
     """Run ``config.processes`` supervised workers until SIGTERM; the exit status of the command."""
-    refusal = processes_refusal(config)
+    refusal = processes_refusal(config) or signing_key_refusal(config)
     if refusal is not None:
         print(f"tusd-py: cannot start: {refusal}", file=sys.stderr)
         return 2

@@ -9,8 +9,10 @@ The key: ``--download-signing-key`` when given. Otherwise it is derived from ``-
 HKDF-SHA256 (RFC 5869) under a label of its own, not the secret itself: a key used for one purpose
 only means a link signature can never be replayed as a token signature or the other way round,
 and every instance sharing the JWT secret accepts the others' links without one more secret to
-distribute. With public-key auth (or none) and no key given, a random key is made at start: links
-then stop working on restart and on other instances, which the log says.
+distribute. With public-key auth (or none) and no key given, one process serving alone makes a
+random key at start (links then stop working on restart, which the log says); where several
+processes or instances can serve, a per-process key would fail most links, so the server refuses
+to start instead (``startup.signing_key_refusal``).
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from tusd_py.gate import actor
 from tusd_py.protocol.signed_download import EXPIRES, SIGNATURE, check_link, forbidden, signed_query
 from tusd_py.recordings.handlers import json_response, recording_not_found
 from tusd_py.recordings.schemas import DownloadUrl
+from tusd_py.startup import signing_key_refusal
 from tusd_py.uploads.actor import link
 from tusd_py.uploads.operations import Uploads
 from tusd_py.urls import external_base
@@ -38,7 +41,12 @@ DOWNLOAD_PATH = "/download/"
 _HKDF_INFO = b"tusd-py signed download links v1"
 
 
+class SigningKeyMissing(ValueError):
+    """Several processes or instances could serve and none of them can make the one shared key."""
+
+
 def signing_key(config: Config) -> bytes:
+    """The links' HMAC key; raise :class:`SigningKeyMissing` (a start-up refusal) when it cannot be shared."""
     if config.download_signing_key:
         return config.download_signing_key.encode()
     if config.jwt_secret:
@@ -46,8 +54,11 @@ def signing_key(config: Config) -> bytes:
         from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
         return HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=_HKDF_INFO).derive(config.jwt_secret.encode())
+    refusal = signing_key_refusal(config)
+    if refusal is not None:
+        raise SigningKeyMissing(refusal)
     log.warning(
-        "signed download links use a random key: they stop working on restart and on other instances; "
+        "signed download links use a random key: they stop working on restart; "
         "give --download-signing-key to keep them valid"
     )
     return secrets.token_bytes(32)

@@ -82,5 +82,26 @@ def processes_refusal(config: Config) -> str | None:
     )
 
 
+def signing_key_refusal(config: Config) -> str | None:
+    """Why signed download links would break with this configuration, or None when they work.
+
+    A link is checked by whichever process or instance the next request reaches, so every one of
+    them must hold the same key. Several can serve once ``--processes`` is above 1 or the upload
+    locks are shared (``--redis-url``, the README's "Scaling out"); then the key must come from
+    something they share: ``--download-signing-key``, or ``--jwt-secret`` to derive it from. A key
+    made at random per process would make most links answer 403, so the server does not start.
+    """
+    if config.download_signing_key or config.jwt_secret:
+        return None
+    several = f"--processes {config.processes}" if config.processes > 1 else "--redis-url" if config.redis_url else None
+    if several is None:
+        return None
+    return (
+        f"{several} lets several processes or instances serve, and a signed download link must be valid on all "
+        "of them: give them the same --download-signing-key (at least 32 characters; "
+        "TUSD_PY_DOWNLOAD_SIGNING_KEY or --download-signing-key-file), or --jwt-secret to derive it from"
+    )
+
+
 def _one_line(exc: BaseException) -> str:
     return " ".join(str(exc).split())

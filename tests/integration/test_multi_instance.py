@@ -58,6 +58,7 @@ def cluster(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Cluster]
                 server = LiveServer(
                     storage,
                     "--redis-url", url, "--redis-lease", str(LEASE), "--lock-timeout", str(LOCK_TIMEOUT),
+                    "--download-signing-key", "k" * 32,
                     "--state-db", str(tmp_path / f"state-{number}.sqlite3"), "--max-size", str(64 * MIB),
                     *args,
                     env=env,

@@ -7,6 +7,7 @@ before with one taken after what it does.
 from __future__ import annotations
 
 import asyncio
+import time
 from pathlib import Path
 
 import aiohttp
@@ -15,12 +16,16 @@ import pytest
 from aiohttp.test_utils import TestClient
 
 from tests.ops.ops_support import free_port, parse, scrape, value
+from tests.pipeline.statements import statements, touching
 from tests.tokens import SECRET, bearer
 from tests.tus import OCTET, TUS, create, patch, processed_head
-from tusd_py.app import make_app
+from tusd_py.app import PIPELINE_KEY, make_app
 from tusd_py.config import Config
 from tusd_py.hooks import HookEvent, HookRegistry, HookType
 from tusd_py.locking import InProcessLocker, UploadLocked
+from tusd_py.pipeline.models import Recording
+from tusd_py.pipeline.states import Status
+from tusd_py.pipeline.store import MAX_PAGE_SIZE
 
 
 @pytest.fixture
@@ -171,3 +176,25 @@ async def test_processing_jobs_and_queue_depth(aiohttp_client, config: Config) -
     assert value(after, "tusd_py_processing_queue_depth", state="queued") == 0
     steps = {dict(labels).get("step") for name, labels in after if name == "tusd_py_processing_jobs_total"}
     assert len(steps - {"all"}) >= 1, steps
+
+
+async def test_a_scrape_counts_a_long_queue_with_one_statement(aiohttp_client, config: Config) -> None:  # type: ignore[no-untyped-def]
+    """The depth is counted, not read: past one page of jobs (500) it is still exact, for one statement."""
+    app = make_app(config)  # workers=0: jobs stay queued
+    client: TestClient = await aiohttp_client(app)
+    store = app[PIPELINE_KEY].store
+    queued = MAX_PAGE_SIZE + 30
+
+    async def finished(n: int) -> None:
+        now = time.time()
+        rec = Recording(id=f"q{n:04d}", owner=None, status=Status.RECORDED, length=1, created_at=now, updated_at=now)
+        await store.create_recording(rec)
+        await store.mark_uploaded(rec.id, 1)
+
+    for start in range(0, queued, 50):
+        await asyncio.gather(*(finished(n) for n in range(start, min(start + 50, queued))))
+    async with statements(store) as seen:
+        samples = await scrape(client)
+    assert value(samples, "tusd_py_processing_queue_depth", state="queued") == queued
+    assert value(samples, "tusd_py_processing_queue_depth", state="running") == 0
+    assert len(touching(seen, "jobs")) == 1, seen

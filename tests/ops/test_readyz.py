@@ -2,19 +2,26 @@
 
 from __future__ import annotations
 
+import asyncio
 import shutil
 from pathlib import Path
 from urllib.parse import urlsplit
 
+import aiohttp
 import msgspec
 import pytest
 from aiohttp.test_utils import TestClient
 
 from conformance.redis_server import RedisServer, find_redis_server
+from storage_backends.base import UploadInfo
+from storage_backends.filesystem import FileStore
+from tests.ops.ops_support import free_port
 from tests.tokens import SECRET
 from tests.tus import upload_files
+from tusd_py import ops
 from tusd_py.app import PIPELINE_KEY, make_app
 from tusd_py.config import Config
+from tusd_py.ops import PROBE_PREFIX
 
 
 def config_in(tmp_path: Path, **changes: object) -> Config:
@@ -69,11 +76,16 @@ async def test_a_check_that_hangs_fails_within_the_timeout(aiohttp_client, tmp_p
 
 
 @pytest.mark.redis
-async def test_shared_upload_locks_are_checked_and_named(aiohttp_client, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+async def test_shared_upload_locks_are_checked_and_named(  # type: ignore[no-untyped-def]
+    aiohttp_client, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(ops, "READY_FOR", 0.0)  # each probe below checks again
     if find_redis_server() is None:
         pytest.skip("redis-server (Debian package redis-server) is missing")
     with RedisServer(tmp_path / "redis") as redis:
-        client: TestClient = await aiohttp_client(make_app(config_in(tmp_path, redis_url=redis.url)))
+        client: TestClient = await aiohttp_client(
+            make_app(config_in(tmp_path, redis_url=redis.url, download_signing_key="k" * 32))
+        )
         resp = await client.get("/readyz")
         assert resp.status == 200
         assert await resp.text() == "ready: storage ok, state store ok, upload locks ok\n"
@@ -90,3 +102,53 @@ async def test_shared_upload_locks_are_checked_and_named(aiohttp_client, tmp_pat
         )
         assert patched.status == 503 and patched.headers["Retry-After"]
         assert "upload locks are unavailable" in await patched.text()
+
+
+class ProbeCountingStore(FileStore):
+    """The filesystem store, counting the readiness probe uploads it is asked to create."""
+
+    probes = 0
+
+    async def create(self, info: UploadInfo) -> None:
+        if info.id.startswith(PROBE_PREFIX):
+            self.probes += 1
+        await super().create(info)
+
+
+async def test_concurrent_probes_share_one_check_and_the_answer_is_kept(  # type: ignore[no-untyped-def]
+    aiohttp_client, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config = config_in(tmp_path)
+    store = ProbeCountingStore(config.storage_dir)
+    client: TestClient = await aiohttp_client(make_app(config, store=store))
+    answers = await asyncio.gather(*(client.get("/readyz") for _ in range(20)))
+    assert [resp.status for resp in answers] == [200] * 20
+    assert store.probes == 1, "concurrent probes must share one round of checks"
+    assert (await client.get("/readyz")).status == 200
+    assert store.probes == 1, "an answer younger than READY_FOR is reused"
+    monkeypatch.setattr(ops, "READY_FOR", 0.0)  # the answer is now old: the next probe checks again
+    assert (await client.get("/readyz")).status == 200
+    assert store.probes == 2
+    assert upload_files(tmp_path / "data") == []
+
+
+async def test_a_failure_is_kept_as_briefly_and_then_checked_again(  # type: ignore[no-untyped-def]
+    aiohttp_client, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    app = make_app(config_in(tmp_path))
+    client: TestClient = await aiohttp_client(app)
+    assert (await client.get("/readyz")).status == 200
+    await app[PIPELINE_KEY].store.close()
+    assert (await client.get("/readyz")).status == 200  # the kept answer, for up to READY_FOR
+    monkeypatch.setattr(ops, "READY_FOR", 0.0)
+    assert (await client.get("/readyz")).status == 503
+
+
+async def test_readyz_is_answered_on_the_metrics_port_too(aiohttp_client, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    port = free_port()
+    client: TestClient = await aiohttp_client(make_app(config_in(tmp_path, metrics_port=port)))
+    async with aiohttp.ClientSession() as session, session.get(f"http://127.0.0.1:{port}/readyz") as resp:
+        assert resp.status == 200
+        assert await resp.text() == "ready: storage ok, state store ok\n"
+        assert resp.headers["Cache-Control"] == "no-store"
+    assert (await client.get("/readyz")).status == 200  # and still on the main port

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 from tusd_py.pipeline.models import OutboxEvent, Recording
-from tusd_py.pipeline.sqlite_schema import SCHEMA
+from tusd_py.pipeline.sqlite_schema import SCHEMA, SCHEMA_VERSION
 from tusd_py.pipeline.sqlite_store import SQLiteRecordingStore
 from tusd_py.pipeline.states import Status
 from tusd_py.pipeline.store import RecordingNotFound, RecordingStore
@@ -89,8 +89,18 @@ async def test_rows_older_than_the_retention_are_dropped(store: RecordingStore, 
     await store.enqueue_events([row("old", clock)])
     clock.advance(100)
     await store.enqueue_events([row("new", clock)])
-    dropped = await store.drop_events_before(clock() - 50)
+    dropped = await store.drop_events_before(clock() - 50, 10)
     assert [e.event_id for e in dropped] == ["old"] and await ids(store) == ["new"]
+
+
+async def test_the_retention_drops_a_bounded_batch_oldest_first(store: RecordingStore, clock: FakeClock) -> None:
+    for n in range(5):
+        await store.enqueue_events([row(f"old{n}", clock)])
+        clock.advance(1)
+    clock.advance(100)
+    assert [e.event_id for e in await store.drop_events_before(clock() - 50, 2)] == ["old0", "old1"]
+    assert [e.event_id for e in await store.drop_events_before(clock() - 50, 2)] == ["old2", "old3"]
+    assert await ids(store) == ["old4"]
 
 
 async def test_a_version_1_database_gains_the_outbox_when_opened(tmp_path: Path, clock: FakeClock) -> None:
@@ -106,4 +116,6 @@ async def test_a_version_1_database_gains_the_outbox_when_opened(tmp_path: Path,
     finally:
         await store.close()
     with sqlite3.connect(path) as db:
-        assert db.execute("PRAGMA user_version").fetchone()[0] == 2
+        assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+        indexes = {name for (name,) in db.execute("SELECT name FROM sqlite_master WHERE tbl_name = 'hook_outbox'")}
+        assert {"hook_outbox_due", "hook_outbox_created", "hook_outbox_next", "hook_outbox_leases"} <= indexes

@@ -89,6 +89,7 @@ def two_processes(tmp_path: Path, redis_url: str, postgres: PostgresServer) -> I
         "--processes", "2",
         "--redis-url", redis_url,
         "--database-url", postgres.create_database(),
+        "--download-signing-key", "k" * 32,
         "--shutdown-timeout", "2",
     )  # fmt: skip
     server.start(timeout=90)  # one worker answers /healthz; the supervisor says "serving" once all do
@@ -140,6 +141,7 @@ def test_a_second_server_on_the_port_is_refused(two_processes: LiveServer, tmp_p
             sys.executable, "-m", "tusd_py", "serve", "--host", "127.0.0.1", "--port", str(two_processes.port),
             "--storage-dir", str(tmp_path / "other"), "--processes", "2",
             "--redis-url", "redis://127.0.0.1:1/0", "--database-url", "postgresql://127.0.0.1:1/x",
+            "--download-signing-key", "k" * 32,
         ],
         capture_output=True, text=True, timeout=60, check=False,
     )  # fmt: skip

@@ -102,6 +102,15 @@ MIGRATIONS: tuple[tuple[int, str, str], ...] = (
         CREATE INDEX hook_outbox_due ON hook_outbox (not_before, created_at);
         """,
     ),
+    (
+        4,
+        "hook outbox indexes: retention, next due row, a holder's leases (no scan per batch of a backlog)",
+        """
+        CREATE INDEX hook_outbox_created ON hook_outbox (created_at);
+        CREATE INDEX hook_outbox_next ON hook_outbox ((GREATEST(not_before, lease_until)));
+        CREATE INDEX hook_outbox_leases ON hook_outbox (lease_holder) WHERE lease_holder IS NOT NULL;
+        """,
+    ),
 )
 
 LATEST = MIGRATIONS[-1][0]

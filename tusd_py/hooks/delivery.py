@@ -7,6 +7,10 @@ on an answer a retry cannot change (a 4xx other than 408/429), the row is droppe
 lease (longer than an attempt can take) keeps two instances on one database from sending a row at
 once, and brings back the rows of an instance that died holding them. Delivery is at least once:
 a receiver de-duplicates on ``webhook-id`` (the ``event_id``), which never changes.
+
+A round costs the same few indexed statements however long the backlog: at most ``batch`` rows
+claimed and ``drop_batch`` rows dropped past the retention. The outbox gauge is counted when
+``/metrics`` is scraped (``tusd_py.ops``), not here, since a count reads every row.
 """
 
 from __future__ import annotations
@@ -38,6 +42,7 @@ class OutboxDelivery:
         backoff_base: float = 1.0,
         backoff_max: float = 300.0,
         batch: int = 32,
+        drop_batch: int = 256,
         poll_interval: float = 5.0,
         clock: Callable[[], float] = time.time,
         rand: Callable[[], float] = random.random,
@@ -51,6 +56,7 @@ class OutboxDelivery:
         self.backoff_base = backoff_base
         self.backoff_max = backoff_max
         self.batch = batch
+        self.drop_batch = drop_batch
         self.poll_interval = poll_interval
         # An attempt is bounded by the webhook timeout; the lease outlasts it by a wide margin.
         self.lease = max(30.0, 3 * max((w.timeout for w in webhooks), default=5.0))
@@ -109,14 +115,15 @@ class OutboxDelivery:
             await asyncio.wait_for(self._wakeup.wait(), timeout=timeout)
 
     async def run_once(self) -> int:
-        """Drop rows past the retention, then send one batch of due rows; return how many were tried."""
-        for dropped in await self.store.drop_events_before(self._clock() - self.retention):
-            self._gave_up(dropped, "retention ended before a delivery succeeded")
+        """Drop rows past the retention, then send one batch of due rows; return how many were handled."""
+        dropped = await self.store.drop_events_before(self._clock() - self.retention, self.drop_batch)
+        for row in dropped:
+            self._gave_up(row, "retention ended before a delivery succeeded")
         rows = await self.store.claim_events(self.holder, self.lease, self.batch)
         if rows:
             await asyncio.gather(*(self._deliver(row) for row in rows))
-        metrics.WEBHOOK_OUTBOX.set(await self.store.count_events())
-        return len(rows)
+        # A full drop batch means more expired rows wait: come back at once rather than idle.
+        return len(rows) + (len(dropped) if len(dropped) >= self.drop_batch else 0)
 
     async def _deliver(self, row: OutboxEvent) -> None:
         client = self.clients.get(row.target)

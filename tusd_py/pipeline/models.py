@@ -65,6 +65,13 @@ class Job(msgspec.Struct, kw_only=True):
     last_error: str | None = None
 
 
+class QueueDepth(msgspec.Struct, kw_only=True):
+    """The queue counted, not read: jobs per live status and when the oldest queued one was created."""
+
+    by_status: dict[str, int]  # queued and running, each present (0 when none)
+    oldest_queued_at: float | None = None
+
+
 class Claim(msgspec.Struct, kw_only=True):
     """A job a worker now owns, with the recording as it was at claim time."""
 

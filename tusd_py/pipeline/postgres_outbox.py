@@ -3,7 +3,8 @@
 :func:`insert` runs inside the transaction that records the change an event reports, so an event
 exists exactly when its change does. The deliverer's statements lease rows with ``FOR UPDATE SKIP
 LOCKED`` (two instances never take one row; a crashed one's rows come back when its lease ends)
-and change a row only while holding its lease. Same rules as :mod:`tusd_py.pipeline.sqlite_outbox`.
+and change a row only while holding its lease. Same rules as :mod:`tusd_py.pipeline.sqlite_outbox`,
+and the same indexes (migration 4): no statement of a delivery round scans the table.
 """
 
 from __future__ import annotations
@@ -13,6 +14,14 @@ from collections.abc import Callable, Sequence
 from tusd_py.database.connection import Conn, Database
 from tusd_py.pipeline.models import OutboxEvent
 from tusd_py.pipeline.rows import OUTBOX_COLUMNS, outbox_event_from, outbox_params
+
+# The rows of a batch, locked, by their physical address: the statement around it then reads exactly
+# those (a Tid Scan), where ``(event_id, target) IN (...)`` let the planner hash-join over the whole
+# table. A locked row cannot move before the statement that locked it ends.
+_DUE = (
+    "SELECT ctid FROM hook_outbox WHERE not_before <= $3 AND lease_until <= $3"
+    " ORDER BY not_before, created_at LIMIT $4 FOR UPDATE SKIP LOCKED"
+)
 
 
 async def insert(conn: Conn, events: Sequence[OutboxEvent]) -> None:
@@ -42,9 +51,7 @@ class PostgresOutbox:
         async with self.database.transaction() as conn:
             rows = await conn.fetch(
                 "UPDATE hook_outbox SET lease_holder = $1, lease_until = $2, attempts = attempts + 1"
-                " WHERE (event_id, target) IN (SELECT event_id, target FROM hook_outbox"
-                "  WHERE not_before <= $3 AND lease_until <= $3 ORDER BY not_before, created_at LIMIT $4"
-                "  FOR UPDATE SKIP LOCKED)"
+                f" WHERE ctid = ANY(ARRAY({_DUE}))"
                 f" RETURNING {OUTBOX_COLUMNS}",
                 holder, now + lease_seconds, now, limit,
             )  # fmt: skip
@@ -77,11 +84,13 @@ class PostgresOutbox:
             )
         return len(rows)
 
-    async def drop_events_before(self, cutoff: float) -> list[OutboxEvent]:
+    async def drop_events_before(self, cutoff: float, limit: int) -> list[OutboxEvent]:
         async with self.database.transaction() as conn:
             rows = await conn.fetch(
-                f"DELETE FROM hook_outbox WHERE created_at < $1 AND lease_until <= $2 RETURNING {OUTBOX_COLUMNS}",
-                cutoff, self._clock(),
+                "DELETE FROM hook_outbox WHERE ctid = ANY(ARRAY(SELECT ctid FROM hook_outbox"
+                "  WHERE created_at < $1 AND lease_until <= $2 ORDER BY created_at LIMIT $3 FOR UPDATE SKIP LOCKED))"
+                f" RETURNING {OUTBOX_COLUMNS}",
+                cutoff, self._clock(), limit,
             )  # fmt: skip
         return [outbox_event_from(row) for row in rows]
 

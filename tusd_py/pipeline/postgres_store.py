@@ -29,18 +29,30 @@ import structlog
 
 from tusd_py.database.connection import Conn, Database
 from tusd_py.pipeline import postgres_outbox as outbox
-from tusd_py.pipeline.models import Claim, Job, JobStatus, OutboxEvent, Page, Recording, StatusTotals, StorageStats
+from tusd_py.pipeline.models import (
+    Claim,
+    Job,
+    JobStatus,
+    OutboxEvent,
+    Page,
+    QueueDepth,
+    Recording,
+    StatusTotals,
+    StorageStats,
+)
 from tusd_py.pipeline.postgres_outbox import PostgresOutbox
 from tusd_py.pipeline.rows import job_from, recording_from
 from tusd_py.pipeline.states import UPLOAD_COMPLETE, Event, IllegalTransition, Status, transition
 from tusd_py.pipeline.store import (
     EVERYONE,
+    LIVE_JOBS,
     OwnerFilter,
     RecordingNotFound,
     RecordingStore,
     check_page_size,
     decode_cursor,
     encode_cursor,
+    queue_depth_from,
 )
 
 log = structlog.get_logger(__name__)
@@ -273,6 +285,14 @@ class PostgresRecordingStore(PostgresOutbox, RecordingStore):
                 wanted, limit, *params,
             )  # fmt: skip
         return [job_from(row) for row in rows]
+
+    async def queue_depth(self) -> QueueDepth:
+        async with self.database.transaction() as conn:
+            rows = await conn.fetch(
+                "SELECT status, COUNT(*), MIN(created_at) FROM jobs WHERE status = ANY($1::text[]) GROUP BY status",
+                [status.value for status in LIVE_JOBS],
+            )
+        return queue_depth_from([tuple(row) for row in rows])
 
     async def claim_job(self) -> Claim | None:
         for _ in range(100):  # bounded: each round either claims, finds nothing, or buries a bad row

@@ -13,6 +13,7 @@ uploads made with auth off), so one user never sees another's recordings::
     await pipeline.get_recording(upload_id, owner) -> Recording  # raises RecordingNotFound
     await pipeline.list_recordings(owner, statuses=..., limit=..., cursor=...) -> Page
     await pipeline.list_queue(owner) -> list[Job]                # queued and running jobs
+    await pipeline.queue_depth() -> QueueDepth                   # the same, counted (metrics)
     await pipeline.sync(owner) -> list[str]                      # retry failed / stuck
     await pipeline.storage_stats(owner) -> StorageStats
     await pipeline.failed_before(older_than_days, owner=EVERYONE) -> list[str]
@@ -32,7 +33,7 @@ import structlog
 
 from storage_backends.base import DataStore, UploadInfo
 from tusd_py.pipeline.config import PipelineConfig
-from tusd_py.pipeline.models import Job, OutboxEvent, Page, Recording, StorageStats
+from tusd_py.pipeline.models import Job, OutboxEvent, Page, QueueDepth, Recording, StorageStats
 from tusd_py.pipeline.sqlite_store import SQLiteRecordingStore
 from tusd_py.pipeline.states import Status
 from tusd_py.pipeline.steps import DigestPublisher, StepRegistry, default_registry
@@ -189,6 +190,9 @@ class Pipeline:
 
     async def list_queue(self, owner: OwnerFilter = EVERYONE, limit: int = 100) -> list[Job]:
         return await self.store.list_jobs(owner, limit=limit)
+
+    async def queue_depth(self) -> QueueDepth:
+        return await self.store.queue_depth()
 
     async def sync(self, owner: str | None) -> list[str]:
         """Re-enqueue ``owner``'s failed recordings and jobs stuck running; return their ids."""

@@ -14,9 +14,10 @@ from tusd_py.pipeline.rows import job_from, recording_from
 from tusd_py.pipeline.states import Event, Status, transition
 from tusd_py.pipeline.store import EVERYONE, OwnerFilter, RecordingNotFound
 
-# 2: the hook_outbox table (durable webhooks). Each version only adds tables (CREATE ... IF NOT
-# EXISTS), so opening an older database migrates it.
-SCHEMA_VERSION = 2
+# 2: the hook_outbox table (durable webhooks). 3: the outbox's indexes for the retention, the next
+# due row and a holder's leases (a backlog must not be scanned per batch). Each version only adds
+# tables and indexes (CREATE ... IF NOT EXISTS), so opening an older database migrates it.
+SCHEMA_VERSION = 3
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS recordings (
     id           TEXT PRIMARY KEY,
@@ -67,6 +68,9 @@ CREATE TABLE IF NOT EXISTS hook_outbox (
     PRIMARY KEY (event_id, target)
 );
 CREATE INDEX IF NOT EXISTS hook_outbox_due ON hook_outbox (not_before, created_at);
+CREATE INDEX IF NOT EXISTS hook_outbox_created ON hook_outbox (created_at);
+CREATE INDEX IF NOT EXISTS hook_outbox_next ON hook_outbox (MAX(not_before, lease_until));
+CREATE INDEX IF NOT EXISTS hook_outbox_leases ON hook_outbox (lease_holder) WHERE lease_holder IS NOT NULL;
 """
 
 JOB_COLUMNS = "j.*, r.owner AS owner"

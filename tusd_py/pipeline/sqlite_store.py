@@ -34,6 +34,7 @@ from tusd_py.pipeline.models import (
     JobStatus,
     OutboxEvent,
     Page,
+    QueueDepth,
     Recording,
     StatusTotals,
     StorageStats,
@@ -52,12 +53,14 @@ from tusd_py.pipeline.sqlite_schema import (
 from tusd_py.pipeline.states import UPLOAD_COMPLETE, Event, IllegalTransition, Status
 from tusd_py.pipeline.store import (
     EVERYONE,
+    LIVE_JOBS,
     OwnerFilter,
     RecordingNotFound,
     RecordingStore,
     check_page_size,
     decode_cursor,
     encode_cursor,
+    queue_depth_from,
 )
 
 log = structlog.get_logger(__name__)
@@ -307,6 +310,16 @@ class SQLiteRecordingStore(RecordingStore):
         )
         return [job_from(row) for row in rows]
 
+    async def queue_depth(self) -> QueueDepth:
+        return await self._run(self._queue_depth, write=False)
+
+    def _queue_depth(self, conn: sqlite3.Connection) -> QueueDepth:
+        rows = conn.execute(
+            "SELECT status, COUNT(*), MIN(created_at) FROM jobs WHERE status IN (?, ?) GROUP BY status",
+            [status.value for status in LIVE_JOBS],
+        ).fetchall()
+        return queue_depth_from([tuple(row) for row in rows])
+
     async def claim_job(self) -> Claim | None:
         return await self._run(self._claim)
 
@@ -480,8 +493,8 @@ class SQLiteRecordingStore(RecordingStore):
     async def release_events(self, holder: str) -> int:
         return await self._run(outbox.release, holder)
 
-    async def drop_events_before(self, cutoff: float) -> list[OutboxEvent]:
-        return await self._run(outbox.drop_created_before, cutoff, self._clock())
+    async def drop_events_before(self, cutoff: float, limit: int) -> list[OutboxEvent]:
+        return await self._run(outbox.drop_created_before, cutoff, self._clock(), limit)
 
     async def next_event_due(self) -> float | None:
         return await self._run(outbox.next_due, write=False)

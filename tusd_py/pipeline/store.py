@@ -40,10 +40,22 @@ from collections.abc import Callable, Collection, Sequence
 from typing import Any, Literal
 
 from storage_backends.base import UPLOAD_ID
-from tusd_py.pipeline.models import Claim, Job, JobStatus, OutboxEvent, Page, Recording, StorageStats
+from tusd_py.pipeline.models import Claim, Job, JobStatus, OutboxEvent, Page, QueueDepth, Recording, StorageStats
 from tusd_py.pipeline.states import Status
 
 MAX_PAGE_SIZE = 500
+LIVE_JOBS = (JobStatus.QUEUED, JobStatus.RUNNING)
+
+
+def queue_depth_from(rows: Collection[tuple[str, int, float | None]]) -> QueueDepth:
+    """``(status, count, oldest created_at)`` rows of a ``GROUP BY status`` as a :class:`QueueDepth`."""
+    by_status = {str(status): 0 for status in LIVE_JOBS}
+    oldest = None
+    for status, count, first in rows:
+        by_status[status] = int(count)
+        if status == JobStatus.QUEUED and first is not None:
+            oldest = float(first)
+    return QueueDepth(by_status=by_status, oldest_queued_at=oldest)
 
 
 class _Everyone(enum.Enum):
@@ -176,6 +188,10 @@ class RecordingStore(abc.ABC):
         """Jobs in the queue, soonest first."""
 
     @abc.abstractmethod
+    async def queue_depth(self) -> QueueDepth:
+        """Queued and running jobs counted in one statement (a metrics scrape; no row is read)."""
+
+    @abc.abstractmethod
     async def claim_job(self) -> Claim | None:
         """Take the next due queued job (``job_claimed``), or None if none is due."""
 
@@ -237,8 +253,9 @@ class RecordingStore(abc.ABC):
         """End ``holder``'s leases (it is stopping): its rows are claimable again at once."""
 
     @abc.abstractmethod
-    async def drop_events_before(self, cutoff: float) -> list[OutboxEvent]:
-        """Remove unleased rows created before ``cutoff`` (the retention); return them."""
+    async def drop_events_before(self, cutoff: float, limit: int) -> list[OutboxEvent]:
+        """Remove up to ``limit`` unleased rows created before ``cutoff`` (the retention), oldest
+        first; return them. Bounded, so one round never takes a whole expired backlog at once."""
 
     @abc.abstractmethod
     async def next_event_due(self) -> float | None:
@@ -246,7 +263,7 @@ class RecordingStore(abc.ABC):
 
     @abc.abstractmethod
     async def count_events(self) -> int:
-        """Rows waiting for delivery (the outbox gauge)."""
+        """Rows waiting for delivery (the outbox gauge): a whole count, so per scrape, not per round."""
 
     @abc.abstractmethod
     async def pending_events(self, limit: int = 100) -> list[OutboxEvent]:

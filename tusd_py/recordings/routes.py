@@ -1,8 +1,9 @@
 """Mounting the Recordings API on the server's aiohttp application.
 
 ``make_app`` calls :func:`add_recordings_routes` once the tus routes are in place, passing the
-same operation layer (``Uploads``) and ``Pipeline`` the tus handlers use (a feature module never imports the
-factory), so the gate, error and CORS middlewares apply to them unchanged.
+same operation layer (``Uploads``) and ``Pipeline`` the tus handlers use (a feature module never
+imports the factory), so the gate, error and CORS middlewares apply to them unchanged. Whether its
+token routes are served with auth off is decided once, here, by :mod:`tusd_py.recordings.exposure`.
 """
 
 from __future__ import annotations
@@ -10,15 +11,19 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 
-from aiohttp import web
+import structlog
+from aiohttp import hdrs, web
 from aiohttp.typedefs import Handler
 
+from tusd_py.errors import TusError
 from tusd_py.pipeline.service import Pipeline
-from tusd_py.recordings import params
+from tusd_py.recordings import exposure, params
 from tusd_py.recordings.handlers import RecordingsHandlers
 from tusd_py.recordings.openapi import build_document, encode_document, query_parameters
 from tusd_py.signed_urls import signed_downloads
 from tusd_py.uploads.operations import Uploads
+
+log = structlog.get_logger(__name__)
 
 OPENAPI_PATH = "/openapi.json"
 
@@ -35,11 +40,19 @@ def add_recordings_routes(app: web.Application, uploads: Uploads, pipeline: Pipe
     router = app.router
     # Names tell the gate (tusd_py.gate) what a route is: only public.* runs without a token.
     api, public = _names(prefix, "api"), _names(prefix, "public")
+    config = uploads.service.config
+    exposed = exposure.decide(config)
+    if not config.auth_enabled:
+        say = log.info if exposed.served and not config.api_without_auth else log.warning
+        say("recordings API " + ("served" if exposed.served else "refused (403)"), prefix=prefix, reason=exposed.reason)
 
     def add(method: str, path: str, handler: Handler, name: str) -> None:
         known = query_parameters(document, path, method.lower())
+        refused = not exposed.served and not name.startswith("public.")
 
         async def only_documented_query(request: web.Request) -> web.StreamResponse:
+            if refused:
+                raise TusError(403, exposure.REFUSED, {hdrs.CACHE_CONTROL: "no-store"})
             params.check_known(request.query.keys(), known)
             return await handler(request)
 
