@@ -33,7 +33,7 @@ export function isPermanent (status) {
   return status !== null && status >= 400 && status < 500 && ![401, 409, 423].includes(status)
 }
 
-const SIGN_IN = 'waiting for you to sign in again'
+const SIGN_IN = 'sign in again'
 
 
 /** A short reason for the page: the server's plain-text answer, or that there was none. */
@@ -75,7 +75,7 @@ export class UploadQueue {
         if (!this.server.signedIn) {
           // No request without a token: the queue waits for one (the token field kicks it).
           this.server.unauthorized()
-          await this.changed(next.id, { lastAttemptError: SIGN_IN })
+          await this.changed(next.id, { lastAttemptError: 'sign in to upload' })
           break
         }
         const ok = await this.uploadOne(next)

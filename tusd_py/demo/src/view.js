@@ -20,7 +20,8 @@ function el (tag, attrs = {}, text = null) {
 export function formatBytes (n) {
   if (n < 1024) return `${n} B`
   if (n < 1024 * 1024) return `${(n / 1024).toFixed(1)} KiB`
-  return `${(n / 1024 / 1024).toFixed(1)} MiB`
+  if (n < 1024 * 1024 * 1024) return `${(n / 1024 / 1024).toFixed(1)} MiB`
+  return `${(n / 1024 / 1024 / 1024).toFixed(1)} GiB`
 }
 
 function formatSeconds (s) {
