@@ -115,7 +115,8 @@ const scenarios = {
     result.refusedRetryAt = await page.getAttribute(REC, 'data-retry-at')
     result.responses401 = statuses.filter(s => s === 401).length
     await typeToken(page, opts.expiredToken)
-    await page.waitForFunction(() => document.querySelector('[data-testid=signin]').innerText.includes('expired'), null, { timeout: 10000 })
+    await page.waitForFunction(() => document.querySelector('[data-testid=signin]').innerText.includes('expired') &&
+      document.querySelector('[data-testid=note]').innerText.includes('sign in again'), null, { timeout: 10000 })
     result.expiredText = await page.locator('[data-testid=signin]').innerText()
     result.responses401AfterExpired = statuses.filter(s => s === 401).length
     await shot(opts, page, 'sign-in-again')
@@ -201,6 +202,13 @@ async function crash (result) {
   try {
     owned = await launchOwned(profile)
     guard(owned.context, origin, result)
+    if (opts.only) {
+      // A browser that records this container only (as Safari records MP4 only): the page must pick it.
+      await owned.context.addInitScript(only => {
+        const supported = MediaRecorder.isTypeSupported.bind(MediaRecorder)
+        MediaRecorder.isTypeSupported = type => type.startsWith(only) && supported(type)
+      }, opts.only)
+    }
     let page = owned.context.pages()[0] || await owned.context.newPage()
     await openPage(opts, page)
     await startRecording(page)

@@ -11,7 +11,7 @@ export class ApiError extends Error {
 export class Server {
   constructor (tokenSource, unauthorized) {
     this.token = tokenSource
-    this.unauthorized = unauthorized // () => the server refused the token (or there is none): sign in again
+    this.unauthorized = unauthorized // () => the server refused the token (or there is none); returns a short note
     this.config = null
   }
 

@@ -23,7 +23,10 @@ function announce (text) {
   $('announcer').textContent = text
 }
 
-/** The server wants a (new) token: say so, rather than fail the recordings waiting to upload. */
+/**
+ * The server wants a (new) token: say so, rather than fail the recordings waiting to upload.
+ * Returns the short note those recordings show.
+ */
 function signIn () {
   const alert = $('signin')
   alert.textContent = token.value && !token.expired
@@ -32,6 +35,7 @@ function signIn () {
       ? 'Sign in again: your token has expired. Paste a new one; your recordings wait here.'
       : 'Sign in to upload: paste a token. Your recordings wait here until then.'
   alert.hidden = false
+  return token.value ? 'sign in again' : 'sign in to upload'
 }
 
 // -- state: IndexedDB is the truth, `recordings` its copy in memory --------------------------------

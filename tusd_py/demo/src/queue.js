@@ -33,7 +33,7 @@ export function isPermanent (status) {
   return status !== null && status >= 400 && status < 500 && ![401, 409, 423].includes(status)
 }
 
-const SIGN_IN = 'sign in again'
+const SIGN_IN = 'sign in'
 
 
 /** A short reason for the page: the server's plain-text answer, or that there was none. */
@@ -74,8 +74,7 @@ export class UploadQueue {
         if (!next) break
         if (!this.server.signedIn) {
           // No request without a token: the queue waits for one (the token field kicks it).
-          this.server.unauthorized()
-          await this.changed(next.id, { lastAttemptError: 'sign in to upload' })
+          await this.changed(next.id, { lastAttemptError: this.server.unauthorized() })
           break
         }
         const ok = await this.uploadOne(next)
@@ -109,9 +108,8 @@ export class UploadQueue {
       if (err === 'aborted') return true
       const status = statusOf(err)
       if (status === 401) {
-        this.server.unauthorized()
         this.progress.delete(rec.id)
-        await this.changed(rec.id, { lastAttemptError: SIGN_IN })
+        await this.changed(rec.id, { lastAttemptError: this.server.unauthorized() })
         return SIGN_IN
       }
       if (isPermanent(status)) {
