@@ -95,7 +95,7 @@ export async function facts (page, which = 0) {
   }, which)
 }
 
-/** Fails the scenario on a page error, and on any http(s)/ws request to another origin. */
+/** Fails the scenario on a page error, a Content-Security-Policy refusal, and any http(s)/ws request to another origin. */
 export function guard (context, origin, result) {
   context.on('request', request => {
     const url = new URL(request.url())
@@ -103,7 +103,14 @@ export function guard (context, origin, result) {
       result.violations.push(`request to another host: ${request.url()}`)
     }
   })
-  const watch = page => page.on('pageerror', err => result.violations.push(`page error: ${err.message}`))
+  const watch = page => {
+    page.on('pageerror', err => result.violations.push(`page error: ${err.message}`))
+    page.on('console', message => {
+      if (message.type() === 'error' && message.text().includes('Content Security Policy')) {
+        result.violations.push(`CSP: ${message.text()}`)
+      }
+    })
+  }
   context.pages().forEach(watch)
   context.on('page', watch)
 }
