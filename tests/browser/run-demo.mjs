@@ -5,68 +5,12 @@
 // Usage: node run-demo.mjs --json '{"scenario": "record", "origin": "http://127.0.0.1:PORT",
 //          "token": "...", "artifacts": "/path", "file": "/path/for/resume", "timeoutMs": 60000}'
 // Any page error, or any request to another host than `origin`, is a violation: the caller fails.
-import { mkdtempSync, rmSync } from 'node:fs'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
-import { chromium } from 'playwright-core'
+import { REC, facts, inFreshBrowser, openPage as openAt, readOptions, recordFor, runScenario, shot as shotAs, waitStatus } from './demo-lib.mjs'
 
-const opts = JSON.parse(process.argv[process.argv.indexOf('--json') + 1])
-const REC = '[data-testid=recording]'
+const opts = readOptions()
 const TUS_OR_API = url => url.pathname.startsWith('/files/') || url.pathname.startsWith('/api/')
-
-const sleep = ms => new Promise(resolve => setTimeout(resolve, ms))
-
-async function shot (page, name) {
-  await page.screenshot({ path: join(opts.artifacts, `${opts.scenario}-${name}.png`), fullPage: true })
-}
-
-async function waitStatus (page, status, timeout = 30000) {
-  await page.waitForSelector(`${REC}[data-status=${status}]`, { timeout })
-}
-
-async function recordFor (page, ms) {
-  const before = await page.locator(REC).count()
-  await page.click('[data-testid=record]')
-  await page.waitForSelector('[data-testid=stop]:not([disabled])')
-  await sleep(ms)
-  await page.click('[data-testid=stop]')
-  await page.waitForFunction(n => document.querySelectorAll('[data-testid=recording]').length > n, before)
-}
-
-async function openPage (page) {
-  await page.goto(`${opts.origin}/demo/`)
-  await page.fill('[data-testid=token]', opts.token || '')
-  await page.locator('[data-testid=token]').dispatchEvent('change')
-}
-
-/** What the page shows of its first recording, and the SHA-256 of the audio kept in IndexedDB. */
-async function facts (page) {
-  return page.evaluate(async () => {
-    const el = document.querySelector('[data-testid=recording]')
-    const id = el.dataset.id
-    const db = await new Promise((resolve, reject) => {
-      const req = indexedDB.open('tusd-py-demo')
-      req.onsuccess = () => resolve(req.result)
-      req.onerror = () => reject(req.error)
-    })
-    const blob = await new Promise((resolve, reject) => {
-      const req = db.transaction('audio').objectStore('audio').get(id)
-      req.onsuccess = () => resolve(req.result)
-      req.onerror = () => reject(req.error)
-    })
-    db.close()
-    const digest = await crypto.subtle.digest('SHA-256', await blob.arrayBuffer())
-    return {
-      status: el.dataset.status,
-      uploadUrl: el.dataset.uploadUrl || null,
-      count: document.querySelectorAll('[data-testid=recording]').length,
-      analysisText: el.querySelector('[data-testid=analysis]').innerText,
-      blobType: blob.type,
-      blobSize: blob.size,
-      blobSha256: [...new Uint8Array(digest)].map(b => b.toString(16).padStart(2, '0')).join('')
-    }
-  })
-}
+const shot = (page, name) => shotAs(opts, page, name)
+const openPage = page => openAt(opts, page)
 
 const scenarios = {
   async record (page, result) {
@@ -165,46 +109,4 @@ const scenarios = {
   }
 }
 
-async function main () {
-  const result = { scenario: opts.scenario, ok: false, violations: [] }
-  const userDataDir = mkdtempSync(join(tmpdir(), 'tusd-py-chromium-'))
-  const origin = new URL(opts.origin).origin
-  let context
-  const timer = setTimeout(() => {
-    result.error = 'scenario timed out'
-    console.log(JSON.stringify(result))
-    process.exit(1)
-  }, opts.timeoutMs || 60000)
-  try {
-    context = await chromium.launchPersistentContext(userDataDir, {
-      executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
-      headless: true,
-      viewport: { width: 390, height: 844 }, // a phone-sized window
-      args: [
-        '--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-        '--disable-background-networking', '--disable-component-update', '--disable-sync',
-        '--use-fake-device-for-media-stream', '--use-fake-ui-for-media-stream'
-      ]
-    })
-    context.on('request', request => {
-      const url = new URL(request.url())
-      if ((url.protocol === 'http:' || url.protocol === 'https:' || url.protocol === 'ws:') && url.origin !== origin) {
-        result.violations.push(`request to another host: ${request.url()}`)
-      }
-    })
-    const page = context.pages()[0] || await context.newPage()
-    page.on('pageerror', err => result.violations.push(`page error: ${err.message}`))
-    await scenarios[opts.scenario](page, result, context)
-    result.ok = result.violations.length === 0
-  } catch (err) {
-    result.error = String(err && err.stack ? err.stack : err)
-  } finally {
-    clearTimeout(timer)
-    if (context) await context.close().catch(() => {})
-    rmSync(userDataDir, { recursive: true, force: true })
-  }
-  console.log(JSON.stringify(result))
-  process.exit(result.ok ? 0 : 1)
-}
-
-main()
+runScenario(opts, result => inFreshBrowser(opts, result, (page, result, context) => scenarios[opts.scenario](page, result, context)))

@@ -2,10 +2,13 @@
 
 The files are public with auth on (they hold no secrets; the page asks the user for a token): the
 routes are named ``public.demo*``, which is how the gate (tusd_py.gate) knows to let them through.
+Every URL the server gives the page (the redirect, the config) is relative to where the page is
+served, so the page works unchanged behind a proxy that mounts the server under a prefix.
 """
 
 from __future__ import annotations
 
+import posixpath
 from pathlib import Path
 
 from aiohttp import web
@@ -26,6 +29,10 @@ _FILES: dict[str, str] = {
     BUNDLE: "text/javascript",
     "build/app.js.map": "application/json",
     "build/app.js.LEGAL.txt": "text/plain",  # the bundled libraries' licences
+    # The service worker sits at the top of the page's directory: its scope is the whole page.
+    "sw.js": "text/javascript",
+    "manifest.webmanifest": "application/manifest+json",
+    "icon.svg": "image/svg+xml",
 }
 _SOURCES = {"": "index.html"}
 
@@ -54,15 +61,30 @@ def add_demo_routes(app: web.Application, config: Config) -> None:
     app.router.add_get(DEMO_PREFIX + "{name:.*}", _static, name="public.demo-files")
 
 
+def relative_to_page(path: str) -> str:
+    """``path`` (absolute on this server) as a URL relative to the page's directory, ``/demo/``.
+
+    The browser resolves it against the URL it loaded the page from, so ``/files/`` reached as
+    ``../files/`` from ``/uploads/demo/`` is ``/uploads/files/``: the proxy's prefix is kept.
+    """
+    relative = posixpath.relpath(path, DEMO_PREFIX)
+    return relative + "/" if path.endswith("/") and not relative.endswith("/") else relative
+
+
 async def _redirect(request: web.Request) -> web.StreamResponse:
-    raise web.HTTPMovedPermanently(DEMO_PREFIX)  # relative URLs in the page resolve against /demo/
+    # Relative (RFC 9110 allows it): /demo -> /demo/, and /uploads/demo -> /uploads/demo/ behind a proxy.
+    raise web.HTTPMovedPermanently(DEMO_PREFIX.strip("/").rsplit("/", 1)[-1] + "/")
 
 
 async def _page_config(request: web.Request) -> web.Response:
     """What the page needs to know about this server: where to upload and whether to ask for a token."""
     config = request.app[_CONFIG_KEY]
     api_prefix = openapi_path().rsplit("/", 1)[0]
-    body = {"tus_endpoint": config.base_path, "api_prefix": api_prefix, "auth": config.auth_enabled}
+    body = {
+        "tus_endpoint": relative_to_page(config.base_path),
+        "api_prefix": relative_to_page(api_prefix),
+        "auth": config.auth_enabled,
+    }
     return web.json_response(body, headers=_HEADERS)
 
 

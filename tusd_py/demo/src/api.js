@@ -1,4 +1,5 @@
 // The server: its page config and the Recordings API, with the user's token when there is one.
+// Every URL is relative to the page (config.json's too), so the page works behind a proxy prefix.
 
 export class ApiError extends Error {
   constructor (status, message) {
@@ -8,14 +9,20 @@ export class ApiError extends Error {
 }
 
 export class Server {
-  constructor (tokenSource) {
+  constructor (tokenSource, unauthorized) {
     this.token = tokenSource
+    this.unauthorized = unauthorized // () => the server refused the token (or there is none); returns a short note
     this.config = null
   }
 
   headers () {
     const token = this.token().trim()
     return token ? { Authorization: `Bearer ${token}` } : {}
+  }
+
+  /** False when this server wants a token and the page has none (no request would be accepted). */
+  get signedIn () {
+    return !(this.config && this.config.auth) || Boolean(this.token().trim())
   }
 
   async loadConfig () {
@@ -27,12 +34,17 @@ export class Server {
     return new URL(this.config.tus_endpoint, location.href).href
   }
 
+  apiUrl (path) {
+    return new URL(`${this.config.api_prefix}${path}`, location.href).href
+  }
+
   recordingUrl (serverId) {
-    return new URL(`${this.config.api_prefix}/recordings/${encodeURIComponent(serverId)}`, location.href).href
+    return this.apiUrl(`/recordings/${encodeURIComponent(serverId)}`)
   }
 
   async json (url, init = {}, auth = true) {
     const response = await fetch(url, { ...init, headers: { ...(auth ? this.headers() : {}), ...(init.headers || {}) } })
+    if (response.status === 401 && auth) this.unauthorized()
     if (!response.ok) {
       // The server's reasons are plain text ending in a newline.
       throw new ApiError(response.status, (await response.text()).trim() || `HTTP ${response.status}`)
@@ -52,9 +64,14 @@ export class Server {
     }
   }
 
+  /** A signed, short-lived link to the server's copy: what the player uses once the local copy is gone. */
+  async downloadUrl (serverId) {
+    return (await this.json(`${this.recordingUrl(serverId)}/download-url`, { method: 'POST' })).url
+  }
+
   /** Puts this user's failed recordings back in the processing queue. */
   retryProcessing () {
-    return this.json(new URL(`${this.config.api_prefix}/sync`, location.href).href, { method: 'POST' })
+    return this.json(this.apiUrl('/sync'), { method: 'POST' })
   }
 }
 

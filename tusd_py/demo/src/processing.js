@@ -21,16 +21,20 @@ export class ProcessingWatcher {
 
   async poll () {
     const pending = this.list().filter(rec => PROCESSING.has(rec.status) && rec.uploadUrl)
+    let signedOut = !this.server.signedIn
     for (const rec of pending) {
+      if (signedOut) break
       try {
         await this.refresh(rec)
       } catch (err) {
+        // A 401: the page asks the user to sign in again, and the token field kicks this again.
+        signedOut = err instanceof ApiError && err.status === 401
         // The server is away: keep what we know and look again on the next round.
-        if (!(err instanceof TypeError)) console.warn('reading the recording failed', err)
+        if (!signedOut && !(err instanceof TypeError)) console.warn('reading the recording failed', err)
       }
     }
     this.timer = null
-    if (this.list().some(rec => PROCESSING.has(rec.status) && rec.uploadUrl)) {
+    if (!signedOut && this.list().some(rec => PROCESSING.has(rec.status) && rec.uploadUrl)) {
       this.timer = setTimeout(() => this.poll(), POLL_MS)
     }
   }

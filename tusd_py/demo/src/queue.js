@@ -25,10 +25,16 @@ function statusOf (err) {
   return status || null
 }
 
-/** 4xx answers (other than a conflict or a lock) will not change by trying again. */
+/**
+ * 4xx answers (other than a conflict or a lock) will not change by trying again; a 401 is not the
+ * recording's fault either: it waits for the user to sign in again.
+ */
 export function isPermanent (status) {
-  return status !== null && status >= 400 && status < 500 && status !== 409 && status !== 423
+  return status !== null && status >= 400 && status < 500 && ![401, 409, 423].includes(status)
 }
+
+const SIGN_IN = 'sign in'
+
 
 /** A short reason for the page: the server's plain-text answer, or that there was none. */
 function reasonOf (err) {
@@ -66,7 +72,13 @@ export class UploadQueue {
       for (;;) {
         const next = this.list().find(rec => WAITING.has(rec.status) && !rec.uploadError)
         if (!next) break
+        if (!this.server.signedIn) {
+          // No request without a token: the queue waits for one (the token field kicks it).
+          await this.changed(next.id, { lastAttemptError: this.server.unauthorized() })
+          break
+        }
         const ok = await this.uploadOne(next)
+        if (ok === SIGN_IN) break
         if (!ok) {
           const delay = BACKOFF_MS[Math.min(this.failures - 1, BACKOFF_MS.length - 1)]
           this.retryAt = Date.now() + delay
@@ -80,7 +92,10 @@ export class UploadQueue {
     }
   }
 
-  /** Uploads one recording; false when the server could not be reached (the queue backs off). */
+  /**
+   * Uploads one recording; false when the server could not be reached (the queue backs off), SIGN_IN
+   * when it refused the token (the queue waits for a new one).
+   */
   async uploadOne (rec) {
     const blob = await audioOf(rec.id)
     if (!blob) {
@@ -92,6 +107,11 @@ export class UploadQueue {
     } catch (err) {
       if (err === 'aborted') return true
       const status = statusOf(err)
+      if (status === 401) {
+        this.progress.delete(rec.id)
+        await this.changed(rec.id, { lastAttemptError: this.server.unauthorized() })
+        return SIGN_IN
+      }
       if (isPermanent(status)) {
         await this.changed(rec.id, { status: 'failed', uploadError: reasonOf(err) })
         return true

@@ -20,7 +20,8 @@ function el (tag, attrs = {}, text = null) {
 export function formatBytes (n) {
   if (n < 1024) return `${n} B`
   if (n < 1024 * 1024) return `${(n / 1024).toFixed(1)} KiB`
-  return `${(n / 1024 / 1024).toFixed(1)} MiB`
+  if (n < 1024 * 1024 * 1024) return `${(n / 1024 / 1024).toFixed(1)} MiB`
+  return `${(n / 1024 / 1024 / 1024).toFixed(1)} GiB`
 }
 
 function formatSeconds (s) {
@@ -87,6 +88,7 @@ export class RecordingsView {
     const progress = el('progress', { max: String(rec.size || 1), value: '0', 'aria-label': `Upload of ${rec.name}` })
     const note = el('p', { class: 'note', 'data-testid': 'note' })
     const audio = el('audio', { controls: '', preload: 'metadata', 'aria-label': `Play ${rec.name}` })
+    audio.dataset.source = rec.localCopy === false ? 'server' : 'browser'
     const facts = el('dl', { class: 'facts', 'data-testid': 'analysis' })
     const retry = el('button', { type: 'button', 'data-testid': 'retry' }, 'Retry')
     const remove = el('button', { type: 'button', 'data-testid': 'delete' }, 'Delete')
@@ -98,12 +100,21 @@ export class RecordingsView {
     actions.append(retry, remove)
     root.append(header, meta, progress, note, audio, facts, actions)
     meta.textContent = `${formatBytes(rec.size)} · ${rec.type || 'unknown type'} · ${new Date(rec.createdAt).toLocaleString()}`
-    this.playbackUrl(rec).then(url => { audio.src = url })
+    this.playbackUrl(rec).then(url => { audio.src = url }, () => {})
     return { root, parts: { badge, progress, note, facts, retry, audio } }
   }
 
   update ({ root, parts }, rec, sent, retryAt) {
     root.dataset.status = rec.status
+    root.dataset.local = rec.localCopy === false ? 'no' : 'yes'
+    if (rec.localCopy === false && parts.audio.dataset.source !== 'server') {
+      parts.audio.dataset.source = 'server'
+      // The local copy went while this item was shown: play the server's copy from now on.
+      if (parts.audio.src.startsWith('blob:')) URL.revokeObjectURL(parts.audio.src)
+      parts.audio.removeAttribute('src')
+      this.playbackUrl(rec).then(url => { if (url) parts.audio.src = url }, () => {})
+    }
+    if (rec.recovered) root.dataset.recovered = String(rec.keptMs)
     if (rec.uploadUrl) root.dataset.uploadUrl = rec.uploadUrl
     else delete root.dataset.uploadUrl
     parts.badge.dataset.status = rec.status
@@ -125,6 +136,10 @@ export class RecordingsView {
       }
     }
     if (!retryAt) delete root.dataset.retryAt
+    if (rec.recovered) {
+      note = `Recovered after an interruption: ${formatSeconds(rec.keptMs / 1000)} kept (the last seconds before it may be missing). ${note}`
+    }
+    if (rec.localCopy === false) note = `${note} Only on the server now: the copy in this browser was removed after it completed.`
     parts.note.textContent = note.trim()
     parts.note.classList.toggle('error', isError)
     parts.note.hidden = !note
