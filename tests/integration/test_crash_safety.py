@@ -141,3 +141,39 @@ def test_head_takes_over_a_half_open_patch_and_reports_its_committed_offset(live
     assert half_open.response_status() == 423
     half_open.close()
     resume_and_verify(client, url)
+
+
+def recording_status(client: Client, url: str) -> str:
+    resp = client.request("GET", url.replace("/files/", "/api/recordings/"), tus=False)
+    assert resp.status == 200, resp.body
+    status = json.loads(resp.body)["status"]
+    assert isinstance(status, str)
+    return status
+
+
+@pytest.mark.parametrize("kill_after", [0.0, 0.002, 0.005, 0.01, 0.02, 0.05])
+def test_kill_9_around_the_last_byte_still_processes_the_upload(tmp_path: Path, kill_after: float) -> None:
+    """Killed at any moment around the finish (storage's commit, then the pipeline's record): after
+    a restart and the client's resume the bytes are intact and the recording reaches ``completed``."""
+    storage = tmp_path / "data"
+    small = PAYLOAD[: 2 * 1024 * 1024]
+    server = LiveServer(storage, "--max-size", str(1024**3)).start()
+    try:
+        client = Client(server.url)
+        url = client.create(len(small))
+        req = PartialRequest(url, "PATCH", patch_headers(0, len(small)))
+        req.send(small)  # every byte sent; the kill lands before, during or after the finish
+        time.sleep(kill_after)  # where in the finish the kill lands: the variable under test, not a wait
+        server.kill()
+        req.close()
+        server = LiveServer(storage, "--max-size", str(1024**3), port=server.port).start()
+        offset = head_offset(client, url)
+        if offset < len(small):
+            assert client.patch(url, offset, small[offset:]).status == 204
+        got = client.request("GET", url, tus=False)
+        assert got.status == 200 and got.body == small
+        assert wait_until(lambda: recording_status(client, url) == "completed", timeout=30), recording_status(
+            client, url
+        )
+    finally:
+        server.stop()
