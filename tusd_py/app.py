@@ -25,7 +25,7 @@ from tusd_py.ops import add_ops_routes
 from tusd_py.pipeline.listener import PipelineListener
 from tusd_py.pipeline.service import Pipeline
 from tusd_py.quotas import QuotaListener
-from tusd_py.recordings.routes import add_recordings_routes
+from tusd_py.recordings.routes import API_PREFIX, LEGACY_API_PREFIX, add_recordings_routes
 from tusd_py.routing import Dispatcher
 from tusd_py.service import TusService
 from tusd_py.uploads.actor import SERVER
@@ -174,7 +174,8 @@ def make_app(
     if base != "/":
         app.router.add_route("*", base.rstrip("/"), dispatcher.collection, name="tus.collection-bare")
     app.router.add_route("*", base + "{upload_id}", dispatcher.upload, name="tus.upload")
-    add_recordings_routes(app, uploads, pipeline)
+    add_recordings_routes(app, uploads, pipeline, API_PREFIX)
+    add_recordings_routes(app, uploads, pipeline, LEGACY_API_PREFIX, successor=API_PREFIX)  # one more release
     if config.demo:
         from tusd_py.demo import add_demo_routes  # one hunk here; the demo lives in its own package
 

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 
 from storage_backends.fencing import NO_FENCE, Fence
 from tusd_py import metrics
+from tusd_py.error_codes import ErrorCode
 from tusd_py.errors import TusError
 
 # Lock names of background jobs that one instance at a time should run: the periodic expiration
@@ -43,7 +44,12 @@ class LockUnavailable(TusError):
     """The shared lock service cannot be reached: nothing is written without a lock (503)."""
 
     def __init__(self, detail: str) -> None:
-        super().__init__(503, f"upload locks are unavailable ({detail}); retry shortly", {"Retry-After": "2"})
+        super().__init__(
+            503,
+            f"upload locks are unavailable ({detail}); retry shortly",
+            {"Retry-After": "2"},
+            code=ErrorCode.LOCK_SERVICE_UNAVAILABLE,
+        )
 
 
 class Locker(abc.ABC):

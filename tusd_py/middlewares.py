@@ -7,6 +7,7 @@ import os
 import re
 import secrets
 import time
+from http import HTTPStatus
 
 import msgspec
 import structlog
@@ -17,12 +18,15 @@ from storage_backends.base import StorageError, StorageFull, StorageUnavailable,
 from tusd_py import metrics
 from tusd_py.config import Config
 from tusd_py.cors import allowed_origin, cors_headers, is_preflight
+from tusd_py.error_codes import ErrorCode, default_code, problem_type
 from tusd_py.errors import TusError, insufficient_storage
 from tusd_py.gate import OPERATION
 from tusd_py.protocol.headers import TUS_VERSION
-from tusd_py.request_keys import CORS_ORIGIN, REQUEST_ID, STARTED_RESPONSE
+from tusd_py.request_keys import API_REQUEST, CORS_ORIGIN, DEPRECATED_FOR, REQUEST_ID, STARTED_RESPONSE
 
 ERROR_CODE = web.RequestKey("error_code", str)
+#: Routes of the Recordings API (tusd_py/recordings/routes.py names them so): errors as problem documents.
+API_ROUTE_PREFIX = "api."
 
 log = structlog.get_logger("tusd_py.http")
 _REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,64}")
@@ -64,7 +68,7 @@ async def request_context(request: web.Request, handler: Handler) -> web.StreamR
         return response
     except web.HTTPException as exc:
         status = exc.status
-        request[ERROR_CODE] = type(exc).__name__
+        request[ERROR_CODE] = default_code(exc.status)
         raise
     finally:
         elapsed = time.perf_counter() - started
@@ -89,11 +93,55 @@ async def error_responses(request: web.Request, handler: Handler) -> web.StreamR
             return _router_refusal(request, exc)
         raise
     except Exception as exc:
-        request[ERROR_CODE] = type(exc).__name__  # a bounded set of names: the tusd_errors_total code
+        code = error_code(exc)
+        request[ERROR_CODE] = code  # the catalog's names: a bounded set of tusd_errors_total codes
+        structlog.contextvars.bind_contextvars(error=code)
         started = request.get(STARTED_RESPONSE)
         if started is not None:
             return _abort(request, started, exc)
-        return _error_response(exc)
+        response = _error_response(exc)
+        api = request.get(API_REQUEST) or (request.match_info.route.name or "").startswith(API_ROUTE_PREFIX)
+        if api and response.status >= 400:
+            return _api_problem(response, exc, code)
+        return response
+
+
+def error_code(exc: Exception) -> str:
+    """The catalog name of an error (tusd_py/error_codes.py), for metrics, logs and problem types."""
+    if isinstance(exc, TusError):
+        return exc.code
+    if isinstance(exc, UploadNotFound):
+        return ErrorCode.UPLOAD_NOT_FOUND
+    if isinstance(exc, StorageFull):
+        return ErrorCode.STORAGE_FULL
+    if isinstance(exc, StorageUnavailable):
+        return ErrorCode.STORAGE_UNAVAILABLE
+    if isinstance(exc, StorageError):
+        return ErrorCode.STORAGE_ERROR
+    return ErrorCode.INTERNAL_ERROR
+
+
+def _api_problem(plain: web.Response, exc: Exception, code: str) -> web.Response:
+    """The Recordings API answers errors as RFC 9457 problem documents: ``type`` names the error
+    code, ``detail`` is the reason the plain-text answer carries, ``code`` repeats it for clients
+    that match on a string."""
+    reason = exc.reason if isinstance(exc, TusError) else (plain.text or "").strip()
+    document = {
+        "type": problem_type(code),
+        "title": _title(plain.status),
+        "status": plain.status,
+        "detail": reason,
+        "code": code,
+    }
+    headers = {k: v for k, v in plain.headers.items() if k.lower() not in ("content-type", "content-length")}
+    return _problem(plain.status, document, headers)
+
+
+def _title(status: int) -> str:
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:
+        return "Error"
 
 
 def _router_refusal(request: web.Request, exc: web.HTTPException) -> web.Response:
@@ -175,6 +223,11 @@ async def add_response_headers(request: web.Request, response: web.StreamRespons
     request_id = request.get(REQUEST_ID)
     if request_id:
         response.headers["X-Request-ID"] = request_id
+    successor = request.get(DEPRECATED_FOR)
+    if successor is not None:  # RFC 9745 Deprecation, RFC 8288 Link to the version that replaces it
+        response.headers["Deprecation"] = "true"
+        response.headers["Link"] = f'<{successor}>; rel="successor-version"'
+
     origin = request.get(CORS_ORIGIN)
     if origin is not None and "Access-Control-Allow-Origin" not in response.headers:
         response.headers.update(cors_headers(origin, preflight=False))

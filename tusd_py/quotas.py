@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 
 from storage_backends.base import DataStore, UploadInfo
 from tusd_py import metrics
+from tusd_py.error_codes import ErrorCode
 from tusd_py.errors import TusError
 from tusd_py.protocol import upload_state
 from tusd_py.protocol.upload_state import claimed_bytes
@@ -51,7 +52,7 @@ class QuotaExceeded(TusError):
     """413 from a user's quota; ``limit`` names which one ("bytes" or "unfinished")."""
 
     def __init__(self, limit: str, reason: str) -> None:
-        super().__init__(413, reason)
+        super().__init__(413, reason, code=ErrorCode.QUOTA_EXCEEDED)
         self.limit = limit
 
 

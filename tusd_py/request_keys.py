@@ -9,3 +9,7 @@ CORS_ORIGIN = web.RequestKey("cors_origin", str)  # absent: no CORS headers for 
 #: The response whose headers went out, set when one is prepared: after that, an error cannot be
 #: answered with another response (see middlewares.error_responses).
 STARTED_RESPONSE = web.RequestKey("started_response", web.StreamResponse)
+#: The successor URL of a deprecated API path (``/api/...`` -> ``/api/v1/...``), for the response headers.
+DEPRECATED_FOR = web.RequestKey("deprecated_for", str)
+#: Set on every request a Recordings API route handles (its public ones too): errors as problem documents.
+API_REQUEST = web.RequestKey("api_request", bool)

@@ -31,6 +31,7 @@ from storage_backends.fencing import NO_FENCE, Fence, FenceLost
 from tusd_py import metrics
 from tusd_py.body import BodyStream
 from tusd_py.config import Config
+from tusd_py.error_codes import ErrorCode
 from tusd_py.errors import StateStoreUnavailable, TusError, insufficient_storage, lock_lost
 from tusd_py.hooks import HookDispatcher, HookEvent, HookType, build_event
 from tusd_py.hooks.context import event_here, forwarded_headers, request_id
@@ -135,7 +136,7 @@ class TusService:
             )
             result = await self.hooks.run_pre_create(event)
             if result.rejection is not None:
-                raise TusError(result.rejection.status, result.rejection.message)
+                raise TusError(result.rejection.status, result.rejection.message, code=ErrorCode.HOOK_REJECTED)
             if result.change is not None:
                 info = result.apply(info)
                 if not UPLOAD_ID.fullmatch(info.id):
@@ -284,7 +285,7 @@ class TusService:
             await ext.on_finished(self, info)
         if rejection is not None:
             log.info("pre-finish hook rejected the upload", upload_id=info.id, status=rejection.status)
-            raise TusError(rejection.status, rejection.message)
+            raise TusError(rejection.status, rejection.message, code=ErrorCode.HOOK_REJECTED)
         # A partial upload is only a piece of a concatenation: the final upload is what gets processed.
         if info.concat != "partial":
             await self.lifecycle.finished(info)

@@ -29,7 +29,7 @@ from tusd_py.config import Config
 from tusd_py.gate import actor
 from tusd_py.protocol.signed_download import EXPIRES, SIGNATURE, check_link, forbidden, signed_query
 from tusd_py.recordings.handlers import json_response, recording_not_found
-from tusd_py.recordings.schemas import DownloadUrl
+from tusd_py.recordings.schemas import DownloadUrl, moment
 from tusd_py.startup import signing_key_refusal
 from tusd_py.uploads.actor import link
 from tusd_py.uploads.operations import Uploads
@@ -85,7 +85,7 @@ class SignedDownloads:
             behind_proxy=self.service.config.behind_proxy,
         )
         url = f"{base}{upload_id}?{signed_query(self.key, upload_id, expires)}"
-        return json_response(DownloadUrl(url=url, expires_at=expires))
+        return json_response(DownloadUrl(url=url, expires_at=moment(expires)))
 
     async def download(self, request: web.Request) -> web.StreamResponse:
         """Public handler: the upload's bytes if the link is valid (403 otherwise)."""

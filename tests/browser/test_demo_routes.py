@@ -28,7 +28,7 @@ def test_redirect_and_config_are_relative_so_a_proxy_prefix_survives(demo_server
     assert moved.status == 301 and moved.headers["location"] == "demo/"
     config = request("GET", f"{base}/demo/config.json")
     assert config.status == 200
-    assert json.loads(config.body) == {"tus_endpoint": "../files/", "api_prefix": "../api", "auth": True}
+    assert json.loads(config.body) == {"tus_endpoint": "../files/", "api_prefix": "../api/v1", "auth": True}
 
 
 @pytest.mark.parametrize(

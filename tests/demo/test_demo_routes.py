@@ -31,21 +31,23 @@ async def test_page_and_config_with_auth_on_need_no_token(aiohttp_client, tmp_pa
     assert "default-src 'self'" in csp and "connect-src 'self'" in csp
     html = await page.text()
     # Everything the page loads is relative to it: no CDN, no absolute URL.
-    assert re.findall(r'(?:src|href)="([^"]+)"', html) == ["app.css", "build/app.js"]
+    assets = re.findall(r'(?:src|href)="([^"]+)"', html)
+    assert {"app.css", "build/app.js"} <= set(assets)
+    assert not [a for a in assets if a.startswith(("/", "http:", "https:", "//"))], assets
     assert (await client.get("/demo/config.json")).status == 200
     assert await (await client.get("/demo/config.json")).json() == {
-        "tus_endpoint": "/uploads/",
-        "api_prefix": "/api",
+        "tus_endpoint": "../uploads/",
+        "api_prefix": "../api/v1",
         "auth": True,
     }
     assert (await client.get("/demo/app.css")).content_type == "text/css"
-    assert (await client.get("/api/recordings")).status == 401  # the API it calls still needs the token
+    assert (await client.get("/api/v1/recordings")).status == 401  # the API it calls still needs the token
 
 
 async def test_redirect_and_unknown_files(aiohttp_client, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     client: TestClient = await aiohttp_client(make_app(_config(tmp_path, demo=True)))
     moved = await client.get("/demo", allow_redirects=False)
-    assert moved.status == 301 and moved.headers["Location"] == DEMO_PREFIX
+    assert moved.status == 301 and moved.headers["Location"] == DEMO_PREFIX.strip("/") + "/"  # relative
     assert (await client.get("/demo/index.html")).content_type == "text/html"
     for path in ("/demo/build/", "/demo/src/app.js", "/demo/package.json", "/demo/static/app.css"):
         missing = await client.get(path)

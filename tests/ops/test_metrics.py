@@ -53,7 +53,7 @@ async def test_an_upload_moves_tusds_counters(aiohttp_client, config: Config) ->
     assert delta("tusd_uploads_created_total") == 1
     assert delta("tusd_uploads_finished_total") == 1
     assert delta("tusd_uploads_terminated_total") == 1
-    assert delta("tusd_errors_total", status="404", code="TusError") == 1
+    assert delta("tusd_errors_total", status="404", code="upload-not-found") == 1
     assert delta("tusd_py_patch_bytes_count") == 2
     assert delta("tusd_py_patch_bytes_sum") == 10
     assert delta("tusd_py_request_duration_seconds_count", method="PATCH", status="204") == 2
@@ -84,7 +84,7 @@ async def test_metrics_need_no_token_and_quota_refusals_are_counted(aiohttp_clie
     after = await scrape(client)
     counted = value(after, "tusd_py_quota_refusals_total", limit="unfinished")
     assert counted - value(before, "tusd_py_quota_refusals_total", limit="unfinished") == 1
-    assert value(after, "tusd_errors_total", status="413", code="QuotaExceeded") >= 1
+    assert value(after, "tusd_errors_total", status="413", code="quota-exceeded") >= 1
 
 
 async def test_no_metrics_serves_none(aiohttp_client, config: Config) -> None:  # type: ignore[no-untyped-def]

@@ -4,8 +4,9 @@ downloads (Range too) until it expires; altered or expired links get 403, other 
 from __future__ import annotations
 
 import time
+from datetime import datetime
 from pathlib import Path
-from urllib.parse import urlsplit
+from urllib.parse import parse_qs, urlsplit
 
 import msgspec
 import pytest
@@ -42,7 +43,10 @@ async def link_for(client: TestClient, upload_id: str) -> tuple[str, int]:
     body = await resp.json()
     url = urlsplit(body["url"])
     assert url.path == f"/download/{upload_id}"
-    return f"{url.path}?{url.query}", body["expires_at"]
+    expires = int(parse_qs(url.query)["expires"][0])
+    # RFC 3339 in the API; the link itself carries Unix seconds.
+    assert datetime.fromisoformat(body["expires_at"]).timestamp() == expires
+    return f"{url.path}?{url.query}", expires
 
 
 async def test_the_owners_link_downloads_without_a_token_with_ranges(aiohttp_client, config: Config) -> None:  # type: ignore[no-untyped-def]

@@ -82,7 +82,8 @@ async def test_beyond_loopback_with_auth_off_every_api_route_is_refused(
     for method, path in API_CALLS:
         resp = await client.request(method, path)
         assert resp.status == 403, (method, path, resp.status)
-        assert await resp.text() == REFUSED + "\n"
+        problem = await resp.json(content_type=None)
+        assert problem["detail"] == REFUSED and problem["code"] == "api-refused-without-auth"
         assert resp.headers["Cache-Control"] == "no-store"
     assert (await client.get("/api/openapi.json")).status == 200
 

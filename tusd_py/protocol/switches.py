@@ -16,6 +16,7 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 
+from tusd_py.error_codes import ErrorCode
 from tusd_py.errors import TusError
 
 
@@ -66,5 +67,11 @@ def switches_for(
 def switched_off(op: Op, switch: Switch) -> TusError:
     """The refusal for ``op`` when ``switch`` is off (405 for the whole operation, 400 for a feature)."""
     if switch.whole:
-        return TusError(405, f"{op} is switched off on this server (extension {switch.name!r} is disabled)")
-    return TusError(400, f"this request needs {switch.name!r}, which is disabled on this server")
+        return TusError(
+            405,
+            f"{op} is switched off on this server (extension {switch.name!r} is disabled)",
+            code=ErrorCode.SWITCHED_OFF,
+        )
+    return TusError(
+        400, f"this request needs {switch.name!r}, which is disabled on this server", code=ErrorCode.SWITCHED_OFF
+    )

@@ -16,6 +16,7 @@ from aiohttp import web
 
 from storage_backends.base import UPLOAD_ID, UploadInfo, UploadNotFound
 from tusd_py.cleanup import cleanup_failed
+from tusd_py.error_codes import ErrorCode
 from tusd_py.errors import TusError, bad_request, not_found
 from tusd_py.gate import actor, caller_id
 from tusd_py.pipeline.service import Pipeline
@@ -33,7 +34,7 @@ def json_response(value: object, status: int = 200) -> web.Response:
 
 
 def recording_not_found() -> TusError:
-    return not_found("recording not found")
+    return not_found("recording not found", ErrorCode.RECORDING_NOT_FOUND)
 
 
 class RecordingsHandlers:

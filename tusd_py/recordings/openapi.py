@@ -4,10 +4,11 @@ Response schemas are generated from the msgspec types the handlers encode
 (:mod:`tusd_py.recordings.schemas`) with :func:`msgspec.json.schema_components`, so the document
 follows the code. OpenAPI 3.1 schemas are JSON Schema 2020-12, which is what msgspec emits.
 
-The handlers always send every field (``null`` included), so every object schema is tightened to
-list all its properties as required and to allow no others: a client generated from this document
-may rely on each field being there, and the tests validating responses against it catch a field
-added to the code but not to the document, or dropped from the code.
+The handlers always send every field (``null`` included), so every object schema lists all its
+properties as required: a client generated from this document may rely on each field being there.
+Response schemas allow further properties, so adding a field is not a breaking change; the tests
+compare the encoded fields with the listed ones both ways, so the document still follows the code.
+Errors are RFC 9457 problem documents (``Problem``) whose ``type`` names the error code.
 
 The paths, parameters and error responses are written out below; the route table and this
 document are compared by the tests, both ways.
@@ -20,6 +21,7 @@ from typing import Any
 import msgspec
 
 from storage_backends.base import UPLOAD_ID
+from tusd_py.error_codes import ErrorCode
 from tusd_py.pipeline.store import CURSOR_PATTERN
 from tusd_py.recordings import params
 from tusd_py.recordings.schemas import (
@@ -49,11 +51,41 @@ With auth on, every operation but this document needs `Authorization: Bearer <JW
 only the caller's recordings (another user's answers 404, like a missing one). With auth off,
 the API shows the recordings of uploads made without auth.
 
-Errors are `text/plain` with a one-line reason. Timestamps are Unix seconds."""
+Errors are RFC 9457 problem documents (`application/problem+json`): `type` is
+`urn:tusd-py:problem:<code>` for a named error code (also in `code`), `detail` the reason.
+Timestamps are RFC 3339 date-times in UTC. Responses may gain fields: ignore unknown ones.
+
+The API lives under `/api/v1`; `/api` serves the same for one more release, with a
+`Deprecation` header and a `Link` to the `/api/v1` path on every answer."""
+
+
+_PROBLEM = {
+    "type": "object",
+    "description": "An RFC 9457 problem document",
+    "required": ["type", "title", "status", "detail", "code"],
+    "properties": {
+        "type": {"type": "string", "format": "uri-reference", "description": "urn:tusd-py:problem:<code>"},
+        "title": {"type": "string"},
+        "status": {"type": "integer", "minimum": 400, "maximum": 599},
+        "detail": {"type": "string", "description": "why, for a person"},
+        "code": {"type": "string", "enum": [code.value for code in ErrorCode]},
+    },
+}
 
 
 def _text(description: str) -> dict[str, Any]:
-    return {"description": description, "content": {"text/plain": {"schema": {"type": "string"}}}}
+    """An error response: a problem document (the name stays short where the routes are written)."""
+    schema = {"$ref": REF.format(name="Problem")}
+    return {"description": description, "content": {"application/problem+json": {"schema": schema}}}
+
+
+#: What any operation behind the token may answer besides its own statuses.
+_EVERY_OPERATION = {
+    "403": _text("the API is not served without auth here (--api-without-auth), or a hook refused"),
+    "429": _text("too many requests; retry after Retry-After"),
+    "500": _text("the server failed; the reason says what"),
+    "503": _text("the state database, the storage or the lock service is unreachable; retry after Retry-After"),
+}
 
 
 def _json(schema: dict[str, Any], description: str) -> dict[str, Any]:
@@ -149,6 +181,7 @@ def _paths(prefix: str, schema_of: dict[str, dict[str, Any]]) -> dict[str, Any]:
                     "204": {"description": "deleted"},
                     "401": _UNAUTHORIZED,
                     "404": _NOT_FOUND,
+                    "405": _text("deleting is switched off on this server (--disable-extensions termination)"),
                     "423": _text("a request writing the upload did not let go in time; retry"),
                     "501": _text("the storage backend cannot delete uploads"),
                 },
@@ -164,6 +197,7 @@ def _paths(prefix: str, schema_of: dict[str, dict[str, Any]]) -> dict[str, Any]:
                     "200": _json(schema_of["DownloadUrl"], "the link and its expiry"),
                     "401": _UNAUTHORIZED,
                     "404": _NOT_FOUND,
+                    "410": _text("the upload expired unfinished"),
                 },
             },
         },
@@ -208,6 +242,7 @@ def _paths(prefix: str, schema_of: dict[str, dict[str, Any]]) -> dict[str, Any]:
                     "200": _json(schema_of["CleanupResult"], "the recordings deleted"),
                     "400": _bad_request("older_than_days"),
                     "401": _UNAUTHORIZED,
+                    "405": _text("deleting is switched off on this server (--disable-extensions termination)"),
                 },
             },
         },
@@ -223,12 +258,11 @@ def _paths(prefix: str, schema_of: dict[str, dict[str, Any]]) -> dict[str, Any]:
 
 
 def _tighten(components: dict[str, Any]) -> None:
-    """Every property is always sent, and no other: say so (see the module docstring)."""
+    """Every property is always sent: say so (see the module docstring). Others may come later."""
     for schema in components.values():
         properties = schema.get("properties")
         if schema.get("type") == "object" and properties is not None:
             schema["required"] = list(properties)
-            schema["additionalProperties"] = False
 
 
 def _operations(paths: dict[str, Any]) -> list[dict[str, Any]]:
@@ -242,9 +276,10 @@ def query_parameters(document: dict[str, Any], path: str, method: str) -> frozen
     return frozenset(p["name"] for p in listed if p["in"] == "query")
 
 
-def build_document(prefix: str = "/api") -> dict[str, Any]:
+def build_document(prefix: str = "/api/v1") -> dict[str, Any]:
     refs, components = msgspec.json.schema_components(_RESPONSE_TYPES, ref_template=REF)
     _tighten(components)
+    components["Problem"] = _PROBLEM
     # msgspec types dict keys as plain strings; here they are statuses.
     components["Stats"]["properties"]["by_status"]["propertyNames"] = {"$ref": REF.format(name="Status")}
     schema_of = {cls.__name__: ref for cls, ref in zip(_RESPONSE_TYPES, refs, strict=True)}
@@ -252,6 +287,9 @@ def build_document(prefix: str = "/api") -> dict[str, Any]:
     for operation in _operations(paths):
         # Every operation refuses query parameters it does not list (params.check_known).
         operation["responses"].setdefault("400", _bad_request("or unknown query parameter"))
+        if operation.get("security") != []:
+            for status, response in _EVERY_OPERATION.items():
+                operation["responses"].setdefault(status, response)
     return {
         "openapi": OPENAPI_VERSION,
         "info": {"title": "tusd-py Recordings API", "version": API_VERSION, "description": _DESCRIPTION},

@@ -9,8 +9,14 @@ from __future__ import annotations
 import math
 from collections.abc import Collection, Iterable, Sequence
 
-from tusd_py.errors import bad_request
+from tusd_py.error_codes import ErrorCode
+from tusd_py.errors import TusError
 from tusd_py.pipeline.states import Status
+
+
+def invalid(reason: str) -> TusError:
+    return TusError(400, reason, code=ErrorCode.INVALID_PARAMETER)
+
 
 MIN_LIMIT = 1
 MAX_LIMIT = 200
@@ -25,7 +31,7 @@ def check_known(names: Iterable[str], known: Collection[str]) -> None:
     for name in names:
         if name not in known:
             takes = ", ".join(sorted(known)) or "none"
-            raise bad_request(f"unknown query parameter {name[:40]!r}; this operation takes: {takes}")
+            raise invalid(f"unknown query parameter {name[:40]!r}; this operation takes: {takes}")
 
 
 def parse_statuses(values: Sequence[str]) -> list[Status] | None:
@@ -39,7 +45,7 @@ def parse_statuses(values: Sequence[str]) -> list[Status] | None:
                 status = Status(name.strip())
             except ValueError:
                 known = ", ".join(s.value for s in Status)
-                raise bad_request(f"unknown status {name[:40]!r}; one of: {known}") from None
+                raise invalid(f"unknown status {name[:40]!r}; one of: {known}") from None
             if status not in wanted:
                 wanted.append(status)
     return wanted
@@ -52,7 +58,7 @@ def parse_limit(value: str | None, default: int = DEFAULT_LIMIT) -> int:
     digits = value.isascii() and value.isdigit() and len(value) <= 6
     limit = int(value) if digits else 0
     if not MIN_LIMIT <= limit <= MAX_LIMIT:
-        raise bad_request(f"limit must be an integer from {MIN_LIMIT} to {MAX_LIMIT}")
+        raise invalid(f"limit must be an integer from {MIN_LIMIT} to {MAX_LIMIT}")
     return limit
 
 
@@ -61,7 +67,7 @@ def parse_cursor(value: str | None) -> str | None:
     if value is None:
         return None
     if not value:
-        raise bad_request("cursor must not be empty; omit it for the first page")
+        raise invalid("cursor must not be empty; omit it for the first page")
     return value
 
 
@@ -73,12 +79,12 @@ def parse_days(value: str | None, default: float) -> float:
     """
     if value is None:
         if default <= 0:
-            raise bad_request("older_than_days is required: automatic cleanup is off on this server")
+            raise invalid("older_than_days is required: automatic cleanup is off on this server")
         return default
     try:
         days = float(value)
     except ValueError:
         days = math.nan
     if not 0 <= days <= MAX_DAYS:  # also false for NaN
-        raise bad_request(f"older_than_days must be a number from 0 to {MAX_DAYS:g}")
+        raise invalid(f"older_than_days must be a number from 0 to {MAX_DAYS:g}")
     return days

@@ -15,25 +15,35 @@ import structlog
 from aiohttp import hdrs, web
 from aiohttp.typedefs import Handler
 
+from tusd_py.error_codes import ErrorCode
 from tusd_py.errors import TusError
 from tusd_py.pipeline.service import Pipeline
 from tusd_py.recordings import exposure, params
 from tusd_py.recordings.handlers import RecordingsHandlers
 from tusd_py.recordings.openapi import build_document, encode_document, query_parameters
+from tusd_py.request_keys import API_REQUEST, DEPRECATED_FOR
 from tusd_py.signed_urls import signed_downloads
 from tusd_py.uploads.operations import Uploads
 
 log = structlog.get_logger(__name__)
 
 OPENAPI_PATH = "/openapi.json"
+#: The versioned API. ``/api`` serves the same routes for one more release, marked deprecated
+#: (``Deprecation`` and a ``Link`` to the successor on every answer).
+API_PREFIX = "/api/v1"
+LEGACY_API_PREFIX = "/api"
 
 
-def openapi_path(prefix: str = "/api") -> str:
+def openapi_path(prefix: str = API_PREFIX) -> str:
     """Where the OpenAPI document is served (a public route: there are no secrets in it)."""
     return prefix.rstrip("/") + OPENAPI_PATH
 
 
-def add_recordings_routes(app: web.Application, uploads: Uploads, pipeline: Pipeline, prefix: str = "/api") -> None:
+def add_recordings_routes(
+    app: web.Application, uploads: Uploads, pipeline: Pipeline, prefix: str = API_PREFIX, successor: str | None = None
+) -> None:
+    """Mount the API under ``prefix``; with ``successor`` (the prefix that replaces it) every
+    answer says the prefix is deprecated and links to the same path under the successor."""
     prefix = prefix.rstrip("/")
     document = build_document(prefix)
     handlers = RecordingsHandlers(uploads, pipeline, encode_document(document))
@@ -42,7 +52,7 @@ def add_recordings_routes(app: web.Application, uploads: Uploads, pipeline: Pipe
     api, public = _names(prefix, "api"), _names(prefix, "public")
     config = uploads.service.config
     exposed = exposure.decide(config)
-    if not config.auth_enabled:
+    if not config.auth_enabled and successor is None:  # said once, for the current prefix
         say = log.info if exposed.served and not config.api_without_auth else log.warning
         say("recordings API " + ("served" if exposed.served else "refused (403)"), prefix=prefix, reason=exposed.reason)
 
@@ -51,8 +61,13 @@ def add_recordings_routes(app: web.Application, uploads: Uploads, pipeline: Pipe
         refused = not exposed.served and not name.startswith("public.")
 
         async def only_documented_query(request: web.Request) -> web.StreamResponse:
+            request[API_REQUEST] = True
+            if successor is not None:
+                request[DEPRECATED_FOR] = successor + request.rel_url.raw_path[len(prefix) :]  # still %-encoded
             if refused:
-                raise TusError(403, exposure.REFUSED, {hdrs.CACHE_CONTROL: "no-store"})
+                raise TusError(
+                    403, exposure.REFUSED, {hdrs.CACHE_CONTROL: "no-store"}, code=ErrorCode.API_REFUSED_WITHOUT_AUTH
+                )
             params.check_known(request.query.keys(), known)
             return await handler(request)
 

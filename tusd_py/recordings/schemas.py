@@ -6,13 +6,16 @@ usage), and it leaves out what is internal (job claim tokens). :mod:`tusd_py.rec
 generates the published schemas from these same types, so the document cannot drift from what the
 handlers encode.
 
-Timestamps are Unix seconds (float), as everywhere in tusd-py. Every field is always present in a
-response (None is sent as ``null``), which the OpenAPI document states by listing all as required.
+Timestamps are RFC 3339 date-times in UTC (``2026-12-07T17:15:19.25Z``), what generated clients
+parse into their date types; the pipeline keeps Unix seconds and :func:`moment` converts at the edge.
+Every field is always present in a response (None is sent as ``null``), which the OpenAPI document
+states by listing all as required; new fields may be added, so clients must ignore unknown ones.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from datetime import UTC, datetime
+from typing import Any, overload
 
 import msgspec
 import structlog
@@ -41,10 +44,10 @@ class RecordingSummary(msgspec.Struct, kw_only=True):
     length: int | None
     #: Bytes stored, as last reported to the pipeline (at most one report per second while uploading).
     offset: int
-    created_at: float
-    updated_at: float
-    uploaded_at: float | None
-    completed_at: float | None
+    created_at: datetime
+    updated_at: datetime
+    uploaded_at: datetime | None
+    completed_at: datetime | None
     #: Processing attempts ever made, across retries.
     attempts: int
     last_error: str | None
@@ -89,10 +92,10 @@ class QueuedJob(msgspec.Struct, kw_only=True):
     status: JobStatus
     #: Attempts in the current round (a sync starts a new round).
     attempts: int
-    not_before: float
-    created_at: float
-    updated_at: float
-    claimed_at: float | None
+    not_before: datetime
+    created_at: datetime
+    updated_at: datetime
+    claimed_at: datetime | None
     last_error: str | None
 
 
@@ -142,6 +145,15 @@ class CleanupResult(msgspec.Struct, kw_only=True):
 # -- building them ----------------------------------------------------------------------------------
 
 
+@overload
+def moment(seconds: float) -> datetime: ...
+@overload
+def moment(seconds: None) -> None: ...
+def moment(seconds: float | None) -> datetime | None:
+    """Unix seconds as an aware UTC datetime (msgspec writes it as RFC 3339)."""
+    return None if seconds is None else datetime.fromtimestamp(seconds, UTC)
+
+
 def summary(recording: Recording, upload_url: str) -> RecordingSummary:
     return RecordingSummary(
         id=recording.id,
@@ -151,10 +163,10 @@ def summary(recording: Recording, upload_url: str) -> RecordingSummary:
         filename=recording.filename,
         length=recording.length,
         offset=recording.offset,
-        created_at=recording.created_at,
-        updated_at=recording.updated_at,
-        uploaded_at=recording.uploaded_at,
-        completed_at=recording.completed_at,
+        created_at=moment(recording.created_at),
+        updated_at=moment(recording.updated_at),
+        uploaded_at=moment(recording.uploaded_at),
+        completed_at=moment(recording.completed_at),
         attempts=recording.attempts,
         last_error=recording.last_error,
         job_id=recording.job_id,
@@ -196,10 +208,10 @@ def queued_job(job: Job) -> QueuedJob:
         upload_id=job.upload_id,
         status=job.status,
         attempts=job.attempts,
-        not_before=job.not_before,
-        created_at=job.created_at,
-        updated_at=job.updated_at,
-        claimed_at=job.claimed_at,
+        not_before=moment(job.not_before),
+        created_at=moment(job.created_at),
+        updated_at=moment(job.updated_at),
+        claimed_at=moment(job.claimed_at),
         last_error=job.last_error,
     )
 
@@ -228,7 +240,7 @@ def stats(totals: StorageStats, user_quota: Quota | None) -> Stats:
 
 
 class DownloadUrl(msgspec.Struct, kw_only=True):
-    """A link that downloads one upload without a token, until ``expires_at`` (Unix seconds)."""
+    """A link that downloads one upload without a token, until ``expires_at``."""
 
     url: str
-    expires_at: int
+    expires_at: datetime

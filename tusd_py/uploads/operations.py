@@ -36,6 +36,7 @@ from aiohttp import StreamReader
 from storage_backends.base import CAP_TERMINATION, UPLOAD_ID, UploadInfo, UploadNotFound
 from storage_backends.fencing import Fence, FenceLost
 from tusd_py.body import BodyStream
+from tusd_py.error_codes import ErrorCode
 from tusd_py.errors import TusError, bad_request, lock_lost, not_found, too_large
 from tusd_py.hooks import HookType
 from tusd_py.locking import UploadLocked
@@ -341,7 +342,7 @@ class Uploads:
             return
         rejection = await hooks.run_pre_terminate(self.service.pre_event(HookType.PRE_TERMINATE, info))
         if rejection is not None:
-            raise TusError(rejection.status, rejection.message)
+            raise TusError(rejection.status, rejection.message, code=ErrorCode.HOOK_REJECTED)
 
     # -- concatenate ----------------------------------------------------------------------------
     async def concatenate(

@@ -13,6 +13,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable
 
+from tusd_py.error_codes import ErrorCode
 from tusd_py.errors import TusError
 
 #: Users whose buckets are remembered; the least recently active is forgotten first (a full bucket).
@@ -49,4 +50,5 @@ class CreationRate:
                 429,
                 f"too many uploads created: at most {self.capacity:g} per minute per user; retry in {wait:.1f} s",
                 {"Retry-After": str(max(1, round(wait)))},
+                code=ErrorCode.RATE_LIMITED,
             )
