@@ -155,19 +155,33 @@ def _moov(*, trex: tuple[int, int] = (0, 0), mehd: int | None = None, handler: b
     return _box(b"ftyp", b"iso5", b"\0\0\0\0") + _box(b"moov", mvhd, trak, _box(b"mvex", *mvex))
 
 
-def _fragment(count: int, *, duration: int | None = None, size: int = 10, tfhd_duration: int | None = None) -> bytes:
-    """A moof + mdat with ``count`` samples of ``size`` bytes, durations per sample or by default."""
+def _fragment(
+    count: int,
+    *,
+    duration: int | None = None,
+    size: int = 10,
+    tfhd_duration: int | None = None,
+    last_duration: int | None = None,
+    tfdt: int | None = None,
+) -> bytes:
+    """A moof + mdat with ``count`` samples of ``size`` bytes, durations per sample or by default.
+
+    ``last_duration`` replaces the last sample's, as Chromium writes it; ``tfdt`` is the decode time.
+    """
     tfhd_flags, tfhd_fields = 0x020000, b""  # default-base-is-moof
     if tfhd_duration is not None:
         tfhd_flags |= 0x08
         tfhd_fields = struct.pack(">I", tfhd_duration)
     trun_flags = 0x000201 | (0x100 if duration is not None else 0)  # data offset, sizes, maybe durations
-    entries = b"".join(struct.pack(">II", duration, size) if duration is not None else struct.pack(">I", size)
-                       for _ in range(count))  # fmt: skip
+    durations = [duration] * count
+    if last_duration is not None:
+        durations[-1] = last_duration
+    entries = b"".join(struct.pack(">II", d, size) if d is not None else struct.pack(">I", size) for d in durations)
+    decode_time = [] if tfdt is None else [_full(b"tfdt", 1, 0, struct.pack(">Q", tfdt))]
 
     def moof(offset: int) -> bytes:
         trun = _full(b"trun", 0, trun_flags, struct.pack(">Ii", count, offset), entries)
-        traf = _box(b"traf", _full(b"tfhd", 0, tfhd_flags, struct.pack(">I", 1), tfhd_fields), trun)
+        traf = _box(b"traf", _full(b"tfhd", 0, tfhd_flags, struct.pack(">I", 1), tfhd_fields), *decode_time, trun)
         return _box(b"moof", _full(b"mfhd", 0, 0, struct.pack(">I", 1)), traf)
 
     header = moof(0)
@@ -186,6 +200,24 @@ def test_durations_cascade_from_trun_to_tfhd_to_trex() -> None:
     assert _read(_moov(trex=(480, 10)) + _fragment(100)).duration == 1.0
     missing = _read(_moov() + _fragment(100))
     assert missing.duration is None and "no sample duration" in missing.warnings[0]
+
+
+def test_decode_times_say_where_a_fragment_really_ended() -> None:
+    # Chromium writes each fragment's last 60 ms Opus frame as 21 ms (it cannot know the next
+    # frame's time yet); the next fragment's tfdt puts it back on the timeline.
+    def chromium(start: int) -> bytes:
+        first = _fragment(35, duration=2880, last_duration=1008, tfdt=start)
+        second = _fragment(35, duration=2880, last_duration=1008, tfdt=start + 35 * 2880)
+        return _moov() + first + second
+
+    info = _read(chromium(0))
+    assert info.ticks == 2 * (34 * 2880 + 1008) and info.timeline_ticks == 35 * 2880 + 34 * 2880 + 1008
+    assert info.duration == info.timeline_ticks / 48000 and info.warnings == []
+    assert _read(chromium(48000 * 3600)).duration == info.duration  # decode times need not start at 0
+    overlapping = _read(_moov() + _fragment(50, duration=960, tfdt=0) + _fragment(50, duration=960, tfdt=0))
+    assert overlapping.duration == 2.0 and "overlap" in overlapping.warnings[0]
+    gap = _read(_moov() + _fragment(50, duration=960, tfdt=0) + _fragment(50, duration=960, tfdt=48000 * 9))
+    assert gap.duration == 10.0 and gap.warnings == ["mp4: 8.000 s of the timeline has no samples"]
 
 
 def test_mehd_is_a_cross_check() -> None:

@@ -6,10 +6,17 @@ the audio follows in ``moof`` + ``mdat`` pairs. A reader that trusts the header 
 file of ~0 s. Here the audio track's samples are counted instead: those described in the ``moov``
 sample table (``stts``), plus, in each ``moof``, every ``traf`` of that track and its ``trun`` runs,
 each sample's duration taken from the run, else the ``tfhd`` default, else the ``trex`` default
-(8.8.3: the defaults cascade in that order), summed in the track's ``mdhd`` timescale.
+(8.8.3: the defaults cascade in that order), in the track's ``mdhd`` timescale.
 
-A fragment's sample counts only if its bytes are in the file: a recording cut mid-fragment (a browser killed,
-an upload stopped) keeps the complete samples before the cut. The offsets follow 8.8.7.1 and
+The duration is the span of the decode timeline: from the first sample's decode time to the end of
+the last one counted, each fragment starting at its ``tfdt`` (8.8.12) when it has one, else where
+the previous ended. It differs from the plain sum of durations where a writer guessed: Chromium
+cannot know a fragment's last frame's duration when it closes the fragment and writes ~21 ms for a
+60 ms Opus frame; the next fragment's ``tfdt`` says where it really ended (ffmpeg reads it so too).
+Decode times that overlap fall back to the sum; a gap of more than a tenth is kept, with a warning.
+
+A fragment's sample counts only if its bytes are in the file: a recording cut mid-fragment (a
+browser killed, an upload stopped) keeps the complete samples before the cut. The offsets follow 8.8.7.1 and
 8.8.8.1: a run's data starts at its ``data_offset`` from the fragment's base (explicit, or the
 ``moof``'s first byte), else right after the previous run's data. ``mehd`` (the whole movie's
 fragment duration, in the ``mvhd`` timescale, written only by a writer that knew it) is a
@@ -28,7 +35,7 @@ from __future__ import annotations
 import os
 import struct
 from collections.abc import Iterator
-from typing import BinaryIO
+from typing import BinaryIO, NamedTuple
 
 import msgspec
 
@@ -90,7 +97,8 @@ class MovieInfo(msgspec.Struct, kw_only=True):
     track_id: int | None = None
     timescale: int | None = None
     samples: int = 0  # of the audio track, whose bytes are in the file
-    ticks: int = 0
+    ticks: int = 0  # their summed durations
+    timeline_ticks: int = 0  # from the first sample's decode time to the end of the last one's
     fragments: int = 0  # ``moof`` boxes read
     duration: float | None = None  # seconds, from the counted samples
     declared_duration: float | None = None  # seconds, from ``mehd``
@@ -223,35 +231,51 @@ def _time_to_sample(data: bytes, start: int, end: int) -> tuple[int, int]:
     return samples, ticks
 
 
-def count_fragment(moof: bytes, moof_at: int, movie: Movie, track: Track, file_size: int) -> tuple[int, int]:
-    """(samples, ticks) of ``track`` in the ``moof`` payload ``moof`` whose box starts at ``moof_at``.
+class Fragment(NamedTuple):
+    """What one ``moof`` holds of the counted track."""
 
-    Only samples whose bytes end within ``file_size`` count. Offsets are absolute in the file.
+    samples: int  # whose bytes are in the file
+    ticks: int  # their summed durations
+    start: int  # decode time of its first sample: ``tfdt`` (8.8.12), else where the previous one ended
+    end: int  # decode time after its last counted sample
+
+
+def count_fragment(moof: bytes, moof_at: int, movie: Movie, track: Track, file_size: int, decode_at: int) -> Fragment:
+    """What ``track`` has in the ``moof`` payload ``moof`` whose box starts at ``moof_at`` (absolute offsets).
+
+    Only samples whose bytes end within ``file_size`` count. ``decode_at`` is where the previous
+    fragment's samples ended, the decode time of this one's first sample if it has no ``tfdt``.
     """
     defaults = {t.track_id: t for t in movie.tracks}
     samples = ticks = 0
+    start: int | None = None
     previous_end = moof_at  # 8.8.7.1: without an explicit base, the first traf's is the moof's first byte
-    for kind, start, end in boxes(moof):
+    for kind, traf_start, traf_end in boxes(moof):
         if kind != b"traf":
             continue
-        tfhd = _child(moof, start, end, b"tfhd")
+        tfhd = _child(moof, traf_start, traf_end, b"tfhd")
         if tfhd is None:
             raise MP4Error("traf without tfhd")
         track_id, base, duration, size = _parse_tfhd(moof, *tfhd, moof_at, previous_end)
+        wanted = track_id == track.track_id
         known = defaults.get(track_id)
         duration = duration if duration is not None else known.default_duration if known else None
         size = size if size is not None else known.default_size if known else None
         data_at = base
-        for leaf, leaf_start, leaf_end in boxes(moof, start, end):
-            if leaf != b"trun":
-                continue
-            counted, run_ticks, data_at = _count_run(
-                moof, leaf_start, leaf_end, base, data_at, duration, size, file_size, track_id == track.track_id
-            )
-            samples += counted
-            ticks += run_ticks
+        for leaf, leaf_start, leaf_end in boxes(moof, traf_start, traf_end):
+            if leaf == b"tfdt" and wanted:  # baseMediaDecodeTime, 64-bit in version 1
+                version, _ = _full_box(moof, leaf_start, leaf_end)
+                decode_at = _uints(moof, leaf_start + 4, leaf_end, 8 if version == 1 else 4)[0]
+            elif leaf == b"trun":
+                start = decode_at if start is None and wanted else start
+                counted, run_ticks, data_at = _count_run(
+                    moof, leaf_start, leaf_end, base, data_at, duration, size, file_size, wanted
+                )
+                samples += counted
+                ticks += run_ticks
+                decode_at += run_ticks
         previous_end = data_at
-    return samples, ticks
+    return Fragment(samples, ticks, decode_at if start is None else start, decode_at)
 
 
 def _parse_tfhd(
@@ -325,6 +349,7 @@ def read_movie(handle: BinaryIO) -> MovieInfo:
     info = MovieInfo()
     movie: Movie | None = None
     track: Track | None = None
+    timeline_start = timeline_end = 0  # decode times of the first sample and after the last one counted
     pos = 0
     try:
         for _ in range(MAX_TOP_LEVEL_BOXES):
@@ -348,19 +373,24 @@ def read_movie(handle: BinaryIO) -> MovieInfo:
                 track = movie.audio_track()
                 if track is not None:
                     info.samples, info.ticks = track.samples, track.ticks
+                    timeline_end = track.ticks
             elif kind == b"moof":
                 if movie is None or track is None:
                     raise MP4Error("a fragment before the moov or its track")
                 moof = _read_box(handle, pos + header, end, MAX_MOOF_SIZE, kind)
-                samples, ticks = count_fragment(moof, pos, movie, track, file_size)
+                fragment = count_fragment(moof, pos, movie, track, file_size, timeline_end)
+                if info.fragments == 0 and not track.samples:
+                    timeline_start = fragment.start  # a recording may start its decode times anywhere
                 info.fragments += 1
-                info.samples += samples
-                info.ticks += ticks
+                info.samples += fragment.samples
+                info.ticks += fragment.ticks
+                timeline_end = max(timeline_end, fragment.end)
             pos = end
         else:
             info.warnings.append(f"more than {MAX_TOP_LEVEL_BOXES} top-level boxes: the rest not counted")
     except MP4Error as exc:
         info.warnings.append(f"mp4: {exc}; later boxes not read")
+    info.timeline_ticks = timeline_end - timeline_start
     _conclude(info, movie, track)
     return info
 
@@ -387,7 +417,17 @@ def _conclude(info: MovieInfo, movie: Movie | None, track: Track | None) -> None
         if info.fragmented:
             info.warnings.append("mp4: no complete sample in the file: duration unknown")
         return
-    info.duration = info.ticks / track.timescale
+    ticks = info.ticks
+    if info.timeline_ticks >= ticks:
+        # Chromium cannot know a fragment's last sample's duration when it writes it and puts a
+        # guess (21 ms for 60 ms Opus frames); the next fragment's tfdt says where it really ended.
+        gap = info.timeline_ticks - ticks
+        if gap > 0.1 * info.timeline_ticks:
+            info.warnings.append(f"mp4: {gap / track.timescale:.3f} s of the timeline has no samples")
+        ticks = info.timeline_ticks
+    else:
+        info.warnings.append("mp4: the fragments' decode times overlap: their samples' durations counted")
+    info.duration = ticks / track.timescale
     declared = info.declared_duration
     if declared is not None and abs(declared - info.duration) > max(0.1, 0.01 * declared):
         info.warnings.append(
