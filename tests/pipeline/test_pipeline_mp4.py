@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import random
@@ -315,11 +316,10 @@ def test_flipped_bytes_never_raise(opus_bytes: bytes, flips: list[tuple[int, int
 @settings(max_examples=300, deadline=None)
 @given(st.binary(max_size=600))
 def test_boxes_raise_only_mp4_errors(data: bytes) -> None:
-    try:
+    with contextlib.suppress(mp4.MP4Error):
         list(mp4.boxes(data))
+    with contextlib.suppress(mp4.MP4Error):
         mp4.parse_moov(data)
-    except mp4.MP4Error:
-        pass
     _bounded_read(data)
     _bounded_read(_moov() + data)
 
