@@ -113,12 +113,11 @@ def test_browser_killed_while_recording_keeps_the_slices_written(
           f"server analysis: {analysis['duration_seconds']} s")  # fmt: skip
     assert CRASH_RECORD_S - SLICE_S <= decoded_s <= recorded_s, decoded_s
     assert recorded_s - decoded_s < SLICE_S  # lost: at most the slice in flight
-    if container == "audio/mp4" and analysis["duration_seconds"] < 1:
-        pytest.xfail(
-            "the server's analysis (tusd_py/pipeline/analysis.py, mutagen) reads a fragmented MP4's length "
-            f"from its moov, written before any audio: {analysis['duration_seconds']} s, not the fragments'"
-        )
-    assert abs(analysis["duration_seconds"] - decoded_s) < 0.25, analysis  # the last block's start, not its end
+    # WebM: the last block's start (up to a block short). MP4: the fragments' timeline, short only by
+    # the last frame's guessed duration (21 ms written for 60 ms); their durations' plain sum would be
+    # ~40 ms short per fragment.
+    tolerance = 0.1 if container == "audio/mp4" else 0.25
+    assert abs(analysis["duration_seconds"] - decoded_s) < tolerance, analysis
 
 
 @pytest.fixture

@@ -1,8 +1,9 @@
 """Compression analysis of a stored recording: what it is, and whether re-encoding would pay.
 
 Pure and synchronous over a local file path (the worker runs it in a thread). It reads headers
-only, never decodes audio, and never raises: a corrupt or truncated file is described as far as
-its bytes allow, with what could not be read listed in ``errors`` and doubts in ``warnings``.
+only (for a fragmented MP4, each fragment's: see ``mp4.py``), never decodes audio, and never
+raises: a corrupt or truncated file is described as far as its bytes allow, with what could not
+be read listed in ``errors`` and doubts in ``warnings``.
 
 The advice follows one rule: only audio stored without lossy compression (PCM WAV, FLAC, ALAC)
 larger than ``threshold_bytes`` is worth transcoding to Opus at a voice bitrate. Lossy audio
@@ -27,7 +28,7 @@ from mutagen.oggflac import OggFLAC
 from mutagen.oggopus import OggOpus
 from mutagen.oggvorbis import OggVorbis
 
-from tusd_py.pipeline import ebml
+from tusd_py.pipeline import ebml, mp4
 from tusd_py.pipeline.formats import MATROSKA_HEAD_SIZE, AudioFormat, sniff_file
 from tusd_py.pipeline.wav import read_wav
 
@@ -140,7 +141,16 @@ def _mutagen_probe(loader: Callable[[Path], Any], codec: str, category: Category
 
 
 def _probe_mp4(path: Path, result: AnalysisResult) -> None:
-    _mutagen_probe(_load_mp4, "", Category.UNKNOWN)(path, result)
+    with path.open("rb") as handle:
+        movie = mp4.read_movie(handle)
+    result.warnings += movie.warnings
+    try:
+        _mutagen_probe(_load_mp4, "", Category.UNKNOWN)(path, result)
+    finally:
+        # A fragmented file's moov was written before its audio (browser recorders): mutagen's
+        # length is the header's 0 s, the fragments' samples are the real one.
+        if movie.fragmented:
+            result.duration_seconds = movie.duration
     codec = result.codec  # as mutagen reported it
     if codec is None:
         return
