@@ -41,9 +41,11 @@ def build_wheel(
     metadata_directory: str | None = None,
 ) -> str:
     check_demo_bundle(Path.cwd())
-    return _setuptools.build_wheel(wheel_directory, config_settings, metadata_directory)
+    name: str = _setuptools.build_wheel(wheel_directory, config_settings, metadata_directory)
+    return name
 
 
 def build_sdist(sdist_directory: str, config_settings: dict[str, str | list[str]] | None = None) -> str:
     check_demo_bundle(Path.cwd())
-    return _setuptools.build_sdist(sdist_directory, config_settings)
+    name: str = _setuptools.build_sdist(sdist_directory, config_settings)
+    return name

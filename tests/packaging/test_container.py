@@ -32,7 +32,7 @@ from tests.packaging.container_support import (
     run_container,
     wait_for_log,
 )
-from tests.packaging.demo_assets import fetch_demo
+from tests.packaging.http_checks import fetch_demo, healthy
 
 pytestmark = [pytest.mark.slow, pytest.mark.container, pytest.mark.timeout(1800)]
 
@@ -70,13 +70,6 @@ def container(image: str) -> Iterator[tuple[str, str]]:
         yield name, f"http://127.0.0.1:{port}"
     finally:
         podman("rm", "--force", "--volumes", name, check=False)
-
-
-def _healthy(url: str) -> bool:
-    try:
-        return Client(url).request("GET", url, tus=False).status == 200
-    except OSError:
-        return False
 
 
 def test_the_image_declares_user_volume_port_health_and_stop_signal(image: str) -> None:
@@ -131,7 +124,7 @@ def test_the_container_serves_curl_and_tus_js_client_and_drains_on_sigterm(
 ) -> None:
     name, origin = container
     client = Client(f"{origin}/files/")
-    assert wait_until(lambda: _healthy(f"{origin}/healthz"), timeout=60), logs(name)
+    assert wait_until(lambda: healthy(f"{origin}/healthz"), timeout=60), logs(name)
     # The image's HEALTHCHECK, run the way the engine runs it (inside, as the image's user).
     podman("healthcheck", "run", name)
     assert podman("exec", name, "id", "-u").stdout.strip() == "10001"

@@ -20,7 +20,7 @@ import pytest
 from conformance.client import Client
 from conformance.live_server import free_port
 from tests.integration.rawhttp import wait_until
-from tests.packaging.demo_assets import fetch_demo
+from tests.packaging.http_checks import fetch_demo, healthy
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
 
@@ -32,13 +32,6 @@ def _run(*command: str | Path, cwd: Path) -> str:
     done = subprocess.run([str(part) for part in command], cwd=cwd, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stdout + done.stderr
     return done.stdout
-
-
-def _healthy(url: str) -> bool:
-    try:
-        return Client(url).request("GET", url, tus=False).status == 200
-    except OSError:
-        return False
 
 
 def test_the_sdist_carries_the_demo_bundle(dist: Path) -> None:
@@ -108,7 +101,7 @@ def test_wheel_in_a_fresh_venv_serves_the_demo_and_an_upload(dist: Path, tmp_pat
         env={key: value for key, value in os.environ.items() if not key.startswith("TUSD_PY_")},
     )
     try:
-        assert wait_until(lambda: _healthy(f"http://127.0.0.1:{port}/healthz"), timeout=30)
+        assert wait_until(lambda: healthy(f"http://127.0.0.1:{port}/healthz"), timeout=30)
         statuses = fetch_demo(f"http://127.0.0.1:{port}")
         assert {url.rsplit("/", 1)[1] for url in statuses} >= {"app.css", *BUNDLE, "config.json"}, statuses
         assert {url: status for url, status in statuses.items() if status != 200} == {}

@@ -1,7 +1,8 @@
-"""Every file the /demo page loads, found by reading the page and its bundle, each fetched once.
+"""What the packaging tests ask of an installed server: is it up, and does every /demo file load.
 
-The page names its stylesheet and script in index.html; the bundle names its source map and the
-licence file of the libraries inside it in its closing comments; the script asks for config.json.
+The demo's files are found by reading the page and its bundle, each fetched once: the page names
+its stylesheet and script in index.html, the bundle names its source map and the licence file of
+the libraries inside it in its closing comments, and the script asks for config.json.
 """
 
 from __future__ import annotations
@@ -11,6 +12,14 @@ from html.parser import HTMLParser
 from urllib.parse import urljoin
 
 from conformance.client import Client
+
+
+def healthy(url: str) -> bool:
+    """GET ``url`` (a /healthz) answers 200; False while nothing listens yet."""
+    try:
+        return Client(url).request("GET", url, tus=False).status == 200
+    except OSError:
+        return False
 
 
 class _References(HTMLParser):
