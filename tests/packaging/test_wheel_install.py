@@ -43,6 +43,13 @@ def test_the_sdist_carries_the_demo_bundle(dist: Path) -> None:
     assert "scripts/build_backend.py" in names
 
 
+def test_twine_accepts_the_sdist_and_the_wheel(dist: Path) -> None:
+    files = sorted(str(path) for path in dist.iterdir())
+    assert len(files) == 2, files
+    output = _run(sys.executable, "-m", "twine", "check", "--strict", *files, cwd=dist)
+    assert output.count("PASSED") == 2, output
+
+
 def test_a_build_without_the_demo_bundle_is_refused(tmp_path: Path) -> None:
     source = tmp_path / "source"
     for name in ("pyproject.toml", "README.md", "LICENSE", "MANIFEST.in", "scripts/build_backend.py"):
