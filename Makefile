@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 RUN_STAMP := $(VENV)/.runtime-installed
 PYTEST_ARGS ?=
 
-.PHONY: run test test-quick test-latest lock lint conformance bench clean system-deps demo
+.PHONY: run test test-quick test-latest lock lint conformance bench clean system-deps demo dist image
 
 # Every environment installs exactly a lock (requirements/*.lock, hashes included) with uv; see
 # requirements/README.md. uv itself comes from requirements/uv.txt, also pinned with hashes.
@@ -57,6 +57,19 @@ $(DEMO_BUNDLE): $(DEMO_DIR)/package.json $(DEMO_DIR)/package-lock.json $(wildcar
 	cd $(DEMO_DIR) && npm ci --no-audit --no-fund --loglevel=error && npm run --silent build
 demo: $(DEMO_BUNDLE)
 
+## dist: the sdist and the wheel in dist/, the /demo bundle inside both (scripts/build_backend.py refuses
+## a build without it), built with the locked setuptools (no isolation) and checked by twine
+dist: $(STAMP) $(DEMO_BUNDLE)
+	rm -rf dist
+	$(BIN)/python -m build --no-isolation --outdir dist .
+	$(BIN)/twine check --strict dist/*
+
+## image: the container image $(IMAGE) (Containerfile) from dist/'s wheel and the locked runtime wheels,
+## with podman (CONTAINER_ENGINE=docker also works); BASE=... builds over another Python base image
+IMAGE ?= tusd-py:latest
+image: dist
+	bash scripts/build-image.sh $(IMAGE) $(if $(BASE),--build-arg BASE=$(BASE))
+
 ## run: serve http://127.0.0.1:1080/files/ with ./data storage, and the recorder page at /demo/
 run: $(RUN_STAMP) $(DEMO_BUNDLE)
 	@echo "recorder demo: http://$${TUSD_PY_HOST:-127.0.0.1}:$${TUSD_PY_PORT:-1080}/demo/"
@@ -89,4 +102,4 @@ bench: $(STAMP)
 	$(BIN)/python bench/run.py $(BENCH_ARGS)
 
 clean:
-	rm -rf $(VENV) .venv-latest .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .venv-latest .pytest_cache .mypy_cache .ruff_cache dist build

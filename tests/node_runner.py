@@ -8,9 +8,33 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 from pathlib import Path
 from typing import Any
+
+import pytest
+
+
+def node_with_package(js_dir: Path, package: str) -> str:
+    """The node binary, once ``js_dir`` has ``package`` installed from its lock file (npm ci when missing)."""
+    node_bin = shutil.which("node")
+    if node_bin is None:
+        pytest.skip("node is not installed")
+    if not (js_dir / "node_modules" / package).is_dir():
+        npm = shutil.which("npm")
+        if npm is None:
+            pytest.skip("npm is not installed")
+        done = subprocess.run(
+            [npm, "ci", "--no-audit", "--no-fund"],
+            cwd=js_dir,
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=False,
+        )
+        assert done.returncode == 0, f"npm ci failed:\n{done.stdout}\n{done.stderr}"
+    return node_bin
 
 
 def run_node_scenario(node: str, runner: Path, args: dict[str, Any], *, cwd: Path, timeout: float) -> dict[str, Any]:

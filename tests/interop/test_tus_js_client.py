@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import json
 import math
-import shutil
-import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +22,7 @@ from interop_support import (
     sha256_file,
 )
 
-from tests.node_runner import run_node_scenario
+from tests.node_runner import node_with_package, run_node_scenario
 
 pytestmark = pytest.mark.interop
 
@@ -38,23 +36,7 @@ UNICODE_FILENAME = "voix-\u00e9t\u00e9-\u4f1a\u8b70-\U0001f3a4.m4a"
 @pytest.fixture(scope="session")
 def node() -> str:
     """The node binary, with tus-js-client installed from the lock file (npm ci) when missing."""
-    node_bin = shutil.which("node")
-    if node_bin is None:
-        pytest.skip("node is not installed")
-    if not (JS_DIR / "node_modules" / "tus-js-client").is_dir():
-        npm = shutil.which("npm")
-        if npm is None:
-            pytest.skip("npm is not installed")
-        done = subprocess.run(
-            [npm, "ci", "--no-audit", "--no-fund"],
-            cwd=JS_DIR,
-            capture_output=True,
-            text=True,
-            timeout=300,
-            check=False,
-        )
-        assert done.returncode == 0, f"npm ci failed:\n{done.stdout}\n{done.stderr}"
-    return node_bin
+    return node_with_package(JS_DIR, "tus-js-client")
 
 
 def run_scenario(
