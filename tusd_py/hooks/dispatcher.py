@@ -73,6 +73,7 @@ class HookDispatcher:
         self.webhook_configs = list(webhooks)
         self._tasks: set[asyncio.Task[None]] = set()
         self._closed = False
+        metrics.setup_hook_metrics([str(hook_type) for hook_type in HookType])
 
     @property
     def pending(self) -> int:
