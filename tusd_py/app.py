@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
 import msgspec
@@ -16,7 +17,7 @@ from tusd_py.cleanup import cleanup_failed
 from tusd_py.config import Config
 from tusd_py.gate import gate_middleware
 from tusd_py.hooks import HookListener, HookRegistry
-from tusd_py.hooks.context import forward_headers_middleware
+from tusd_py.hooks.context import hook_scope_middleware
 from tusd_py.hooks.delivery import OutboxDelivery
 from tusd_py.locking import CLEANUP_LOCK, SWEEP_LOCK, InProcessLocker, Locker, LockUnavailable, UploadLocked
 from tusd_py.metrics import MetricsListener
@@ -146,15 +147,16 @@ def make_app(
     database = build_database(config)
     service = build_service(config, store=store, locker=locker, hooks=hooks, database=database)
     pipeline = build_pipeline(config, service.store, publish_digest=service.record_digest, database=database)
-    outbox = build_outbox(config, service.hooks, pipeline)
+    outbox = build_outbox(config, service.hooks, pipeline, stop_upload=_stopper(service))
     wire_process_callables(service.hooks, pipeline)
     pipeline_listener = PipelineListener(pipeline, reconciler=service.reconciler)
     service.lifecycle.add(pipeline_listener)
     # The gate comes after the error mapping (its refusals are plain-text errors like any other)
     # and after CORS (a browser must be able to read a 401).
     middlewares = [request_context, cors_middleware(config), error_responses, gate_middleware(verifier)]
-    if config.hooks_forward_headers and service.hooks is not None:
-        middlewares.append(forward_headers_middleware(config.hooks_forward_headers))
+    if service.hooks is not None:
+        # Outside the error mapping: a tusd-format hook's refusal replaces the error response.
+        middlewares.insert(2, hook_scope_middleware(config.hooks_forward_headers))
     app = web.Application(middlewares=middlewares)
     if outbox is not None:
         app[OUTBOX_KEY] = outbox
@@ -192,6 +194,15 @@ def make_app(
         app.on_startup.append(fetch_keys)
         app.on_cleanup.append(close_keys)
     return app
+
+
+def _stopper(service: TusService) -> Callable[[str], Awaitable[None]]:
+    """tusd's StopUpload: the upload is deleted as a DELETE would (no pre-terminate, as in tusd)."""
+
+    async def stop(upload_id: str) -> None:
+        await service.delete_upload(upload_id, ask_hooks=False)
+
+    return stop
 
 
 async def _health(request: web.Request) -> web.Response:

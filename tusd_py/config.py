@@ -92,6 +92,8 @@ class Config(msgspec.Struct, kw_only=True):
     hooks_retention: float = 3 * 24 * 3600.0
     hooks_backoff_max: float = 300.0
     hooks_forward_headers: list[str] = msgspec.field(default_factory=list)  # request headers put in events
+    # The webhook's wire format: tusd-py's own (tusd_py/hooks/WEBHOOKS.md) or tusd v2's, for receivers written for tusd.
+    hooks_format: Literal["tusd-py", "tusd"] = "tusd-py"
     progress_hooks_interval: float = 1.0  # seconds between post-receive events of one upload
 
     # S3 backend (--storage s3). Credentials come from the standard AWS chain (environment

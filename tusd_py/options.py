@@ -163,6 +163,12 @@ OPTIONS: tuple[Option, ...] = (
         "comma-separated request headers copied into hook events",
         HOOKS,
     ),
+    _o(
+        "--hooks-format",
+        "hooks_format",
+        "webhook wire format: tusd-py, or tusd (tusd v2's hook requests and replies)",
+        HOOKS,
+    ),
     _o("--progress-hooks-interval", "progress_hooks_interval", "seconds between post-receive events", HOOKS),
     _o("--hooks-fail-open", "hooks_fail_open", "let requests through when a pre-* webhook is down", HOOKS, switch=True),
     _o(

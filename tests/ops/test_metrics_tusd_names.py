@@ -45,10 +45,7 @@ def raw_samples(text: str) -> dict[str, float]:
 
 
 def declared_types(text: str) -> dict[str, str]:
-    return {
-        parts[2]: parts[3]
-        for parts in (line.split() for line in text.splitlines() if line.startswith("# TYPE "))
-    }
+    return {parts[2]: parts[3] for parts in (line.split() for line in text.splitlines() if line.startswith("# TYPE "))}
 
 
 @pytest.fixture
