@@ -22,7 +22,15 @@ from tusd_py.app import make_app
 from tusd_py.config import Config
 
 HOOK_SECRET = "whsec_" + base64.b64encode(b"k" * 32).decode()
-EVERY_TUSD_HOOK = ["pre-create", "post-create", "post-receive", "pre-finish", "post-finish", "pre-terminate", "post-terminate"]
+EVERY_TUSD_HOOK = [
+    "pre-create",
+    "post-create",
+    "post-receive",
+    "pre-finish",
+    "post-finish",
+    "pre-terminate",
+    "post-terminate",
+]
 
 
 def metadata(**values: str) -> str:

@@ -63,7 +63,9 @@ class TusdReceiver:
                 kept.update({key: meta[key] for key in ("project", "keep") if key in meta})
                 response = {"ChangeFileInfo": {"ID": f"prefix-{uuid.uuid4()}", "MetaData": kept}}
         elif kind == "pre-finish":
-            response = {"HTTPResponse": {"Header": {"Link": f'<https://example.com/files/{upload["ID"]}>; rel="related"'}}}
+            response = {
+                "HTTPResponse": {"Header": {"Link": f'<https://example.com/files/{upload["ID"]}>; rel="related"'}}
+            }
         elif kind == "post-receive" and meta.get("project") == "closed":
             response = {
                 "HTTPResponse": {
@@ -79,7 +81,9 @@ class TusdReceiver:
                 "RejectTermination": True,
             }
         elif kind == "post-finish":
-            self.log.append(f"Upload {upload['ID']} ({upload['Size']} bytes) is finished. Find the file at: {upload['Storage']}")
+            self.log.append(
+                f"Upload {upload['ID']} ({upload['Size']} bytes) is finished. Find the file at: {upload['Storage']}"
+            )
         if response:
             self.log.append(f"  -> {json.dumps(response)}")
         self._changed.set()
