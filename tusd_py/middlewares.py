@@ -16,11 +16,11 @@ from aiohttp.typedefs import Handler, Middleware
 from storage_backends.base import StorageError, StorageFull, StorageUnavailable, UploadNotFound
 from tusd_py import metrics
 from tusd_py.config import Config
-from tusd_py.cors import allowed_origin, cors_headers, is_preflight
+from tusd_py.cors import CorsPolicy, allowed_origin, cors_headers, is_preflight
 from tusd_py.errors import TusError, insufficient_storage
 from tusd_py.gate import OPERATION
 from tusd_py.protocol.headers import TUS_VERSION
-from tusd_py.request_keys import CORS_ORIGIN, REQUEST_ID, STARTED_RESPONSE
+from tusd_py.request_keys import CORS_HEADERS, CORS_ORIGIN, REQUEST_ID, STARTED_RESPONSE
 
 ERROR_CODE = web.RequestKey("error_code", str)
 
@@ -156,13 +156,26 @@ def _text(status: int, reason: str, headers: dict[str, str] | None = None) -> we
 def cors_middleware(config: Config) -> Middleware:
     """Answers preflights; the headers of every other response are added in :func:`add_response_headers`."""
 
+    policy = CorsPolicy.build(
+        config.cors_origins,
+        config.cors_allow_origin,
+        credentials=config.cors_allow_credentials,
+        methods=config.cors_allow_methods,
+        # A header forwarded to hooks is one a browser app sends: its preflight must allow it.
+        allow_headers=[*config.cors_allow_headers, *config.hooks_forward_headers],
+        expose_headers=config.cors_expose_headers,
+        max_age=config.cors_max_age,
+        disabled=config.disable_cors,
+    )
+
     @web.middleware
     async def cors(request: web.Request, handler: Handler) -> web.StreamResponse:
-        origin = allowed_origin(request.headers.get("Origin"), config.cors_origins)
+        origin = allowed_origin(request.headers.get("Origin"), policy=policy)
         if origin is not None:
             request[CORS_ORIGIN] = origin
+            request[CORS_HEADERS] = cors_headers(origin, preflight=False, policy=policy)
         if origin is not None and is_preflight(request.method, request.headers):
-            return web.Response(status=204, headers=cors_headers(origin, preflight=True))
+            return web.Response(status=204, headers=cors_headers(origin, preflight=True, policy=policy))
         return await handler(request)
 
     return cors
@@ -175,6 +188,6 @@ async def add_response_headers(request: web.Request, response: web.StreamRespons
     request_id = request.get(REQUEST_ID)
     if request_id:
         response.headers["X-Request-ID"] = request_id
-    origin = request.get(CORS_ORIGIN)
-    if origin is not None and "Access-Control-Allow-Origin" not in response.headers:
-        response.headers.update(cors_headers(origin, preflight=False))
+    cors = request.get(CORS_HEADERS)
+    if cors is not None and "Access-Control-Allow-Origin" not in response.headers:
+        response.headers.update(cors)

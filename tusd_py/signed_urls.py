@@ -77,6 +77,8 @@ class SignedDownloads:
     async def download(self, request: web.Request) -> web.StreamResponse:
         """Public handler: the upload's bytes if the link is valid (403 otherwise)."""
         upload_id = request.match_info["upload_id"]
+        if self.service.config.disable_download:
+            raise forbidden("downloads are disabled on this server (--disable-download)")
         if not UPLOAD_ID.fullmatch(upload_id):
             raise forbidden("download link is invalid")
         check_link(self.key, upload_id, request.query.get(EXPIRES), request.query.get(SIGNATURE), now=time.time())
