@@ -185,6 +185,8 @@ async def add_response_headers(request: web.Request, response: web.StreamRespons
     """on_response_prepare: runs for every response, streamed ones and aiohttp's own errors included."""
     request[STARTED_RESPONSE] = response
     response.headers.setdefault("Tus-Resumable", TUS_VERSION)
+    # As tusd sends on every response: no browser may guess a type (a download, an error's text).
+    response.headers.setdefault("X-Content-Type-Options", "nosniff")
     request_id = request.get(REQUEST_ID)
     if request_id:
         response.headers["X-Request-ID"] = request_id
