@@ -286,3 +286,12 @@ TUSD_DISABLES: dict[str, str] = {
     "--disable-termination": "termination",
     "--disable-concatenation": "concatenation,concatenation-unfinished",
 }
+# tusd switches accepted and ignored: what they ask for is what tusd-py does anyway (or, for the
+# greeting and the verbosity, changes only what tusd prints), so a tusd command line need not change.
+TUSD_IGNORED: dict[str, str] = {
+    "--enable-experimental-protocol": "the IETF resumable-upload draft is on by default",
+    "--s3-disable-content-hashes": "S3 payloads are sent unsigned already",
+    "--show-startup-logs": "start-up is logged at info",
+    "--verbose": "every request is logged at info",
+    "--show-greeting": "there is no greeting page",
+}

@@ -3,7 +3,8 @@
 Go's ``flag`` package takes ``-name``, ``--name``, ``-name=value`` and ``-name value``, and a switch
 as ``-name`` or ``-name=true|false``. argparse takes ``--name`` and ``--name=value``, and a switch
 only bare. :func:`rewrite` bridges the two for every flag of the table (tusd_py/options.py) and
-renames tusd's own spellings (``TUSD_ALIASES``, ``TUSD_INVERTED``, ``TUSD_DISABLES``). Seen a tusd
+renames tusd's own spellings (``TUSD_ALIASES``, ``TUSD_INVERTED``, ``TUSD_DISABLES``; ``TUSD_IGNORED``
+are dropped). Seen a tusd
 spelling (or one dash), the command line is tusd's, and tusd's behaviours follow: ``-hooks-http``
 receivers get tusd's hook format, ``-s3-bucket`` chooses S3 storage, and an ``-s3-endpoint`` is
 addressed path-style.
@@ -13,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Collection, Sequence
 
-from tusd_py.options import OPTIONS, TUSD_ALIASES, TUSD_DISABLES, TUSD_INVERTED
+from tusd_py.options import OPTIONS, TUSD_ALIASES, TUSD_DISABLES, TUSD_IGNORED, TUSD_INVERTED
 
 _TRUE = ("", "1", "t", "true", "TRUE", "True")  # Go's strconv.ParseBool, and a bare switch
 _FALSE = ("0", "f", "false", "FALSE", "False")
@@ -37,6 +38,9 @@ def rewrite(argv: Sequence[str], env_names: Collection[str] = ()) -> list[str]:
         if name is None:
             out.append(arg)
             continue
+        if name in TUSD_IGNORED and value in _TRUE + _FALSE:
+            tusd = True
+            continue  # a tusd switch whose wish tusd-py fulfils anyway
         known = name in _OURS or name in _TOP_LEVEL
         if (
             name in TUSD_ALIASES
