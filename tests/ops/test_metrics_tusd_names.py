@@ -9,6 +9,8 @@ of the raw text, as Prometheus itself reads them.
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -93,3 +95,17 @@ async def test_a_tusd_dashboard_query_moves_with_uploads(aiohttp_client, config:
     assert after["tusd_uploads_created"] - before["tusd_uploads_created"] == 1
     assert after["tusd_uploads_finished"] - before["tusd_uploads_finished"] == 1
     assert after["tusd_uploads_terminated"] - before["tusd_uploads_terminated"] == 1
+
+
+def test_tusds_bare_counters_sum_over_processes(tmp_path: Path) -> None:
+    """With --processes N the values come from prometheus_client's per-process files: tusd's names
+    must carry the merged sum too (two processes count here, a third one answers)."""
+    env = {"PROMETHEUS_MULTIPROC_DIR": str(tmp_path), "PATH": "/usr/bin:/bin"}
+    count = "from tusd_py import metrics; metrics.BYTES_RECEIVED.inc(5); metrics.UPLOADS_CREATED.inc()"
+    for _ in range(2):
+        subprocess.run([sys.executable, "-c", count], env=env, check=True, timeout=60)
+    show = "from tusd_py import metrics; import sys; sys.stdout.write(metrics.exposition().decode())"
+    text = subprocess.run([sys.executable, "-c", show], env=env, check=True, timeout=60, capture_output=True).stdout
+    bare = raw_samples(text.decode())
+    assert bare["tusd_bytes_received"] == 10 == bare["tusd_bytes_received_total"]
+    assert bare["tusd_uploads_created"] == 2
