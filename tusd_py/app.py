@@ -17,8 +17,9 @@ from tusd_py.cleanup import cleanup_failed
 from tusd_py.config import Config
 from tusd_py.gate import gate_middleware
 from tusd_py.hooks import HookListener, HookRegistry
-from tusd_py.hooks.context import hook_scope_middleware
+from tusd_py.hooks.context import StoppedUploads, hook_scope_middleware
 from tusd_py.hooks.delivery import OutboxDelivery
+from tusd_py.hooks.tusd_format import ResponsePatch
 from tusd_py.locking import CLEANUP_LOCK, SWEEP_LOCK, InProcessLocker, Locker, LockUnavailable, UploadLocked
 from tusd_py.metrics import MetricsListener
 from tusd_py.middlewares import add_response_headers, cors_middleware, error_responses, request_context
@@ -147,7 +148,8 @@ def make_app(
     database = build_database(config)
     service = build_service(config, store=store, locker=locker, hooks=hooks, database=database)
     pipeline = build_pipeline(config, service.store, publish_digest=service.record_digest, database=database)
-    outbox = build_outbox(config, service.hooks, pipeline, stop_upload=_stopper(service))
+    stopped = StoppedUploads()
+    outbox = build_outbox(config, service.hooks, pipeline, stop_upload=_stopper(service, stopped))
     wire_process_callables(service.hooks, pipeline)
     pipeline_listener = PipelineListener(pipeline, reconciler=service.reconciler)
     service.lifecycle.add(pipeline_listener)
@@ -156,7 +158,7 @@ def make_app(
     middlewares = [request_context, cors_middleware(config), error_responses, gate_middleware(verifier)]
     if service.hooks is not None:
         # Outside the error mapping: a tusd-format hook's refusal replaces the error response.
-        middlewares.insert(2, hook_scope_middleware(config.hooks_forward_headers))
+        middlewares.insert(2, hook_scope_middleware(config.hooks_forward_headers, stopped))
     app = web.Application(middlewares=middlewares)
     if outbox is not None:
         app[OUTBOX_KEY] = outbox
@@ -196,10 +198,12 @@ def make_app(
     return app
 
 
-def _stopper(service: TusService) -> Callable[[str], Awaitable[None]]:
-    """tusd's StopUpload: the upload is deleted as a DELETE would (no pre-terminate, as in tusd)."""
+def _stopper(service: TusService, stopped: StoppedUploads) -> Callable[[str, ResponsePatch], Awaitable[None]]:
+    """tusd's StopUpload: the upload is deleted as a DELETE would (no pre-terminate, as in tusd); a
+    PATCH this cuts is answered with the hook's response."""
 
-    async def stop(upload_id: str) -> None:
+    async def stop(upload_id: str, answer: ResponsePatch) -> None:
+        stopped.remember(upload_id, answer)
         await service.delete_upload(upload_id, ask_hooks=False)
 
     return stop

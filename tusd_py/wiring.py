@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from tusd_py.auth import AuthConfig, TokenVerifier
     from tusd_py.database.connection import Database
     from tusd_py.hooks.delivery import OutboxDelivery
+    from tusd_py.hooks.tusd_format import ResponsePatch
 
 
 def auth_config(config: Config) -> AuthConfig:
@@ -88,7 +89,7 @@ def build_outbox(
     config: Config,
     hooks: HookDispatcher | None,
     pipeline: Pipeline,
-    stop_upload: Callable[[str], Awaitable[None]] | None = None,
+    stop_upload: Callable[[str, ResponsePatch], Awaitable[None]] | None = None,
 ) -> OutboxDelivery | None:
     """Make post-* webhooks durable: events go into the state store with the change they report
     (the pipeline's transactions) and a deliverer sends them. None without webhooks."""

@@ -6,9 +6,11 @@ learns where a finished file is in post-finish, while tusd-py keeps its signatur
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 import os
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -127,6 +129,31 @@ async def test_post_receive_stops_the_upload(client: TestClient, receiver: TusdR
     assert terminated["Event"]["Upload"]["Offset"] == 4
     assert (await client.head(f"/files/{upload_id}", headers=TUS)).status == 404
     assert not receiver.of("pre-terminate", upload_id)  # tusd stops without asking pre-terminate
+
+
+async def test_a_stop_answers_the_patch_it_cuts(client: TestClient, receiver: TusdReceiver) -> None:
+    """The PATCH still sending when the stop arrives gets the hook's response, as in tusd."""
+    receiver.hold_post_receive = asyncio.Event()
+    upload_id = (await create(client, 100, filename="g.bin", project="closed")).headers["Location"].rsplit("/", 1)[1]
+    assert (await patch(client, f"/files/{upload_id}", 0, b"0123")).status == 204  # its post-receive is held
+    await receiver.wait_for("post-receive", upload_id)
+    stalled = asyncio.Event()
+
+    async def body() -> AsyncIterator[bytes]:
+        yield b"45678"
+        stalled.set()
+        await asyncio.sleep(60)  # a client on a stalled network; cut by the stop long before this
+        yield b"9"
+
+    second = asyncio.create_task(patch(client, f"/files/{upload_id}", 4, body()))  # type: ignore[arg-type]
+    await asyncio.wait_for(stalled.wait(), 30)
+    receiver.hold_post_receive.set()  # the receiver answers StopUpload now
+    resp = await asyncio.wait_for(second, 30)
+    assert resp.status == 400
+    assert resp.headers["Content-Type"] == "application/json"
+    assert await resp.json() == {"message": "associated project is no longer available"}
+    await receiver.wait_for("post-terminate", upload_id)
+    assert (await client.head(f"/files/{upload_id}", headers=TUS)).status == 404
 
 
 async def test_pre_terminate_rejects_the_termination(client: TestClient, receiver: TusdReceiver) -> None:

@@ -34,6 +34,7 @@ class TusdReceiver:
         self.requests: list[dict[str, Any]] = []  # tusd hook requests, as received
         self.request_headers: list[dict[str, str]] = []
         self.log: list[str] = []
+        self.hold_post_receive: asyncio.Event | None = None  # a test's hand on when post-receive answers
         self._changed = asyncio.Event()
 
     async def handle(self, request: web.Request) -> web.Response:
@@ -43,6 +44,7 @@ class TusdReceiver:
         hook = json.loads(raw)
         self.requests.append(hook)
         self.request_headers.append(dict(request.headers))
+        self._changed.set()  # arrived (the answer may still be held)
         kind = hook["Type"]
         upload = hook["Event"]["Upload"]
         http = hook["Event"]["HTTPRequest"]
@@ -68,6 +70,8 @@ class TusdReceiver:
                 "HTTPResponse": {"Header": {"Link": f'<https://example.com/files/{upload["ID"]}>; rel="related"'}}
             }
         elif kind == "post-receive" and meta.get("project") == "closed":
+            if self.hold_post_receive is not None:
+                await self.hold_post_receive.wait()
             response = {
                 "HTTPResponse": {
                     "StatusCode": 400,

@@ -52,6 +52,30 @@ class HookScope:
 SCOPE: ContextVar[HookScope | None] = ContextVar("hook_scope", default=None)
 
 
+class StoppedUploads:
+    """Uploads a post-receive hook stopped (tusd's ``StopUpload``), with the response tusd would give
+    the PATCH it cut. The stop deletes the upload the way a DELETE does, which cuts a PATCH still
+    writing it (423); that PATCH gets the hook's answer instead. One answer per stop, kept for a
+    minute at most (the PATCH is cut within the lock timeout), in this process."""
+
+    KEEP = 60.0
+    LIMIT = 10_000
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self._clock = clock
+        self._answers: dict[str, tuple[float, ResponsePatch]] = {}
+
+    def remember(self, upload_id: str, answer: ResponsePatch) -> None:
+        now = self._clock()
+        if len(self._answers) >= self.LIMIT:
+            self._answers = {k: v for k, v in self._answers.items() if v[0] > now - self.KEEP}
+        self._answers[upload_id] = (now, answer)
+
+    def take(self, upload_id: str) -> ResponsePatch | None:
+        found = self._answers.pop(upload_id, None)
+        return found[1] if found is not None and found[0] > self._clock() - self.KEEP else None
+
+
 def request_id() -> str | None:
     value = structlog.contextvars.get_contextvars().get("request_id")
     return value if isinstance(value, str) else None
@@ -135,7 +159,7 @@ def request_facts(request: web.Request) -> HTTPRequestFacts:
     )
 
 
-def hook_scope_middleware(forward: Collection[str]) -> Middleware:
+def hook_scope_middleware(forward: Collection[str], stopped: StoppedUploads | None = None) -> Middleware:
     """Place it outside the error mapping: a refusal replaces the error response it rendered."""
     wanted = tuple(sorted({name.strip().lower() for name in forward if name.strip()}))
 
@@ -147,6 +171,8 @@ def hook_scope_middleware(forward: Collection[str]) -> Middleware:
             response = await handler(request)
         finally:
             SCOPE.reset(token)
+        if stopped is not None and response.status == 423 and scope.facts().method == "PATCH":
+            scope.refusal = stopped.take(request.match_info.get("upload_id", ""))  # cut by a StopUpload?
         return shape_response(response, scope)
 
     return hook_scope

@@ -23,6 +23,7 @@ import structlog
 from tusd_py import metrics
 from tusd_py.hooks.events import HookType
 from tusd_py.hooks.results import InvalidHookResult
+from tusd_py.hooks.tusd_format import ResponsePatch
 from tusd_py.hooks.tusd_format import parse_reply as parse_tusd_reply
 from tusd_py.hooks.webhook import WebhookClient, WebhookConfig, WebhookFailed, backoff_delay
 from tusd_py.pipeline.models import OutboxEvent
@@ -44,7 +45,7 @@ class OutboxDelivery:
         poll_interval: float = 5.0,
         clock: Callable[[], float] = time.time,
         rand: Callable[[], float] = random.random,
-        stop_upload: Callable[[str], Awaitable[None]] | None = None,
+        stop_upload: Callable[[str, ResponsePatch], Awaitable[None]] | None = None,
     ) -> None:
         backoff_base = min(backoff_base, backoff_max)
         if retention <= 0 or backoff_base <= 0:
@@ -150,20 +151,21 @@ class OutboxDelivery:
             await self._maybe_stop(row, row.upload_id, reply, self.stop_upload)
 
     async def _maybe_stop(
-        self, row: OutboxEvent, upload_id: str, reply: bytes, stop: Callable[[str], Awaitable[None]]
+        self, row: OutboxEvent, upload_id: str, reply: bytes, stop: Callable[[str, ResponsePatch], Awaitable[None]]
     ) -> None:
         """tusd's StopUpload. The event was sent after the PATCH it reports had stored its bytes, so
         the upload is ended the way a DELETE ends it (a request writing it meanwhile is cut), with
         post-terminate hooks and no pre-terminate, as in tusd."""
         try:
-            if not parse_tusd_reply(HookType.POST_RECEIVE, reply).stop:
-                return
+            outcome = parse_tusd_reply(HookType.POST_RECEIVE, reply)
         except InvalidHookResult as exc:
             log.warning("post-receive reply ignored", target=row.target, upload_id=row.upload_id, reason=str(exc))
             return
+        if not outcome.stop or outcome.refusal is None:
+            return
         log.info("post-receive hook stopped the upload", target=row.target, upload_id=row.upload_id)
         try:
-            await stop(upload_id)
+            await stop(upload_id, outcome.refusal)
         except Exception:
             log.exception("stopping the upload failed", upload_id=row.upload_id)
 
