@@ -13,8 +13,9 @@ from tusd_py.config import Config
 from tusd_py.config_loading import ConfigError, expected, load_config, unknown_env
 from tusd_py.options import COMMAND_GROUPS, OPTIONS, Option
 
-# storage=s3 needs a bucket; every case runs with one so the field under test is the only change.
-BASE_ENV = {"TUSD_PY_S3_BUCKET": "bucket"}
+# storage=s3 needs a bucket, and a TLS certificate its key; every case runs with them so the field
+# under test is the only change.
+BASE_ENV = {"TUSD_PY_S3_BUCKET": "bucket", "TUSD_PY_TLS_CERTIFICATE": "/cert", "TUSD_PY_TLS_KEY": "/key"}
 
 
 def _sample(option: Option) -> tuple[str, Any]:
@@ -48,7 +49,7 @@ def test_every_flag_has_an_environment_twin_named_after_it(option: Option) -> No
     from_flag = load_config(parse_args(flag_args), BASE_ENV)
     assert getattr(from_flag, option.field) == value
     assert getattr(load_config(parse_args([]), BASE_ENV), option.field) == getattr(
-        Config(s3_bucket="bucket"), option.field
+        Config(s3_bucket="bucket", tls_certificate="/cert", tls_key="/key"), option.field
     )
 
 

@@ -58,3 +58,23 @@ def test_preflight_detection_and_headers() -> None:
     assert "Upload-Offset" in headers["Access-Control-Allow-Headers"]
     for name in ("Location", "Upload-Offset", "Upload-Length", "Upload-Metadata", "Tus-Resumable", "Upload-Expires"):
         assert name in EXPOSED_HEADERS
+
+
+def test_tusds_cors_settings() -> None:
+    from tusd_py.cors import CorsPolicy
+
+    pattern = CorsPolicy.build(pattern=r"^https://(app|admin)\.example$", credentials=True, max_age=600)
+    assert allowed_origin("https://admin.example", policy=pattern) == "https://admin.example"
+    assert allowed_origin("https://app.example.evil", policy=pattern) is None
+    unanchored = CorsPolicy.build(pattern=r"app\.example")  # searched, as tusd's MatchString does
+    assert allowed_origin("https://app.example.evil", policy=unanchored) == "https://app.example.evil"
+    # Credentials never go with "*": the origin is echoed.
+    assert allowed_origin("https://x.example", policy=CorsPolicy.build(credentials=True)) == "https://x.example"
+    assert allowed_origin("https://x.example", policy=CorsPolicy.build(disabled=True)) is None
+    preflight = cors_headers("https://app.example", preflight=True, policy=pattern)
+    assert preflight["Access-Control-Allow-Credentials"] == "true" and preflight["Access-Control-Max-Age"] == "600"
+    extra = CorsPolicy.build(allow_headers=["X-Tenant", "upload-offset"], expose_headers=["X-Out"], methods=["PUT"])
+    allowed = cors_headers("*", preflight=True, policy=extra)["Access-Control-Allow-Headers"]
+    assert allowed.endswith(", X-Tenant") and allowed.lower().count("upload-offset") == 1
+    assert cors_headers("*", preflight=True, policy=extra)["Access-Control-Allow-Methods"].endswith(", PUT")
+    assert cors_headers("*", preflight=False, policy=extra)["Access-Control-Expose-Headers"].endswith(", X-Out")

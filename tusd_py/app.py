@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
 import msgspec
@@ -16,8 +17,9 @@ from tusd_py.cleanup import cleanup_failed
 from tusd_py.config import Config
 from tusd_py.gate import gate_middleware
 from tusd_py.hooks import HookListener, HookRegistry
-from tusd_py.hooks.context import forward_headers_middleware
+from tusd_py.hooks.context import StoppedUploads, hook_scope_middleware
 from tusd_py.hooks.delivery import OutboxDelivery
+from tusd_py.hooks.tusd_format import ResponsePatch
 from tusd_py.locking import CLEANUP_LOCK, SWEEP_LOCK, InProcessLocker, Locker, LockUnavailable, UploadLocked
 from tusd_py.metrics import MetricsListener
 from tusd_py.middlewares import add_response_headers, cors_middleware, error_responses, request_context
@@ -149,20 +151,23 @@ def make_app(
     database = build_database(config)
     service = build_service(config, store=store, locker=locker, hooks=hooks, database=database)
     pipeline = build_pipeline(config, service.store, publish_digest=service.record_digest, database=database)
-    outbox = build_outbox(config, service.hooks, pipeline)
+    stopped = StoppedUploads()
+    uploads = Uploads(service)
+    outbox = build_outbox(config, service.hooks, pipeline, stop_upload=_stopper(uploads, stopped))
     wire_process_callables(service.hooks, pipeline)
     pipeline_listener = PipelineListener(pipeline, reconciler=service.reconciler)
     service.lifecycle.add(pipeline_listener)
     # The gate comes after the error mapping (its refusals are plain-text errors like any other)
     # and after CORS (a browser must be able to read a 401).
     middlewares = [request_context, cors_middleware(config), error_responses, gate_middleware(verifier)]
-    if config.hooks_forward_headers and service.hooks is not None:
-        middlewares.append(forward_headers_middleware(config.hooks_forward_headers))
+    if service.hooks is not None:
+        # Outside the error mapping: a tusd-format hook's refusal replaces the error response.
+        middlewares.insert(2, hook_scope_middleware(config.hooks_forward_headers, stopped))
     app = web.Application(middlewares=middlewares)
     if outbox is not None:
         app[OUTBOX_KEY] = outbox
     app[SERVICE_KEY] = service
-    uploads = app[UPLOADS_KEY] = Uploads(service)
+    app[UPLOADS_KEY] = uploads
     app[PIPELINE_KEY] = pipeline
     app[_PIPELINE_LISTENER_KEY] = pipeline_listener
     app[_BACKGROUND_KEY] = _BackgroundTasks()
@@ -197,6 +202,17 @@ def make_app(
         app.on_startup.append(fetch_keys)
         app.on_cleanup.append(close_keys)
     return app
+
+
+def _stopper(uploads: Uploads, stopped: StoppedUploads) -> Callable[[str, ResponsePatch], Awaitable[None]]:
+    """tusd's StopUpload: the operation layer's stop (no pre-terminate, as in tusd); a PATCH this
+    cuts is answered with the hook's response."""
+
+    async def stop(upload_id: str, answer: ResponsePatch) -> None:
+        stopped.remember(upload_id, answer)
+        await uploads.stop(upload_id)
+
+    return stop
 
 
 async def _health(request: web.Request) -> web.Response:

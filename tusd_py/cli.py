@@ -11,15 +11,16 @@ import asyncio
 import os
 import shutil
 import sys
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 
 import structlog
 
 from tusd_py import __version__
 from tusd_py.config import Config
 from tusd_py.config_loading import ConfigError, describe_default, expected, load_config, unknown_env
-from tusd_py.options import COMMAND_GROUPS, OPTIONS
+from tusd_py.options import COMMAND_GROUPS, OPTIONS, TUSD_ALIASES
 from tusd_py.serving import refuse_start, run_server
+from tusd_py.tusd_cli import rewrite
 
 COMMANDS = {
     "serve": "run the server (the default command)",
@@ -64,10 +65,11 @@ def _add_options(target: argparse.ArgumentParser, groups: tuple[str, ...]) -> No
             notes = [] if "default:" in option.help else [f"default: {describe_default(option.field)}"]
             if accepts.startswith("one of"):
                 notes.insert(0, accepts)
+            spellings = [option.flag, *(alias for alias, flag in TUSD_ALIASES.items() if flag == option.flag)]
             if option.switch:
                 notes.append(f"env {option.env}=1")
                 section.add_argument(
-                    option.flag,
+                    *spellings,
                     dest=option.field,
                     action="store_const",
                     const=True,
@@ -77,7 +79,7 @@ def _add_options(target: argparse.ArgumentParser, groups: tuple[str, ...]) -> No
                 continue
             notes.append(f"env {option.env}")
             section.add_argument(
-                option.flag,
+                *spellings,
                 dest=option.field,
                 default=None,
                 metavar="CHOICE" if accepts.startswith("one of") else _METAVARS.get(accepts, "TEXT"),
@@ -113,12 +115,13 @@ def _with_command(argv: Sequence[str]) -> list[str]:
     return args
 
 
-def parse_args(argv: Sequence[str]) -> argparse.Namespace:
-    return _parser().parse_args(_with_command(argv))
+def parse_args(argv: Sequence[str], env_names: Collection[str] = ()) -> argparse.Namespace:
+    """Our flags, and tusd's spellings of them (tusd_py/tusd_cli.py)."""
+    return _parser().parse_args(_with_command(rewrite(argv, env_names)))
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = parse_args(sys.argv[1:] if argv is None else argv)
+    args = parse_args(sys.argv[1:] if argv is None else argv, os.environ.keys())
     try:
         config = load_config(args)
     except ConfigError as exc:

@@ -7,6 +7,7 @@ development setup `make run` uses: filesystem storage in ./data on 127.0.0.1:108
 from __future__ import annotations
 
 import os
+import re
 from typing import Literal
 
 import msgspec
@@ -30,6 +31,21 @@ class Config(msgspec.Struct, kw_only=True):
     max_append_size: int | None = None
     min_append_size: int | None = None
     cors_origins: list[str] = msgspec.field(default_factory=lambda: ["*"])
+    # tusd's CORS settings (tusd_py/cors.py). A regular expression searched in the Origin, as tusd's
+    # -cors-allow-origin; when set it replaces cors_origins and the origin is echoed back.
+    cors_allow_origin: str | None = None
+    cors_allow_credentials: bool = False
+    cors_allow_methods: list[str] = msgspec.field(default_factory=list)  # added to tus's own
+    cors_allow_headers: list[str] = msgspec.field(default_factory=list)  # added, as are hooks_forward_headers
+    cors_expose_headers: list[str] = msgspec.field(default_factory=list)  # added to what tus clients read
+    cors_max_age: int = 86400
+    disable_cors: bool = False
+    # Listening on a UNIX socket instead of host and port; HTTPS with a certificate and key.
+    unix_socket: str | None = None
+    tls_certificate: str | None = None
+    tls_key: str | None = None
+    tls_mode: Literal["tls12", "tls13", "tls12-strong"] = "tls12"
+    disable_download: bool = False  # GET of uploads answers 405, as tusd's -disable-download
     behind_proxy: bool = False  # trust X-Forwarded-Host/Proto and Forwarded for Location URLs
     log_format: LogFormat = "auto"  # auto: readable on a terminal, JSON otherwise
     log_level: LogLevel = "info"
@@ -97,6 +113,8 @@ class Config(msgspec.Struct, kw_only=True):
     hooks_retention: float = 3 * 24 * 3600.0
     hooks_backoff_max: float = 300.0
     hooks_forward_headers: list[str] = msgspec.field(default_factory=list)  # request headers put in events
+    # The webhook's wire format: tusd-py's own (tusd_py/hooks/WEBHOOKS.md) or tusd v2's, for receivers written for tusd.
+    hooks_format: Literal["tusd-py", "tusd"] = "tusd-py"
     progress_hooks_interval: float = 1.0  # seconds between post-receive events of one upload
 
     # S3 backend (--storage s3). Credentials come from the standard AWS chain (environment
@@ -128,11 +146,27 @@ class Config(msgspec.Struct, kw_only=True):
     # Operations (tusd_py/ops.py): Prometheus metrics at /metrics, readiness at /readyz.
     no_metrics: bool = False  # no /metrics at all
     metrics_port: int = 0  # serve /metrics on this port only, not on the main one (0: the main port)
+    metrics_path: str = "/metrics"
     readyz_timeout: float = 5.0  # seconds each readiness check may take before it counts as failing
 
     # Signed download URLs (tusd_py/signed_urls.py), for players that cannot send a bearer token.
     download_signing_key: str | None = None  # default: derived from --jwt-secret (HKDF), else random per start
     download_url_ttl: float = 900.0  # seconds a signed download URL stays valid
+
+    def _check_listening(self) -> None:
+        if (self.tls_certificate is None) != (self.tls_key is None):
+            raise ValueError("tls_certificate: --tls-certificate and --tls-key go together")
+        if self.unix_socket is not None and self.processes > 1:
+            raise ValueError("unix_socket: one process serves a UNIX socket (--processes shares a TCP port)")
+        if not self.metrics_path.startswith("/") or self.metrics_path == self.base_path.rstrip("/"):
+            raise ValueError("metrics_path: must be a path starting with / outside --base-path")
+        if self.cors_max_age < 0:
+            raise ValueError("cors_max_age: must not be negative")
+        if self.cors_allow_origin is not None:
+            try:
+                re.compile(self.cors_allow_origin)
+            except re.error as exc:
+                raise ValueError(f"cors_allow_origin: not a regular expression ({exc})") from None
 
     @property
     def state_db_path(self) -> str:
@@ -162,6 +196,8 @@ class Config(msgspec.Struct, kw_only=True):
         if not self.base_path.endswith("/"):
             self.base_path += "/"
         # Errors say "field: reason"; tusd_py.config_loading turns the field into its flag and variable.
+        if self.max_size == 0:
+            self.max_size = None  # 0: no limit, as in tusd
         for name in ("max_size", "max_append_size", "min_append_size"):
             value = getattr(self, name)
             if value is not None and value <= 0:
@@ -195,5 +231,6 @@ class Config(msgspec.Struct, kw_only=True):
             raise ValueError("jwks_url: must be an https:// URL (keys fetched in the clear could be swapped)")
         if self.jwks_min_refresh < 0:
             raise ValueError("jwks_min_refresh: must not be negative")
+        self._check_listening()
         if self.storage == "s3" and not self.s3_bucket:
             raise ValueError("s3_bucket: must be set with --storage s3")

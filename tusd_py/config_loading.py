@@ -97,7 +97,21 @@ def _parse(option: Option, value: Any) -> Any:
         raise ConfigError(f"{_label(option)}: expected one of {', '.join(_TRUE + _FALSE)}, got {value!r}")
     if expected(option.field) == "a comma-separated list":  # the Config field's type says so
         return [item.strip() for item in value.split(",") if item.strip()]
+    if expected(option.field) == "a number" and option.field not in NOT_SECONDS and _GO_DURATION.fullmatch(value):
+        return go_duration(value)
     return value
+
+
+# Number flags that are not seconds: a Go duration means nothing for them.
+NOT_SECONDS = frozenset({"cleanup_failed_days"})
+_GO_UNITS = {"ns": 1e-9, "us": 1e-6, "\u00b5s": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
+_GO_PART = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(ns|us|\u00b5s|ms|s|m|h)")
+_GO_DURATION = re.compile(r"(?:(?:\d+(?:\.\d*)?|\.\d+)(?:ns|us|\u00b5s|ms|s|m|h))+")
+
+
+def go_duration(text: str) -> float:
+    """Seconds in a Go duration ("10s", "1m30s", "500ms"), as tusd's timing flags take them."""
+    return sum(float(number) * _GO_UNITS[unit] for number, unit in _GO_PART.findall(text))
 
 
 _AT_FIELD = re.compile(r"at `\$\.([a-z0-9_]+)")

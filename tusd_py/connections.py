@@ -21,6 +21,8 @@ import logging
 import os
 import resource
 import socket
+import ssl
+import stat
 from collections.abc import Callable
 from contextlib import suppress
 from dataclasses import dataclass
@@ -291,10 +293,14 @@ class GuardedSite(web.BaseSite):
         header_timeout: float,
         keepalive_timeout: float,
         reuse_port: bool = False,
+        unix_socket: str | None = None,
+        ssl_context: ssl.SSLContext | None = None,
     ) -> None:
         super().__init__(runner, backlog=max(4, spare_descriptors(open_files, max_connections) // 2))
         self._host = host
         self._port = port
+        self._unix_socket = unix_socket  # listen there instead of host and port
+        self._ssl = ssl_context
         # SO_REUSEPORT, for the workers of --processes N: each has its own socket on the port and
         # the kernel spreads new connections over them. Off otherwise, so that a second server
         # started on a taken port still fails with "address already in use".
@@ -309,7 +315,8 @@ class GuardedSite(web.BaseSite):
 
     @property
     def name(self) -> str:
-        return f"http://{self._host}:{self._port}"
+        scheme = "https" if self._ssl is not None else "http"
+        return f"{scheme}://unix:{self._unix_socket}:" if self._unix_socket else f"{scheme}://{self._host}:{self._port}"
 
     async def start(self) -> None:
         await super().start()
@@ -318,16 +325,23 @@ class GuardedSite(web.BaseSite):
         self.guard = ConnectionGuard(server, **self._guard_options)
         loop = asyncio.get_running_loop()
         try:
-            self._server = await loop.create_server(
-                self.guard,
-                self._host,
-                self._port,
-                backlog=self._backlog,
-                reuse_address=True,
-                reuse_port=self._reuse_port or None,
-            )
+            if self._unix_socket is not None:
+                remove_stale_socket(self._unix_socket)
+                self._server = await loop.create_unix_server(
+                    self.guard, self._unix_socket, backlog=self._backlog, ssl=self._ssl
+                )
+            else:
+                self._server = await loop.create_server(
+                    self.guard,
+                    self._host,
+                    self._port,
+                    backlog=self._backlog,
+                    reuse_address=True,
+                    reuse_port=self._reuse_port or None,
+                    ssl=self._ssl,
+                )
         except OSError as exc:
-            raise ListenError(self._host, self._port, exc) from exc
+            raise ListenError(self._unix_socket or self._host, 0 if self._unix_socket else self._port, exc) from exc
         # asyncio uses ``backlog`` twice: as the kernel's queue of not yet accepted connections
         # (which cost this process no descriptor) and as how many it accepts per wake-up (each
         # a descriptor before the guard sees it). Keep the batch small and the queue large, or a
@@ -335,6 +349,20 @@ class GuardedSite(web.BaseSite):
         for transport_socket in self._server.sockets:
             with socket.socket(fileno=os.dup(transport_socket.fileno())) as listener:
                 listener.listen(LISTEN_BACKLOG)
+
+
+def remove_stale_socket(path: str) -> None:
+    """A socket file left by a server that died is removed; one a live server answers on is kept
+    (listening then fails with "address already in use", as on a taken port)."""
+    if not os.path.exists(path) or not stat.S_ISSOCK(os.stat(path).st_mode):
+        return
+    with socket.socket(socket.AF_UNIX) as probe:
+        try:
+            probe.connect(path)
+        except ConnectionRefusedError:
+            os.unlink(path)
+        except OSError:
+            pass
 
 
 def serve(

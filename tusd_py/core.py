@@ -66,7 +66,7 @@ async def patch(uploads: Uploads, request: web.Request) -> web.StreamResponse:
 
 
 async def get(uploads: Uploads, request: web.Request) -> web.StreamResponse:
-    info = await uploads.read(actor(request), upload_id_of(request))
+    info = await uploads.read(actor(request), upload_id_of(request), download=True)
     return await send_upload(uploads.service, request, info)
 
 

@@ -1,8 +1,12 @@
 """Prometheus metrics: every metric the server exports, defined once, and the text exposition.
 
-Names follow tusd where the meaning is the same (``tusd_requests_total``, ``tusd_bytes_received``,
-``tusd_uploads_*``, ``tusd_connections_open``, ``tusd_hook_*``), so existing tusd dashboards work;
-the rest are ``tusd_py_*``. Code elsewhere calls the small ``record_*`` functions or the named
+tusd's series (v2.10, ``pkg/prometheuscollector`` and ``cmd/tusd/cli/metrics.go``) are exported
+under tusd's exact names and types, so a tusd dashboard's queries work unchanged. tusd exports four
+counters without the ``_total`` suffix (``tusd_bytes_received``, ``tusd_uploads_created`` /
+``_finished`` / ``_terminated``), which prometheus_client cannot name: they are counted by the
+``Counter`` objects below (exported as ``..._total``, our names since the start, kept) and written
+a second time under tusd's names by :func:`exposition` (:data:`TUSD_BARE_COUNTERS`). The rest are
+``tusd_py_*``. Code elsewhere calls the small ``record_*`` functions or the named
 objects here, never prometheus_client directly, so a metric is defined in one place.
 
 The objects live in one module-level registry (not prometheus_client's global one, so embedding
@@ -32,6 +36,8 @@ _BYTES = tuple(float(4**n * 1024) for n in range(0, 11))  # 1 KiB .. 1 GiB
 
 # -- tusd's names ---------------------------------------------------------------------------------
 REQUESTS = Counter("tusd_requests", "HTTP requests by (effective) method", ["method"], registry=REGISTRY)
+for _method in ("GET", "HEAD", "POST", "PATCH", "DELETE", "OPTIONS"):  # tusd shows these from the start, at 0
+    REQUESTS.labels(_method)
 ERRORS = Counter("tusd_errors", "error responses by status and error code", ["status", "code"], registry=REGISTRY)
 BYTES_RECEIVED = Counter("tusd_bytes_received", "upload bytes stored", registry=REGISTRY)
 UPLOADS_CREATED = Counter("tusd_uploads_created", "uploads created", registry=REGISTRY)
@@ -148,6 +154,13 @@ def record_hook(hook_type: str, *, failed: bool) -> None:
         HOOK_ERRORS.labels(hook_type).inc()
 
 
+def setup_hook_metrics(hook_types: list[str]) -> None:
+    """Hooks are on: show every hook type's counters from the start, at 0, as tusd does."""
+    for hook_type in hook_types:
+        HOOK_INVOCATIONS.labels(hook_type)
+        HOOK_ERRORS.labels(hook_type)
+
+
 def record_webhook_delivery(hook_type: str, outcome: str) -> None:
     """For the webhook sender: a post-* event ``delivered`` or one it ``gave_up`` on."""
     WEBHOOK_DELIVERIES.labels(hook_type, outcome).inc()
@@ -184,12 +197,36 @@ class MetricsListener:
         UPLOADS_TERMINATED.inc()
 
 
+# tusd's counters named without ``_total``: our counter -> tusd's help text (pkg/prometheuscollector).
+TUSD_BARE_COUNTERS: dict[str, str] = {
+    "tusd_bytes_received": "Number of bytes received for uploads.",
+    "tusd_uploads_created": "Number of created uploads.",
+    "tusd_uploads_finished": "Number of finished uploads.",
+    "tusd_uploads_terminated": "Number of terminated uploads.",
+}
+
+
 def exposition() -> bytes:
     """The Prometheus text format of every metric; merged over all processes in multi-process mode."""
+    registry = REGISTRY
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         from prometheus_client import multiprocess
 
-        merged = CollectorRegistry()
-        multiprocess.MultiProcessCollector(merged)  # type: ignore[no-untyped-call]
-        return generate_latest(merged)
-    return generate_latest(REGISTRY)
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
+    return generate_latest(registry) + tusd_bare_counters(registry)
+
+
+def tusd_bare_counters(registry: CollectorRegistry) -> bytes:
+    """tusd's four ``_total``-less counters, from the same (merged) values as ours."""
+    totals = {
+        family.name: sample.value
+        for family in registry.collect()
+        if family.name in TUSD_BARE_COUNTERS
+        for sample in family.samples
+        if sample.name == family.name + "_total"
+    }
+    lines = []
+    for name, help_text in TUSD_BARE_COUNTERS.items():
+        lines += [f"# HELP {name} {help_text}", f"# TYPE {name} counter", f"{name} {totals.get(name, 0.0)!r}"]
+    return ("\n".join(lines) + "\n").encode()

@@ -17,12 +17,12 @@ from aiohttp.typedefs import Handler, Middleware
 from storage_backends.base import StorageError, StorageFull, StorageUnavailable, UploadNotFound
 from tusd_py import metrics
 from tusd_py.config import Config
-from tusd_py.cors import allowed_origin, cors_headers, is_preflight
+from tusd_py.cors import CorsPolicy, allowed_origin, cors_headers, is_preflight
 from tusd_py.error_codes import ErrorCode, default_code, problem_type
 from tusd_py.errors import TusError, insufficient_storage
 from tusd_py.gate import OPERATION
 from tusd_py.protocol.headers import TUS_VERSION
-from tusd_py.request_keys import API_REQUEST, CORS_ORIGIN, DEPRECATED_FOR, REQUEST_ID, STARTED_RESPONSE
+from tusd_py.request_keys import API_REQUEST, CORS_HEADERS, CORS_ORIGIN, DEPRECATED_FOR, REQUEST_ID, STARTED_RESPONSE
 
 ERROR_CODE = web.RequestKey("error_code", str)
 #: Routes of the Recordings API (tusd_py/recordings/routes.py names them so): errors as problem documents.
@@ -204,13 +204,26 @@ def _text(status: int, reason: str, headers: dict[str, str] | None = None) -> we
 def cors_middleware(config: Config) -> Middleware:
     """Answers preflights; the headers of every other response are added in :func:`add_response_headers`."""
 
+    policy = CorsPolicy.build(
+        config.cors_origins,
+        config.cors_allow_origin,
+        credentials=config.cors_allow_credentials,
+        methods=config.cors_allow_methods,
+        # A header forwarded to hooks is one a browser app sends: its preflight must allow it.
+        allow_headers=[*config.cors_allow_headers, *config.hooks_forward_headers],
+        expose_headers=config.cors_expose_headers,
+        max_age=config.cors_max_age,
+        disabled=config.disable_cors,
+    )
+
     @web.middleware
     async def cors(request: web.Request, handler: Handler) -> web.StreamResponse:
-        origin = allowed_origin(request.headers.get("Origin"), config.cors_origins)
+        origin = allowed_origin(request.headers.get("Origin"), policy=policy)
         if origin is not None:
             request[CORS_ORIGIN] = origin
+            request[CORS_HEADERS] = cors_headers(origin, preflight=False, policy=policy)
         if origin is not None and is_preflight(request.method, request.headers):
-            return web.Response(status=204, headers=cors_headers(origin, preflight=True))
+            return web.Response(status=204, headers=cors_headers(origin, preflight=True, policy=policy))
         return await handler(request)
 
     return cors
@@ -220,6 +233,8 @@ async def add_response_headers(request: web.Request, response: web.StreamRespons
     """on_response_prepare: runs for every response, streamed ones and aiohttp's own errors included."""
     request[STARTED_RESPONSE] = response
     response.headers.setdefault("Tus-Resumable", TUS_VERSION)
+    # As tusd sends on every response: no browser may guess a type (a download, an error's text).
+    response.headers.setdefault("X-Content-Type-Options", "nosniff")
     request_id = request.get(REQUEST_ID)
     if request_id:
         response.headers["X-Request-ID"] = request_id
@@ -227,7 +242,6 @@ async def add_response_headers(request: web.Request, response: web.StreamRespons
     if successor is not None:  # RFC 9745 Deprecation, RFC 8288 Link to the version that replaces it
         response.headers["Deprecation"] = "true"
         response.headers["Link"] = f'<{successor}>; rel="successor-version"'
-
-    origin = request.get(CORS_ORIGIN)
-    if origin is not None and "Access-Control-Allow-Origin" not in response.headers:
-        response.headers.update(cors_headers(origin, preflight=False))
+    cors = request.get(CORS_HEADERS)
+    if cors is not None and "Access-Control-Allow-Origin" not in response.headers:
+        response.headers.update(cors)

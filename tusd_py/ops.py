@@ -33,7 +33,6 @@ from tusd_py.service import TusService
 
 log = structlog.get_logger(__name__)
 
-METRICS_PATH = "/metrics"
 READYZ_PATH = "/readyz"
 PROBE_PREFIX = "readyz-probe-"
 READY_FOR = 1.0  # seconds a readiness answer is reused: a prober every second or less still sees fresh checks
@@ -145,10 +144,10 @@ def add_ops_routes(app: web.Application, service: TusService, pipeline: Pipeline
     if config.no_metrics:
         return
     if not config.metrics_port:
-        app.router.add_get(METRICS_PATH, ops.metrics, name="public.metrics")
+        app.router.add_get(config.metrics_path, ops.metrics, name="public.metrics")
         return
     metrics_app = web.Application()
-    metrics_app.router.add_get(METRICS_PATH, ops.metrics, name="public.metrics")
+    metrics_app.router.add_get(config.metrics_path, ops.metrics, name="public.metrics")
     # Probes often reach only the operators' listener; the answer is the main app's (one cache).
     metrics_app.router.add_get(READYZ_PATH, ops.readyz, name="public.readyz")
     runner = web.AppRunner(metrics_app, access_log=None)
@@ -157,7 +156,7 @@ def add_ops_routes(app: web.Application, service: TusService, pipeline: Pipeline
         await runner.setup()
         # The workers of --processes N each listen on the metrics port too: any one answers for all.
         await web.TCPSite(runner, config.host, config.metrics_port, reuse_port=config.processes > 1 or None).start()
-        log.info("serving metrics", url=f"http://{config.host}:{config.metrics_port}{METRICS_PATH}")
+        log.info("serving metrics", url=f"http://{config.host}:{config.metrics_port}{config.metrics_path}")
 
     async def stop(_: web.Application) -> None:
         await runner.cleanup()

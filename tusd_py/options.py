@@ -70,7 +70,34 @@ OPTIONS: tuple[Option, ...] = (
     _o("--port", "port", "port to listen on", LISTENING),
     _o("--base-path", "base_path", "URL path of the upload collection", LISTENING),
     _o("--behind-proxy", "behind_proxy", "trust X-Forwarded-*/Forwarded headers for URLs", LISTENING, switch=True),
+    _o("--unix-socket", "unix_socket", "listen on this UNIX socket instead of --host/--port", LISTENING),
+    _o("--tls-certificate", "tls_certificate", "PEM certificate chain file: serve HTTPS (needs --tls-key)", LISTENING),
+    _o("--tls-key", "tls_key", "PEM private key file of --tls-certificate", LISTENING),
+    _o("--tls-mode", "tls_mode", "TLS versions and ciphers, as tusd's -tls-mode", LISTENING),
     _o("--cors-origins", "cors_origins", "comma-separated allowed browser origins, * for any", LISTENING),
+    _o(
+        "--cors-allow-origin",
+        "cors_allow_origin",
+        "regular expression of allowed browser origins, searched as tusd does (default: --cors-origins)",
+        LISTENING,
+    ),
+    _o(
+        "--cors-allow-credentials",
+        "cors_allow_credentials",
+        "send Access-Control-Allow-Credentials",
+        LISTENING,
+        switch=True,
+    ),
+    _o("--cors-allow-methods", "cors_allow_methods", "methods allowed besides tus's", LISTENING),
+    _o("--cors-allow-headers", "cors_allow_headers", "request headers allowed besides tus's", LISTENING),
+    _o(
+        "--cors-expose-headers",
+        "cors_expose_headers",
+        "response headers exposed besides tus's",
+        LISTENING,
+    ),
+    _o("--cors-max-age", "cors_max_age", "seconds a browser may cache a preflight answer", LISTENING),
+    _o("--disable-cors", "disable_cors", "send no CORS headers and answer no preflights", LISTENING, switch=True),
     _o(
         "--max-connections",
         "max_connections",
@@ -97,6 +124,13 @@ OPTIONS: tuple[Option, ...] = (
         "disabled_extensions",
         "comma-separated extensions to turn off (tus ones, resumable-upload-draft)",
         STORAGE,
+    ),
+    _o(
+        "--disable-download",
+        "disable_download",
+        "refuse to serve uploads' bytes (GET)",
+        STORAGE,
+        switch=True,
     ),
     _o(
         "--expire-after",
@@ -176,6 +210,12 @@ OPTIONS: tuple[Option, ...] = (
         "comma-separated request headers copied into hook events",
         HOOKS,
     ),
+    _o(
+        "--hooks-format",
+        "hooks_format",
+        "webhook wire format: tusd-py, or tusd (tusd v2's hook requests and replies)",
+        HOOKS,
+    ),
     _o("--progress-hooks-interval", "progress_hooks_interval", "seconds between post-receive events", HOOKS),
     _o("--hooks-fail-open", "hooks_fail_open", "let requests through when a pre-* webhook is down", HOOKS, switch=True),
     _o(
@@ -214,6 +254,7 @@ OPTIONS: tuple[Option, ...] = (
     _o("--demo", "demo", "serve the offline-first recorder page at /demo/", OPERATIONS, switch=True),
     _o("--no-metrics", "no_metrics", "do not serve Prometheus metrics at /metrics", OPERATIONS, switch=True),
     _o("--metrics-port", "metrics_port", "serve /metrics on this port only, not on --port (0: on --port)", OPERATIONS),
+    _o("--metrics-path", "metrics_path", "URL path of the Prometheus metrics", OPERATIONS),
     _o("--readyz-timeout", "readyz_timeout", "seconds each /readyz check may take", OPERATIONS),
     _o(
         "--download-signing-key",
@@ -235,3 +276,37 @@ def known_env_names() -> set[str]:
     names = {option.env for option in OPTIONS}
     names.update(option.file_env for option in OPTIONS if option.secret)
     return names
+
+
+# tusd v2.10's spellings of flags that mean the same here (cmd/tusd/cli/flags.go), accepted beside
+# ours with one dash or two (docs/migrating-from-tusd.md lists every tusd flag). A tusd flag spelled
+# like ours (--host, --max-size, ...) needs no entry. tusd's durations ("10s", "1m30s") are read by
+# every seconds flag; tusd_py/tusd_cli.py rewrites a tusd command line into ours.
+TUSD_ALIASES: dict[str, str] = {
+    "--unix-sock": "--unix-socket",
+    "--upload-dir": "--storage-dir",
+    "--s3-object-prefix": "--s3-prefix",  # tusd puts a "/" after a prefix without one; so does the rewrite
+    "--hooks-http": "--hooks-url",  # and, unless --hooks-format is given, tusd's hook format
+    "--hooks-http-forward-headers": "--hooks-forward-headers",
+    "--hooks-http-timeout": "--hooks-timeout",
+    "--hooks-http-retry": "--hooks-retries",
+    "--hooks-enabled-events": "--hooks-events",
+    "--network-timeout": "--body-idle-timeout",
+    "--acquire-lock-timeout": "--lock-timeout",
+}
+# tusd switches that say the opposite of ours: -expose-metrics=false is --no-metrics.
+TUSD_INVERTED: dict[str, str] = {"--expose-metrics": "--no-metrics"}
+# tusd switches that turn off one of our extensions: -disable-termination is --disable-extensions termination.
+TUSD_DISABLES: dict[str, str] = {
+    "--disable-termination": "termination",
+    "--disable-concatenation": "concatenation,concatenation-unfinished",
+}
+# tusd switches accepted and ignored: what they ask for is what tusd-py does anyway (or, for the
+# greeting and the verbosity, changes only what tusd prints), so a tusd command line need not change.
+TUSD_IGNORED: dict[str, str] = {
+    "--enable-experimental-protocol": "the IETF resumable-upload draft is on by default",
+    "--s3-disable-content-hashes": "S3 payloads are sent unsigned already",
+    "--show-startup-logs": "start-up is logged at info",
+    "--verbose": "every request is logged at info",
+    "--show-greeting": "there is no greeting page",
+}

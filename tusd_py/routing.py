@@ -34,8 +34,9 @@ class Dispatcher:
             ("upload", "OPTIONS"): core.options,
             ("upload", "HEAD"): core.head,
             ("upload", "PATCH"): core.patch,
-            ("upload", "GET"): core.get,
         }
+        if not service.config.disable_download:  # --disable-download: GET answers 405, as in tusd
+            self.table[("upload", "GET")] = core.get
         for ext in service.extensions:
             self.table.update(ext.routes())
         # Only extensions that may take requests over are asked (tus requests pay nothing for the seam).

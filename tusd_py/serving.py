@@ -45,9 +45,20 @@ def serve_app(
     log.info("open-file limit", soft=limit.soft, hard=limit.hard, was=limit.was, max_connections=max_connections)
     if max_connections >= limit.soft:
         log.warning("--max-connections is not below the open-file limit: accept() may fail with EMFILE")
+    ssl_context = None
+    if config.tls_certificate is not None and config.tls_key is not None:
+        from tusd_py.tls import TLSConfigError, server_context
+
+        try:
+            ssl_context = server_context(config.tls_certificate, config.tls_key, config.tls_mode)
+        except TLSConfigError as exc:
+            print(f"tusd-py: cannot start: --tls-certificate / --tls-key: {exc}", file=sys.stderr)
+            return 2
     site = {
         "host": config.host,
         "port": config.port,
+        "unix_socket": config.unix_socket,
+        "ssl_context": ssl_context,
         "max_connections": max_connections,
         "open_files": limit.soft,
         "header_timeout": config.header_timeout,
@@ -59,7 +70,9 @@ def serve_app(
     def announce() -> None:
         nonlocal serving
         serving = True
-        log.info("serving", url=f"http://{config.host}:{config.port}{config.base_path}", storage=config.storage)
+        scheme = "https" if ssl_context is not None else "http"
+        where = f"unix:{config.unix_socket}:" if config.unix_socket else f"{config.host}:{config.port}"
+        log.info("serving", url=f"{scheme}://{where}{config.base_path}", storage=config.storage)
         if on_serving is not None:
             on_serving()
 

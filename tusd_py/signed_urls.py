@@ -94,7 +94,7 @@ class SignedDownloads:
             raise forbidden("download link is invalid")
         check_link(self.key, upload_id, request.query.get(EXPIRES), request.query.get(SIGNATURE), now=time.time())
         # The link stands in for the owner's token (Role.LINK): everything but the owner check applies.
-        info = await self.uploads.read(link(), upload_id)
+        info = await self.uploads.read(link(), upload_id, download=True)
         return await core.send_upload(self.service, request, info)
 
 

@@ -32,6 +32,8 @@ class ListenError(OSError):
 
 def explain_startup_failure(exc: BaseException, config: Config) -> str | None:
     """The one-line reason for ``exc`` raised while starting, or None for an unexpected error."""
+    if isinstance(exc, ListenError) and config.unix_socket is not None:
+        return f"cannot listen on the UNIX socket {exc.host}: {exc.strerror}; change --unix-socket"
     if isinstance(exc, ListenError):
         where = f"{exc.host}:{exc.port}"
         if exc.errno == errno.EADDRINUSE:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 from storage_backends.base import DataStore
@@ -19,6 +20,7 @@ if TYPE_CHECKING:
     from tusd_py.auth import AuthConfig, TokenVerifier
     from tusd_py.database.connection import Database
     from tusd_py.hooks.delivery import OutboxDelivery
+    from tusd_py.hooks.tusd_format import ResponsePatch
 
 
 def auth_config(config: Config) -> AuthConfig:
@@ -51,10 +53,21 @@ def token_verifier_for(config: Config) -> TokenVerifier | None:
     return TokenVerifier(auth_config(config))
 
 
+# tusd's -hooks-enabled-events default: pre-finish and pre-terminate (and our post-process) are opt-in.
+TUSD_DEFAULT_EVENTS = [
+    HookType.PRE_CREATE,
+    HookType.POST_CREATE,
+    HookType.POST_RECEIVE,
+    HookType.POST_TERMINATE,
+    HookType.POST_FINISH,
+]
+
+
 def build_hooks(config: Config, registry: HookRegistry | None) -> HookDispatcher | None:
     webhooks = []
     if config.hooks_url:
-        events = [HookType(name) for name in config.hooks_events] if config.hooks_events else list(HookType)
+        default = TUSD_DEFAULT_EVENTS if config.hooks_format == "tusd" else list(HookType)
+        events = [HookType(name) for name in config.hooks_events] if config.hooks_events else default
         webhooks.append(
             WebhookConfig(
                 url=config.hooks_url,
@@ -63,6 +76,8 @@ def build_hooks(config: Config, registry: HookRegistry | None) -> HookDispatcher
                 retries=config.hooks_retries,
                 hooks=events,
                 fail_closed=not config.hooks_fail_open,
+                format=config.hooks_format,
+                forward_headers=list(config.hooks_forward_headers),
             )
         )
     if registry is None and not webhooks:
@@ -70,7 +85,12 @@ def build_hooks(config: Config, registry: HookRegistry | None) -> HookDispatcher
     return HookDispatcher(registry, webhooks, throttle=ProgressThrottle(config.progress_hooks_interval))
 
 
-def build_outbox(config: Config, hooks: HookDispatcher | None, pipeline: Pipeline) -> OutboxDelivery | None:
+def build_outbox(
+    config: Config,
+    hooks: HookDispatcher | None,
+    pipeline: Pipeline,
+    stop_upload: Callable[[str, ResponsePatch], Awaitable[None]] | None = None,
+) -> OutboxDelivery | None:
     """Make post-* webhooks durable: events go into the state store with the change they report
     (the pipeline's transactions) and a deliverer sends them. None without webhooks."""
     if hooks is None or not hooks.webhook_configs:
@@ -86,6 +106,7 @@ def build_outbox(config: Config, hooks: HookDispatcher | None, pipeline: Pipelin
         hooks.webhook_configs,
         retention=config.hooks_retention,
         backoff_max=min(config.hooks_backoff_max, config.hooks_retention),
+        stop_upload=stop_upload,
     )
     hooks.durable = True
     pipeline.events = outbox.events

@@ -114,3 +114,14 @@ async def test_an_explicit_key_is_used_instead_of_the_derived_one(aiohttp_client
     own = signed_query(b"k" * 40, upload_id, future)
     assert (await client.get(f"/download/{upload_id}?{own}")).status == 200
     assert signing_key(config) != SECRET.encode() and signing_key(config) == signing_key(config)
+
+
+async def test_disable_download_refuses_get_and_signed_links(aiohttp_client, config: Config) -> None:  # type: ignore[no-untyped-def]
+    client: TestClient = await aiohttp_client(make_app(msgspec.structs.replace(config, disable_download=True)))
+    upload_id = await upload(client)
+    link, _ = await link_for(client, upload_id)  # a link may be issued; it serves nothing
+    resp = await client.get(f"/files/{upload_id}", headers=ALICE)
+    assert resp.status == 405 and "GET" not in resp.headers["Allow"]
+    resp = await client.get(link)
+    assert resp.status == 403 and "disabled" in await resp.text()
+    assert (await client.head(f"/files/{upload_id}", headers=ALICE)).status == 200  # tus goes on

@@ -1,9 +1,13 @@
-"""What a hook event learns from the request that caused it: its id and the allow-listed headers.
+"""A hook's link to the request that caused it: what the event learns, and what the hook answers back.
 
 Listeners are told about an upload, not about a request, so the request's part travels in context
-variables: structlog's (``request_id``, bound by the request middleware) and :data:`FORWARDED`,
-set by :func:`forward_headers_middleware` for the headers named by ``--hooks-forward-headers``.
-Both are reset when the request ends, so a kept-alive connection's next request starts clean.
+variables: structlog's (``request_id``, bound by the request middleware) and :data:`SCOPE`, set by
+:func:`hook_scope_middleware` for each request. The scope gives events the headers named by
+``--hooks-forward-headers`` and, for tusd's format, the request itself (method, URI, peer, every
+header). The other way, tusd-format hooks shape the client's response (``HTTPResponse``): the
+dispatcher puts their patches into the scope and the middleware merges them into the response as
+it leaves (a refusal replaces the error response). The scope ends with the request, so a
+kept-alive connection's next request starts clean.
 """
 
 from __future__ import annotations
@@ -12,18 +16,64 @@ import time
 from collections.abc import Callable, Collection
 from contextvars import ContextVar
 
+import msgspec
 import structlog
 from aiohttp import web
 from aiohttp.typedefs import Handler, Middleware
 
 from storage_backends.base import UploadInfo
-from tusd_py.hooks.events import HookEvent, HookType, ProcessOutcome, build_event
+from tusd_py.gate import OPERATION
+from tusd_py.hooks.events import HookEvent, HookType, HTTPRequestFacts, ProcessOutcome, build_event
+from tusd_py.hooks.tusd_format import ResponsePatch, canonical_header_key
 
 # A forwarded value is cut here: a hook event is no place for a megabyte cookie.
 MAX_FORWARDED_VALUE = 1024
 
-_EMPTY: dict[str, str] = {}
-FORWARDED: ContextVar[dict[str, str]] = ContextVar("hook_forwarded_headers", default=_EMPTY)
+
+class HookScope:
+    """One request as hooks see it. Built per request; the request facts only when asked for."""
+
+    def __init__(self, request: web.Request, forward: Collection[str]) -> None:
+        self.request = request
+        self.forwarded = pick_headers(request.headers, forward)
+        self.response: ResponsePatch | None = None  # merged into a 2xx answer
+        self.refusal: ResponsePatch | None = None  # replaces the error answer of a refused request
+        self._facts: HTTPRequestFacts | None = None
+
+    def facts(self) -> HTTPRequestFacts:
+        if self._facts is None:
+            self._facts = request_facts(self.request)
+        return self._facts
+
+    def add_response(self, patch: ResponsePatch) -> None:
+        self.response = patch if self.response is None else self.response.merge(patch)
+
+
+SCOPE: ContextVar[HookScope | None] = ContextVar("hook_scope", default=None)
+
+
+class StoppedUploads:
+    """Uploads a post-receive hook stopped (tusd's ``StopUpload``), with the response tusd would give
+    the PATCH it cut. The stop deletes the upload the way a DELETE does, which cuts a PATCH still
+    writing it (423); that PATCH gets the hook's answer instead. One answer per stop, kept for a
+    minute at most (the PATCH is cut within the lock timeout), in this process."""
+
+    KEEP = 60.0
+    LIMIT = 10_000
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self._clock = clock
+        self._answers: dict[str, tuple[float, ResponsePatch]] = {}
+
+    def remember(self, upload_id: str, answer: ResponsePatch) -> None:
+        now = self._clock()
+        if len(self._answers) >= self.LIMIT:
+            self._answers = {k: v for k, v in self._answers.items() if v[0] > now - self.KEEP}
+        self._answers[upload_id] = (now, answer)
+
+    def take(self, upload_id: str) -> ResponsePatch | None:
+        found = self._answers.pop(upload_id, None)
+        return found[1] if found is not None and found[0] > self._clock() - self.KEEP else None
 
 
 def request_id() -> str | None:
@@ -32,7 +82,32 @@ def request_id() -> str | None:
 
 
 def forwarded_headers() -> dict[str, str]:
-    return dict(FORWARDED.get())
+    scope = SCOPE.get()
+    return dict(scope.forwarded) if scope is not None else {}
+
+
+def current_request() -> HTTPRequestFacts | None:
+    scope = SCOPE.get()
+    return scope.facts() if scope is not None else None
+
+
+def with_request(event: HookEvent) -> HookEvent:
+    """``event`` with the current request attached, if it has none and there is one."""
+    if event.http_request is not None:
+        return event
+    facts = current_request()
+    return event if facts is None else msgspec.structs.replace(event, http_request=facts)
+
+
+def answer(patch: ResponsePatch | None, *, refusal: bool = False) -> None:
+    """A hook's ``HTTPResponse`` for the current request (nothing happens outside a request)."""
+    scope = SCOPE.get()
+    if scope is None or patch is None:
+        return
+    if refusal:
+        scope.refusal = patch
+    else:
+        scope.add_response(patch)
 
 
 def event_here(
@@ -43,8 +118,8 @@ def event_here(
     process: ProcessOutcome | None = None,
     clock: Callable[[], float] = time.time,
 ) -> HookEvent:
-    """The event for ``info``, with what the current request (if any) tells: id and headers."""
-    return build_event(
+    """The event for ``info``, with what the current request (if any) tells: id, headers, request."""
+    event = build_event(
         hook_type,
         info,
         user_id=info.owner,
@@ -54,6 +129,7 @@ def event_here(
         process=process,
         clock=clock,
     )
+    return with_request(event)
 
 
 def pick_headers(headers: object, names: Collection[str]) -> dict[str, str]:
@@ -67,15 +143,57 @@ def pick_headers(headers: object, names: Collection[str]) -> dict[str, str]:
     return picked
 
 
-def forward_headers_middleware(names: Collection[str]) -> Middleware:
-    wanted = tuple(sorted({name.strip().lower() for name in names if name.strip()}))
+def request_facts(request: web.Request) -> HTTPRequestFacts:
+    """The request as tusd's ``HTTPRequest`` has it: effective method, raw URI, peer, headers."""
+    operation = request.get(OPERATION)
+    header: dict[str, list[str]] = {}
+    for name, value in request.headers.items():
+        header.setdefault(canonical_header_key(name), []).append(value)
+    peer = request.transport.get_extra_info("peername") if request.transport is not None else None
+    remote = f"{peer[0]}:{peer[1]}" if isinstance(peer, tuple) and len(peer) >= 2 else ""
+    return HTTPRequestFacts(
+        method=operation.method if operation is not None else request.method,
+        uri=request.raw_path,
+        remote_addr=remote,
+        header=header,
+    )
+
+
+def hook_scope_middleware(forward: Collection[str], stopped: StoppedUploads | None = None) -> Middleware:
+    """Place it outside the error mapping: a refusal replaces the error response it rendered."""
+    wanted = tuple(sorted({name.strip().lower() for name in forward if name.strip()}))
 
     @web.middleware
-    async def forward(request: web.Request, handler: Handler) -> web.StreamResponse:
-        token = FORWARDED.set(pick_headers(request.headers, wanted))
+    async def hook_scope(request: web.Request, handler: Handler) -> web.StreamResponse:
+        scope = HookScope(request, wanted)
+        token = SCOPE.set(scope)
         try:
-            return await handler(request)
+            response = await handler(request)
         finally:
-            FORWARDED.reset(token)
+            SCOPE.reset(token)
+        if stopped is not None and response.status == 423 and scope.facts().method == "PATCH":
+            scope.refusal = stopped.take(request.match_info.get("upload_id", ""))  # cut by a StopUpload?
+        return shape_response(response, scope)
 
-    return forward
+    return hook_scope
+
+
+def shape_response(response: web.StreamResponse, scope: HookScope) -> web.StreamResponse:
+    """Merge the hooks' answers into ``response``, as tusd merges a hook's ``HTTPResponse``."""
+    if not isinstance(response, web.Response) or response.prepared:
+        return response  # a streamed answer (a download) has no hook in it
+    if response.status >= 400 and scope.refusal is not None:
+        patch = scope.refusal
+        refused = web.Response(status=patch.status or response.status, text=None, body=patch.body.encode())
+        refused.headers.update(patch.headers)
+        return refused
+    if 200 <= response.status < 300 and scope.response is not None:
+        patch = scope.response
+        if patch.status:
+            response.set_status(patch.status)
+        for name, value in patch.headers.items():
+            if name.lower() != "location":  # tusd sets Location after merging the hook's answer
+                response.headers[name] = value
+        if patch.body and response.status not in (204, 304):
+            response.body = patch.body.encode()
+    return response

@@ -20,11 +20,15 @@ import contextlib
 import random
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 
 import structlog
 
 from tusd_py import metrics
+from tusd_py.hooks.events import HookType
+from tusd_py.hooks.results import InvalidHookResult
+from tusd_py.hooks.tusd_format import ResponsePatch
+from tusd_py.hooks.tusd_format import parse_reply as parse_tusd_reply
 from tusd_py.hooks.webhook import WebhookClient, WebhookConfig, WebhookFailed, backoff_delay
 from tusd_py.pipeline.models import OutboxEvent
 from tusd_py.pipeline.store import RecordingStore
@@ -46,6 +50,7 @@ class OutboxDelivery:
         poll_interval: float = 5.0,
         clock: Callable[[], float] = time.time,
         rand: Callable[[], float] = random.random,
+        stop_upload: Callable[[str, ResponsePatch], Awaitable[None]] | None = None,
     ) -> None:
         backoff_base = min(backoff_base, backoff_max)
         if retention <= 0 or backoff_base <= 0:
@@ -63,6 +68,8 @@ class OutboxDelivery:
         self.holder = uuid.uuid4().hex  # this process; a restart is a new holder
         self._clock = clock
         self._rand = rand
+        # tusd's StopUpload (a tusd-format post-receive reply): ends and deletes the upload.
+        self.stop_upload = stop_upload
         self._wakeup = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
@@ -135,7 +142,7 @@ class OutboxDelivery:
             )
             return
         try:
-            await client.send(row.body, row.hook, row.event_id)
+            reply = await client.send(row.body, row.hook, row.event_id)
         except WebhookFailed as exc:
             await self._failed(row, exc)
             return
@@ -147,6 +154,27 @@ class OutboxDelivery:
         metrics.record_hook(row.hook, failed=False)
         metrics.record_webhook_delivery(row.hook, "delivered")
         log.debug("webhook delivered", hook=row.hook, target=row.target, event_id=row.event_id, attempts=row.attempts)
+        if client.tusd and row.hook == HookType.POST_RECEIVE and self.stop_upload is not None and row.upload_id:
+            await self._maybe_stop(row, row.upload_id, reply, self.stop_upload)
+
+    async def _maybe_stop(
+        self, row: OutboxEvent, upload_id: str, reply: bytes, stop: Callable[[str, ResponsePatch], Awaitable[None]]
+    ) -> None:
+        """tusd's StopUpload. The event was sent after the PATCH it reports had stored its bytes, so
+        the upload is ended the way a DELETE ends it (a request writing it meanwhile is cut), with
+        post-terminate hooks and no pre-terminate, as in tusd."""
+        try:
+            outcome = parse_tusd_reply(HookType.POST_RECEIVE, reply)
+        except InvalidHookResult as exc:
+            log.warning("post-receive reply ignored", target=row.target, upload_id=row.upload_id, reason=str(exc))
+            return
+        if not outcome.stop or outcome.refusal is None:
+            return
+        log.info("post-receive hook stopped the upload", target=row.target, upload_id=row.upload_id)
+        try:
+            await stop(upload_id, outcome.refusal)
+        except Exception:
+            log.exception("stopping the upload failed", upload_id=row.upload_id)
 
     async def _failed(self, row: OutboxEvent, exc: WebhookFailed) -> None:
         retry_at = self._clock() + backoff_delay(row.attempts - 1, self.backoff_base, self.backoff_max, self._rand)

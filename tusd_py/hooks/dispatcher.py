@@ -22,6 +22,8 @@ import msgspec
 import structlog
 
 from tusd_py import metrics
+from tusd_py.hooks import tusd_format
+from tusd_py.hooks.context import answer, with_request
 from tusd_py.hooks.events import POST_HOOKS, HookEvent, HookType, split_metadata
 from tusd_py.hooks.registry import AnyHook, HookRegistry
 from tusd_py.hooks.replies import parse_reply
@@ -73,6 +75,7 @@ class HookDispatcher:
         self.webhook_configs = list(webhooks)
         self._tasks: set[asyncio.Task[None]] = set()
         self._closed = False
+        metrics.setup_hook_metrics([str(hook_type) for hook_type in HookType])
 
     @property
     def pending(self) -> int:
@@ -81,6 +84,7 @@ class HookDispatcher:
     # -- pre hooks ------------------------------------------------------------------------------
     async def run_pre_create(self, event: HookEvent) -> PreCreateResult:
         _expect(event, HookType.PRE_CREATE)
+        event = with_request(event)
         change: HookChange | None = None
         for name, run, fail_closed in self._pre_targets(HookType.PRE_CREATE):
             try:
@@ -110,6 +114,7 @@ class HookDispatcher:
         return bool(self.registry.hooks(hook_type)) or any(client.wants(hook_type) for client in self.webhooks)
 
     async def _first_rejection(self, event: HookEvent) -> HookRejection | None:
+        event = with_request(event)
         for name, run, fail_closed in self._pre_targets(event.type):
             try:
                 result = await run(event)
@@ -141,6 +146,7 @@ class HookDispatcher:
         if hook_type not in POST_HOOKS:
             raise ValueError(f"{hook_type} is not a post hook; use run_pre_create / run_pre_finish")
         _expect(event, hook_type)
+        event = with_request(event)
         upload = event.upload
         if hook_type is HookType.POST_RECEIVE:
             if not self.throttle.should_emit(upload.id, upload.offset, upload.length):
@@ -272,7 +278,15 @@ def _webhook_runner(client: WebhookClient) -> Callable[[HookEvent], Awaitable[Pr
     async def run(event: HookEvent) -> PreCreateResult:
         hook = str(event.type)
         try:
-            return parse_reply(event.type, await client.call(event))
+            reply = await client.call(event)
+            if not client.tusd:
+                return parse_reply(event.type, reply)
+            outcome = tusd_format.parse_reply(event.type, reply)
+            if outcome.ignored_storage:
+                log.warning("ChangeFileInfo.Storage is not supported and was ignored", hook=hook, target=client.target)
+            answer(outcome.response)
+            answer(outcome.refusal, refusal=True)
+            return outcome.result
         except WebhookFailed as exc:
             log.error("pre hook webhook failed", hook=hook, target=client.target, reason=exc.reason)
             if exc.unavailable:

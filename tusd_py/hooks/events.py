@@ -70,6 +70,16 @@ class ProcessOutcome(msgspec.Struct, kw_only=True, frozen=True):
     error: str | None  # the last attempt's error when failed
 
 
+class HTTPRequestFacts(msgspec.Struct, kw_only=True, frozen=True):
+    """The request behind an event, as tusd's hook requests carry it (``--hooks-format tusd``).
+    Not part of tusd-py's own wire format, which sends only ``--hooks-forward-headers``."""
+
+    method: str  # the effective method (X-HTTP-Method-Override applied), as tusd reports it
+    uri: str  # path and query as requested
+    remote_addr: str  # "ip:port" of the peer (a proxy's, behind one)
+    header: dict[str, list[str]]  # every request header, names as Go canonicalizes them, Host included
+
+
 class HookEvent(msgspec.Struct, kw_only=True, frozen=True):
     type: HookType
     event_id: str  # unique per event, the same across retries: receivers deduplicate on it
@@ -80,6 +90,15 @@ class HookEvent(msgspec.Struct, kw_only=True, frozen=True):
     # The request headers named by --hooks-forward-headers (lower-case names); empty outside a request.
     headers: dict[str, str] = msgspec.field(default_factory=dict)
     process: ProcessOutcome | None = None
+    # The request that caused it (None outside a request); sent only in tusd's format.
+    http_request: HTTPRequestFacts | None = None
+
+
+def encode_event(event: HookEvent) -> bytes:
+    """tusd-py's own wire format (WEBHOOKS.md): the event without ``http_request``."""
+    fields = msgspec.structs.asdict(event)
+    del fields["http_request"]
+    return msgspec.json.encode(fields)
 
 
 def split_metadata(metadata: Metadata) -> tuple[dict[str, str | None], dict[str, str]]:

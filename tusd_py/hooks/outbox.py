@@ -13,13 +13,11 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
-import msgspec
-
 from storage_backends.base import DataStore, UploadInfo, UploadNotFound
 from tusd_py.hooks.context import event_here
 from tusd_py.hooks.events import HookType, ProcessOutcome
 from tusd_py.hooks.throttle import ProgressThrottle
-from tusd_py.hooks.webhook import WebhookConfig
+from tusd_py.hooks.webhook import WebhookConfig, encode_for
 from tusd_py.pipeline.models import OutboxEvent, Recording
 from tusd_py.urls import safe_url
 
@@ -33,22 +31,22 @@ class HookOutbox:
         progress_interval: float = 1.0,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        self._targets = [(safe_url(w.url), frozenset(w.hooks)) for w in webhooks]
+        self._targets = [(safe_url(w.url), frozenset(w.hooks), w) for w in webhooks]
         self.data_store = data_store
         self.throttle = ProgressThrottle(progress_interval)
         self._clock = clock
 
     @property
     def targets(self) -> list[str]:
-        return [target for target, _ in self._targets]
+        return [target for target, _, _ in self._targets]
 
     def wants(self, hook_type: HookType) -> bool:
-        return any(hook_type in hooks for _, hooks in self._targets)
+        return any(hook_type in hooks for _, hooks, _ in self._targets)
 
     def events(self, hook: str, info: UploadInfo, process: ProcessOutcome | None = None) -> list[OutboxEvent]:
         """The rows reporting ``hook`` for ``info`` (none if no webhook wants it, or throttled)."""
         hook_type = HookType(hook)
-        targets = [target for target, hooks in self._targets if hook_type in hooks]
+        targets = [(target, config) for target, hooks, config in self._targets if hook_type in hooks]
         if hook_type is HookType.POST_TERMINATE:
             self.throttle.forget(info.id)
         if not targets:
@@ -58,7 +56,6 @@ class HookOutbox:
         event = event_here(
             hook_type, info, storage=self.data_store.location(info.id), process=process, clock=self._clock
         )
-        body = msgspec.json.encode(event)  # encoded once: every attempt sends these bytes
         now = event.timestamp
         return [
             OutboxEvent(
@@ -66,11 +63,11 @@ class HookOutbox:
                 target=target,
                 hook=hook,
                 upload_id=info.id,
-                body=body,
+                body=encode_for(config, event, durable=True),  # encoded once: every attempt sends these bytes
                 created_at=now,
                 not_before=now,
             )
-            for target in targets
+            for target, config in targets
         ]
 
     async def process_events(

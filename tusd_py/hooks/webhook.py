@@ -12,15 +12,17 @@ import asyncio
 import random
 import time
 from collections.abc import Awaitable, Callable
+from typing import Literal
 from urllib.parse import urlsplit
 
 import aiohttp
 import msgspec
 import structlog
 
-from tusd_py.hooks.events import HookEvent, HookType
+from tusd_py.hooks.events import HookEvent, HookType, encode_event
 from tusd_py.hooks.signing import SIGNATURE_HEADER, sign
 from tusd_py.hooks.standard_signing import signing_key, standard_headers
+from tusd_py.hooks.tusd_format import forwarded_values, request_body
 from tusd_py.urls import safe_url
 
 log = structlog.get_logger(__name__)
@@ -44,6 +46,11 @@ class WebhookConfig(msgspec.Struct, kw_only=True):
     # request (True) or go on as if it had accepted (False).
     fail_closed: bool = True
     headers: dict[str, str] = msgspec.field(default_factory=dict)  # e.g. credentials for the receiver
+    # The wire format: tusd-py's own (WEBHOOKS.md) or tusd v2's HookRequest / HookResponse.
+    format: Literal["tusd-py", "tusd"] = "tusd-py"
+    # --hooks-forward-headers. In tusd's format they are also set on the hook request itself, as
+    # tusd's -hooks-http-forward-headers does (tusd-py's format carries them in the body only).
+    forward_headers: list[str] = msgspec.field(default_factory=list)
 
     def __post_init__(self) -> None:
         parts = urlsplit(self.url)
@@ -61,6 +68,14 @@ class WebhookConfig(msgspec.Struct, kw_only=True):
     def __repr__(self) -> str:
         # The secret and the URL's credentials must not reach logs.
         return f"WebhookConfig(url={safe_url(self.url)!r}, hooks={[str(h) for h in self.hooks]})"
+
+
+def encode_for(config: WebhookConfig, event: HookEvent, *, durable: bool) -> bytes:
+    """The request body in the webhook's format; ``durable``: it will be kept in the outbox."""
+    if config.format != "tusd":
+        return encode_event(event)
+    forwarded = frozenset(name.lower() for name in config.forward_headers)
+    return request_body(event, durable=durable, forwarded=forwarded)
 
 
 def backoff_delay(attempt: int, base: float, cap: float, rand: Callable[[], float]) -> float:
@@ -102,17 +117,24 @@ class WebhookClient:
     def wants(self, hook_type: HookType) -> bool:
         return hook_type in self.config.hooks
 
+    @property
+    def tusd(self) -> bool:
+        return self.config.format == "tusd"
+
+    def encode(self, event: HookEvent) -> bytes:
+        return encode_for(self.config, event, durable=False)
+
     async def call(self, event: HookEvent) -> bytes:
         """One attempt; the reply body on 2xx, else :class:`WebhookFailed`."""
-        return await self._attempt(msgspec.json.encode(event), str(event.type), event.event_id)
+        return await self._attempt(self.encode(event), str(event.type), event.event_id)
 
-    async def send(self, body: bytes, hook: str, event_id: str) -> None:
-        """One attempt with an already encoded event (the outbox keeps the exact bytes)."""
-        await self._attempt(body, hook, event_id)
+    async def send(self, body: bytes, hook: str, event_id: str) -> bytes:
+        """One attempt with an already encoded event (the outbox keeps the exact bytes); the reply."""
+        return await self._attempt(body, hook, event_id)
 
     async def deliver(self, event: HookEvent) -> int:
         """Up to ``1 + retries`` attempts; return the number of attempts, or raise the last failure."""
-        body = msgspec.json.encode(event)  # encoded once: every retry sends the same bytes
+        body = self.encode(event)  # encoded once: every retry sends the same bytes
         attempt = 0
         while True:  # bounded: returns or raises by attempt config.retries
             try:
@@ -142,7 +164,9 @@ class WebhookClient:
     async def _attempt(self, body: bytes, hook: str, event_id: str) -> bytes:
         if self._closed:
             raise WebhookFailed("webhook client is closed", unavailable=True, retryable=False)
+        forwarded = forwarded_values(body, self.config.forward_headers) if self.tusd else {}
         headers = {
+            **forwarded,
             **self.config.headers,
             "Content-Type": "application/json",
             "User-Agent": "tusd-py-webhook",

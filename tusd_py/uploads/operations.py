@@ -43,7 +43,7 @@ from tusd_py.locking import UploadLocked
 from tusd_py.protocol import upload_state
 from tusd_py.protocol.switches import Op, switched_off, switches_for
 from tusd_py.service import TusService
-from tusd_py.uploads.actor import Actor, Role
+from tusd_py.uploads.actor import SERVER, Actor, Role
 from tusd_py.uploads.rates import CreationRate
 
 if TYPE_CHECKING:
@@ -170,16 +170,21 @@ class Uploads:
 
     @contextlib.asynccontextmanager
     async def held(
-        self, actor: Actor, upload_id: str, *, on_release_request: Callable[[], None] | None = None
+        self,
+        actor: Actor,
+        upload_id: str,
+        *,
+        on_release_request: Callable[[], None] | None = None,
+        take_over: bool | None = None,
     ) -> AsyncIterator[Held]:
         """Steps 2-4: owner first, then the lock (taken over for clients, only if free for the
-        server's policy), then the upload read again and checked under it."""
+        server's policy unless ``take_over``), then the upload read again and checked under it."""
         await self._owner_first(actor, upload_id)
         locker = self.service.locker
+        if take_over is None:
+            take_over = actor.role is not Role.SERVER
         lock = (
-            locker.try_lock(upload_id)
-            if actor.role is Role.SERVER
-            else locker.lock(upload_id, on_release_request=on_release_request)
+            locker.lock(upload_id, on_release_request=on_release_request) if take_over else locker.try_lock(upload_id)
         )
         async with lock as fence:
             with _refused_commits():
@@ -292,9 +297,14 @@ class Uploads:
         # Work another instance left due (a final whose partials it finished) is done before answering.
         return await self.service.refresh(info)
 
-    async def read(self, actor: Actor, upload_id: str) -> UploadInfo:
-        """The upload for a download (GET, a signed link, the API): no lock, the bytes are final."""
+    async def read(self, actor: Actor, upload_id: str, *, download: bool = False) -> UploadInfo:
+        """The upload as stored (the API's detail, a link's issue): no lock. With ``download`` its
+        bytes are about to be served (GET, a signed link), which ``--disable-download`` refuses."""
         self.require(actor, Op.READ)
+        if download and self.service.config.disable_download and actor.role is not Role.SERVER:
+            raise TusError(
+                403, "downloads are disabled on this server (--disable-download)", code=ErrorCode.SWITCHED_OFF
+            )
         return await self.visible(actor, upload_id)
 
     # -- delete ---------------------------------------------------------------------------------
@@ -312,12 +322,23 @@ class Uploads:
 
         Returns the deleted upload's info, or None if the server's policy found it gone or kept it.
         """
+        return await self._delete(actor, upload_id, keep, take_over=actor.role is not Role.SERVER)
+
+    async def stop(self, upload_id: str) -> UploadInfo | None:
+        """tusd's ``StopUpload`` from a post-receive hook: the server deletes the upload on the hook's
+        word, taking over a request still writing it (that is what stopping means), asking no
+        pre-terminate hook (as in tusd). None if it was gone already."""
+        return await self._delete(SERVER, upload_id, None, take_over=True)
+
+    async def _delete(
+        self, actor: Actor, upload_id: str, keep: Callable[[UploadInfo], bool] | None, *, take_over: bool
+    ) -> UploadInfo | None:
         self.require(actor, Op.DELETE)
         service = self.service
         if CAP_TERMINATION not in service.store.capabilities:
             raise TusError(501, "this storage backend cannot delete uploads")
         try:
-            async with self.held(actor, upload_id) as held:
+            async with self.held(actor, upload_id, take_over=take_over) as held:
                 info = held.info
                 if keep is not None and keep(info):
                     return None
