@@ -269,8 +269,15 @@ class TusService:
             return
         if self.quotas is not None:
             # Re-checked before the upload is finalized (resumable-upload draft -10 on): the final
-            # size is claimed; a no-op for uploads whose length was reserved up front.
-            await self.quotas.grow(info, upload_state.claimed_bytes(info))
+            # size is claimed; a no-op for uploads whose length was reserved up front. With the
+            # state store down the bytes are in and were reserved as they came: the settle below
+            # is retried, and finishing needs no database.
+            try:
+                await self.quotas.grow(info, upload_state.claimed_bytes(info))
+            except StateStoreUnavailable as exc:
+                log.warning(
+                    "quota not re-checked at finish: state store unreachable", upload_id=info.id, error=exc.detail
+                )
         rejection = None
         if self.hooks is not None and info.concat != "partial":
             rejection = await self.hooks.run_pre_finish(self.pre_event(HookType.PRE_FINISH, info))

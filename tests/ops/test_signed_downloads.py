@@ -20,7 +20,7 @@ from tusd_py.protocol.signed_download import signed_query
 from tusd_py.signed_urls import signing_key
 
 DATA = bytes(range(256)) * 40
-ALICE = {**TUS, **bearer("alice")}
+ALICE = {**TUS, **bearer("alice", ttl=24 * 3600)}  # made at import: outlives any suite run
 
 
 @pytest.fixture

@@ -66,7 +66,12 @@ async def test_postgres_restart_while_uploads_run(tmp_path: Path, own_postgres: 
                     assert (await resp.text()).strip() == UNREACHABLE and resp.headers["Retry-After"]
                 api = server.url.replace("/files/", "/api/recordings")
                 async with session.get(api, headers=bearer("alice")) as resp:
-                    assert resp.status == 503 and (await resp.text()).strip() == UNREACHABLE
+                    problem = await resp.json(content_type=None)  # the API answers errors as RFC 9457 documents
+                    assert (
+                        resp.status == 503
+                        and problem["detail"] == UNREACHABLE
+                        and problem["code"] == "state-store-unavailable"
+                    )
                 # The bytes of an existing upload need no database: the rest arrives and is kept.
                 rest = await _patch(session, url, half, data[half:])
                 assert rest.status == 204 and rest.headers["Upload-Offset"] == str(len(data))

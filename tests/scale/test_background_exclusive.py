@@ -19,10 +19,11 @@ from tusd_py.app import SERVICE_KEY, build_service, sweep_once_shared
 from tusd_py.config import Config
 from tusd_py.locking import CLEANUP_LOCK, SWEEP_LOCK
 from tusd_py.service import TusService
+from tusd_py.uploads.operations import Uploads
 
 
-def _second_instance(first: TusService, storage_dir: Path) -> TusService:
-    return build_service(Config(storage_dir=str(storage_dir)), store=first.store, locker=first.locker)
+def _second_instance(first: TusService, storage_dir: Path) -> Uploads:
+    return Uploads(build_service(Config(storage_dir=str(storage_dir)), store=first.store, locker=first.locker))
 
 
 async def test_a_sweep_in_progress_elsewhere_skips_this_round(client: TestClient, storage_dir: Path) -> None:
@@ -45,7 +46,7 @@ async def test_concurrent_sweeps_run_once(client: TestClient, storage_dir: Path)
     for _ in range(3):
         path = await create(client, 10)
         await age(first.store, upload_id(path), WEEK + 60)
-    reports = await asyncio.gather(sweep_once_shared(first), sweep_once_shared(second))
+    reports = await asyncio.gather(sweep_once_shared(Uploads(first)), sweep_once_shared(second))
     ran = [report for report in reports if report is not None]
     assert len(ran) == 1 and ran[0].expired == 3
 

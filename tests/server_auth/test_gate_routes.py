@@ -30,6 +30,7 @@ OVERRIDES = [None, "GET", "HEAD", "POST", "PATCH", "DELETE", "OPTIONS", "bogus"]
 EXPECTED_PUBLIC = {
     "public.healthz",
     "public._api.openapi",
+    "public._api._v1.openapi",
     "public.demo-redirect",
     "public.demo-config",
     "public.demo-files",

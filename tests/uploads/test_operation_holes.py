@@ -21,7 +21,7 @@ from tusd_py.hooks import HookEvent, HookRegistry, HookRejection, HookType
 from tusd_py.uploads.actor import SERVER
 
 MIB = 1024 * 1024
-ALICE, BOB = bearer("alice"), bearer("bob")
+ALICE, BOB = bearer("alice", ttl=24 * 3600), bearer("bob", ttl=24 * 3600)  # made at import: outlive any suite run
 
 
 def auth_config(tmp_path: Path, **overrides: Any) -> Config:

@@ -33,7 +33,7 @@ from tusd_py.locking import InProcessLocker
 from tusd_py.protocol.draft_versions import INTEROP_HEADER
 
 QUOTA = 10_000
-ALICE, BOB = bearer("alice"), bearer("bob")
+ALICE, BOB = bearer("alice", ttl=24 * 3600), bearer("bob", ttl=24 * 3600)  # made at import: outlive any suite run
 DRAFT = {INTEROP_HEADER: "8"}
 PARTIAL_UPLOAD = {"Content-Type": "application/partial-upload"}
 
