@@ -25,6 +25,7 @@ from interop_support import (
 )
 
 from tests.node_runner import run_node_scenario
+from tests.real_parts import part_missing
 
 pytestmark = pytest.mark.interop
 
@@ -40,11 +41,11 @@ def node() -> str:
     """The node binary, with tus-js-client installed from the lock file (npm ci) when missing."""
     node_bin = shutil.which("node")
     if node_bin is None:
-        pytest.skip("node is not installed")
+        part_missing("node is not installed")
     if not (JS_DIR / "node_modules" / "tus-js-client").is_dir():
         npm = shutil.which("npm")
         if npm is None:
-            pytest.skip("npm is not installed")
+            part_missing("npm is not installed")
         done = subprocess.run(
             [npm, "ci", "--no-audit", "--no-fund"],
             cwd=JS_DIR,

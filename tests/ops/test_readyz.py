@@ -11,6 +11,7 @@ import pytest
 from aiohttp.test_utils import TestClient
 
 from conformance.redis_server import RedisServer, find_redis_server
+from tests.real_parts import part_missing
 from tests.tokens import SECRET
 from tests.tus import upload_files
 from tusd_py.app import PIPELINE_KEY, make_app
@@ -71,7 +72,7 @@ async def test_a_check_that_hangs_fails_within_the_timeout(aiohttp_client, tmp_p
 @pytest.mark.redis
 async def test_shared_upload_locks_are_checked_and_named(aiohttp_client, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     if find_redis_server() is None:
-        pytest.skip("redis-server (Debian package redis-server) is missing")
+        part_missing("redis-server (Debian package redis-server) is missing")
     with RedisServer(tmp_path / "redis") as redis:
         client: TestClient = await aiohttp_client(make_app(config_in(tmp_path, redis_url=redis.url)))
         resp = await client.get("/readyz")

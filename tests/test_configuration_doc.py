@@ -1,0 +1,33 @@
+"""docs/configuration.md is the flag table of tusd_py/options.py rendered, byte for byte."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from tusd_py.options import OPTIONS, render_markdown
+
+DOC = Path(__file__).resolve().parent.parent / "docs" / "configuration.md"
+
+
+def test_the_configuration_page_is_the_rendered_flag_table() -> None:
+    assert DOC.read_text() == render_markdown(), (
+        "docs/configuration.md is stale: python -m tusd_py.options --markdown > docs/configuration.md"
+    )
+
+
+def test_every_flag_and_its_variable_are_on_the_page() -> None:
+    page = render_markdown()
+    for option in OPTIONS:
+        assert f"| `{option.flag}` | `{option.env}" in page
+        if option.secret:
+            assert f"| `{option.file_flag}` | `{option.file_env}` |" in page
+
+
+def test_a_help_text_naming_its_default_is_not_contradicted_by_the_default_column() -> None:
+    page = render_markdown()
+    assert (
+        "| `--s3-endpoint` | `TUSD_PY_S3_ENDPOINT` | see meaning | S3-compatible endpoint URL (default: AWS) |" in page
+    )
+    assert "| `--port` | `TUSD_PY_PORT` | `1080` | port to listen on |" in page
+    assert "| `--fsync` | `TUSD_PY_FSYNC=1` | `off` |" in page
+    assert "(one of filesystem, s3)" in page
