@@ -188,7 +188,7 @@ def test_serve_is_the_default_command() -> None:
     assert parse_args(["sweep", "--storage-dir", "x"]).storage_dir == "x"
 
 
-def test_readme_flag_table_lists_every_flag() -> None:
-    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+def test_the_configuration_page_lists_every_flag() -> None:
+    page = (Path(__file__).resolve().parents[1] / "docs" / "configuration.md").read_text()
     flags = [o.flag for o in OPTIONS] + [o.file_flag for o in OPTIONS if o.secret]
-    assert [flag for flag in flags if f"`{flag}`" not in readme] == []
+    assert [flag for flag in flags if f"`{flag}`" not in page] == []
