@@ -36,8 +36,11 @@ def no_409_on_offset_mismatch(request: web.Request, response: web.StreamResponse
         response.set_status(204)
 
 
-async def _run_suite(aiohttp_server, tmp_path: Path, breaks: Break | None) -> list[Outcome]:  # type: ignore[no-untyped-def]
-    app = make_app(Config(storage_dir=str(tmp_path / "data"), max_size=64 * 1024 * 1024, workers=0))
+async def _run_suite(  # type: ignore[no-untyped-def]
+    aiohttp_server, tmp_path: Path, breaks: Break | None, **settings: object
+) -> list[Outcome]:
+    config = Config(storage_dir=str(tmp_path / "data"), max_size=64 * 1024 * 1024, workers=0, **settings)  # type: ignore[arg-type]
+    app = make_app(config)
     if breaks is not None:
 
         async def alter(request: web.Request, response: web.StreamResponse) -> None:
@@ -73,3 +76,11 @@ async def test_a_server_breaking_a_rule_fails_its_checks(  # type: ignore[no-unt
     outcomes = await _run_suite(aiohttp_server, tmp_path, breaks)
     assert must_fail <= _failed(outcomes), [o for o in outcomes if o.status == "fail"]
     assert set(not_passed(outcomes)) >= must_fail
+
+
+async def test_checks_skipped_for_an_extension_not_advertised_are_not_a_pass(aiohttp_server, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    outcomes = await _run_suite(aiohttp_server, tmp_path, None, disabled_extensions=["termination"])
+    skipped = {outcome.name for outcome in outcomes if outcome.status == "skip"}
+    assert skipped == {"terminate", "terminate-override"}
+    assert not _failed(outcomes)  # the runner alone would call this server conformant
+    assert set(not_passed(outcomes)) == skipped  # the self-test does not
