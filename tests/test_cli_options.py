@@ -18,6 +18,11 @@ from tusd_py.options import COMMAND_GROUPS, OPTIONS, Option
 BASE_ENV = {"TUSD_PY_S3_BUCKET": "bucket", "TUSD_PY_TLS_CERTIFICATE": "/cert", "TUSD_PY_TLS_KEY": "/key"}
 
 
+# A command line without flags, parsed once: building the parser is the costly part (it reads the
+# Config type hints per option) and load_config only reads the namespace.
+NO_FLAGS = parse_args([])
+
+
 def _sample(option: Option) -> tuple[str, Any]:
     """A valid text for the option, different from its default, and the value Config must hold."""
     if option.switch:
@@ -43,12 +48,12 @@ def _sample(option: Option) -> tuple[str, Any]:
 def test_every_flag_has_an_environment_twin_named_after_it(option: Option) -> None:
     assert option.env == "TUSD_PY_" + option.flag[2:].upper().replace("-", "_")
     text, value = _sample(option)
-    from_env = load_config(parse_args([]), {**BASE_ENV, option.env: text})
+    from_env = load_config(NO_FLAGS, {**BASE_ENV, option.env: text})
     assert getattr(from_env, option.field) == value
     flag_args = [option.flag] if option.switch else [option.flag, text]
     from_flag = load_config(parse_args(flag_args), BASE_ENV)
     assert getattr(from_flag, option.field) == value
-    assert getattr(load_config(parse_args([]), BASE_ENV), option.field) == getattr(
+    assert getattr(load_config(NO_FLAGS, BASE_ENV), option.field) == getattr(
         Config(s3_bucket="bucket", tls_certificate="/cert", tls_key="/key"), option.field
     )
 
@@ -59,7 +64,7 @@ def test_flag_beats_variable() -> None:
 
 
 def test_disable_extensions_reads_its_own_name() -> None:
-    config = load_config(parse_args([]), {"TUSD_PY_DISABLE_EXTENSIONS": "termination"})
+    config = load_config(NO_FLAGS, {"TUSD_PY_DISABLE_EXTENSIONS": "termination"})
     assert config.disabled_extensions == ["termination"]
 
 
@@ -77,12 +82,12 @@ def test_secrets_come_from_files_by_flag_or_variable(option: Option, tmp_path: P
     value = "s3cr3t-value-long-enough-for-an-hmac-key"  # --download-signing-key needs 32 characters
     secret.write_text(value + "\n")
     by_flag = load_config(parse_args([option.file_flag, str(secret)]), {})
-    by_env = load_config(parse_args([]), {option.file_env: str(secret)})
+    by_env = load_config(NO_FLAGS, {option.file_env: str(secret)})
     assert getattr(by_flag, option.field) == getattr(by_env, option.field) == value
     with pytest.raises(ConfigError, match=f"give {option.flag} or {option.file_flag}, not both"):
         load_config(parse_args([option.flag, "x", option.file_flag, str(secret)]), {})
     with pytest.raises(ConfigError, match=f"set {option.env} or {option.file_env}, not both"):
-        load_config(parse_args([]), {option.env: "x", option.file_env: str(secret)})
+        load_config(NO_FLAGS, {option.env: "x", option.file_env: str(secret)})
     missing = tmp_path / "missing"
     with pytest.raises(ConfigError) as refused:
         load_config(parse_args([option.file_flag, str(missing)]), {})
@@ -92,7 +97,7 @@ def test_secrets_come_from_files_by_flag_or_variable(option: Option, tmp_path: P
     )
     (tmp_path / "empty").write_text("\n")
     with pytest.raises(ConfigError, match="is empty"):
-        load_config(parse_args([]), {option.file_env: str(tmp_path / "empty")})
+        load_config(NO_FLAGS, {option.file_env: str(tmp_path / "empty")})
 
 
 @pytest.mark.parametrize(
@@ -143,8 +148,8 @@ def test_config_errors_name_the_flag_its_variable_and_the_valid_values(
 
 
 def test_switch_variables_read_false_words() -> None:
-    assert load_config(parse_args([]), {"TUSD_PY_BEHIND_PROXY": "off"}).behind_proxy is False
-    assert load_config(parse_args([]), {"TUSD_PY_BEHIND_PROXY": "Yes"}).behind_proxy is True
+    assert load_config(NO_FLAGS, {"TUSD_PY_BEHIND_PROXY": "off"}).behind_proxy is False
+    assert load_config(NO_FLAGS, {"TUSD_PY_BEHIND_PROXY": "Yes"}).behind_proxy is True
 
 
 def test_version(capsys: pytest.CaptureFixture[str]) -> None:
@@ -190,7 +195,7 @@ def test_serve_is_the_default_command() -> None:
     assert parse_args(["sweep", "--storage-dir", "x"]).storage_dir == "x"
 
 
-def test_readme_flag_table_lists_every_flag() -> None:
-    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+def test_the_configuration_page_lists_every_flag() -> None:
+    page = (Path(__file__).resolve().parents[1] / "docs" / "configuration.md").read_text()
     flags = [o.flag for o in OPTIONS] + [o.file_flag for o in OPTIONS if o.secret]
-    assert [flag for flag in flags if f"`{flag}`" not in readme] == []
+    assert [flag for flag in flags if f"`{flag}`" not in page] == []

@@ -16,6 +16,9 @@ import pytest
 
 from conformance.live_server import free_port
 
+# Every case starts the real CLI in a child process (an interpreter and the whole server each time).
+pytestmark = pytest.mark.slow
+
 
 def _start(*args: str, env: dict[str, str] | None = None) -> tuple[int, list[str]]:
     command = [sys.executable, "-m", "tusd_py", "serve", "--host", "127.0.0.1", "--log-format", "json", *args]

@@ -173,7 +173,12 @@ OPTIONS: tuple[Option, ...] = (
     _o("--jwks-url", "jwks_url", "https URL of a remote JWKS, cached and refreshed (turns auth on)", AUTH),
     _o("--jwks-ca-file", "jwks_ca_file", "PEM CA bundle trusted for --jwks-url (default: the system's)", AUTH),
     _o("--jwks-min-refresh", "jwks_min_refresh", "seconds between JWKS fetches for unknown kids", AUTH),
-    _o("--jwt-algorithms", "jwt_algorithms", "comma-separated allowed algorithms (default: by key type)", AUTH),
+    _o(
+        "--jwt-algorithms",
+        "jwt_algorithms",
+        "comma-separated allowed algorithms (default: HS256 with a secret, RS256 with a key or JWKS)",
+        AUTH,
+    ),
     _o("--jwt-issuer", "jwt_issuer", "required iss claim", AUTH),
     _o("--jwt-audience", "jwt_audience", "required aud claim", AUTH),
     _o("--jwt-user-claim", "jwt_user_claim", "claim holding the user id", AUTH),

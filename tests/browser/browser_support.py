@@ -12,9 +12,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 from tests.node_runner import run_node_scenario
+from tests.real_parts import part_missing
 from tusd_py.demo.routes import BUNDLE, STATIC_DIR
 
 HERE = Path(__file__).parent
@@ -37,7 +36,7 @@ def ensure_ready() -> str:
     """The node binary, once the page is built and playwright-core installed (both from lock files)."""
     node = shutil.which("node")
     if node is None or not CHROMIUM.exists():
-        pytest.skip("needs node and Debian's chromium (bash scripts/ensure-system-packages.sh installs chromium)")
+        part_missing("needs node and Debian's chromium (bash scripts/ensure-system-packages.sh installs chromium)")
     if not (STATIC_DIR / BUNDLE).is_file():
         _npm(["ci", "--no-audit", "--no-fund"], DEMO_DIR)
         _npm(["run", "build"], DEMO_DIR)

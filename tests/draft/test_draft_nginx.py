@@ -14,6 +14,7 @@ import pytest
 from conformance.nginx_balancer import REFERENCE_CONF, NginxBalancer, find_nginx
 from tests.draft.conftest import DraftServer, draft_config, serve
 from tests.draft.h11_client import exchange
+from tests.real_parts import part_missing
 from tusd_py.protocol.draft_versions import VERSIONS
 
 pytestmark = pytest.mark.slow
@@ -26,7 +27,7 @@ def nginx(tmp: Path, upstream: int, *, buffering: bool) -> Iterator[int]:
     """The shipped reference configuration (docs/deployment/nginx-tusd-py.conf) in front of one server;
     with ``buffering``, the same file with nginx's default request buffering put back."""
     if find_nginx() is None:
-        pytest.skip("nginx is not installed (scripts/ensure-system-packages.sh installs it)")
+        part_missing("nginx is not installed (scripts/ensure-system-packages.sh installs it)")
     reference = REFERENCE_CONF.read_text()
     assert "proxy_request_buffering off;" in reference
     if buffering:

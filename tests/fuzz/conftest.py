@@ -1,7 +1,9 @@
 """Fuzz fixtures: one real server with auth off and one with auth on, and the hypothesis profiles.
 
-Profiles: ``quick`` (the default, part of ``make test``) and ``long`` (``-m fuzz_long``, or
-``TUSD_PY_FUZZ_EXAMPLES=N`` for any count). With ``CI=true`` the examples are derandomized so a
+Profiles: each fuzz test runs once per profile (the ``fuzz_profile`` fixture): ``quick``, part of
+``make test``, and ``long``, marked ``fuzz_long`` and deselected by pyproject.toml's ``addopts``
+(``-m "not fuzz_long"``), so it runs only when asked for: ``pytest -m fuzz_long tests/fuzz``.
+``TUSD_PY_FUZZ_EXAMPLES=N`` sets any count. With ``CI=true`` the examples are derandomized so a
 CI run is reproducible; otherwise each run draws a fresh seed and prints it
 (``TUSD_PY_FUZZ_SEED=<seed>`` replays it).
 """
@@ -34,16 +36,21 @@ settings.register_profile(
 )
 
 
-def fuzz_examples(config: pytest.Config, scale: float = 1.0) -> int:
+@pytest.fixture(params=["quick", pytest.param("long", marks=pytest.mark.fuzz_long)])
+def fuzz_profile(request: pytest.FixtureRequest) -> str:
+    """The profile of this run of a fuzz test; the ``long`` one carries the ``fuzz_long`` marker."""
+    return str(request.param)
+
+
+def fuzz_examples(profile: str, scale: float = 1.0) -> int:
     """How many examples each fuzz test runs: the env var, else the long or the quick profile."""
     if os.environ.get("TUSD_PY_FUZZ_EXAMPLES"):
         return int(os.environ["TUSD_PY_FUZZ_EXAMPLES"])
-    long = "fuzz_long" in (config.option.markexpr or "") and "not fuzz_long" not in config.option.markexpr
-    return max(1, int((LONG_EXAMPLES if long else QUICK_EXAMPLES) * scale))
+    return max(1, int((LONG_EXAMPLES if profile == "long" else QUICK_EXAMPLES) * scale))
 
 
-def fuzz_settings(config: pytest.Config, scale: float = 1.0) -> settings:
-    return settings(settings.get_profile("tusd-fuzz"), max_examples=fuzz_examples(config, scale))
+def fuzz_settings(profile: str, scale: float = 1.0) -> settings:
+    return settings(settings.get_profile("tusd-fuzz"), max_examples=fuzz_examples(profile, scale))
 
 
 @pytest.fixture(scope="session")

@@ -14,7 +14,7 @@ from tests.fuzz import strategies as s
 from tests.fuzz.conftest import fuzz_settings
 from tests.fuzz.runner import Server, run
 
-pytestmark = [pytest.mark.fuzz_long, pytest.mark.timeout(3600)]
+pytestmark = pytest.mark.timeout(3600)
 
 
 def _plan(
@@ -49,8 +49,8 @@ PINNED = [
 ]
 
 
-def test_http_fuzz(fuzz_server: Server, fuzz_seed: int | None, request: pytest.FixtureRequest) -> None:
-    @fuzz_settings(request.config)
+def test_http_fuzz(fuzz_server: Server, fuzz_seed: int | None, fuzz_profile: str) -> None:
+    @fuzz_settings(fuzz_profile)
     @given(plan=s.plans)
     def fuzz(plan: s.Plan) -> None:
         run(fuzz_server, plan)

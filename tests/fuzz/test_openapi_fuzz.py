@@ -18,7 +18,7 @@ from schemathesis.schemas import APIOperation
 from tests.fuzz.conftest import fuzz_settings
 from tests.fuzz.runner import OWNER, Server, token
 
-pytestmark = [pytest.mark.fuzz_long, pytest.mark.timeout(3600)]
+pytestmark = pytest.mark.timeout(3600)
 
 
 def _operations(server: Server) -> list[APIOperation]:
@@ -30,9 +30,7 @@ def _operations(server: Server) -> list[APIOperation]:
 
 
 @pytest.mark.parametrize("mode", [GenerationMode.POSITIVE, GenerationMode.NEGATIVE], ids=str)
-def test_openapi_fuzz(
-    auth_server: Server, fuzz_seed: int | None, request: pytest.FixtureRequest, mode: GenerationMode
-) -> None:
+def test_openapi_fuzz(auth_server: Server, fuzz_seed: int | None, fuzz_profile: str, mode: GenerationMode) -> None:
     operations = _operations(auth_server)
     assert len(operations) == 8, [op.label for op in operations]
     auth = {"Authorization": f"Bearer {token(OWNER)}"}
@@ -41,7 +39,7 @@ def test_openapi_fuzz(
             if mode is GenerationMode.NEGATIVE and not list(operation.iter_parameters()):
                 continue  # nothing to make invalid (hypothesis would call it unsatisfiable)
 
-            @fuzz_settings(request.config, scale=0.25)
+            @fuzz_settings(fuzz_profile, scale=0.25)
             @given(case=operation.as_strategy(generation_mode=mode))
             def fuzz(case: schemathesis.Case) -> None:
                 case.call_and_validate(session=session, headers=auth, timeout=10)

@@ -8,6 +8,7 @@ import time
 from email.utils import parsedate_to_datetime
 from pathlib import Path
 
+import pytest
 from aiohttp.test_utils import TestClient
 
 from extensions.expiration import sweep
@@ -114,6 +115,7 @@ async def test_expiration_disabled(aiohttp_client, storage_dir) -> None:  # type
     assert resp.status == 201 and "Upload-Expires" not in resp.headers
 
 
+@pytest.mark.slow  # the real CLI in a child process
 def test_cli_sweep_once(tmp_path: Path) -> None:
     storage = tmp_path / "data"
     storage.mkdir()

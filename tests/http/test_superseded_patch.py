@@ -10,12 +10,14 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 from aiohttp.test_utils import TestClient
 from structlog.testing import capture_logs
 
+from storage_backends.file_io import WRITE_BATCH
 from tests.http.rawsocket import ProductionServer, RawConnection, port_of
 from tests.tus import OCTET, TUS, create, offset_of, patch
 from tusd_py.app import make_app
@@ -32,7 +34,7 @@ async def server(aiohttp_client: Any, config: Config) -> AsyncIterator[TestClien
 @pytest.mark.parametrize("newcomer", ["HEAD", "PATCH"])
 @pytest.mark.parametrize("client_goes_on", [False, True])
 async def test_superseded_patch_gets_423_and_no_traceback(
-    server: TestClient, caplog: pytest.LogCaptureFixture, newcomer: str, client_goes_on: bool
+    server: TestClient, storage_dir: Path, caplog: pytest.LogCaptureFixture, newcomer: str, client_goes_on: bool
 ) -> None:
     data = bytes(range(256)) * (SIZE // 256)
     path = await create(server, SIZE)
@@ -40,8 +42,16 @@ async def test_superseded_patch_gets_423_and_no_traceback(
     stalled = await RawConnection.open(port_of(server))
     headers = {**OCTET, "Upload-Offset": "0", "Content-Length": str(SIZE)}
     with capture_logs() as logs, caplog.at_level(logging.DEBUG):
-        await stalled.send("PATCH", path, headers, data[:sent])
-        await asyncio.sleep(0.3)  # every sent byte reaches the server; then the client stalls
+        await stalled.send("PATCH", path, headers, data[:sent])  # then the client stalls
+        # Less than one write batch is missing from disk: the handler has read all but the last one; the
+        # rest is in its memory or the socket, which a takeover drains before it lets go.
+        data_file = storage_dir / path.rsplit("/", 1)[1]
+        deadline = asyncio.get_running_loop().time() + 20
+        for _ in range(2000):  # bounded by the deadline too
+            if data_file.stat().st_size > sent - WRITE_BATCH or asyncio.get_running_loop().time() > deadline:
+                break
+            await asyncio.sleep(0.01)
+        assert data_file.stat().st_size > sent - WRITE_BATCH
         if newcomer == "HEAD":
             assert await offset_of(server, path) == sent  # the takeover committed every byte
         else:

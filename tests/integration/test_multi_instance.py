@@ -15,12 +15,15 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
+import redis
 
 from conformance.client import OCTET, TUS, Client
 from conformance.live_server import LiveServer
 from conformance.redis_server import RedisServer
 from conformance.seaweed import SeaweedS3
+from storage_backends.file_io import WRITE_BATCH
 from tests.integration.rawhttp import PartialRequest, wait_until
+from tusd_py.redis_locking import _lock_key
 
 pytestmark = [pytest.mark.slow, pytest.mark.redis]
 
@@ -95,6 +98,22 @@ def download(server: LiveServer, path: str) -> bytes:
     return got.body
 
 
+def lock_held(redis_url: str, path: str) -> bool:
+    """Whether some instance holds the upload's lock in Redis (the key lives while its lease does)."""
+    with redis.Redis.from_url(redis_url) as connection:
+        return bool(connection.exists(_lock_key(path.rsplit("/", 1)[1])))
+
+
+def wait_receiving(server: LiveServer, path: str, redis_url: str, sent: int) -> None:
+    """Wait (bounded) until ``server``'s PATCH holds the upload's lock and, on the filesystem, has
+    written all but less than one write batch of the ``sent`` bytes: its handler has read them. The
+    rest is in its memory or the socket, which a takeover drains before it lets go (tusd_py/body.py)."""
+    data_file = server.storage_dir / path.rsplit("/", 1)[1]
+    assert wait_until(lambda: lock_held(redis_url, path), timeout=20), "the PATCH never took the lock"
+    if "--s3-bucket" not in server.extra_args:  # S3 spools below a part: nothing to see before it ends
+        assert wait_until(lambda: data_file.stat().st_size > sent - WRITE_BATCH, timeout=20), data_file.stat()
+
+
 def patch_request(server: LiveServer, path: str, offset: int, length: int) -> PartialRequest:
     headers = {**TUS, **OCTET, "Upload-Offset": str(offset), "Content-Length": str(length)}
     return PartialRequest(f"http://127.0.0.1:{server.port}{path}", "PATCH", headers)
@@ -116,15 +135,15 @@ def test_every_request_of_an_upload_at_a_different_instance(cluster: Cluster, ba
     assert head_offset(servers[2], path) == len(PAYLOAD)
 
 
-def test_head_at_another_instance_takes_over_a_stalled_patch(cluster: Cluster, backend: str) -> None:
+def test_head_at_another_instance_takes_over_a_stalled_patch(cluster: Cluster, backend: str, redis_url: str) -> None:
     """The release request crosses instances over pub/sub: the holder commits what arrived, lets
     go, and the HEAD reports exactly that offset, long before any lease could run out."""
     one, two = cluster(2, backend)
     path = path_of(client(one).create(len(PAYLOAD)))
     request = patch_request(one, path, 0, len(PAYLOAD))
     sent = MIB + 12345
-    request.send(PAYLOAD[:sent])
-    time.sleep(0.5)  # every sent byte reaches the instance; then the client stalls
+    request.send(PAYLOAD[:sent])  # then the client stalls
+    wait_receiving(one, path, redis_url, sent)
     began = time.monotonic()
     assert head_offset(two, path) == sent
     assert time.monotonic() - began < LOCK_TIMEOUT  # handed over, not timed out nor expired
@@ -170,12 +189,14 @@ def test_two_concurrent_patches_at_two_instances_never_interleave(cluster: Clust
     assert sha(stored) == sha(PAYLOAD if winners == ["one"] else other)
 
 
-def test_sigkill_of_the_holder_then_resume_through_another_instance(cluster: Cluster, backend: str) -> None:
+def test_sigkill_of_the_holder_then_resume_through_another_instance(
+    cluster: Cluster, backend: str, redis_url: str
+) -> None:
     one, two = cluster(2, backend)
     path = path_of(client(one).create(len(PAYLOAD)))
     request = patch_request(one, path, 0, len(PAYLOAD))
     request.send(PAYLOAD[: 5 * MIB + 100])  # a whole S3 part and some; on disk, ten batches and some
-    time.sleep(1.0)  # the bytes reach the instance; then it dies holding the lock
+    wait_receiving(one, path, redis_url, 5 * MIB + 100)  # then it dies holding the lock
     one.kill()
     request.close()
     began = time.monotonic()
@@ -187,17 +208,18 @@ def test_sigkill_of_the_holder_then_resume_through_another_instance(cluster: Clu
     assert sha(download(two, path)) == sha(PAYLOAD)
 
 
-def test_sigstop_past_the_lease_then_sigcont_commits_nothing(cluster: Cluster, backend: str) -> None:
+def test_sigstop_past_the_lease_then_sigcont_commits_nothing(cluster: Cluster, backend: str, redis_url: str) -> None:
     one, two = cluster(2, backend)
     path = path_of(client(one).create(len(PAYLOAD)))
     request = patch_request(one, path, 0, len(PAYLOAD))
     first = MIB + 100 * 1024
     request.send(PAYLOAD[:first])
-    time.sleep(1.0)  # the instance is idle, waiting for more body, holding the lock
+    wait_receiving(one, path, redis_url, first)  # then it is idle, waiting for more body, holding the lock
     assert one.process is not None
     os.kill(one.process.pid, signal.SIGSTOP)
     try:
-        time.sleep(LEASE + 1.0)  # its lease runs out while it cannot renew
+        # Its lease runs out while it cannot renew: Redis drops the key.
+        assert wait_until(lambda: not lock_held(redis_url, path), timeout=LEASE + 20)
         offset = head_offset(two, path)
         assert offset <= first
         resp = client(two).patch(path, offset, PAYLOAD[offset:])

@@ -16,6 +16,7 @@ from conformance.redis_server import RedisServer, find_redis_server
 from storage_backends.base import UploadInfo
 from storage_backends.filesystem import FileStore
 from tests.ops.ops_support import free_port
+from tests.real_parts import part_missing
 from tests.tokens import SECRET
 from tests.tus import upload_files
 from tusd_py import ops
@@ -81,7 +82,7 @@ async def test_shared_upload_locks_are_checked_and_named(  # type: ignore[no-unt
 ) -> None:
     monkeypatch.setattr(ops, "READY_FOR", 0.0)  # each probe below checks again
     if find_redis_server() is None:
-        pytest.skip("redis-server (Debian package redis-server) is missing")
+        part_missing("redis-server (Debian package redis-server) is missing")
     with RedisServer(tmp_path / "redis") as redis:
         client: TestClient = await aiohttp_client(
             make_app(config_in(tmp_path, redis_url=redis.url, download_signing_key="k" * 32))

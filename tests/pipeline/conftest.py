@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from tests.real_parts import part_missing
 from tusd_py.database.connection import Database
 from tusd_py.pipeline.postgres_store import PostgresRecordingStore
 from tusd_py.pipeline.sqlite_store import SQLiteRecordingStore
@@ -108,7 +109,7 @@ def write_wave(path: Path, seconds: float = SECONDS, rate: int = RATE) -> None:
 def audio_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     ffmpeg, sox = shutil.which("ffmpeg"), shutil.which("sox")
     if ffmpeg is None or sox is None:
-        pytest.skip("ffmpeg and sox are needed to generate test audio (apt-get install ffmpeg sox)")
+        part_missing("ffmpeg and sox are needed to generate test audio (apt-get install ffmpeg sox)")
     directory = tmp_path_factory.mktemp("audio")
     for name, options in FFMPEG_FILES.items():
         subprocess.run(

@@ -17,6 +17,7 @@ import pytest
 
 from conformance.postgres_server import PostgresServer, find_pg_bin
 from tests.postgres.instances import TUS, create, fetch, instances, wait_until_completed
+from tests.real_parts import part_missing
 from tests.tokens import bearer
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres]
@@ -28,7 +29,7 @@ UNREACHABLE = "the state database (PostgreSQL) is unreachable; retry later"
 def own_postgres() -> Iterator[PostgresServer]:
     bin_dir = find_pg_bin()
     if bin_dir is None:
-        pytest.skip("PostgreSQL server binaries are missing (Debian package postgresql; make test installs it)")
+        part_missing("PostgreSQL server binaries are missing (Debian package postgresql; make test installs it)")
     with PostgresServer(bin_dir) as server:
         yield server
 

@@ -1,7 +1,9 @@
 """S3 requests per operation, counted on the real client (botocore ``before-call`` events).
 
 The issue's budgets: HEAD (get_info) at most one S3 request; a PATCH of whole parts one
-UploadPart per part plus one info write; ListParts never on the request path.
+UploadPart per part plus one info write; ListParts never on the request path. A budget is an upper
+bound per operation (an operation it does not name is over budget), so doing with fewer requests
+passes; a step that must reach S3 (it stores, reads or deletes bytes) still has to make one.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from tests.s3.s3_support import S3Calls, chunks, payload, read_all
 pytestmark = pytest.mark.s3
 
 
-# Each step's expected requests; None: measured and printed, not held to a budget.
+# Each step's most requests per operation; None: measured and printed, not held to a budget.
 BUDGETS: dict[str, dict[str, int] | None] = {
     # The multipart upload waits for the first part that is due.
     "create": {"PutObject": 1},
@@ -48,6 +50,9 @@ BUDGETS: dict[str, dict[str, int] | None] = {
     "short PATCHes: finish": {"PutObject": 1},
     "small: terminate": {"GetObject": 1, "DeleteObject": 1, "ListObjectsV2": 1, "DeleteObjects": 1},
 }
+# Steps that could cost no request at all (the info may come from memory); every other step
+# stores, reads or deletes bytes in S3.
+MAY_BE_FREE = {"get_info"}
 _measured: dict[str, dict[str, int]] = {}
 
 
@@ -135,8 +140,12 @@ async def test_request_budget(s3_store: S3Store, step: str) -> None:
             print(f"{name}: {sum(ops.values())} requests {ops}")
     ops = _measured[step]
     assert "ListParts" not in ops
-    if BUDGETS[step] is not None:
-        assert ops == BUDGETS[step]
+    budget = BUDGETS[step]
+    if budget is not None:
+        over = {op: count for op, count in ops.items() if count > budget.get(op, 0)}
+        assert over == {}, f"{step}: {ops} is over its budget {budget}"
+    if step not in MAY_BE_FREE:
+        assert sum(ops.values()) > 0, f"{step} made no S3 request"
 
 
 async def test_a_tail_written_by_another_process_is_read_back(s3_store: S3Store, s3_config: S3Config) -> None:

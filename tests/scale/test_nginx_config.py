@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from conformance.nginx_balancer import REFERENCE_CONF, NginxBalancer, find_nginx, render_reference
+from tests.real_parts import part_missing
 
 
 def test_rendering_changes_only_the_upstream_servers_and_the_listen_line() -> None:
@@ -57,7 +58,7 @@ def test_the_reference_sets(directive: str) -> None:
 @pytest.mark.nginx
 def test_nginx_accepts_the_rendered_configuration(tmp_path: Path) -> None:
     if find_nginx() is None:
-        pytest.skip("nginx is not installed (Debian package nginx; make test installs it)")
+        part_missing("nginx is not installed (Debian package nginx; make test installs it)")
     balancer = NginxBalancer(["127.0.0.1:9001", "127.0.0.1:9002", "127.0.0.1:9003"], tmp_path)
     (tmp_path / "tusd-py.conf").write_text(render_reference(balancer.upstreams, balancer.port))
     (tmp_path / "nginx.conf").write_text(balancer.main_conf())

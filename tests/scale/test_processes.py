@@ -21,6 +21,7 @@ def _start(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(command, capture_output=True, text=True, timeout=60, env=env, check=False)
 
 
+@pytest.mark.slow  # the real CLI in a child process
 @pytest.mark.parametrize(
     ("extra", "missing"),
     [
@@ -40,6 +41,7 @@ def test_more_than_one_process_needs_redis_and_postgres(tmp_path: Path, extra: t
     assert '"serving"' not in done.stderr and "Traceback" not in done.stderr
 
 
+@pytest.mark.slow  # the real CLI in a child process
 def test_processes_must_be_a_positive_count(tmp_path: Path) -> None:
     done = _start("--storage-dir", str(tmp_path), "--processes", "0")
     assert done.returncode == 2

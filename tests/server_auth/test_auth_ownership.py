@@ -96,6 +96,7 @@ async def test_another_user_sees_404_on_every_method(client: TestClient) -> None
     assert (await client.head(path, headers=alice)).headers["Upload-Offset"] == "0"  # untouched
 
 
+@pytest.mark.slow  # the real CLI in a child process, once per configuration
 def test_cli_refuses_unsafe_auth_config(tmp_path) -> None:  # type: ignore[no-untyped-def]
     import subprocess
     import sys
@@ -109,6 +110,7 @@ def test_cli_refuses_unsafe_auth_config(tmp_path) -> None:  # type: ignore[no-un
         assert "refusing to start" in result.stderr
 
 
+@pytest.mark.slow  # the real CLI in a child process
 def test_dev_token_command_mints_a_working_token(tmp_path) -> None:  # type: ignore[no-untyped-def]
     import subprocess
     import sys
