@@ -15,7 +15,11 @@ UV := $(BIN)/uv
 UV_PIP := $(UV) pip
 LOCKS := requirements/runtime.lock requirements/dev.lock
 
+# Each step says when it starts, so a CI log shows where a cold `make test` spends its time.
+STEP = @echo "== $$(date -u +%H:%M:%S) $(1)"
+
 $(UV): requirements/uv.txt
+	$(call STEP,venv and uv)
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --disable-pip-version-check --require-hashes --no-deps -r requirements/uv.txt
 	touch $(UV)
@@ -32,6 +36,7 @@ $(RUN_STAMP): $(UV) requirements/runtime.lock
 	touch $(RUN_STAMP)
 
 $(STAMP): $(UV) requirements/dev.lock
+	$(call STEP,installing requirements/dev.lock)
 	$(UV_PIP) sync --quiet --python $(BIN)/python --require-hashes requirements/dev.lock
 	$(UV_PIP) install --quiet --python $(BIN)/python --no-deps --no-build-isolation -e .
 	touch $(STAMP) $(RUN_STAMP)
@@ -54,6 +59,7 @@ test-latest:
 DEMO_DIR := tusd_py/demo
 DEMO_BUNDLE := $(DEMO_DIR)/static/build/app.js
 $(DEMO_BUNDLE): $(DEMO_DIR)/package.json $(DEMO_DIR)/package-lock.json $(wildcard $(DEMO_DIR)/src/*.js)
+	$(call STEP,building the /demo bundle)
 	cd $(DEMO_DIR) && npm ci --no-audit --no-fund --loglevel=error && npm run --silent build
 demo: $(DEMO_BUNDLE)
 
@@ -76,14 +82,18 @@ run: $(RUN_STAMP) $(DEMO_BUNDLE)
 	$(BIN)/tusd-py serve --demo
 
 system-deps:
+	$(call STEP,system packages)
 	bash scripts/ensure-system-packages.sh
 
 ## test: lint, type-check, unit + integration + browser tests, conformance suite against a live server.
 ## -rs lists every skip with its reason; the last line counts them. Under CI=true a missing real part
 ## (SeaweedFS, PostgreSQL, nginx, Redis, chromium) fails instead of skipping (tests/real_parts.py).
 test: $(STAMP) system-deps $(DEMO_BUNDLE) lint
+	$(call STEP,pytest)
 	$(BIN)/pytest -q -rs -p no:cacheprovider $(PYTEST_ARGS)
+	$(call STEP,conformance self-test)
 	$(BIN)/python -m conformance.selftest
+	$(call STEP,done)
 
 ## test-quick: the fast subset, under 2 minutes: no subprocess servers, no S3, Redis, PostgreSQL or
 ## nginx, no real clients or browser, no long fuzz profile
@@ -92,6 +102,7 @@ test-quick: $(STAMP)
 	$(BIN)/pytest -q -rs -p no:cacheprovider -m "$(QUICK)"
 
 lint: $(STAMP)
+	$(call STEP,lint and types)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
