@@ -117,7 +117,7 @@ async def test_a_small_upload_costs_at_most_its_budget_of_statements_and_command
     admin = counted_postgres.url()
     app_url = counted_postgres.url(database)
     # Warm up: the pool's connections, prepared statements, the lock subscription.
-    await _completed(app_url, await _uploads(client, 2))
+    await _completed(app_url, await _uploads(client, 2 * IN_FLIGHT))
     await settled(lambda: app_statements(admin, database, counted_postgres.user))
     await reset_statements(admin)
     redis = RedisCommands()
