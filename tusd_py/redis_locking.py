@@ -49,8 +49,8 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 
 import redis.asyncio as aioredis
-from redis.commands.core import AsyncScript
 import structlog
+from redis.commands.core import AsyncScript
 from redis.exceptions import RedisError
 
 from storage_backends.fencing import Fence, FenceLost
