@@ -34,8 +34,8 @@ from tests.postgres.coordination import (
 )
 from tests.tokens import SECRET, bearer
 from tusd_py.app import PIPELINE_KEY, make_app
-from tusd_py.pipeline.postgres_store import PostgresRecordingStore
 from tusd_py.config import Config
+from tusd_py.pipeline.postgres_store import PostgresRecordingStore
 
 pytestmark = [pytest.mark.postgres, pytest.mark.redis]
 
