@@ -48,6 +48,7 @@ PG_BUDGET = 10  # statements per upload, all told (issue 27)
 # records the digest under the lock again (acquisition, fence check, release: 3). Each check
 # guards a commit; skipping one would let a holder that lost Redis commit (test_redis_locking.py).
 REDIS_BUDGET = 7
+HANDSHAKE = {"HELLO", "CLIENT"}
 
 
 @pytest.fixture(scope="module")
@@ -137,11 +138,13 @@ async def test_a_small_upload_costs_at_most_its_budget_of_statements_and_command
     processed = redis_processed(port) - processed_before - 1  # the first INFO counts itself
 
     pg_total = sum(s.calls for s in statements)
-    redis_total = sum(sent.values())
+    # A connection's handshake (HELLO, CLIENT SETINFO) is the pool's, once per connection it opens
+    # (a few more under a concurrency peak), not the upload's: printed, not budgeted.
+    redis_total = sum(calls for name, calls in sent.items() if name not in HANDSHAKE)
     print(f"\nPostgreSQL: {pg_total / UPLOADS:.2f} statements per upload ({pg_total} for {UPLOADS})")
     for counted in statements:
         print(f"  {counted.calls / UPLOADS:6.2f}  {' '.join(counted.query.split())[:150]}")
-    print(f"Redis: {redis_total / UPLOADS:.2f} commands sent per upload ({redis_total} for {UPLOADS});")
+    print(f"Redis: {redis_total / UPLOADS:.2f} commands sent per upload ({redis_total} for {UPLOADS}, no handshakes);")
     print(f"  {processed / UPLOADS:.2f} processed by the server per upload, commands run by scripts included")
     for name, calls in sent.most_common():
         print(f"  {calls / UPLOADS:6.2f}  {name}")
@@ -166,7 +169,8 @@ async def test_every_statement_of_a_small_upload_reads_through_an_index(
     assert isinstance(store, PostgresRecordingStore)
     async with statements(store) as seen:  # the quota ledger shares the store's pool
         await _completed(counted_postgres.url(database), await _uploads(client, IN_FLIGHT))
-    hot = {s.text: s for s in seen if s.text.split(None, 1)[0].upper() not in {"BEGIN", "COMMIT", "ROLLBACK"}}
+    control = {"BEGIN", "COMMIT", "ROLLBACK"}  # asyncpg sends "BEGIN;" for a transaction of start-up recovery
+    hot = {s.text: s for s in seen if s.text.split(None, 1)[0].rstrip(";").upper() not in control}
     assert len(hot) >= 6, sorted(hot)  # creation, reservation, finish, settlement, claim, completion
     for statement in hot.values():
         plan = await _index_plan(store, statement)

@@ -38,11 +38,17 @@ WITH rec AS (
 SELECT moved.*, (SELECT pg_notify($7, '') FROM job) IS NULL AS notified, EXISTS (SELECT FROM job) AS inserted
 FROM moved
 """
+# $1 queued, $2 running: when a job is next due (a queued one's time, a running one's lease end),
+# each read from the top of its index.
+NEXT_DUE = (
+    "LEAST((SELECT not_before FROM jobs WHERE status = $1 ORDER BY not_before LIMIT 1),"
+    " (SELECT lease_until FROM jobs WHERE status = $2 ORDER BY lease_until LIMIT 1))"
+)
 CLAIM_FROM, CLAIM_TO = moves(Event.JOB_CLAIMED)
 # $1 queued, $2 running, $3 now, $4 claimant, $5 lease end, $6 statuses a claim may follow, $7 processing.
 # A due queued job (or a running one whose lease ran out) claimed with its recording, or, when
 # none is due, the time the next one will be: one statement, both rows locked jobs first.
-CLAIM = """
+CLAIM = f"""
 WITH job AS (
     UPDATE jobs SET status = $2, attempts = attempts + 1, claimed_at = $3, claim_token = claim_token + 1,
         claimed_by = $4, lease_until = $5, updated_at = $3
@@ -55,9 +61,7 @@ WITH job AS (
     FROM job WHERE r.id = job.upload_id AND r.status = ANY($6::text[]) RETURNING r.*
 )
 SELECT (SELECT to_jsonb(job) FROM job)::text AS job, (SELECT to_jsonb(rec) FROM rec)::text AS rec,
-    CASE WHEN NOT EXISTS (SELECT FROM job) THEN LEAST(
-        (SELECT not_before FROM jobs WHERE status = $1 ORDER BY not_before LIMIT 1),
-        (SELECT lease_until FROM jobs WHERE status = $2 ORDER BY lease_until LIMIT 1)) END AS due
+    CASE WHEN NOT EXISTS (SELECT FROM job) THEN {NEXT_DUE} END AS due
 """
 COMPLETE_FROM, COMPLETE_TO = moves(Event.JOB_SUCCEEDED)
 # $1 job, $2 claim token, $3 running, $4 done, $5 now, $6 results, $7 statuses success may follow, $8 completed.

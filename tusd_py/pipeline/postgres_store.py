@@ -52,6 +52,7 @@ from tusd_py.pipeline.postgres_statements import (
     FINISH,
     FINISH_FROM,
     FINISH_TO,
+    NEXT_DUE,
 )
 from tusd_py.pipeline.rows import job_from, recording_from
 from tusd_py.pipeline.states import UPLOAD_COMPLETE, Event, IllegalTransition, Status, transition
@@ -177,6 +178,7 @@ class PostgresRecordingStore(PostgresOutbox, RecordingStore):
     async def mark_uploaded(
         self, upload_id: str, offset: int | None = None, events: Sequence[OutboxEvent] = ()
     ) -> tuple[Recording, bool]:
+        self._forget_due()
         if not events:  # the usual case: one statement; anything unusual takes the path below
             async with self.database.connection() as conn:
                 now = self._clock()
@@ -208,6 +210,7 @@ class PostgresRecordingStore(PostgresOutbox, RecordingStore):
             return recording_from(await _load(conn, upload_id, lock=False)), inserted is not None
 
     async def delete_recording(self, upload_id: str, events: Sequence[OutboxEvent] = ()) -> bool:
+        self._forget_due()
         async with self.database.transaction() as conn:
             await outbox.insert(conn, events)
             # Job row first, then the recording: the order the claim and the reports lock them in,
@@ -319,6 +322,7 @@ class PostgresRecordingStore(PostgresOutbox, RecordingStore):
 
     async def claim_job(self) -> Claim | None:
         """One statement: the due job and its recording, both changed; none due: when one will be."""
+        self._forget_due()
         for _ in range(100):  # bounded: each round either claims, finds nothing, or buries a bad row
             now = self._clock()
             async with self.database.connection() as conn:
@@ -344,19 +348,20 @@ class PostgresRecordingStore(PostgresOutbox, RecordingStore):
                 )  # fmt: skip
         return None
 
+    def _forget_due(self) -> None:
+        """A change to the jobs here (or another claim) makes the last empty claim's answer old."""
+        self._due_hint = _NO_HINT
+
     async def next_due(self) -> float | None:
         hint, self._due_hint = self._due_hint, _NO_HINT
         if hint is not _NO_HINT:  # the claim that just found nothing said when the next job is due
             return hint  # type: ignore[return-value]
         async with self.database.connection() as conn:
-            due = await conn.fetchval(
-                "SELECT LEAST((SELECT MIN(not_before) FROM jobs WHERE status = $1),"
-                " (SELECT MIN(lease_until) FROM jobs WHERE status = $2))",
-                _QUEUED, _RUNNING,
-            )  # fmt: skip
+            due = await conn.fetchval(f"SELECT {NEXT_DUE}", _QUEUED, _RUNNING)
         return None if due is None else float(due)
 
     async def renew_lease(self, job_id: str, claim_token: int) -> bool:
+        self._forget_due()
         async with self.database.transaction() as conn:
             renewed = await conn.fetchval(
                 "UPDATE jobs SET lease_until = $4 WHERE id = $1 AND status = $2 AND claim_token = $3 RETURNING TRUE",
@@ -374,6 +379,7 @@ class PostgresRecordingStore(PostgresOutbox, RecordingStore):
     async def complete_job(
         self, job_id: str, claim_token: int, results: dict[str, Any], events: Sequence[OutboxEvent] = ()
     ) -> bool:
+        self._forget_due()
         encoded = msgspec.json.encode(results).decode("utf-8")  # fail here, in the caller, if not JSON
         if not events:  # the usual case: one statement; a refusal is looked at on the path below
             async with self.database.connection() as conn:
@@ -402,6 +408,7 @@ class PostgresRecordingStore(PostgresOutbox, RecordingStore):
     async def fail_attempt(
         self, job_id: str, claim_token: int, error: str, retry_in: float | None, events: Sequence[OutboxEvent] = ()
     ) -> bool:
+        self._forget_due()
         async with self.database.transaction() as conn:
             job = await self._current_claim(conn, job_id, claim_token)
             if job is None:
@@ -440,6 +447,7 @@ class PostgresRecordingStore(PostgresOutbox, RecordingStore):
         return [row["upload_id"] for row in rows]
 
     async def retry(self, owner: str | None, stuck_before: float | None = None) -> list[str]:
+        self._forget_due()
         async with self.database.transaction() as conn:
             now = self._clock()
             failed = await conn.fetch(
