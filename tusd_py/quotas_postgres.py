@@ -77,7 +77,7 @@ class PostgresQuotaLedger(QuotaLedger):
         return Usage() if row is None else Usage(int(row["bytes"]), int(row["unfinished"]))
 
     async def usage(self, user: str) -> Usage:
-        async with self.database.transaction() as conn:
+        async with self.database.connection() as conn:
             return await self._usage(conn, user)
 
     @staticmethod

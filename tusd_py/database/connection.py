@@ -145,7 +145,7 @@ class Database:
         Free while it is reachable (no round trip); one ``SELECT 1`` while it is known to be down."""
         if self.available:
             return
-        async with self.transaction() as conn:
+        async with self.connection() as conn:
             await conn.execute("SELECT 1")
 
     def listen(self, channel: str, callback: Callable[[], None]) -> None:

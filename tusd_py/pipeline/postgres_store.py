@@ -219,7 +219,7 @@ class PostgresRecordingStore(PostgresOutbox, RecordingStore):
             return bool(await conn.fetchval("DELETE FROM recordings WHERE id = $1 RETURNING TRUE", upload_id))
 
     async def get_recording(self, upload_id: str, owner: OwnerFilter = EVERYONE) -> Recording:
-        async with self.database.transaction() as conn:
+        async with self.database.connection() as conn:
             row = await _load(conn, upload_id, lock=False)
         if owner is not EVERYONE and row["owner"] != owner:
             raise RecordingNotFound(upload_id)
@@ -247,7 +247,7 @@ class PostgresRecordingStore(PostgresOutbox, RecordingStore):
             n = len(params)
             where.append(f"(created_at < ${n - 1} OR (created_at = ${n - 1} AND id < ${n}))")
         params.append(limit + 1)  # one extra row tells whether another page exists
-        async with self.database.transaction() as conn:
+        async with self.database.connection() as conn:
             rows = await conn.fetch(
                 f"SELECT * FROM recordings WHERE {' AND '.join(where)}"
                 f" ORDER BY created_at DESC, id DESC LIMIT ${len(params)}",
@@ -259,7 +259,7 @@ class PostgresRecordingStore(PostgresOutbox, RecordingStore):
 
     async def stats(self, owner: str | None) -> StorageStats:
         by_status = {status: StatusTotals() for status in Status}
-        async with self.database.transaction() as conn:
+        async with self.database.connection() as conn:
             rows = await conn.fetch(
                 'SELECT status, COUNT(*) AS n, COALESCE(SUM("offset"), 0) AS size FROM recordings'
                 " WHERE owner IS NOT DISTINCT FROM $1 GROUP BY status",
@@ -275,7 +275,7 @@ class PostgresRecordingStore(PostgresOutbox, RecordingStore):
         )
 
     async def not_yet_uploaded(self, after: str, limit: int) -> list[str]:
-        async with self.database.transaction() as conn:
+        async with self.database.connection() as conn:
             rows = await conn.fetch(
                 "SELECT id FROM recordings WHERE status = ANY($1::text[]) AND id > $2 ORDER BY id LIMIT $3",
                 [Status.RECORDED.value, Status.UPLOADING.value], after, limit,
@@ -284,7 +284,7 @@ class PostgresRecordingStore(PostgresOutbox, RecordingStore):
 
     async def failed_before(self, cutoff: float, owner: OwnerFilter = EVERYONE) -> list[str]:
         clause, params = _owner_clause(owner, "owner", 3)
-        async with self.database.transaction() as conn:
+        async with self.database.connection() as conn:
             rows = await conn.fetch(
                 f"SELECT id FROM recordings WHERE status = $1 AND updated_at < $2 AND {clause} ORDER BY id",
                 Status.FAILED.value, cutoff, *params,
@@ -304,7 +304,7 @@ class PostgresRecordingStore(PostgresOutbox, RecordingStore):
         if not wanted:
             return []
         clause, params = _owner_clause(owner, "r.owner", 3)
-        async with self.database.transaction() as conn:
+        async with self.database.connection() as conn:
             rows = await conn.fetch(
                 f"{_JOB_SELECT} WHERE j.status = ANY($1::text[]) AND {clause}"
                 " ORDER BY j.not_before, j.created_at LIMIT $2",
@@ -313,7 +313,7 @@ class PostgresRecordingStore(PostgresOutbox, RecordingStore):
         return [job_from(row) for row in rows]
 
     async def queue_depth(self) -> QueueDepth:
-        async with self.database.transaction() as conn:
+        async with self.database.connection() as conn:
             rows = await conn.fetch(
                 "SELECT status, COUNT(*), MIN(created_at) FROM jobs WHERE status = ANY($1::text[]) GROUP BY status",
                 [status.value for status in LIVE_JOBS],
@@ -362,7 +362,7 @@ class PostgresRecordingStore(PostgresOutbox, RecordingStore):
 
     async def renew_lease(self, job_id: str, claim_token: int) -> bool:
         self._forget_due()
-        async with self.database.transaction() as conn:
+        async with self.database.connection() as conn:
             renewed = await conn.fetchval(
                 "UPDATE jobs SET lease_until = $4 WHERE id = $1 AND status = $2 AND claim_token = $3 RETURNING TRUE",
                 job_id, _RUNNING, claim_token, self._clock() + self.lease_seconds,
