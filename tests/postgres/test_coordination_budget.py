@@ -49,6 +49,9 @@ PG_BUDGET = 10  # statements per upload, all told (issue 27)
 # guards a commit; skipping one would let a holder that lost Redis commit (test_redis_locking.py).
 REDIS_BUDGET = 7
 HANDSHAKE = {"HELLO", "CLIENT"}
+# What a loaded machine may add to a whole run, not per upload: a lease renewal of a hold stretched
+# past a third of the lease (the budget above has no room left for it). The profile is printed on failure.
+RARE = 2
 
 
 @pytest.fixture(scope="module")
@@ -149,7 +152,7 @@ async def test_a_small_upload_costs_at_most_its_budget_of_statements_and_command
     for name, calls in sent.most_common():
         print(f"  {calls / UPLOADS:6.2f}  {name}")
     assert pg_total <= PG_BUDGET * UPLOADS, f"{pg_total / UPLOADS:.2f} PostgreSQL statements per upload"
-    assert redis_total <= REDIS_BUDGET * UPLOADS, f"{redis_total / UPLOADS:.2f} Redis commands per upload"
+    assert redis_total <= REDIS_BUDGET * UPLOADS + RARE, f"{redis_total / UPLOADS:.2f} Redis commands per upload"
     assert "EVAL" not in sent, "scripts go by EVALSHA"
 
 
