@@ -3,13 +3,14 @@
 Same rules as :class:`tusd_py.quotas.MemoryQuotaLedger` (:func:`tusd_py.quotas.check_quota`
 words every refusal), made safe across instances by the database:
 
-* a reservation is **one conditional statement**, ``UPDATE quota_usage ... WHERE owner = $1 AND
-  bytes + n <= cap AND unfinished + 1 <= most``: concurrent reservations of one user queue on
-  that row's lock, and each re-checks the condition against the committed usage, so instances
-  racing for the last bytes never jointly exceed the limit;
-* each upload has one claim row (owner, bytes, unfinished) changed in the same transaction as
-  the usage row, so settling (finish) and releasing (termination) are idempotent: a retry after
-  an outage, or two instances reporting one event, count it once.
+* a reservation is **one conditional statement** (``_RESERVE``): the usage row is inserted or
+  grown only while ``bytes + n <= cap AND unfinished + 1 <= most``, and the upload's claim is
+  inserted with it. Concurrent reservations of one user queue on that row's lock, and each
+  re-checks the condition against the committed usage, so instances racing for the last bytes
+  never jointly exceed the limit;
+* each upload has one claim row (owner, bytes, unfinished) changed in the same statement or
+  transaction as the usage row, so settling (finish, one statement) and releasing (termination)
+  are idempotent: a retry after an outage, or two instances reporting one event, count it once.
 """
 
 from __future__ import annotations
