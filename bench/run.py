@@ -392,7 +392,10 @@ def main() -> int:
                 for name, peer in plan(backend, names, with_sink=servers is None, servers=servers, engines=engines):
                     if peer.role == "sink" and run > 1:
                         continue  # the client's ceiling: once is enough
-                    with scaleout.cpu_split(peer, f"{backend} {name} run {run}"):
+                    with (
+                        scaleout.cpu_split(peer, f"{backend} {name} run {run}"),
+                        scaleout.counted(peer, backend, name, run),
+                    ):
                         m = measure(peer, name, run, args.quick, s3 if backend == "s3" else None, args.data_dir)
                     data.append(m)
                     clock = f"[{time.monotonic() - started:6.0f}s]"

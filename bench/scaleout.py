@@ -7,12 +7,19 @@ packages, started here on loopback, stopped by PID at the end). Printed per work
 its ratio to one tusd-py process and to @tus/server, and where the CPU went during the upload
 phase: the workers, Redis, PostgreSQL (every process of the cluster) and the rest of the machine
 (the client, SeaweedFS idle, other load), so that a 2-core result can be read for what it is.
+Also printed, per measurement: what coordination cost per upload (issue 27's budget), PostgreSQL
+statements of the server's database (``pg_stat_statements``, every statement: transaction control,
+start-up and migrations included, spread over the uploads) and Redis commands (the server's
+``total_commands_processed`` delta, which counts the commands scripts run too, and the script
+runs alone, EVALSHA and EVAL).
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
+import socket
 import sys
 import threading
 from collections.abc import Iterator
@@ -36,6 +43,8 @@ class Engines:
     redis_pid: int | None = None
     database_url: str = ""
     cpu: list[tuple[str, dict[str, float]]] = field(default_factory=list)
+    redis_port: int = 0
+    counts: list[tuple[str, str, int, dict[str, int]]] = field(default_factory=list)  # backend, workload, run
 
 
 ENGINES = Engines()
@@ -52,8 +61,11 @@ def engines(work: Path) -> Iterator[Engines | None]:
         print("bench: tusd-py x2 skipped: needs redis-server and PostgreSQL (scripts/ensure-system-packages.sh)")
         yield None
         return
-    with RedisServer(work / "redis") as redis, PostgresServer(bin_dir) as postgres:
+    stats = ("shared_preload_libraries=pg_stat_statements",)
+    with RedisServer(work / "redis") as redis, PostgresServer(bin_dir, settings=stats) as postgres:
+        asyncio.run(_sql(postgres.url(), "CREATE EXTENSION IF NOT EXISTS pg_stat_statements"))
         ENGINES.redis_url = redis.url
+        ENGINES.redis_port = redis.port
         ENGINES.redis_pid = redis.process.pid if redis.process is not None else None
         ENGINES.postgres = postgres
         yield ENGINES
@@ -138,6 +150,58 @@ def cpu_split(peer: Peer, label: str) -> Iterator[None]:
         ENGINES.cpu.append((label, spent))
 
 
+async def _sql(url: str, query: str, *args: object) -> Any:
+    import asyncpg
+
+    conn = await asyncpg.connect(url)
+    try:
+        return await conn.fetchval(query, *args)
+    finally:
+        await conn.close()
+
+
+def _redis_info(section: str) -> dict[str, str]:
+    with socket.create_connection(("127.0.0.1", ENGINES.redis_port), timeout=5) as sock:
+        sock.sendall(f"INFO {section}\r\n".encode())
+        header, _, body = sock.recv(65536).partition(b"\r\n")
+        for _ in range(100):
+            if len(body) >= int(header[1:]):
+                break
+            body += sock.recv(65536)
+    return dict(line.split(":", 1) for line in body.decode().splitlines() if ":" in line)
+
+
+def _redis_counts() -> dict[str, int]:
+    stats = _redis_info("stats") | _redis_info("commandstats")
+    scripts = 0
+    for name in ("cmdstat_evalsha", "cmdstat_eval"):
+        if name in stats:
+            scripts += int(stats[name].split(",", 1)[0].removeprefix("calls="))
+    return {"redis": int(stats["total_commands_processed"]), "scripts": scripts}
+
+
+@contextlib.contextmanager
+def counted(peer: Peer, backend: str, workload: str, run: int) -> Iterator[None]:
+    """Around one tusd-py x2 measurement: the statements and commands it cost (see the docstring)."""
+    if peer.name != NAME:
+        yield
+        return
+    before = _redis_counts()
+    yield
+    after = _redis_counts()
+    database = ENGINES.database_url.rsplit("/", 1)[1]
+    statements = asyncio.run(
+        _sql(
+            ENGINES.postgres.url(),
+            "SELECT COALESCE(SUM(calls), 0)::bigint FROM pg_stat_statements s"
+            " JOIN pg_database d ON d.oid = s.dbid WHERE d.datname = $1",
+            database,
+        )
+    )
+    spent = {k: after[k] - before[k] - (2 if k == "redis" else 0) for k in after}  # our two INFO calls
+    ENGINES.counts.append((backend, workload, run, {"postgres": int(statements), **spent}))
+
+
 def ratio_lines(data: list[Any], runs: int) -> list[str]:
     """tusd-py x2 against one tusd-py process and against @tus/server, per workload and run."""
 
@@ -160,6 +224,21 @@ def ratio_lines(data: list[Any], runs: int) -> list[str]:
                 theirs = found.get(other)
                 parts.append(f"/ {other}: " + ("-" if not theirs else f"{mine / theirs:.2f}x"))
             lines.append(f"fs {workload} run {run}: {NAME} " + ", ".join(parts))
+    for backend, workload, run, spent in ENGINES.counts:
+        uploads = next(
+            (m.result.get("uploads") for m in data if m.result and m.peer == NAME
+             and (m.backend, m.workload, m.run) == (backend, workload, run)),
+            None,
+        )  # fmt: skip
+        if uploads:
+            lines.append(
+                f"coordination per upload, {backend} {workload} run {run}: {spent['postgres'] / uploads:.1f}"
+                f" PostgreSQL statements, {spent['scripts'] / uploads:.1f} Redis script runs (EVALSHA),"
+                f" {spent['redis'] / uploads:.1f} Redis commands processed (commands inside scripts included);"
+                " from the server's start to its stop (processing as far as it got; the client's POST + PATCH"
+                " and verifying GETs); budget (issue 27, creation-with-upload processed to completed:"
+                " tests/postgres/test_coordination_budget.py): 10 statements, 6 commands"
+            )
     for label, spent in ENGINES.cpu:
         total = sum(max(0.0, v) for v in spent.values()) or 1.0
         shares = ", ".join(f"{k} {v:.1f} s ({100 * max(0.0, v) / total:.0f}%)" for k, v in spent.items())

@@ -64,6 +64,8 @@ class PostgresServer:
     port: int = 0
     directory: Path | None = None
     user: str = "tusd"
+    #: Extra server settings (``name=value``), e.g. ``shared_preload_libraries=pg_stat_statements``.
+    settings: tuple[str, ...] = ()
 
     @property
     def data_dir(self) -> Path:
@@ -104,6 +106,7 @@ class PostgresServer:
             self.port = _free_port()
         # fsync off: test data, and the machine is shared; durability is PostgreSQL's own concern.
         options = f"-c listen_addresses=127.0.0.1 -p {self.port} -k '' -c fsync=off -c max_connections=200"
+        options += "".join(f" -c {setting}" for setting in self.settings)
         self._run(
             [str(self.bin_dir / "pg_ctl"), "start", "-w", "-t", str(int(START_TIMEOUT)), "-D", str(self.data_dir),
              "-l", str(self.log_file), "-o", options]

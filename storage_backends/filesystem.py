@@ -243,10 +243,10 @@ class FileStore(DataStore):
         fence = fence or NO_FENCE
         data_path = self._data_path(info.id)
         # A shared lock's fence (tokens > 0): every batch is appended under the upload's fence
-        # file (file_fence.py) after the lock service confirmed this holder. Unfenced: no extra call.
+        # file (file_fence.py) after the lock service confirmed this holder (once per batch, just
+        # before it: nothing is committed earlier, so no check up front). Unfenced: no extra call.
         file_fence = None
         if fence.token:
-            await fence.check()
             file_fence = await asyncio.to_thread(FileFence, data_path.with_name(info.id + FENCE_SUFFIX), fence.token)
         try:
             if verify is None:

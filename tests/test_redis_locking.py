@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
 import pytest
+import redis.asyncio as aioredis
 
 from conformance.redis_server import RedisServer
 from storage_backends.base import UploadInfo
@@ -15,7 +16,7 @@ from storage_backends.fencing import FenceLost
 from storage_backends.file_fence import FENCE_SUFFIX, FileFence
 from storage_backends.filesystem import FileStore
 from tusd_py.locking import LockUnavailable, UploadLocked
-from tusd_py.redis_locking import LockServiceError, RedisFence, RedisLocker
+from tusd_py.redis_locking import PREFIX, RELEASED_CHANNEL, LockServiceError, RedisFence, RedisLocker
 
 pytestmark = pytest.mark.redis
 
@@ -67,6 +68,39 @@ async def test_release_request_reaches_the_holder_on_another_instance(make: Make
         assert two.is_locked("up") and not one.is_locked("up")
     await task
     assert order == ["released", "newcomer"]
+
+
+async def test_a_release_is_announced_only_when_another_instance_waits(make: Make, redis_url: str) -> None:
+    one, two = await make(), await make(wait=5.0)
+    listener = aioredis.from_url(redis_url, decode_responses=True)
+    bus = listener.pubsub()
+    await bus.subscribe(RELEASED_CHANNEL)
+    assert (await bus.get_message(timeout=5))["type"] == "subscribe"
+
+    async def announced() -> list[str]:
+        heard = []
+        while (message := await bus.get_message(timeout=0.5)) is not None:
+            heard.append(message["data"])
+        return heard
+
+    try:
+        async with one.lock("quiet"):
+            pass
+        assert await announced() == []  # nobody waited: no broadcast to every instance
+        held = one.lock("busy")
+        await held.__aenter__()
+        waiter = asyncio.create_task(two.lock("busy").__aenter__())
+        for _ in range(100):  # the waiter's first try leaves its flag
+            if await listener.exists(PREFIX + "waiting:busy"):
+                break
+            await asyncio.sleep(0.05)
+        await held.__aexit__(None, None, None)
+        await asyncio.wait_for(waiter, 5)
+        assert await announced() == ["busy"]
+        assert not await listener.exists(PREFIX + "waiting:busy")  # taken with the announcement
+    finally:
+        await bus.aclose()
+        await listener.aclose()
 
 
 async def test_try_lock_across_instances_and_tokens_grow(make: Make) -> None:

@@ -13,7 +13,9 @@ Built from three Redis parts:
   requests, releases). A waiter registers before it tries, so a release announced after its try
   wakes it; it polls as a fallback (a lost subscription, a dead holder whose lease runs out). The
   holder, told to let go, ends its body stream (``on_release_request``), commits what arrived,
-  releases and announces the release;
+  and releases. The release is announced only when someone waits: a try that finds the lock
+  taken leaves a ``waiting:<id>`` flag (in the same script), and the release script publishes
+  only if it finds (and removes) that flag, so an uncontended upload costs no broadcast;
 - a fencing token, taken with the lease in the same script: ``max(previous + 1, Redis time in
   µs)``, so tokens keep growing even when Redis restarts empty. The lock yields a
   :class:`RedisFence` that the write hands to the storage backend: before each commit point the
@@ -26,6 +28,11 @@ lease, so that pause must exceed the full ``--redis-lease`` before anyone else c
 lock. The filesystem closes it entirely (``storage_backends/file_fence.py``: token and file size
 compared under an flock, in the same critical section as the write); on S3 the info PUT is the
 step after the check, and the lease (10 s by default) is longer than an S3 request.
+
+The scripts are loaded once and run by EVALSHA (redis-py's ``register_script``, which loads
+them again after a Redis restart). An uncontended hold costs two commands, the acquisition and
+the release, plus one per commit point (the fence check); renewals run only for holds that
+outlive a third of the lease.
 
 Redis unreachable: taking a lock raises :class:`~tusd_py.locking.LockUnavailable` (503 with the
 reason) and a fence check refuses the commit, so nothing is written without a confirmed lock.
@@ -43,6 +50,7 @@ from dataclasses import dataclass, field
 
 import redis.asyncio as aioredis
 import structlog
+from redis.commands.core import AsyncScript
 from redis.exceptions import RedisError
 
 from storage_backends.fencing import Fence, FenceLost
@@ -61,7 +69,7 @@ FENCE_KEY_TTL_MS = 24 * 3600 * 1000
 #: Seconds one Redis command may take before the lock service counts as unreachable.
 COMMAND_TIMEOUT = 2.0
 
-# KEYS: lock, fence. ARGV: owner, lease ms, fence ttl ms. -> {1, token} or {0, current owner}
+# KEYS: lock, fence, waiting. ARGV: owner, lease ms, fence ttl ms. -> {1, token} or {0, current owner}
 _ACQUIRE = """
 if redis.call('set', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then
   local t = redis.call('time')
@@ -71,6 +79,7 @@ if redis.call('set', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then
   redis.call('set', KEYS[2], string.format('%d', token), 'PX', ARGV[3])
   return {1, token}
 end
+redis.call('set', KEYS[3], '1', 'PX', ARGV[2])
 return {0, redis.call('get', KEYS[1]) or ''}
 """
 # KEYS: lock, fence. ARGV: owner, lease ms, token, fence ttl ms. -> 1 if still ours (renewed), else 0
@@ -82,15 +91,19 @@ if redis.call('get', KEYS[1]) == ARGV[1] and redis.call('get', KEYS[2]) == ARGV[
 end
 return 0
 """
-# KEYS: lock. ARGV: owner, channel, upload id. -> 1 if released (and announced), else 0
+# KEYS: lock, waiting. ARGV: owner, channel, upload id. -> 1 if released, else 0; announced if awaited
 _RELEASE = """
 if redis.call('get', KEYS[1]) == ARGV[1] then
   redis.call('del', KEYS[1])
-  redis.call('publish', ARGV[2], ARGV[3])
+  if redis.call('del', KEYS[2]) == 1 then
+    redis.call('publish', ARGV[2], ARGV[3])
+  end
   return 1
 end
 return 0
 """
+
+_SCRIPTS = {"acquire": _ACQUIRE, "renew": _RENEW, "release": _RELEASE}
 
 
 def _lock_key(upload_id: str) -> str:
@@ -99,6 +112,10 @@ def _lock_key(upload_id: str) -> str:
 
 def _fence_key(upload_id: str) -> str:
     return f"{PREFIX}fence:{upload_id}"
+
+
+def _waiting_key(upload_id: str) -> str:
+    return f"{PREFIX}waiting:{upload_id}"
 
 
 @dataclass(eq=False)
@@ -146,6 +163,7 @@ class RedisLocker(Locker):
         self._timeout = timeout
         self._lease_ms = int(lease * 1000)
         self._redis: aioredis.Redis | None = None
+        self._scripts: dict[str, AsyncScript] = {}
         self._instance = secrets.token_hex(8)
         self._held: dict[str, RedisFence] = {}
         self._waiters: dict[str, set[asyncio.Event]] = {}
@@ -178,6 +196,7 @@ class RedisLocker(Locker):
             await self._redis.aclose()
             self._redis = None
             raise LockServiceError(f"cannot reach Redis for upload locks: {exc}") from exc
+        self._scripts = {name: self._redis.register_script(body) for name, body in _SCRIPTS.items()}
         self._bus = asyncio.create_task(self._listen())
 
     async def close(self) -> None:
@@ -253,8 +272,9 @@ class RedisLocker(Locker):
     # -- scripts -------------------------------------------------------------------------------
     async def _try(self, upload_id: str, owner: str) -> tuple[bool, str | int]:
         try:
-            got, value = await self.redis.eval(
-                _ACQUIRE, 2, _lock_key(upload_id), _fence_key(upload_id), owner, self._lease_ms, FENCE_KEY_TTL_MS
+            got, value = await self._scripts["acquire"](
+                keys=[_lock_key(upload_id), _fence_key(upload_id), _waiting_key(upload_id)],
+                args=[owner, self._lease_ms, FENCE_KEY_TTL_MS],
             )
         except (RedisError, OSError) as exc:
             raise LockUnavailable(f"{self.where} cannot be reached") from exc
@@ -262,15 +282,9 @@ class RedisLocker(Locker):
 
     async def renew(self, hold: RedisFence) -> bool:
         """Extend the lease if ``hold`` still owns it and no newer token exists (raises RedisError)."""
-        result = await self.redis.eval(
-            _RENEW,
-            2,
-            _lock_key(hold.upload_id),
-            _fence_key(hold.upload_id),
-            hold.owner,
-            self._lease_ms,
-            str(hold.token),
-            FENCE_KEY_TTL_MS,
+        result = await self._scripts["renew"](
+            keys=[_lock_key(hold.upload_id), _fence_key(hold.upload_id)],
+            args=[hold.owner, self._lease_ms, str(hold.token), FENCE_KEY_TTL_MS],
         )
         return bool(result)
 
@@ -299,7 +313,10 @@ class RedisLocker(Locker):
             del self._held[hold.upload_id]
         self._wake(hold.upload_id)  # waiters of this instance need no round trip
         try:
-            await self.redis.eval(_RELEASE, 1, _lock_key(hold.upload_id), hold.owner, RELEASED_CHANNEL, hold.upload_id)
+            await self._scripts["release"](
+                keys=[_lock_key(hold.upload_id), _waiting_key(hold.upload_id)],
+                args=[hold.owner, RELEASED_CHANNEL, hold.upload_id],
+            )
         except (RedisError, OSError) as exc:
             # The lease runs out by itself; until then others wait (or get 423), never write.
             log.warning(

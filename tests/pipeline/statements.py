@@ -40,7 +40,7 @@ async def statements(store: RecordingStore) -> AsyncIterator[list[Statement]]:
         return
     assert isinstance(store, PostgresRecordingStore)
     database = store.database
-    plain = database.transaction
+    plain = database.connection  # transaction() takes its connection from here too
 
     def logged(record: Any) -> None:
         seen.append(Statement(record.query, tuple(record.args or ())))
@@ -54,12 +54,12 @@ async def statements(store: RecordingStore) -> AsyncIterator[list[Statement]]:
             finally:
                 conn.remove_query_logger(logged)
 
-    database.transaction = traced  # type: ignore[method-assign]
+    database.connection = traced  # type: ignore[method-assign]
     try:
         yield seen
         await asyncio.sleep(0)  # asyncpg calls query loggers with call_soon
     finally:
-        database.transaction = plain  # type: ignore[method-assign]
+        database.connection = plain  # type: ignore[method-assign]
 
 
 def touching(seen: list[Statement], table: str) -> list[Statement]:

@@ -15,6 +15,7 @@ from tusd_py.pipeline.states import (
     IllegalTransition,
     Status,
     allowed_events,
+    moves,
     transition,
 )
 
@@ -84,3 +85,23 @@ def test_random_event_sequences(events: list[Event]) -> None:
         assert status is not S.RECORDED
         if status is S.UPLOADING:
             assert before in (S.RECORDED, S.UPLOADING)
+
+
+def test_moves_gives_an_events_sources_and_its_one_target() -> None:
+    sources, target = moves(Event.JOB_CLAIMED)
+    assert sources == {Status.UPLOADED, Status.PROCESSING} and target is Status.PROCESSING
+    for status in Status:  # the same answer as transition(), status by status
+        if status in sources:
+            assert transition(status, Event.JOB_CLAIMED) is target
+        else:
+            with pytest.raises(IllegalTransition):
+                transition(status, Event.JOB_CLAIMED)
+    assert moves(Event.UPLOAD_FINISHED) == ({Status.RECORDED, Status.UPLOADING}, Status.UPLOADED)
+
+
+def test_moves_refuses_an_event_whose_next_status_depends_on_the_current_one(monkeypatch: pytest.MonkeyPatch) -> None:
+    table = {status: dict(follows) for status, follows in TRANSITIONS.items()}
+    table[Status.FAILED][Event.JOB_CLAIMED] = Status.FAILED
+    monkeypatch.setattr("tusd_py.pipeline.states.TRANSITIONS", table)
+    with pytest.raises(ValueError, match="leads to 2 statuses"):
+        moves(Event.JOB_CLAIMED)

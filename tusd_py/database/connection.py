@@ -4,12 +4,19 @@ Driver: asyncpg. It is asyncio-native (no thread per connection), speaks the bin
 with prepared statements (the job claim and the quota reservation run on every upload), and has
 a built-in pool and LISTEN/NOTIFY callbacks, which is all this needs.
 
-Every use goes through :meth:`Database.transaction`, which turns "the database cannot be
-reached" (refused connection, a server shutting down or restarting, a connection dropped
+Every use goes through :meth:`Database.transaction` (several statements, one transaction) or
+:meth:`Database.connection` (one statement, in autocommit: no BEGIN/COMMIT round trips), which
+turn "the database cannot be reached" (refused connection, a server shutting down or restarting, a connection dropped
 mid-statement, a timeout) into :class:`~tusd_py.errors.StateStoreUnavailable` (503 with a
 reason). The pool replaces broken connections on the next acquire, so once PostgreSQL is back
 the next call works: no restart of tusd-py. :attr:`Database.available` tells whether the last
 call reached the database.
+
+A connection goes back to the pool without asyncpg's reset query (``pg_advisory_unlock_all()``,
+``CLOSE ALL``, ``UNLISTEN *``, ``RESET ALL``: four statements per use): no pooled connection is
+ever given session state. Migrations take their advisory lock on a connection of their own,
+LISTEN runs on a dedicated one, nothing runs ``SET`` or opens a cursor outside a transaction. An
+unfinished transaction (a cancelled caller) is still rolled back by asyncpg before reuse.
 
 :meth:`Database.listen` keeps one dedicated connection LISTENing on a channel and calls back on
 every notification, and also after it (re)connects, since notifications sent while it was
@@ -47,6 +54,11 @@ Conn: TypeAlias = "asyncpg.pool.PoolConnectionProxy[asyncpg.Record]"
 LISTEN_RETRY = 2.0  # seconds between attempts to re-establish a lost LISTEN connection
 
 
+async def _keep_session(conn: asyncpg.Connection) -> None:
+    """The pool's reset: nothing to undo (see the module docstring); asyncpg has already rolled
+    back a transaction left open."""
+
+
 class Database:
     def __init__(
         self,
@@ -73,15 +85,19 @@ class Database:
         if self._pool is not None:
             return
         try:
+            conn = await asyncpg.connect(self.url, timeout=self._connect_timeout)
+            try:
+                await migrate(conn)
+            finally:
+                await conn.close()
             pool = await asyncpg.create_pool(
                 self.url,
                 min_size=self._min_size,
                 max_size=self._max_size,
                 timeout=self._connect_timeout,
                 command_timeout=self._command_timeout,
+                reset=_keep_session,
             )
-            async with pool.acquire() as conn:
-                await migrate(conn)
         except UNREACHABLE as exc:
             self._users -= 1
             raise StateStoreUnavailable(f"{type(exc).__name__}: {exc}") from exc
@@ -103,10 +119,17 @@ class Database:
     @contextlib.asynccontextmanager
     async def transaction(self) -> AsyncIterator[Conn]:
         """One connection in one transaction; unreachable database -> StateStoreUnavailable."""
+        async with self.connection() as conn, conn.transaction():
+            yield conn
+
+    @contextlib.asynccontextmanager
+    async def connection(self) -> AsyncIterator[Conn]:
+        """One connection in autocommit (each statement its own transaction, no BEGIN/COMMIT sent);
+        unreachable database -> StateStoreUnavailable."""
         if self._pool is None:
             raise RuntimeError("database is not open")
         try:
-            async with self._pool.acquire() as conn, conn.transaction():
+            async with self._pool.acquire() as conn:
                 yield conn
         except UNREACHABLE as exc:
             if self.available:
@@ -122,7 +145,7 @@ class Database:
         Free while it is reachable (no round trip); one ``SELECT 1`` while it is known to be down."""
         if self.available:
             return
-        async with self.transaction() as conn:
+        async with self.connection() as conn:
             await conn.execute("SELECT 1")
 
     def listen(self, channel: str, callback: Callable[[], None]) -> None:

@@ -116,8 +116,9 @@ MIGRATIONS: tuple[tuple[int, str, str], ...] = (
 LATEST = MIGRATIONS[-1][0]
 
 
-async def migrate(conn: asyncpg.pool.PoolConnectionProxy[asyncpg.Record]) -> list[int]:
-    """Apply the missing migrations; return the versions this call applied."""
+async def migrate(conn: asyncpg.Connection) -> list[int]:
+    """Apply the missing migrations; return the versions this call applied. ``conn`` is not a pooled
+    connection: it holds a session-level advisory lock meanwhile."""
     applied: list[int] = []
     await conn.execute("SELECT pg_advisory_lock($1)", MIGRATION_LOCK)
     try:

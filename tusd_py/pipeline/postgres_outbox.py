@@ -48,7 +48,7 @@ class PostgresOutbox:
 
     async def claim_events(self, holder: str, lease_seconds: float, limit: int) -> list[OutboxEvent]:
         now = self._clock()
-        async with self.database.transaction() as conn:
+        async with self.database.connection() as conn:
             rows = await conn.fetch(
                 "UPDATE hook_outbox SET lease_holder = $1, lease_until = $2, attempts = attempts + 1"
                 f" WHERE ctid = ANY(ARRAY({_DUE}))"
@@ -58,7 +58,7 @@ class PostgresOutbox:
         return sorted((outbox_event_from(row) for row in rows), key=lambda e: (e.not_before, e.created_at))
 
     async def event_delivered(self, event_id: str, target: str, holder: str) -> bool:
-        async with self.database.transaction() as conn:
+        async with self.database.connection() as conn:
             done = await conn.fetchval(
                 "DELETE FROM hook_outbox WHERE event_id = $1 AND target = $2 AND lease_holder = $3 RETURNING TRUE",
                 event_id, target, holder,
@@ -68,7 +68,7 @@ class PostgresOutbox:
     async def event_failed(self, event_id: str, target: str, holder: str, error: str, retry_at: float | None) -> bool:
         if retry_at is None:
             return await self.event_delivered(event_id, target, holder)
-        async with self.database.transaction() as conn:
+        async with self.database.connection() as conn:
             done = await conn.fetchval(
                 "UPDATE hook_outbox SET not_before = $4, last_error = $5, lease_holder = NULL, lease_until = 0"
                 " WHERE event_id = $1 AND target = $2 AND lease_holder = $3 RETURNING TRUE",
@@ -77,7 +77,7 @@ class PostgresOutbox:
         return bool(done)
 
     async def release_events(self, holder: str) -> int:
-        async with self.database.transaction() as conn:
+        async with self.database.connection() as conn:
             rows = await conn.fetch(
                 "UPDATE hook_outbox SET lease_holder = NULL, lease_until = 0 WHERE lease_holder = $1 RETURNING 1",
                 holder,
@@ -85,7 +85,7 @@ class PostgresOutbox:
         return len(rows)
 
     async def drop_events_before(self, cutoff: float, limit: int) -> list[OutboxEvent]:
-        async with self.database.transaction() as conn:
+        async with self.database.connection() as conn:
             rows = await conn.fetch(
                 "DELETE FROM hook_outbox WHERE ctid = ANY(ARRAY(SELECT ctid FROM hook_outbox"
                 "  WHERE created_at < $1 AND lease_until <= $2 ORDER BY created_at LIMIT $3 FOR UPDATE SKIP LOCKED))"
@@ -95,15 +95,15 @@ class PostgresOutbox:
         return [outbox_event_from(row) for row in rows]
 
     async def next_event_due(self) -> float | None:
-        async with self.database.transaction() as conn:
+        async with self.database.connection() as conn:
             due = await conn.fetchval("SELECT MIN(GREATEST(not_before, lease_until)) FROM hook_outbox")
         return None if due is None else float(due)
 
     async def count_events(self) -> int:
-        async with self.database.transaction() as conn:
+        async with self.database.connection() as conn:
             return int(await conn.fetchval("SELECT COUNT(*) FROM hook_outbox"))
 
     async def pending_events(self, limit: int = 100) -> list[OutboxEvent]:
-        async with self.database.transaction() as conn:
+        async with self.database.connection() as conn:
             rows = await conn.fetch(f"SELECT {OUTBOX_COLUMNS} FROM hook_outbox ORDER BY created_at LIMIT $1", limit)
         return [outbox_event_from(row) for row in rows]

@@ -41,6 +41,19 @@ from tusd_py.pipeline.models import (
     StorageStats,
 )
 from tusd_py.pipeline.postgres_outbox import PostgresOutbox
+from tusd_py.pipeline.postgres_statements import (
+    CLAIM,
+    CLAIM_FROM,
+    CLAIM_TO,
+    COMPLETE,
+    COMPLETE_FROM,
+    COMPLETE_TO,
+    CREATE,
+    FINISH,
+    FINISH_FROM,
+    FINISH_TO,
+    NEXT_DUE,
+)
 from tusd_py.pipeline.rows import job_from, recording_from
 from tusd_py.pipeline.states import UPLOAD_COMPLETE, Event, IllegalTransition, Status, transition
 from tusd_py.pipeline.store import (
@@ -58,6 +71,7 @@ from tusd_py.pipeline.store import (
 log = structlog.get_logger(__name__)
 
 JOB_CHANNEL = "tusd_py_jobs"
+_NO_HINT = object()  # next_due: no claim has said when the next job is due since it was last asked
 _JOB_SELECT = "SELECT j.*, r.owner AS owner FROM jobs j JOIN recordings r ON r.id = j.upload_id"
 _RUNNING, _QUEUED = JobStatus.RUNNING.value, JobStatus.QUEUED.value
 _DONE, _DEAD = JobStatus.DONE.value, JobStatus.DEAD.value
@@ -110,6 +124,7 @@ class PostgresRecordingStore(PostgresOutbox, RecordingStore):
         self._clock = clock
         self._wake: list[Callable[[], None]] = []
         self._open = False
+        self._due_hint: float | object | None = _NO_HINT
 
     async def open(self) -> None:
         if self._open:
@@ -138,15 +153,16 @@ class PostgresRecordingStore(PostgresOutbox, RecordingStore):
 
     async def create_recording(self, recording: Recording, events: Sequence[OutboxEvent] = ()) -> Recording:
         rec = recording
-        async with self.database.transaction() as conn:
+        values = (
+            rec.id, rec.owner, rec.status.value, rec.mode, rec.filename, rec.length, rec.offset,
+            rec.created_at, rec.updated_at,
+        )  # fmt: skip
+        # Without events: one statement in autocommit (the row, or the one that already exists).
+        session = self.database.transaction() if events else self.database.connection()
+        async with session as conn:
             await outbox.insert(conn, events)
-            await conn.execute(
-                'INSERT INTO recordings (id, owner, status, mode, filename, length, "offset", created_at, updated_at)'
-                " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (id) DO NOTHING",
-                rec.id, rec.owner, rec.status.value, rec.mode, rec.filename, rec.length, rec.offset,
-                rec.created_at, rec.updated_at,
-            )  # fmt: skip
-            return recording_from(await _load(conn, rec.id, lock=False))
+            row = await conn.fetchrow(CREATE, *values)
+            return recording_from(row if row is not None else await _load(conn, rec.id, lock=False))
 
     async def report_progress(self, upload_id: str, offset: int, events: Sequence[OutboxEvent] = ()) -> Recording:
         async with self.database.transaction() as conn:
@@ -162,6 +178,15 @@ class PostgresRecordingStore(PostgresOutbox, RecordingStore):
     async def mark_uploaded(
         self, upload_id: str, offset: int | None = None, events: Sequence[OutboxEvent] = ()
     ) -> tuple[Recording, bool]:
+        self._forget_due()
+        if not events:  # the usual case: one statement; anything unusual takes the path below
+            async with self.database.connection() as conn:
+                now = self._clock()
+                row = await conn.fetchrow(
+                    FINISH, upload_id, offset, now, uuid.uuid4().hex, list(FINISH_FROM), FINISH_TO.value, JOB_CHANNEL
+                )
+            if row is not None:
+                return recording_from(row), bool(row["inserted"])
         async with self.database.transaction() as conn:
             row = await _load(conn, upload_id)  # FOR UPDATE: concurrent finishes queue here; missing: no events
             await outbox.insert(conn, events)
@@ -185,6 +210,7 @@ class PostgresRecordingStore(PostgresOutbox, RecordingStore):
             return recording_from(await _load(conn, upload_id, lock=False)), inserted is not None
 
     async def delete_recording(self, upload_id: str, events: Sequence[OutboxEvent] = ()) -> bool:
+        self._forget_due()
         async with self.database.transaction() as conn:
             await outbox.insert(conn, events)
             # Job row first, then the recording: the order the claim and the reports lock them in,
@@ -193,7 +219,7 @@ class PostgresRecordingStore(PostgresOutbox, RecordingStore):
             return bool(await conn.fetchval("DELETE FROM recordings WHERE id = $1 RETURNING TRUE", upload_id))
 
     async def get_recording(self, upload_id: str, owner: OwnerFilter = EVERYONE) -> Recording:
-        async with self.database.transaction() as conn:
+        async with self.database.connection() as conn:
             row = await _load(conn, upload_id, lock=False)
         if owner is not EVERYONE and row["owner"] != owner:
             raise RecordingNotFound(upload_id)
@@ -221,7 +247,7 @@ class PostgresRecordingStore(PostgresOutbox, RecordingStore):
             n = len(params)
             where.append(f"(created_at < ${n - 1} OR (created_at = ${n - 1} AND id < ${n}))")
         params.append(limit + 1)  # one extra row tells whether another page exists
-        async with self.database.transaction() as conn:
+        async with self.database.connection() as conn:
             rows = await conn.fetch(
                 f"SELECT * FROM recordings WHERE {' AND '.join(where)}"
                 f" ORDER BY created_at DESC, id DESC LIMIT ${len(params)}",
@@ -233,7 +259,7 @@ class PostgresRecordingStore(PostgresOutbox, RecordingStore):
 
     async def stats(self, owner: str | None) -> StorageStats:
         by_status = {status: StatusTotals() for status in Status}
-        async with self.database.transaction() as conn:
+        async with self.database.connection() as conn:
             rows = await conn.fetch(
                 'SELECT status, COUNT(*) AS n, COALESCE(SUM("offset"), 0) AS size FROM recordings'
                 " WHERE owner IS NOT DISTINCT FROM $1 GROUP BY status",
@@ -249,7 +275,7 @@ class PostgresRecordingStore(PostgresOutbox, RecordingStore):
         )
 
     async def not_yet_uploaded(self, after: str, limit: int) -> list[str]:
-        async with self.database.transaction() as conn:
+        async with self.database.connection() as conn:
             rows = await conn.fetch(
                 "SELECT id FROM recordings WHERE status = ANY($1::text[]) AND id > $2 ORDER BY id LIMIT $3",
                 [Status.RECORDED.value, Status.UPLOADING.value], after, limit,
@@ -258,7 +284,7 @@ class PostgresRecordingStore(PostgresOutbox, RecordingStore):
 
     async def failed_before(self, cutoff: float, owner: OwnerFilter = EVERYONE) -> list[str]:
         clause, params = _owner_clause(owner, "owner", 3)
-        async with self.database.transaction() as conn:
+        async with self.database.connection() as conn:
             rows = await conn.fetch(
                 f"SELECT id FROM recordings WHERE status = $1 AND updated_at < $2 AND {clause} ORDER BY id",
                 Status.FAILED.value, cutoff, *params,
@@ -278,7 +304,7 @@ class PostgresRecordingStore(PostgresOutbox, RecordingStore):
         if not wanted:
             return []
         clause, params = _owner_clause(owner, "r.owner", 3)
-        async with self.database.transaction() as conn:
+        async with self.database.connection() as conn:
             rows = await conn.fetch(
                 f"{_JOB_SELECT} WHERE j.status = ANY($1::text[]) AND {clause}"
                 " ORDER BY j.not_before, j.created_at LIMIT $2",
@@ -287,7 +313,7 @@ class PostgresRecordingStore(PostgresOutbox, RecordingStore):
         return [job_from(row) for row in rows]
 
     async def queue_depth(self) -> QueueDepth:
-        async with self.database.transaction() as conn:
+        async with self.database.connection() as conn:
             rows = await conn.fetch(
                 "SELECT status, COUNT(*), MIN(created_at) FROM jobs WHERE status = ANY($1::text[]) GROUP BY status",
                 [status.value for status in LIVE_JOBS],
@@ -295,50 +321,48 @@ class PostgresRecordingStore(PostgresOutbox, RecordingStore):
         return queue_depth_from([tuple(row) for row in rows])
 
     async def claim_job(self) -> Claim | None:
+        """One statement: the due job and its recording, both changed; none due: when one will be."""
+        self._forget_due()
         for _ in range(100):  # bounded: each round either claims, finds nothing, or buries a bad row
-            async with self.database.transaction() as conn:
-                now = self._clock()
-                # A due queued job, or a running one whose claimant let its lease run out.
+            now = self._clock()
+            async with self.database.connection() as conn:
                 row = await conn.fetchrow(
-                    "SELECT id, upload_id FROM jobs"
-                    " WHERE (status = $1 AND not_before <= $3) OR (status = $2 AND lease_until < $3)"
-                    " ORDER BY not_before, created_at LIMIT 1 FOR UPDATE SKIP LOCKED",
-                    _QUEUED, _RUNNING, now,
+                    CLAIM, _QUEUED, _RUNNING, now, self.instance, now + self.lease_seconds,
+                    list(CLAIM_FROM), CLAIM_TO.value,
                 )  # fmt: skip
-                if row is None:
+                assert row is not None  # the statement always answers one row
+                if row["job"] is None:
+                    self._due_hint = None if row["due"] is None else float(row["due"])
                     return None
-                rec = await _load(conn, row["upload_id"])
-                try:
-                    await _set_status(conn, rec, Event.JOB_CLAIMED, now, attempts=rec["attempts"] + 1)
-                except IllegalTransition as exc:
-                    log.error("job does not match its recording", job_id=row["id"], error=str(exc))
-                    await conn.execute(
-                        "UPDATE jobs SET status = $2, last_error = $3, updated_at = $4 WHERE id = $1",
-                        row["id"], _DEAD, str(exc), now,
-                    )  # fmt: skip
-                    continue
+                job = msgspec.json.decode(row["job"])
+                if row["rec"] is not None:
+                    rec = msgspec.json.decode(row["rec"])
+                    return Claim(job=job_from({**job, "owner": rec["owner"]}), recording=recording_from(rec))
+                # The job was claimed but its recording is in no status a claim may follow: bury it.
+                status = await conn.fetchval("SELECT status FROM recordings WHERE id = $1", job["upload_id"])
+                error = str(IllegalTransition(Status(status), Event.JOB_CLAIMED)) if status else "recording missing"
+                log.error("job does not match its recording", job_id=job["id"], error=error)
                 await conn.execute(
-                    "UPDATE jobs SET status = $2, attempts = attempts + 1, claimed_at = $3,"
-                    " claim_token = claim_token + 1, claimed_by = $4, lease_until = $5, updated_at = $3 WHERE id = $1",
-                    row["id"], _RUNNING, now, self.instance, now + self.lease_seconds,
+                    "UPDATE jobs SET status = $2, last_error = $3, updated_at = $4 WHERE id = $1 AND claim_token = $5",
+                    job["id"], _DEAD, error, now, job["claim_token"],
                 )  # fmt: skip
-                job = await conn.fetchrow(f"{_JOB_SELECT} WHERE j.id = $1", row["id"])
-                assert job is not None  # locked by this transaction
-                recording = await _load(conn, row["upload_id"], lock=False)
-                return Claim(job=job_from(job), recording=recording_from(recording))
         return None
 
+    def _forget_due(self) -> None:
+        """A change to the jobs here (or another claim) makes the last empty claim's answer old."""
+        self._due_hint = _NO_HINT
+
     async def next_due(self) -> float | None:
-        async with self.database.transaction() as conn:
-            due = await conn.fetchval(
-                "SELECT LEAST((SELECT MIN(not_before) FROM jobs WHERE status = $1),"
-                " (SELECT MIN(lease_until) FROM jobs WHERE status = $2))",
-                _QUEUED, _RUNNING,
-            )  # fmt: skip
+        hint, self._due_hint = self._due_hint, _NO_HINT
+        if hint is not _NO_HINT:  # the claim that just found nothing said when the next job is due
+            return hint  # type: ignore[return-value]
+        async with self.database.connection() as conn:
+            due = await conn.fetchval(f"SELECT {NEXT_DUE}", _QUEUED, _RUNNING)
         return None if due is None else float(due)
 
     async def renew_lease(self, job_id: str, claim_token: int) -> bool:
-        async with self.database.transaction() as conn:
+        self._forget_due()
+        async with self.database.connection() as conn:
             renewed = await conn.fetchval(
                 "UPDATE jobs SET lease_until = $4 WHERE id = $1 AND status = $2 AND claim_token = $3 RETURNING TRUE",
                 job_id, _RUNNING, claim_token, self._clock() + self.lease_seconds,
@@ -355,7 +379,16 @@ class PostgresRecordingStore(PostgresOutbox, RecordingStore):
     async def complete_job(
         self, job_id: str, claim_token: int, results: dict[str, Any], events: Sequence[OutboxEvent] = ()
     ) -> bool:
+        self._forget_due()
         encoded = msgspec.json.encode(results).decode("utf-8")  # fail here, in the caller, if not JSON
+        if not events:  # the usual case: one statement; a refusal is looked at on the path below
+            async with self.database.connection() as conn:
+                done = await conn.fetchval(
+                    COMPLETE, job_id, claim_token, _RUNNING, _DONE, self._clock(), encoded,
+                    list(COMPLETE_FROM), COMPLETE_TO.value,
+                )  # fmt: skip
+            if done:
+                return True
         async with self.database.transaction() as conn:
             job = await self._current_claim(conn, job_id, claim_token)
             if job is None:
@@ -375,6 +408,7 @@ class PostgresRecordingStore(PostgresOutbox, RecordingStore):
     async def fail_attempt(
         self, job_id: str, claim_token: int, error: str, retry_in: float | None, events: Sequence[OutboxEvent] = ()
     ) -> bool:
+        self._forget_due()
         async with self.database.transaction() as conn:
             job = await self._current_claim(conn, job_id, claim_token)
             if job is None:
@@ -413,6 +447,7 @@ class PostgresRecordingStore(PostgresOutbox, RecordingStore):
         return [row["upload_id"] for row in rows]
 
     async def retry(self, owner: str | None, stuck_before: float | None = None) -> list[str]:
+        self._forget_due()
         async with self.database.transaction() as conn:
             now = self._clock()
             failed = await conn.fetch(

@@ -99,3 +99,14 @@ def transition(status: Status, event: Event) -> Status:
 
 def allowed_events(status: Status) -> frozenset[Event]:
     return frozenset(TRANSITIONS[status])
+
+
+def moves(event: Event) -> tuple[frozenset[Status], Status]:
+    """The statuses ``event`` may happen in and the one status it leads to from each of them, for
+    a store that applies the rule inside one statement (``WHERE status = ANY(...)``). Raises
+    ValueError for an event whose next status depends on the current one."""
+    sources = {status: follows[event] for status, follows in TRANSITIONS.items() if event in follows}
+    targets = set(sources.values())
+    if len(targets) != 1:
+        raise ValueError(f"event {event.value!r} leads to {len(targets)} statuses")
+    return frozenset(sources), targets.pop()
