@@ -150,7 +150,7 @@ def test_page_behind_a_proxy_prefix_keeps_the_prefix_in_every_url(
     paths = result["paths"]
     assert [entry for entry in paths if not entry.split(" ", 1)[1].startswith("/uploads/")] == []
     assert any(entry.startswith("PATCH /uploads/files/") for entry in paths), paths
-    assert any(entry.startswith("GET /uploads/api/recordings/") for entry in paths), paths
+    assert any(entry.startswith("GET /uploads/api/v1/recordings/") for entry in paths), paths
     completed = result["completed"]
     assert completed["uploadUrl"].startswith(f"{nginx.base}/uploads/files/"), completed
     # Checked on the server itself, where the upload's path has no prefix.

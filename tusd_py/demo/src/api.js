@@ -1,6 +1,15 @@
 // The server: its page config and the Recordings API, with the user's token when there is one.
 // Every URL is relative to the page (config.json's too), so the page works behind a proxy prefix.
 
+// The API's errors are RFC 9457 problem documents: the reason a person reads is their `detail`.
+function reasonOf (body) {
+  try {
+    const problem = JSON.parse(body)
+    if (problem && typeof problem.detail === 'string') return problem.detail
+  } catch {}
+  return body.trim()
+}
+
 export class ApiError extends Error {
   constructor (status, message) {
     super(message)
@@ -46,8 +55,7 @@ export class Server {
     const response = await fetch(url, { ...init, headers: { ...(auth ? this.headers() : {}), ...(init.headers || {}) } })
     if (response.status === 401 && auth) this.unauthorized()
     if (!response.ok) {
-      // The server's reasons are plain text ending in a newline.
-      throw new ApiError(response.status, (await response.text()).trim() || `HTTP ${response.status}`)
+      throw new ApiError(response.status, reasonOf(await response.text()) || `HTTP ${response.status}`)
     }
     return response.status === 204 ? null : response.json()
   }
