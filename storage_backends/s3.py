@@ -58,7 +58,7 @@ from storage_backends.fencing import NO_FENCE, Fence, confirm
 from storage_backends.s3_budget import ByteBudget
 from storage_backends.s3_config import S3Config
 from storage_backends.s3_errors import translate
-from storage_backends.s3_info_cache import InfoCache, NoInfoCache
+from storage_backends.s3_info_cache import InfoCache, InfoVersions, NoInfoCache
 from storage_backends.s3_ledger import (
     Part,
     S3State,
@@ -99,6 +99,8 @@ class S3Store(DataStore):
         self.tail_cache = TailCache()
         #: The info objects this process wrote, when it is the only writer (s3_info_cache.py).
         self.info_cache = InfoCache() if config.sole_writer else NoInfoCache()
+        #: The ETag of each info object as this process last read or wrote it: the If-Match of its next PUT.
+        self.info_versions = InfoVersions()
 
     # -- lifecycle -----------------------------------------------------------------------------
     async def start(self) -> None:
@@ -127,8 +129,9 @@ class S3Store(DataStore):
         raw = self.info_cache.get(upload_id)
         if raw is None:
             writes_before = self.info_cache.writes
-            raw = await self.objects.get_bytes(self.objects.info_key(upload_id))
+            raw, etag = await self.objects.get_with_etag(self.objects.info_key(upload_id))
             self.info_cache.fill(upload_id, raw, writes_before=writes_before)
+            self.info_versions.seen(upload_id, etag)
         try:
             info = _decoder.decode(raw)
             state = msgspec.convert(info.backend_state, S3State)
@@ -178,7 +181,14 @@ class S3Store(DataStore):
     async def _put_info(self, upload_id: str, encoded: bytes, *, if_none_match: bool = False) -> None:
         # Dropped first: a PUT that fails may still have landed, so only a success is kept.
         self.info_cache.discard(upload_id)
-        await self.objects.put_bytes(self.objects.info_key(upload_id), encoded, if_none_match=if_none_match)
+        # Conditional on the version this process last read or wrote (If-Match): a writer whose
+        # lock was lost cannot bring back an info object another instance deleted, nor roll back
+        # a newer holder's ledger, even if its fence check passed just before a long pause.
+        expected = None if if_none_match else self.info_versions.pop(upload_id)
+        etag = await self.objects.put_bytes(
+            self.objects.info_key(upload_id), encoded, if_none_match=if_none_match, if_match=expected
+        )
+        self.info_versions.seen(upload_id, etag)
         self.info_cache.put(upload_id, encoded)
 
     async def ensure_multipart(self, info: UploadInfo, state: S3State, fence: Fence = NO_FENCE) -> None:
@@ -506,6 +516,7 @@ class S3Store(DataStore):
         # The info object first: once it is gone the upload no longer exists for any instance;
         # anything after is cleanup that sweep_orphans finishes if we crash midway.
         self.info_cache.discard(upload_id)
+        self.info_versions.pop(upload_id)
         await self.objects.delete_key(self.objects.info_key(upload_id))
         key = self.objects.data_key(upload_id)
         if state.multipart_id:

@@ -64,3 +64,26 @@ class NoInfoCache(InfoCache):
 
     def _keep(self, upload_id: str, encoded: bytes) -> None:
         pass
+
+
+class InfoVersions:
+    """The ETag of each info object as this process last read or wrote it, bounded (least recently
+    used first out). A PUT of the info object is conditional on it (If-Match), so it lands only over
+    the version this writer knows; an id not remembered is written unconditionally, as before."""
+
+    def __init__(self, size: int = 16384) -> None:
+        self._size = size
+        self._etags: OrderedDict[str, str] = OrderedDict()
+
+    def seen(self, upload_id: str, etag: str) -> None:
+        if not etag:
+            return
+        self._etags[upload_id] = etag
+        self._etags.move_to_end(upload_id)
+        while len(self._etags) > self._size:
+            self._etags.popitem(last=False)
+
+    def pop(self, upload_id: str) -> str | None:
+        """The version a write expects, forgotten until the write says what it made (a failed
+        write may have landed: the next one then goes unconditionally rather than on a stale tag)."""
+        return self._etags.pop(upload_id, None)

@@ -20,6 +20,7 @@ from aiobotocore.config import AioConfig
 from botocore.exceptions import ClientError
 
 from storage_backends.base import UPLOAD_ID, StorageError, UploadNotFound
+from storage_backends.fencing import FenceLost
 from storage_backends.s3_config import S3Config
 from storage_backends.s3_errors import is_not_found, is_precondition_failed, s3_call
 from storage_backends.s3_ledger import Part
@@ -178,12 +179,17 @@ class S3Objects:
 
     async def get_bytes(self, key: str, *, if_match: str | None = None) -> bytes:
         """The whole object; :class:`UploadNotFound` if it does not exist."""
+        data, _ = await self.get_with_etag(key, if_match=if_match)
+        return data
+
+    async def get_with_etag(self, key: str, *, if_match: str | None = None) -> tuple[bytes, str]:
+        """The whole object and its ETag (for a conditional write of it later)."""
         with s3_call(f"reading {key}"):
             response = await self._get_object(key, if_match)
             body = response["Body"]
             async with body:  # releases the connection (the context value is aiohttp's response)
                 data: bytes = await body.read()
-        return data
+        return data, str(response.get("ETag", ""))
 
     async def get_into(self, key: str, target: memoryview, *, if_match: str | None = None) -> None:
         """The whole object, copied into ``target`` as it arrives (no second copy of it in memory);
@@ -207,13 +213,18 @@ class S3Objects:
         body: Body,
         *,
         if_none_match: bool = False,
+        if_match: str | None = None,
         content_type: str | None = None,
         disposition: str | None = None,
     ) -> str:
-        """Store an object; return its ETag. With ``if_none_match`` an existing key is refused."""
+        """Store an object; return its ETag. With ``if_none_match`` an existing key is refused; with
+        ``if_match`` the write lands only over that very version (:class:`FenceLost` otherwise:
+        another writer replaced or deleted it, so this writer no longer owns the object)."""
         client = await self.client()
         md5 = await _md5_of(body)
         extra = {"IfNoneMatch": "*"} if if_none_match else {}
+        if if_match:
+            extra["IfMatch"] = if_match
         extra.update(_content_headers(content_type, disposition))
         with s3_call(f"writing {key}"):
             try:
@@ -223,6 +234,8 @@ class S3Objects:
             except ClientError as exc:
                 if if_none_match and is_precondition_failed(exc):
                     raise StorageError(f"{key} already exists") from None
+                if if_match and is_precondition_failed(exc):
+                    raise FenceLost(f"{key} was replaced or deleted by another writer; this write stops") from None
                 raise
         return str(response["ETag"])
 
