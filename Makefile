@@ -99,7 +99,7 @@ test: $(STAMP) system-deps $(DEMO_BUNDLE) lint
 ## nginx, no real clients or browser, no long fuzz profile
 QUICK := not slow and not s3 and not redis and not postgres and not nginx and not interop and not browser and not fuzz_long
 test-quick: $(STAMP)
-	$(BIN)/pytest -q -rs -p no:cacheprovider -m "$(QUICK)"
+	$(BIN)/pytest -q -rs -p no:cacheprovider -n auto -m "$(QUICK)"
 
 lint: $(STAMP)
 	$(call STEP,lint and types)
