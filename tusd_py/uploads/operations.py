@@ -163,10 +163,10 @@ class Uploads:
         if not UPLOAD_ID.fullmatch(upload_id):
             raise not_found("upload not found (malformed id)")
         known, owner = self._owners.get(upload_id)
-        if not known:
+        if not known or not actor.owns(owner):
+            # A refusal is never taken from memory: another instance may have deleted the upload
+            # and a hook-chosen id made it anew for someone else. The read decides (404 or not).
             await self.visible(actor, upload_id)
-        elif not actor.owns(owner):
-            raise not_found()
 
     @contextlib.asynccontextmanager
     async def held(
