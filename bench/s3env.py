@@ -16,7 +16,7 @@ from typing import Any
 
 from servers import REPO, S3Target
 
-# tusd-py's defaults (tusd_py/config.py), passed explicitly so the RSS budget uses the same numbers.
+# tusd-py's defaults (tusd_py/config/values.py), passed explicitly so the RSS budget uses the same numbers.
 PART_SIZE = 8 * 1024 * 1024
 PART_CONCURRENCY = 4
 

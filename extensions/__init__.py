@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from extensions.base import Extension
 from extensions.checksum import Checksum
 from extensions.concatenation import Concatenation, ConcatenationUnfinished
 from extensions.creation import Creation, CreationDeferLength, CreationWithUpload
@@ -10,6 +9,7 @@ from extensions.expiration import Expiration
 from extensions.resumable_draft import ResumableUploadDraft
 from extensions.termination import Termination
 from storage_backends.base import DataStore
+from tusd_py.uploads.extension_api import Extension
 
 # Order is the order advertised in Tus-Extension.
 ALL_EXTENSIONS: tuple[type[Extension], ...] = (

@@ -12,9 +12,9 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from extensions.base import Extension, Verifier
-from storage_backends.base import VerificationFailed
+from tusd_py.model.storage_errors import VerificationFailed
 from tusd_py.protocol.checksum import ALGORITHMS, ExpectedChecksum, parse_upload_checksum
+from tusd_py.uploads.extension_api import Extension, Verifier
 
 
 class ChecksumVerifier(Verifier):

@@ -22,18 +22,20 @@ from typing import TYPE_CHECKING
 import structlog
 from aiohttp import web
 
-from extensions.base import Extension, Handler
-from storage_backends.base import CAP_CONCATENATION, UploadInfo, UploadNotFound
-from tusd_py.errors import TusError, bad_request
-from tusd_py.locking import UploadLocked
+from storage_backends.base import CAP_CONCATENATION
+from tusd_py.locks.locker import UploadLocked
+from tusd_py.model.errors import TusError, bad_request
+from tusd_py.model.storage_errors import UploadNotFound
+from tusd_py.model.upload import UploadInfo
 from tusd_py.protocol import upload_state
 from tusd_py.protocol.concat import parse_upload_concat
 from tusd_py.protocol.metadata import parse_metadata
-from tusd_py.quotas import QuotaExceeded
+from tusd_py.quotas.ledger import QuotaExceeded
+from tusd_py.uploads.extension_api import Extension, Handler
 
 if TYPE_CHECKING:
-    from tusd_py.service import TusService
     from tusd_py.uploads.operations import Uploads
+    from tusd_py.uploads.tus_service import TusService
 
 log = structlog.get_logger(__name__)
 
@@ -41,7 +43,7 @@ log = structlog.get_logger(__name__)
 async def create_final(uploads: Uploads, request: web.Request) -> web.StreamResponse:
     """POST with ``Upload-Concat: final;...``: parse, then the operation layer's concatenate."""
     from extensions.creation import new_upload_id
-    from tusd_py.gate import actor
+    from tusd_py.http.gate import actor
 
     service = uploads.service
     concat = parse_upload_concat(request.headers.get("Upload-Concat"), service.config.base_path)

@@ -13,14 +13,15 @@ import secrets
 
 from aiohttp import web
 
-from extensions.base import Extension, Handler, RouteKey
-from storage_backends.base import CAP_DEFER_LENGTH, UploadInfo
-from tusd_py.errors import TusError
-from tusd_py.gate import actor
+from storage_backends.base import CAP_DEFER_LENGTH
+from tusd_py.http.gate import actor
+from tusd_py.model.errors import TusError
+from tusd_py.model.upload import UploadInfo
 from tusd_py.protocol.decisions import decide_creation
 from tusd_py.protocol.headers import OFFSET_OCTET_STREAM
 from tusd_py.protocol.metadata import parse_metadata
 from tusd_py.protocol.switches import Op
+from tusd_py.uploads.extension_api import Extension, Handler, RouteKey
 from tusd_py.uploads.operations import Body, Uploads
 
 

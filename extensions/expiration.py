@@ -17,17 +17,19 @@ from typing import TYPE_CHECKING
 
 import structlog
 
-from extensions.base import Extension
-from storage_backends.base import CAP_EXPIRATION, StorageError, UploadInfo
-from tusd_py.errors import TusError
-from tusd_py.locking import UploadLocked
+from storage_backends.base import CAP_EXPIRATION
+from tusd_py.locks.locker import UploadLocked
+from tusd_py.model.errors import TusError
+from tusd_py.model.storage_errors import StorageError
+from tusd_py.model.upload import UploadInfo
 from tusd_py.protocol.response_headers import http_date
 from tusd_py.protocol.upload_state import expires_at, is_expired
 from tusd_py.uploads.actor import SERVER
+from tusd_py.uploads.extension_api import Extension
 
 if TYPE_CHECKING:
-    from tusd_py.service import TusService
     from tusd_py.uploads.operations import Uploads
+    from tusd_py.uploads.tus_service import TusService
 
 log = structlog.get_logger(__name__)
 

@@ -3,7 +3,7 @@
 What Apple's URLSession speaks on iOS 17+ / macOS 14+ with no tus library. A request is a draft
 request when it carries ``Upload-Draft-Interop-Version`` and no ``Tus-Resumable``; it then takes
 the same URLs, gate (auth), storage, locks, quotas, hooks, expiration and post-finish pipeline
-as tus, through the same :class:`~tusd_py.service.TusService` operations. A draft upload *is* a
+as tus, through the same :class:`~tusd_py.uploads.tus_service.TusService` operations. A draft upload *is* a
 tus upload: tus HEAD and GET see it.
 
 * creation: POST to the collection with ``Upload-Complete`` (v3: ``Upload-Incomplete``). The
@@ -30,15 +30,15 @@ from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
-from extensions.base import Extension, Handler
 from extensions.creation import new_upload_id
 from extensions.termination import terminate
-from storage_backends.base import CAP_DEFER_LENGTH, UploadInfo
-from tusd_py import core
-from tusd_py.errors import TusError
-from tusd_py.gate import actor, caller_id
+from storage_backends.base import CAP_DEFER_LENGTH
 from tusd_py.hooks import HookType
-from tusd_py.interim import send_interim
+from tusd_py.http import tus_handlers as core
+from tusd_py.http.gate import actor, caller_id
+from tusd_py.http.interim import send_interim
+from tusd_py.model.errors import TusError
+from tusd_py.model.upload import UploadInfo
 from tusd_py.protocol import upload_state
 from tusd_py.protocol.draft_decisions import (
     as_problem,
@@ -60,8 +60,9 @@ from tusd_py.protocol.draft_fields import (
 from tusd_py.protocol.draft_versions import INTEROP_HEADER, DraftVersion, draft_version, served_versions
 from tusd_py.protocol.headers import MAX_REPRESENTABLE
 from tusd_py.protocol.upload_state import claimed_bytes
-from tusd_py.service import TusService
+from tusd_py.uploads.extension_api import Extension, Handler
 from tusd_py.uploads.operations import AppendPlan, Body, Uploads
+from tusd_py.uploads.tus_service import TusService
 
 DraftHandler = Callable[[Uploads, web.Request, DraftVersion], Awaitable[web.StreamResponse]]
 

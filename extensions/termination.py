@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from extensions.base import Extension, Handler, RouteKey
 from storage_backends.base import CAP_TERMINATION
-from tusd_py.gate import actor
+from tusd_py.http.gate import actor
+from tusd_py.uploads.extension_api import Extension, Handler, RouteKey
 from tusd_py.uploads.operations import Uploads
 
 

@@ -1,5 +1,5 @@
-"""Renders docs/configuration.md from the flag table in tusd_py/options.py (and the defaults and
-accepted values of tusd_py/config.py, as ``--help`` shows them).
+"""Renders docs/configuration.md from the flag table in tusd_py/config/options.py (and the defaults and
+accepted values of tusd_py/config/values.py, as ``--help`` shows them).
 
     .venv/bin/python scripts/gen_configuration.py > docs/configuration.md
 
@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import sys
 
-from tusd_py.config_loading import describe_default, expected
-from tusd_py.options import COMMAND_GROUPS, OPTIONS
+from tusd_py.config.loading import describe_default, expected
+from tusd_py.config.options import COMMAND_GROUPS, OPTIONS
 
 DOC_INTRO = """\
 # Configuration
 
-<!-- Generated from the flag table in tusd_py/options.py by `python scripts/gen_configuration.py >
+<!-- Generated from the flag table in tusd_py/config/options.py by `python scripts/gen_configuration.py >
 docs/configuration.md`; edit the table, not this file (tests/test_configuration_doc.py compares them). -->
 
 Every flag has an environment variable twin: `TUSD_PY_` + the flag in capitals, `-` as `_`

@@ -4,8 +4,8 @@ A backend stores upload state (:class:`UploadInfo`) and upload bytes. It knows n
 the protocol core validates offsets, lengths and ownership before a backend sees a byte, and
 holds the upload's lock around every mutating call, so a backend never sees two concurrent
 writers of one upload *from this process*. (Backends shared by several server instances rely
-on a shared :class:`tusd_py.locking.Locker`, whose lease a paused holder can lose: the
-:class:`~storage_backends.fencing.Fence` passed to :meth:`DataStore.write` guards the commits.)
+on a shared :class:`tusd_py.locks.locker.Locker`, whose lease a paused holder can lose: the
+:class:`~tusd_py.model.fencing.Fence` passed to :meth:`DataStore.write` guards the commits.)
 
 Capabilities are optional, like tusd's optional store interfaces: the server advertises in
 ``Tus-Extension`` only what the configured backend declares in :attr:`DataStore.capabilities`.
@@ -15,94 +15,21 @@ from __future__ import annotations
 
 import abc
 import contextlib
-import enum
 import errno
-import re
-import time
 from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterator
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING
 
-import msgspec
+from tusd_py.model.storage_errors import StorageFull
+from tusd_py.model.upload import UploadInfo
 
 if TYPE_CHECKING:
-    from storage_backends.fencing import Fence
+    from tusd_py.model.fencing import Fence
 
 #: Capability names a backend may declare; the strings are the tus extension names they enable.
 CAP_TERMINATION = "termination"
 CAP_DEFER_LENGTH = "creation-defer-length"
 CAP_CONCATENATION = "concatenation"
 CAP_EXPIRATION = "expiration"
-
-ConcatRole = Literal["partial", "final"]
-
-
-#: What an upload id is, everywhere: URL segment, file name, S3 key part. URL-safe and short, so an id
-#: from a request, a hook or a listing can be used as a name without escaping.
-UPLOAD_ID = re.compile(r"[A-Za-z0-9_-]{1,128}")
-
-
-class UploadInfo(msgspec.Struct, kw_only=True):
-    """Everything the server knows about one upload, persisted by the backend.
-
-    ``offset`` is authoritative only as returned by :meth:`DataStore.get_info`: a backend derives
-    it from what is durably stored (file size, S3 part ledger), never from an optimistic counter,
-    so a crash can never make HEAD report bytes that are not there.
-    """
-
-    id: str
-    length: int | None  # None while the length is deferred (creation-defer-length)
-    offset: int = 0
-    metadata: dict[str, bytes | None] = msgspec.field(default_factory=dict)
-    owner: str | None = None
-    created_at: float = msgspec.field(default_factory=time.time)
-    updated_at: float = msgspec.field(default_factory=time.time)
-    concat: ConcatRole | None = None
-    partials: list[str] = msgspec.field(default_factory=list)  # ids, in order, for a final upload
-    finished_at: float | None = None
-    sha256: str | None = None  # hex digest of the whole upload, set when it finishes
-    # A pre-finish hook refused it: finished (its bytes stay, nothing re-runs it), never processed.
-    finish_refused: bool = False
-    # Free-form state owned by the backend (e.g. S3 multipart id and part ledger). The core never reads it.
-    backend_state: dict[str, object] = msgspec.field(default_factory=dict)
-
-    @property
-    def remaining(self) -> int | None:
-        return None if self.length is None else self.length - self.offset
-
-
-class EndReason(enum.StrEnum):
-    """Why a body's chunks stopped before the body did."""
-
-    CLIENT_GONE = "client gone"  # the connection broke or the client stopped sending mid-body
-    IDLE = "idle"  # nothing arrived for the idle timeout
-    TOO_LONG = "too long"  # more bytes than the upload may still hold (its length or a quota)
-    HANDED_OVER = "handed over"  # a newer request for the upload asked for its lock
-
-
-class BodyEnded(Exception):
-    """Raised by the chunk iterator :meth:`DataStore.write` consumes when the body ends early.
-
-    The one value a backend sees about the body: it keeps the bytes that arrived (unless the write
-    verifies) and lets this propagate. Only the service maps ``reason`` to an HTTP status.
-    """
-
-    def __init__(self, reason: EndReason, detail: str) -> None:
-        super().__init__(detail)
-        self.reason = reason
-
-
-class StorageError(Exception):
-    """A backend failure that is not the client's fault (maps to 500)."""
-
-
-class StorageUnavailable(StorageError):
-    """The backing store cannot be reached right now; the client should retry (maps to 503)."""
-
-
-class StorageFull(StorageError):
-    """No space left (ENOSPC, EDQUOT): what arrived before is kept; writing more fails until
-    space is freed (maps to 507 Insufficient Storage)."""
-
 
 NO_SPACE = frozenset({errno.ENOSPC, errno.EDQUOT})
 
@@ -116,18 +43,6 @@ def no_space_is_storage_full() -> Iterator[None]:
         if exc.errno in NO_SPACE:
             raise StorageFull(f"no space left on the storage device: {exc}") from exc
         raise
-
-
-class UploadNotFound(Exception):
-    """No upload with this id exists (or it was terminated / expired)."""
-
-
-class VerificationFailed(Exception):
-    """Raised by a ``verify`` callback: the write is rejected and none of its bytes are kept."""
-
-    def __init__(self, reason: str) -> None:
-        super().__init__(reason)
-        self.reason = reason
 
 
 class DataStore(abc.ABC):
@@ -180,7 +95,7 @@ class DataStore(abc.ABC):
         or if ``chunks`` raises, none of this call's bytes are kept and the offset stays where it was.
         The caller never passes more bytes than ``info.remaining`` allows.
 
-        ``fence`` comes with the lock the caller holds (:mod:`storage_backends.fencing`): with a
+        ``fence`` comes with the lock the caller holds (:mod:`tusd_py.model.fencing`): with a
         token above 0 the backend checks it before each commit point and lets :class:`FenceLost`
         propagate, keeping nothing after the refused commit.
         """

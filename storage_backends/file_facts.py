@@ -14,7 +14,8 @@ from pathlib import Path
 
 import msgspec
 
-from storage_backends.base import StorageError, UploadInfo
+from tusd_py.model.storage_errors import StorageError
+from tusd_py.model.upload import UploadInfo
 
 XATTR = "user.tusd_py.finish"
 _PROBE_XATTR = "user.tusd_py.probe"

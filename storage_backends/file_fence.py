@@ -24,8 +24,8 @@ import os
 from collections.abc import Iterator
 from pathlib import Path
 
-from storage_backends.fencing import FenceLost
 from storage_backends.file_sweep import FENCE_SUFFIX
+from tusd_py.model.fencing import FenceLost
 
 __all__ = ["FENCE_SUFFIX", "FileFence"]
 _WIDTH = 8

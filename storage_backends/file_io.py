@@ -15,8 +15,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from storage_backends.base import StorageError
 from storage_backends.file_fence import FileFence
+from tusd_py.model.storage_errors import StorageError
 
 # Bytes gathered from the network before one vectored write: large enough that syscalls (and, on a
 # slow disk, thread hand-offs) are rare, small enough that memory stays flat (at most two batches

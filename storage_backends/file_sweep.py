@@ -12,7 +12,7 @@ import os
 from collections.abc import Callable
 from pathlib import Path
 
-from storage_backends.base import UPLOAD_ID, UploadInfo
+from tusd_py.model.upload import UPLOAD_ID, UploadInfo
 
 INFO_SUFFIX = ".info"
 PENDING_SUFFIX = ".pending"

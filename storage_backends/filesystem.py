@@ -39,15 +39,9 @@ from storage_backends.base import (
     CAP_DEFER_LENGTH,
     CAP_EXPIRATION,
     CAP_TERMINATION,
-    UPLOAD_ID,
     DataStore,
-    StorageError,
-    UploadInfo,
-    UploadNotFound,
-    VerificationFailed,
     no_space_is_storage_full,
 )
-from storage_backends.fencing import NO_FENCE, Fence, confirm
 from storage_backends.file_facts import NO_FACTS, Facts
 from storage_backends.file_fence import FENCE_SUFFIX, FileFence
 from storage_backends.file_io import (
@@ -61,6 +55,9 @@ from storage_backends.file_io import (
     unlink_quietly,
 )
 from storage_backends.file_sweep import INFO_SUFFIX, PENDING_SUFFIX
+from tusd_py.model.fencing import NO_FENCE, Fence, confirm
+from tusd_py.model.storage_errors import StorageError, UploadNotFound, VerificationFailed
+from tusd_py.model.upload import UPLOAD_ID, UploadInfo
 
 _PID = os.getpid()
 _TEMP_NAMES = itertools.count()

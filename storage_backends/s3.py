@@ -41,20 +41,7 @@ from dataclasses import dataclass
 import msgspec
 import structlog
 
-from storage_backends.base import (
-    CAP_CONCATENATION,
-    CAP_DEFER_LENGTH,
-    CAP_EXPIRATION,
-    CAP_TERMINATION,
-    UPLOAD_ID,
-    BodyEnded,
-    DataStore,
-    StorageError,
-    StorageUnavailable,
-    UploadInfo,
-    UploadNotFound,
-)
-from storage_backends.fencing import NO_FENCE, Fence, confirm
+from storage_backends.base import CAP_CONCATENATION, CAP_DEFER_LENGTH, CAP_EXPIRATION, CAP_TERMINATION, DataStore
 from storage_backends.s3_budget import ByteBudget
 from storage_backends.s3_config import S3Config
 from storage_backends.s3_errors import translate
@@ -72,6 +59,9 @@ from storage_backends.s3_ledger import (
 from storage_backends.s3_objects import INFO_SUFFIX, Body, MultipartGone, S3Objects, body_size, part_buffer
 from storage_backends.s3_parts import PartWriter
 from storage_backends.s3_tail_cache import TailCache
+from tusd_py.model.fencing import NO_FENCE, Fence, confirm
+from tusd_py.model.storage_errors import StorageError, StorageUnavailable, UploadNotFound
+from tusd_py.model.upload import UPLOAD_ID, BodyEnded, UploadInfo
 from tusd_py.protocol.download import download_headers
 
 log = structlog.get_logger(__name__)

@@ -17,9 +17,10 @@ from typing import TYPE_CHECKING
 
 import structlog
 
-from storage_backends.base import StorageError, UploadInfo
 from storage_backends.s3_ledger import Part, S3State, durable_offset, plan_copy
 from storage_backends.s3_parts import PartWriter
+from tusd_py.model.storage_errors import StorageError
+from tusd_py.model.upload import UploadInfo
 
 if TYPE_CHECKING:
     from storage_backends.s3 import S3Store

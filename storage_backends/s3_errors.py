@@ -15,7 +15,7 @@ from contextlib import contextmanager
 import aiohttp
 from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError, PartialCredentialsError
 
-from storage_backends.base import StorageError, StorageUnavailable
+from tusd_py.model.storage_errors import StorageError, StorageUnavailable
 
 _NOT_FOUND = frozenset({"NoSuchKey", "NotFound", "404"})
 _RETRYABLE = frozenset(

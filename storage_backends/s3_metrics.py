@@ -10,7 +10,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from tusd_py import metrics
+from tusd_py.telemetry import metrics
 
 _STARTED = "tusd_py_metrics_started"
 

@@ -19,12 +19,13 @@ import aioboto3
 from aiobotocore.config import AioConfig
 from botocore.exceptions import ClientError
 
-from storage_backends.base import UPLOAD_ID, StorageError, UploadNotFound
-from storage_backends.fencing import FenceLost
 from storage_backends.s3_config import S3Config
 from storage_backends.s3_errors import is_not_found, is_precondition_failed, s3_call
 from storage_backends.s3_ledger import Part
 from storage_backends.s3_metrics import instrument
+from tusd_py.model.fencing import FenceLost
+from tusd_py.model.storage_errors import StorageError, UploadNotFound
+from tusd_py.model.upload import UPLOAD_ID
 
 INFO_SUFFIX = ".info"
 SEGMENT_INFIX = ".part."

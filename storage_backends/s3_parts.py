@@ -25,10 +25,11 @@ from typing import BinaryIO
 
 import structlog
 
-from storage_backends.base import NO_SPACE, StorageError, StorageFull
+from storage_backends.base import NO_SPACE
 from storage_backends.s3_budget import ByteBudget
 from storage_backends.s3_ledger import MIB, Part, check_part_number, split_chunk
 from storage_backends.s3_objects import Body, body_size, part_buffer
+from tusd_py.model.storage_errors import StorageError, StorageFull
 
 log = structlog.get_logger(__name__)
 

@@ -16,9 +16,10 @@ from typing import TYPE_CHECKING
 
 import structlog
 
-from storage_backends.base import UPLOAD_ID, StorageError, UploadNotFound
 from storage_backends.s3_ledger import S3State, durable_offset, segment_starts
 from storage_backends.s3_objects import INFO_SUFFIX, SEGMENT_INFIX
+from tusd_py.model.storage_errors import StorageError, UploadNotFound
+from tusd_py.model.upload import UPLOAD_ID
 
 if TYPE_CHECKING:
     from storage_backends.s3 import S3Store

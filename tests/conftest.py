@@ -17,8 +17,8 @@ from conformance.redis_server import RedisServer, find_redis_server
 from conformance.seaweed import SeaweedS3, find_weed
 from storage_backends.filesystem import FileStore
 from tests.real_parts import marks_for, part_missing
-from tusd_py.app import make_app
-from tusd_py.config import Config
+from tusd_py.config.values import Config
+from tusd_py.server.app import make_app
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

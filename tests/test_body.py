@@ -10,8 +10,8 @@ import pytest
 from aiohttp import StreamReader
 from aiohttp.base_protocol import BaseProtocol
 
-from storage_backends.base import BodyEnded, EndReason
-from tusd_py.body import BodyStream
+from tusd_py.model.upload import BodyEnded, EndReason
+from tusd_py.uploads.body import BodyStream
 
 
 def reader(limit: int = 2**16) -> StreamReader:
@@ -96,7 +96,7 @@ async def test_complete_body_ends_normally(size: int) -> None:
     if size:
         content.feed_data(b"z" * size)
     content.feed_eof()
-    with mock.patch("tusd_py.body.HANDOVER_GRACE", 0.01):
+    with mock.patch("tusd_py.uploads.body.HANDOVER_GRACE", 0.01):
         data, error = await collect(BodyStream(content, max_bytes=10**6, idle_timeout=5))
     assert data == b"z" * size and error is None
 
@@ -113,7 +113,7 @@ async def test_an_ended_stream_leaves_the_request_body_readable() -> None:
     stream = BodyStream(quiet, max_bytes=100, idle_timeout=30)
     task = asyncio.create_task(collect(stream))
     await asyncio.sleep(0.01)
-    with mock.patch("tusd_py.body.HANDOVER_GRACE", 0.01):
+    with mock.patch("tusd_py.uploads.body.HANDOVER_GRACE", 0.01):
         stream.hand_over()
         _, error = await asyncio.wait_for(task, 2)
     assert isinstance(error, BodyEnded) and error.reason is EndReason.HANDED_OVER

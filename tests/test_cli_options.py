@@ -8,10 +8,10 @@ from typing import Any
 import pytest
 
 from tusd_py import __version__
-from tusd_py.cli import COMMANDS, main, parse_args
-from tusd_py.config import Config
-from tusd_py.config_loading import ConfigError, expected, load_config, unknown_env
-from tusd_py.options import COMMAND_GROUPS, OPTIONS, Option
+from tusd_py.config.loading import ConfigError, expected, load_config, unknown_env
+from tusd_py.config.options import COMMAND_GROUPS, OPTIONS, Option
+from tusd_py.config.values import Config
+from tusd_py.server.cli import COMMANDS, main, parse_args
 
 # storage=s3 needs a bucket, and a TLS certificate its key; every case runs with them so the field
 # under test is the only change.

@@ -1,8 +1,8 @@
 import pytest
 
-from tusd_py.cli import load_config, parse_args
-from tusd_py.config import Config
-from tusd_py.config_loading import ConfigError
+from tusd_py.config.loading import ConfigError
+from tusd_py.config.values import Config
+from tusd_py.server.cli import load_config, parse_args
 
 
 def test_config_precedence_flag_over_env_over_default() -> None:
@@ -44,7 +44,7 @@ def test_bad_config_is_refused(env: dict[str, str]) -> None:
 
 
 def test_cli_refuses_bad_config_with_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
-    from tusd_py.cli import main
+    from tusd_py.server.cli import main
 
     assert main(["--port", "notaport"]) == 2
     assert "invalid configuration" in capsys.readouterr().err

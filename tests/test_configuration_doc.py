@@ -1,4 +1,4 @@
-"""docs/configuration.md is the flag table of tusd_py/options.py rendered by scripts/gen_configuration.py,
+"""docs/configuration.md is the flag table of tusd_py/config/options.py rendered by scripts/gen_configuration.py,
 byte for byte."""
 
 from __future__ import annotations
@@ -7,7 +7,7 @@ import importlib.util
 from collections.abc import Callable
 from pathlib import Path
 
-from tusd_py.options import OPTIONS
+from tusd_py.config.options import OPTIONS
 
 ROOT = Path(__file__).resolve().parent.parent
 DOC = ROOT / "docs" / "configuration.md"

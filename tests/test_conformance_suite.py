@@ -15,9 +15,9 @@ from aiohttp import web
 from conformance.client import Client
 from conformance.runner import Outcome, run_checks
 from conformance.selftest import not_passed
-from tusd_py.app import make_app
-from tusd_py.config import Config
+from tusd_py.config.values import Config
 from tusd_py.protocol.draft_versions import VERSIONS
+from tusd_py.server.app import make_app
 
 Break = Callable[[web.Request, web.StreamResponse], None]
 

@@ -10,7 +10,7 @@ import pytest
 from aiohttp import web
 
 from conformance.live_server import free_port
-from tusd_py.connections import GuardedSite, default_max_connections, raise_open_file_limit
+from tusd_py.server.connections import GuardedSite, default_max_connections, raise_open_file_limit
 
 
 def test_raise_open_file_limit_lifts_the_soft_limit_to_the_hard_one() -> None:

@@ -5,7 +5,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 
 import pytest
 
-from tusd_py.locking import InProcessLocker, Locker, UploadLocked
+from tusd_py.locks.locker import InProcessLocker, Locker, UploadLocked
 
 MakeLocker = Callable[[float], Awaitable[Locker]]
 
@@ -19,7 +19,7 @@ async def make_locker(request: pytest.FixtureRequest) -> AsyncIterator[MakeLocke
         if request.param == "in-process":
             locker: Locker = InProcessLocker(timeout=wait)
         else:
-            from tusd_py.redis_locking import RedisLocker
+            from tusd_py.locks.redis_locker import RedisLocker
 
             locker = RedisLocker(request.getfixturevalue("redis_url"), timeout=wait, lease=5)
         await locker.start()

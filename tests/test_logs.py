@@ -9,8 +9,8 @@ from collections.abc import Iterator
 import pytest
 import structlog
 
-from storage_backends.base import BodyEnded, EndReason
-from tusd_py.logs import CollapseRepeats, DemoteClientErrors, configure_logging
+from tusd_py.model.upload import BodyEnded, EndReason
+from tusd_py.telemetry.logs import CollapseRepeats, DemoteClientErrors, configure_logging
 
 
 def record(msg: str, level: int = logging.ERROR, exc: BaseException | None = None) -> logging.LogRecord:
@@ -91,7 +91,7 @@ def test_stdlib_records_are_json_lines(restore_logging: None, capsys: pytest.Cap
     except ValueError:
         logging.getLogger("aiohttp.server").exception("Error handling request")
     logging.getLogger("aiohttp.server").error("Unhandled exception", exc_info=ConnectionResetError("gone"))
-    logging.getLogger("tusd_py.connections").warning("at the cap", extra={"limit": 3})
+    logging.getLogger("tusd_py.server.connections").warning("at the cap", extra={"limit": 3})
     lines = capsys.readouterr().err.strip().splitlines()
     events = [json.loads(line) for line in lines]
     assert [e["event"] for e in events] == ["Error handling request", "at the cap"]
@@ -126,7 +126,7 @@ def test_each_line_is_one_write_so_worker_processes_never_splice_lines(
     monkeypatch.setattr("sys.stderr", recorder)
     configure_logging("json", "info")
     structlog.get_logger().info("serving", pids=[1, 2])
-    logging.getLogger("tusd_py.connections").warning("at the cap")
+    logging.getLogger("tusd_py.server.connections").warning("at the cap")
     assert len(recorder.writes) == 2
     for text in recorder.writes:
         assert text.endswith("\n") and text.count("\n") == 1

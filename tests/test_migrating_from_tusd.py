@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tusd_py.cli import parse_args
+from tusd_py.server.cli import parse_args
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "migrating-from-tusd.md"
 

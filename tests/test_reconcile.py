@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import asyncio
 
-from tusd_py.errors import StateStoreUnavailable
-from tusd_py.reconcile import Reconciler
+from tusd_py.database.reconcile import Reconciler
+from tusd_py.model.errors import StateStoreUnavailable
 
 
 class Flaky:

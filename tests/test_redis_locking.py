@@ -11,12 +11,12 @@ import pytest
 import redis.asyncio as aioredis
 
 from conformance.redis_server import RedisServer
-from storage_backends.base import UploadInfo
-from storage_backends.fencing import FenceLost
 from storage_backends.file_fence import FENCE_SUFFIX, FileFence
 from storage_backends.filesystem import FileStore
-from tusd_py.locking import LockUnavailable, UploadLocked
-from tusd_py.redis_locking import PREFIX, RELEASED_CHANNEL, LockServiceError, RedisFence, RedisLocker
+from tusd_py.locks.locker import LockUnavailable, UploadLocked
+from tusd_py.locks.redis_locker import PREFIX, RELEASED_CHANNEL, LockServiceError, RedisFence, RedisLocker
+from tusd_py.model.fencing import FenceLost
+from tusd_py.model.upload import UploadInfo
 
 pytestmark = pytest.mark.redis
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 
-from tusd_py.middlewares import _REQUEST_ID, _request_ids
+from tusd_py.http.middlewares import _REQUEST_ID, _request_ids
 
 
 def test_request_ids_are_unique_and_valid() -> None:

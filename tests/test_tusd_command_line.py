@@ -25,8 +25,8 @@ from aiohttp import web
 
 from conformance.live_server import free_port, stop_by_pid
 from tests.hooks.tusd_receiver import TusdReceiver
-from tusd_py.cli import parse_args
-from tusd_py.config_loading import load_config
+from tusd_py.config.loading import load_config
+from tusd_py.server.cli import parse_args
 
 pytestmark = pytest.mark.slow
 

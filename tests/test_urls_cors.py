@@ -1,5 +1,5 @@
-from tusd_py.cors import EXPOSED_HEADERS, allowed_origin, cors_headers, is_preflight
-from tusd_py.urls import external_base, parse_forwarded
+from tusd_py.http.cors import EXPOSED_HEADERS, allowed_origin, cors_headers, is_preflight
+from tusd_py.protocol.urls import external_base, parse_forwarded
 
 
 def base(headers: dict[str, str], behind_proxy: bool = True, host: str = "10.0.0.5:1080") -> str:
@@ -61,7 +61,7 @@ def test_preflight_detection_and_headers() -> None:
 
 
 def test_tusds_cors_settings() -> None:
-    from tusd_py.cors import CorsPolicy
+    from tusd_py.http.cors import CorsPolicy
 
     pattern = CorsPolicy.build(pattern=r"^https://(app|admin)\.example$", credentials=True, max_age=600)
     assert allowed_origin("https://admin.example", policy=pattern) == "https://admin.example"

@@ -10,9 +10,9 @@ from aiohttp.test_utils import TestClient
 
 from tests.auth.auth_support import Sign
 from tusd_py.auth import AuthConfig, TokenVerifier
-from tusd_py.errors import TusError
-from tusd_py.gate import CALLER, caller_id, gate_middleware
-from tusd_py.middlewares import error_responses
+from tusd_py.http.gate import CALLER, caller_id, gate_middleware
+from tusd_py.http.middlewares import error_responses
+from tusd_py.model.errors import TusError
 
 Client = Any  # the aiohttp_client fixture's factory
 

@@ -16,10 +16,10 @@ from tests.auth.auth_support import jwk_of
 from tests.auth.jwks_server import JwksIssuer
 from tests.tokens import claims
 from tests.tus import TUS
-from tusd_py.app import make_app
 from tusd_py.auth import AuthConfig, AuthConfigError, TokenVerifier
 from tusd_py.auth.cache_policy import MAX_SECONDS, MIN_SECONDS, fresh_for
-from tusd_py.config import Config
+from tusd_py.config.values import Config
+from tusd_py.server.app import make_app
 
 
 def token(key: rsa.RSAPrivateKey, kid: str, user: str = "alice") -> dict[str, str]:

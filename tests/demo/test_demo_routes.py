@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 from aiohttp.test_utils import TestClient
 
-from tusd_py.app import make_app
-from tusd_py.config import Config
+from tusd_py.config.values import Config
 from tusd_py.demo import DEMO_PREFIX, routes
+from tusd_py.server.app import make_app
 
 
 def _config(tmp_path: Path, **changes: object) -> Config:

@@ -17,12 +17,13 @@ from typing import Any
 import pytest
 from aiohttp import ClientSession, web
 
-from storage_backends.base import DataStore, UploadInfo
+from storage_backends.base import DataStore
 from tests.tokens import SECRET, bearer
-from tusd_py.app import SERVICE_KEY, make_app
-from tusd_py.config import Config
+from tusd_py.config.values import Config
 from tusd_py.hooks import HookRegistry, HookType
 from tusd_py.hooks.registry import PreFinishHook
+from tusd_py.model.upload import UploadInfo
+from tusd_py.server.app import SERVICE_KEY, make_app
 
 MAX_SIZE = 1_000_000
 QUOTA = 600_000

@@ -15,9 +15,9 @@ import pytest
 from tests.draft.conftest import MAX_SIZE, QUOTA, DraftServer, draft_config, serve, stored
 from tests.draft.h11_client import exchange, raw_http10
 from tests.tus import TUS
-from tusd_py.metrics import REGISTRY
 from tusd_py.protocol.draft_decisions import COMPLETED_UPLOAD, INCONSISTENT_LENGTH
 from tusd_py.protocol.draft_fields import parse_limits
+from tusd_py.telemetry.metrics import REGISTRY
 
 V = {"Upload-Draft-Interop-Version": "8"}
 

@@ -21,7 +21,7 @@ from hypothesis import HealthCheck, settings
 
 from tests.fuzz.runner import SECRET, Server
 from tests.fuzz.server import serve
-from tusd_py.config import Config
+from tusd_py.config.values import Config
 
 QUICK_EXAMPLES = 150
 LONG_EXAMPLES = 3000

@@ -14,8 +14,8 @@ from contextlib import contextmanager
 
 from aiohttp import web
 
-from tusd_py.app import make_app
-from tusd_py.config import Config
+from tusd_py.config.values import Config
+from tusd_py.server.app import make_app
 
 _START_TIMEOUT = 20.0
 

@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 from aiohttp import web
 
-from storage_backends.base import UploadInfo
 from tusd_py.hooks import HookEvent, HookType, build_event
+from tusd_py.model.upload import UploadInfo
 
 
 @dataclass

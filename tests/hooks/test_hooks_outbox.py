@@ -15,9 +15,9 @@ from conformance.live_server import free_port
 from tests.hooks.hook_support import StandardReceiver
 from tests.tokens import SECRET, bearer
 from tests.tus import OCTET, TUS
-from tusd_py.app import make_app
-from tusd_py.config import Config
+from tusd_py.config.values import Config
 from tusd_py.hooks import HookEvent, HookRegistry, HookRejection, HookType
+from tusd_py.server.app import make_app
 
 HOOK_KEY = b"0123456789abcdef0123456789abcdef"
 HOOK_SECRET = "whsec_" + base64.b64encode(HOOK_KEY).decode()
@@ -116,7 +116,7 @@ async def test_post_process_reports_a_failed_job_with_its_error(aiohttp_client, 
         cfg = config(tmp_path, receiver.url, hooks_events=["post-process"], job_attempts=1)
         app = make_app(cfg)
         client = await aiohttp_client(app)
-        from tusd_py.app import PIPELINE_KEY
+        from tusd_py.server.app import PIPELINE_KEY
 
         async def broken(ctx: Any) -> dict[str, Any]:
             raise RuntimeError("analysis exploded")

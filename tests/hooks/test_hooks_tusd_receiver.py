@@ -20,8 +20,8 @@ from aiohttp.test_utils import TestClient
 
 from tests.hooks.tusd_receiver import TusdReceiver
 from tests.tus import TUS, patch
-from tusd_py.app import make_app
-from tusd_py.config import Config
+from tusd_py.config.values import Config
+from tusd_py.server.app import make_app
 
 HOOK_SECRET = "whsec_" + base64.b64encode(b"k" * 32).decode()
 EVERY_TUSD_HOOK = [

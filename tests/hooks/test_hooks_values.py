@@ -28,7 +28,7 @@ from tusd_py.hooks import (
 from tusd_py.hooks.events import encode_event
 from tusd_py.hooks.replies import parse_reply
 from tusd_py.hooks.webhook import WebhookConfig, backoff_delay
-from tusd_py.urls import safe_url
+from tusd_py.protocol.urls import safe_url
 
 
 def test_event_json_carries_text_and_binary_metadata_apart() -> None:

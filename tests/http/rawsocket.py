@@ -56,7 +56,7 @@ class RawConnection:
 
 
 class ProductionServer(TestServer):
-    """As ``web.run_app`` serves (tusd_py.cli): a client disconnect does not cancel the handler,
+    """As ``web.run_app`` serves (tusd_py.server.cli): a client disconnect does not cancel the handler,
     which instead meets the broken connection on its next write. (TestServer cancels.)"""
 
     async def _make_runner(self, **kwargs: Any) -> web.AppRunner:

@@ -4,9 +4,9 @@ import hashlib
 
 from aiohttp.test_utils import TestClient
 
-from storage_backends.base import UploadInfo
 from tests.tus import TUS, create, patch, processed_head
-from tusd_py.app import SERVICE_KEY
+from tusd_py.model.upload import UploadInfo
+from tusd_py.server.app import SERVICE_KEY
 
 
 class FinishedRecorder:
@@ -121,8 +121,8 @@ async def test_refusals(client: TestClient) -> None:
 
 
 async def test_final_over_max_size_is_413(aiohttp_client, storage_dir) -> None:  # type: ignore[no-untyped-def]
-    from tusd_py.app import make_app
-    from tusd_py.config import Config
+    from tusd_py.config.values import Config
+    from tusd_py.server.app import make_app
 
     client = await aiohttp_client(make_app(Config(storage_dir=str(storage_dir), max_size=5)))
     a, b = await partial(client, b"abc"), await partial(client, b"def")
@@ -139,8 +139,8 @@ async def test_final_of_final_is_refused(client: TestClient) -> None:
 
 
 async def test_waiting_finals_rebuilt_after_restart(aiohttp_client, storage_dir) -> None:  # type: ignore[no-untyped-def]
-    from tusd_py.app import make_app
-    from tusd_py.config import Config
+    from tusd_py.config.values import Config
+    from tusd_py.server.app import make_app
 
     config = Config(storage_dir=str(storage_dir))
     first = await aiohttp_client(make_app(config))

@@ -8,9 +8,9 @@ import pytest
 from aiohttp.test_utils import TestClient
 
 from tests.tus import OCTET, TUS, create, offset_of, patch, processed_head, upload_files
-from tusd_py.app import SERVICE_KEY, make_app
-from tusd_py.cli import load_config, parse_args
-from tusd_py.config import Config
+from tusd_py.config.values import Config
+from tusd_py.server.app import SERVICE_KEY, make_app
+from tusd_py.server.cli import load_config, parse_args
 
 
 async def test_options_advertises_exactly_the_enabled_extensions(client: TestClient) -> None:

@@ -16,8 +16,8 @@ from typing import Any
 import pytest
 
 from tests.tus import TUS, create, offset_of, patch, upload_files
-from tusd_py.app import make_app
-from tusd_py.config import Config
+from tusd_py.config.values import Config
+from tusd_py.server.app import make_app
 
 MIB = 1024 * 1024
 

@@ -19,8 +19,8 @@ from structlog.testing import capture_logs
 
 from tests.http.rawsocket import ProductionServer, RawConnection, port_of, until
 from tests.tus import TUS, create, patch
-from tusd_py.app import make_app
-from tusd_py.config import Config
+from tusd_py.config.values import Config
+from tusd_py.server.app import make_app
 
 BIG = 32 * 1024 * 1024  # far more than loopback socket buffers hold, so the server blocks mid-body
 FILL = b"\xab"  # upload bytes that can never be mistaken for a status line

@@ -14,8 +14,8 @@ from aiohttp.test_utils import TestClient
 from extensions.expiration import sweep
 from storage_backends.filesystem import FileStore
 from tests.tus import OCTET, TUS, create, patch, upload_files
-from tusd_py.app import SERVICE_KEY, UPLOADS_KEY
-from tusd_py.cli import ONE_SHOT_WITHOUT_REDIS
+from tusd_py.server.app import SERVICE_KEY, UPLOADS_KEY
+from tusd_py.server.cli import ONE_SHOT_WITHOUT_REDIS
 
 WEEK = 7 * 24 * 3600
 
@@ -107,8 +107,8 @@ async def test_sweep_removes_orphans(client: TestClient) -> None:
 
 
 async def test_expiration_disabled(aiohttp_client, storage_dir) -> None:  # type: ignore[no-untyped-def]
-    from tusd_py.app import make_app
-    from tusd_py.config import Config
+    from tusd_py.config.values import Config
+    from tusd_py.server.app import make_app
 
     client = await aiohttp_client(make_app(Config(storage_dir=str(storage_dir), expire_after=0)))
     resp = await client.post("/files/", headers={**TUS, **OCTET, "Upload-Length": "5"}, data=b"ab")

@@ -6,8 +6,8 @@ import hashlib
 from aiohttp.test_utils import TestClient
 
 from tests.tus import TUS, create, patch, processed_head
-from tusd_py.app import make_app
-from tusd_py.config import Config
+from tusd_py.config.values import Config
+from tusd_py.server.app import make_app
 
 
 async def finished(client: TestClient, data: bytes, metadata: dict[str, str] | None = None) -> str:

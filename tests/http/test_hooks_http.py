@@ -12,11 +12,9 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient
 from standardwebhooks.webhooks import Webhook
 
-from storage_backends.base import UploadInfo
 from tests.tokens import SECRET, bearer
 from tests.tus import OCTET, TUS, upload_files
-from tusd_py.app import SERVICE_KEY, make_app
-from tusd_py.config import Config
+from tusd_py.config.values import Config
 from tusd_py.hooks import (
     HookChange,
     HookEvent,
@@ -26,6 +24,8 @@ from tusd_py.hooks import (
     PreCreateResult,
     verify_signature,
 )
+from tusd_py.model.upload import UploadInfo
+from tusd_py.server.app import SERVICE_KEY, make_app
 
 
 def config(tmp_path: Path, **kw: object) -> Config:

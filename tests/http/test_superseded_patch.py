@@ -20,8 +20,8 @@ from structlog.testing import capture_logs
 from storage_backends.file_io import WRITE_BATCH
 from tests.http.rawsocket import ProductionServer, RawConnection, port_of
 from tests.tus import OCTET, TUS, create, offset_of, patch
-from tusd_py.app import make_app
-from tusd_py.config import Config
+from tusd_py.config.values import Config
+from tusd_py.server.app import make_app
 
 SIZE = 3 * 1024 * 1024
 

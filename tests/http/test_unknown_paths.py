@@ -7,8 +7,8 @@ from pathlib import Path
 from pytest_aiohttp import AiohttpClient
 
 from tests.tokens import SECRET, bearer
-from tusd_py.app import make_app
-from tusd_py.config import Config
+from tusd_py.config.values import Config
+from tusd_py.server.app import make_app
 
 
 async def test_unknown_paths_and_methods_say_why(aiohttp_client: AiohttpClient, tmp_path: Path) -> None:

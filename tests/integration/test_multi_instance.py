@@ -23,7 +23,7 @@ from conformance.redis_server import RedisServer
 from conformance.seaweed import SeaweedS3
 from storage_backends.file_io import WRITE_BATCH
 from tests.integration.rawhttp import PartialRequest, wait_until
-from tusd_py.redis_locking import _lock_key
+from tusd_py.locks.redis_locker import _lock_key
 
 pytestmark = [pytest.mark.slow, pytest.mark.redis]
 
@@ -107,7 +107,7 @@ def lock_held(redis_url: str, path: str) -> bool:
 def wait_receiving(server: LiveServer, path: str, redis_url: str, sent: int) -> None:
     """Wait (bounded) until ``server``'s PATCH holds the upload's lock and, on the filesystem, has
     written all but less than one write batch of the ``sent`` bytes: its handler has read them. The
-    rest is in its memory or the socket, which a takeover drains before it lets go (tusd_py/body.py)."""
+    rest is in its memory or the socket, which a takeover drains before it lets go (tusd_py/uploads/body.py)."""
     data_file = server.storage_dir / path.rsplit("/", 1)[1]
     assert wait_until(lambda: lock_held(redis_url, path), timeout=20), "the PATCH never took the lock"
     if "--s3-bucket" not in server.extra_args:  # S3 spools below a part: nothing to see before it ends

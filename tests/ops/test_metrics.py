@@ -19,13 +19,13 @@ from tests.ops.ops_support import free_port, parse, scrape, value
 from tests.pipeline.statements import statements, touching
 from tests.tokens import SECRET, bearer
 from tests.tus import OCTET, TUS, create, patch, processed_head
-from tusd_py.app import PIPELINE_KEY, make_app
-from tusd_py.config import Config
+from tusd_py.config.values import Config
 from tusd_py.hooks import HookEvent, HookRegistry, HookType
-from tusd_py.locking import InProcessLocker, UploadLocked
+from tusd_py.locks.locker import InProcessLocker, UploadLocked
 from tusd_py.pipeline.models import Recording
 from tusd_py.pipeline.states import Status
 from tusd_py.pipeline.store import MAX_PAGE_SIZE
+from tusd_py.server.app import PIPELINE_KEY, make_app
 
 
 @pytest.fixture
@@ -122,7 +122,7 @@ async def test_post_hook_invocations_and_errors_by_type(aiohttp_client, config: 
 
 
 async def test_lock_takeovers_waits_and_timeouts_are_counted() -> None:
-    from tusd_py import metrics
+    from tusd_py.telemetry import metrics
 
     locker = InProcessLocker(timeout=0.2)
     takeovers, timeouts = metrics.LOCK_TAKEOVERS._value.get(), metrics.LOCK_TIMEOUTS._value.get()

@@ -18,9 +18,9 @@ from aiohttp.test_utils import TestClient
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.tus import TUS, create, patch
-from tusd_py.app import make_app
-from tusd_py.config import Config
+from tusd_py.config.values import Config
 from tusd_py.hooks import HookEvent, HookRegistry, HookType
+from tusd_py.server.app import make_app
 
 # (exact sample name, type, label names) as tusd v2.10 writes them.
 TUSD_SERIES = [
@@ -101,10 +101,10 @@ def test_tusds_bare_counters_sum_over_processes(tmp_path: Path) -> None:
     """With --processes N the values come from prometheus_client's per-process files: tusd's names
     must carry the merged sum too (two processes count here, a third one answers)."""
     env = {"PROMETHEUS_MULTIPROC_DIR": str(tmp_path), "PATH": "/usr/bin:/bin"}
-    count = "from tusd_py import metrics; metrics.BYTES_RECEIVED.inc(5); metrics.UPLOADS_CREATED.inc()"
+    count = "from tusd_py.telemetry import metrics; metrics.BYTES_RECEIVED.inc(5); metrics.UPLOADS_CREATED.inc()"
     for _ in range(2):
         subprocess.run([sys.executable, "-c", count], env=env, check=True, timeout=60)
-    show = "from tusd_py import metrics; import sys; sys.stdout.write(metrics.exposition().decode())"
+    show = "from tusd_py.telemetry import metrics; import sys; sys.stdout.write(metrics.exposition().decode())"
     text = subprocess.run([sys.executable, "-c", show], env=env, check=True, timeout=60, capture_output=True).stdout
     bare = raw_samples(text.decode())
     assert bare["tusd_bytes_received"] == 10 == bare["tusd_bytes_received_total"]

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from tusd_py.cli import load_config, parse_args
-from tusd_py.config import Config
+from tusd_py.config.values import Config
+from tusd_py.server.cli import load_config, parse_args
 
 
 def test_flags_and_environment() -> None:

@@ -13,16 +13,16 @@ import pytest
 from aiohttp.test_utils import TestClient
 
 from conformance.redis_server import RedisServer, find_redis_server
-from storage_backends.base import UploadInfo
 from storage_backends.filesystem import FileStore
 from tests.ops.ops_support import free_port
 from tests.real_parts import part_missing
 from tests.tokens import SECRET
 from tests.tus import upload_files
-from tusd_py import ops
-from tusd_py.app import PIPELINE_KEY, make_app
-from tusd_py.config import Config
-from tusd_py.ops import PROBE_PREFIX
+from tusd_py.config.values import Config
+from tusd_py.http import ops_routes as ops
+from tusd_py.http.ops_routes import PROBE_PREFIX
+from tusd_py.model.upload import UploadInfo
+from tusd_py.server.app import PIPELINE_KEY, make_app
 
 
 def config_in(tmp_path: Path, **changes: object) -> Config:
@@ -67,7 +67,7 @@ async def test_a_closed_state_store_is_named(aiohttp_client, tmp_path: Path) -> 
 async def test_a_check_that_hangs_fails_within_the_timeout(aiohttp_client, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     import asyncio
 
-    from tusd_py.ops import run_check
+    from tusd_py.http.ops_routes import run_check
 
     async def hang() -> None:
         await asyncio.sleep(30)

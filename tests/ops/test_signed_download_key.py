@@ -22,10 +22,10 @@ from conformance.live_server import free_port
 from tests.auth.auth_support import write_pem
 from tests.tokens import SECRET, claims
 from tests.tus import OCTET, TUS
-from tusd_py.app import make_app
-from tusd_py.config import Config
-from tusd_py.signed_urls import SigningKeyMissing
-from tusd_py.startup import signing_key_refusal
+from tusd_py.config.refusals import signing_key_refusal
+from tusd_py.config.values import Config
+from tusd_py.http.downloads import SigningKeyMissing
+from tusd_py.server.app import make_app
 
 KEY = "a-download-link-key-shared-by-all-" + "k" * 8
 DATA = b"one recording, many players " * 100

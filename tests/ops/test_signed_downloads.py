@@ -14,10 +14,10 @@ from aiohttp.test_utils import TestClient
 
 from tests.tokens import SECRET, bearer
 from tests.tus import OCTET, TUS
-from tusd_py.app import make_app
-from tusd_py.config import Config
+from tusd_py.config.values import Config
+from tusd_py.http.downloads import signing_key
 from tusd_py.protocol.signed_download import signed_query
-from tusd_py.signed_urls import signing_key
+from tusd_py.server.app import make_app
 
 DATA = bytes(range(256)) * 40
 ALICE = {**TUS, **bearer("alice", ttl=24 * 3600)}  # made at import: outlives any suite run

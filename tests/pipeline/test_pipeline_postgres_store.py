@@ -14,10 +14,10 @@ from typing import TYPE_CHECKING, Any
 import asyncpg
 import pytest
 
-from storage_backends.base import UploadInfo
 from storage_backends.filesystem import FileStore
 from tusd_py.database.connection import Database
 from tusd_py.database.migrations import LATEST, MIGRATIONS
+from tusd_py.model.upload import UploadInfo
 from tusd_py.pipeline.models import JobStatus, Recording
 from tusd_py.pipeline.postgres_store import PostgresRecordingStore
 from tusd_py.pipeline.states import Status

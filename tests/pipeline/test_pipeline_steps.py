@@ -8,8 +8,8 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
-from storage_backends.base import UploadInfo
 from storage_backends.filesystem import FileStore
+from tusd_py.model.upload import UploadInfo
 from tusd_py.pipeline.models import Job, JobStatus, Recording
 from tusd_py.pipeline.states import Status
 from tusd_py.pipeline.steps import StepContext, default_registry

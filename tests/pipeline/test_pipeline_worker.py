@@ -12,9 +12,10 @@ from typing import Any
 
 import pytest
 
-from storage_backends.base import DataStore, UploadInfo
-from storage_backends.fencing import Fence
+from storage_backends.base import DataStore
 from storage_backends.filesystem import FileStore
+from tusd_py.model.fencing import Fence
+from tusd_py.model.upload import UploadInfo
 from tusd_py.pipeline import Pipeline, PipelineConfig, PipelineListener, RecordingNotFound, Status
 from tusd_py.pipeline.steps import PermanentStepError, StepContext, StepRegistry, default_registry
 from tusd_py.pipeline.worker import RetryPolicy

@@ -33,9 +33,9 @@ from tests.postgres.coordination import (
     settled,
 )
 from tests.tokens import SECRET, bearer
-from tusd_py.app import PIPELINE_KEY, make_app
-from tusd_py.config import Config
+from tusd_py.config.values import Config
 from tusd_py.pipeline.postgres_store import PostgresRecordingStore
+from tusd_py.server.app import PIPELINE_KEY, make_app
 
 pytestmark = [pytest.mark.postgres, pytest.mark.redis]
 

@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tusd_py.errors import TusError
+from tusd_py.model.errors import TusError
 from tusd_py.protocol.checksum import ALGORITHMS, parse_upload_checksum
 from tusd_py.protocol.concat import parse_upload_concat
 

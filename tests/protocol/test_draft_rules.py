@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tusd_py.errors import TusError
+from tusd_py.model.errors import TusError
 from tusd_py.protocol.draft_decisions import (
     COMPLETED_UPLOAD,
     INCONSISTENT_LENGTH,

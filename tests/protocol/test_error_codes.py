@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from http import HTTPStatus
 
-from tusd_py.error_codes import BY_STATUS, PROBLEM_TYPE_PREFIX, ErrorCode, default_code, problem_type
-from tusd_py.errors import TusError
+from tusd_py.model.error_codes import BY_STATUS, PROBLEM_TYPE_PREFIX, ErrorCode, default_code, problem_type
+from tusd_py.model.errors import TusError
 
 
 def test_every_error_status_gets_a_code_of_its_class() -> None:

@@ -2,7 +2,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tusd_py.errors import TusError
+from tusd_py.model.errors import TusError
 from tusd_py.protocol.headers import (
     check_patch_content_type,
     check_tus_resumable,

@@ -4,7 +4,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tusd_py.errors import TusError
+from tusd_py.model.errors import TusError
 from tusd_py.protocol.metadata import HEADER_VALUES, format_metadata, parse_metadata, text_value
 
 # Any key but the ones whose values become response headers (HEADER_VALUES: text only, tested below).

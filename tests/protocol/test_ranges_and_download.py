@@ -3,7 +3,7 @@ from urllib.parse import unquote
 
 import pytest
 
-from tusd_py.errors import TusError
+from tusd_py.model.errors import TusError
 from tusd_py.protocol.download import content_disposition, download_headers, safe_content_type
 from tusd_py.protocol.ranges import ByteRange, parse_range
 

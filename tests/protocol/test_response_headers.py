@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from storage_backends.base import UploadInfo
+from tusd_py.model.upload import UploadInfo
 from tusd_py.protocol.response_headers import capabilities, http_date, upload_state_headers
 
 

@@ -6,7 +6,7 @@ from urllib.parse import parse_qs
 
 import pytest
 
-from tusd_py.errors import TusError
+from tusd_py.model.errors import TusError
 from tusd_py.protocol.signed_download import check_link, signature, signed_query
 
 KEY = b"k" * 32

@@ -5,7 +5,7 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from storage_backends.base import UploadInfo
+from tusd_py.model.upload import UploadInfo
 from tusd_py.protocol import upload_state as state
 
 

@@ -21,7 +21,7 @@ from jsonschema import Draft202012Validator
 
 from tests.tokens import bearer
 from tests.tus import TUS, create, patch
-from tusd_py.config import Config
+from tusd_py.config.values import Config
 
 Client = TestClient[web.Request, web.Application]
 ClientFactory = Callable[[web.Application], Awaitable[Client]]

@@ -12,9 +12,9 @@ from structlog.testing import capture_logs
 from tests.recordings.conftest import ClientFactory, make_config
 from tests.tokens import SECRET, bearer
 from tests.tus import TUS
-from tusd_py.app import make_app
-from tusd_py.config import Config
+from tusd_py.config.values import Config
 from tusd_py.recordings.exposure import REFUSED, decide, is_loopback
+from tusd_py.server.app import make_app
 
 # Every token route of the API, with a method it answers to (the OpenAPI document stays public).
 API_CALLS = [

@@ -11,8 +11,8 @@ import pytest
 
 from tests.recordings.conftest import ClientFactory, make_config, open_api, start_upload, tus_head, upload
 from tests.tus import upload_files
-from tusd_py.app import PIPELINE_KEY, make_app
 from tusd_py.pipeline.steps import PermanentStepError, StepContext
+from tusd_py.server.app import PIPELINE_KEY, make_app
 
 ONE = "/api/recordings/{upload_id}"
 

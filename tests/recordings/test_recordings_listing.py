@@ -11,7 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tests.recordings.conftest import Api, Client, ClientFactory, make_config, open_api, start_upload, upload
-from tusd_py.app import make_app
+from tusd_py.server.app import make_app
 
 LIST = "/api/recordings"
 

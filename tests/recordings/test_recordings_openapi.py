@@ -13,9 +13,9 @@ from jsonschema import Draft202012Validator, ValidationError
 from openapi_spec_validator import validate as validate_openapi
 
 from tests.recordings.conftest import ClientFactory, make_config, open_api, strict_components
-from tusd_py.app import PIPELINE_KEY, UPLOADS_KEY, make_app
 from tusd_py.recordings.openapi import build_document
 from tusd_py.recordings.routes import add_recordings_routes
+from tusd_py.server.app import PIPELINE_KEY, UPLOADS_KEY, make_app
 
 HTTP_METHODS = {"get", "put", "post", "delete", "options", "head", "patch", "trace"}
 

@@ -17,9 +17,9 @@ from tests.recordings.conftest import (
     upload,
 )
 from tests.tokens import SECRET
-from tusd_py.app import PIPELINE_KEY, make_app
-from tusd_py.config import Config
+from tusd_py.config.values import Config
 from tusd_py.pipeline.steps import PermanentStepError, StepContext
+from tusd_py.server.app import PIPELINE_KEY, make_app
 
 ONE = "/api/recordings/{upload_id}"
 QUOTA_BYTES = 1_000_000

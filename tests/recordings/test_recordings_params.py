@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tusd_py.errors import TusError
+from tusd_py.model.errors import TusError
 from tusd_py.pipeline.states import Status
 from tusd_py.recordings.params import check_known, parse_cursor, parse_days, parse_limit, parse_statuses
 

@@ -8,9 +8,9 @@ from collections import Counter
 from collections.abc import AsyncIterator
 from typing import Any
 
-from storage_backends.base import BodyEnded, EndReason, UploadInfo
 from storage_backends.s3 import S3Store
 from storage_backends.s3_objects import INFO_SUFFIX
+from tusd_py.model.upload import BodyEnded, EndReason, UploadInfo
 
 
 def payload(size: int, seed: int = 1) -> bytes:

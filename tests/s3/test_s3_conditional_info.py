@@ -9,10 +9,11 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from storage_backends.base import UploadInfo, UploadNotFound
-from storage_backends.fencing import FenceLost
 from storage_backends.s3 import S3Config, S3Store
 from tests.s3.s3_support import chunks, payload
+from tusd_py.model.fencing import FenceLost
+from tusd_py.model.storage_errors import UploadNotFound
+from tusd_py.model.upload import UploadInfo
 
 pytestmark = pytest.mark.s3
 

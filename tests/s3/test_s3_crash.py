@@ -18,12 +18,12 @@ import msgspec
 import pytest
 
 from conformance.seaweed import SeaweedS3
-from storage_backends.base import UploadInfo
 from storage_backends.s3 import S3Store
 from storage_backends.s3_config import S3Config
 from storage_backends.s3_ledger import MIB
 from tests.s3.conftest import make_config
 from tests.s3.s3_support import S3Calls, chunks, payload, read_all
+from tusd_py.model.upload import UploadInfo
 
 pytestmark = pytest.mark.s3
 

@@ -16,13 +16,14 @@ import pytest
 from botocore.exceptions import ClientError, EndpointConnectionError
 
 from conformance.seaweed import SeaweedS3
-from storage_backends.base import StorageError, StorageUnavailable, UploadInfo
 from storage_backends.s3 import S3Store
 from storage_backends.s3_config import S3Config
 from storage_backends.s3_ledger import MIB
 from tests.s3.conftest import make_config
 from tests.s3.s3_support import chunks, payload, read_all
 from tests.s3.test_s3_store import finish
+from tusd_py.model.storage_errors import StorageError, StorageUnavailable
+from tusd_py.model.upload import UploadInfo
 
 pytestmark = pytest.mark.s3
 

@@ -7,12 +7,12 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from storage_backends.base import UploadInfo
-from storage_backends.fencing import FenceLost
 from storage_backends.s3 import S3Store
 from storage_backends.s3_ledger import MIB
 from tests.s3.s3_support import chunks, payload, read_all
-from tusd_py.redis_locking import RedisFence, RedisLocker
+from tusd_py.locks.redis_locker import RedisFence, RedisLocker
+from tusd_py.model.fencing import FenceLost
+from tusd_py.model.upload import UploadInfo
 
 pytestmark = [pytest.mark.s3, pytest.mark.redis]
 

@@ -12,11 +12,12 @@ import pytest
 from botocore.exceptions import ClientError
 
 from conformance.seaweed import SeaweedS3
-from storage_backends.base import StorageError, UploadInfo, UploadNotFound
 from storage_backends.s3 import S3Store
 from storage_backends.s3_info_cache import InfoCache
 from tests.s3.conftest import make_config
 from tests.s3.s3_support import S3Calls, chunks, payload, read_all
+from tusd_py.model.storage_errors import StorageError, UploadNotFound
+from tusd_py.model.upload import UploadInfo
 
 pytestmark = pytest.mark.s3
 

@@ -15,11 +15,12 @@ from typing import Any
 
 import pytest
 
-from storage_backends.base import StorageError, UploadInfo
 from storage_backends.s3 import S3Store
 from storage_backends.s3_ledger import MIB
 from tests.s3.s3_support import chunks, payload, read_all
 from tests.s3.test_s3_store import finish
+from tusd_py.model.storage_errors import StorageError
+from tusd_py.model.upload import UploadInfo
 
 pytestmark = pytest.mark.s3
 

@@ -9,13 +9,13 @@ import secrets
 import pytest
 
 from conformance.seaweed import SeaweedS3
-from storage_backends.base import UploadInfo
 from storage_backends.s3 import S3Store
 from storage_backends.s3_budget import ByteBudget
 from storage_backends.s3_ledger import MIB
 from tests.s3.conftest import make_config
 from tests.s3.s3_support import chunks, payload, read_all
 from tests.s3.test_s3_store import finish
+from tusd_py.model.upload import UploadInfo
 
 
 async def test_budget_serves_in_order_and_survives_cancellation() -> None:

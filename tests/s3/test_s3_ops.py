@@ -14,8 +14,8 @@ from storage_backends.s3_config import S3Config
 from storage_backends.s3_objects import S3Objects
 from tests.ops.ops_support import free_port, scrape, value
 from tests.tus import create, patch
-from tusd_py.app import make_app
-from tusd_py.config import Config
+from tusd_py.config.values import Config
+from tusd_py.server.app import make_app
 
 pytestmark = pytest.mark.s3
 
@@ -39,7 +39,7 @@ async def test_readyz_writes_and_deletes_a_probe_in_the_bucket(
 
 
 async def test_an_unreachable_endpoint_counts_as_a_network_outcome(s3_config: S3Config) -> None:
-    from tusd_py import metrics
+    from tusd_py.telemetry import metrics
 
     dead = S3Config(
         bucket=s3_config.bucket,

@@ -10,11 +10,12 @@ from typing import Any
 import pytest
 
 from conformance.seaweed import SeaweedS3
-from storage_backends.base import BodyEnded, StorageError, UploadInfo, UploadNotFound, VerificationFailed
 from storage_backends.s3 import S3Store
 from storage_backends.s3_ledger import MIB
 from storage_backends.s3_objects import part_buffer
 from tests.s3.s3_support import S3Calls, chunks, payload, read_all
+from tusd_py.model.storage_errors import StorageError, UploadNotFound, VerificationFailed
+from tusd_py.model.upload import BodyEnded, UploadInfo
 from tusd_py.protocol.upload_state import is_complete
 
 pytestmark = pytest.mark.s3

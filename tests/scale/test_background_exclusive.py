@@ -15,11 +15,11 @@ from aiohttp.test_utils import TestClient
 
 from tests.http.test_expiration_http import WEEK, age, upload_id
 from tests.tus import create, patch, upload_files
-from tusd_py.app import SERVICE_KEY, build_service, sweep_once_shared
-from tusd_py.config import Config
-from tusd_py.locking import CLEANUP_LOCK, SWEEP_LOCK
-from tusd_py.service import TusService
+from tusd_py.config.values import Config
+from tusd_py.locks.locker import CLEANUP_LOCK, SWEEP_LOCK
+from tusd_py.server.app import SERVICE_KEY, build_service, sweep_once_shared
 from tusd_py.uploads.operations import Uploads
+from tusd_py.uploads.tus_service import TusService
 
 
 def _second_instance(first: TusService, storage_dir: Path) -> Uploads:
@@ -52,6 +52,6 @@ async def test_concurrent_sweeps_run_once(client: TestClient, storage_dir: Path)
 
 
 def test_background_lock_names_are_not_upload_ids() -> None:
-    from storage_backends.base import UPLOAD_ID
+    from tusd_py.model.upload import UPLOAD_ID
 
     assert not UPLOAD_ID.fullmatch(SWEEP_LOCK) and not UPLOAD_ID.fullmatch(CLEANUP_LOCK)

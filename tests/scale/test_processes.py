@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from conformance.live_server import free_port
-from tusd_py.processes import MAX_RESTART_DELAY, RESTART_DELAY, restart_delay
+from tusd_py.server.processes import MAX_RESTART_DELAY, RESTART_DELAY, restart_delay
 
 
 def _start(*args: str) -> subprocess.CompletedProcess[str]:

@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 
 from tests.tokens import SECRET
-from tusd_py.config import Config
+from tusd_py.config.values import Config
 
 
 @pytest.fixture

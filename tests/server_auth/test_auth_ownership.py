@@ -7,8 +7,8 @@ from aiohttp.test_utils import TestClient
 
 from tests.tokens import bearer, token
 from tests.tus import OCTET, TUS
-from tusd_py.app import make_app
-from tusd_py.config import Config
+from tusd_py.config.values import Config
+from tusd_py.server.app import make_app
 
 
 @pytest.fixture

@@ -18,8 +18,8 @@ from aiohttp.test_utils import TestServer
 from tests.server_auth.test_gate_routes import CONTENT, OVERRIDES, WIRE_METHODS
 from tests.tokens import bearer
 from tests.tus import OCTET, TUS
-from tusd_py.app import make_app
-from tusd_py.config import Config
+from tusd_py.config.values import Config
+from tusd_py.server.app import make_app
 
 
 async def exchange(

@@ -19,10 +19,10 @@ from aiohttp.test_utils import TestClient
 from storage_backends.filesystem import FileStore
 from tests.tokens import bearer
 from tests.tus import OCTET, TUS
-from tusd_py.app import make_app
-from tusd_py.config import Config
-from tusd_py.gate import PUBLIC_ROUTE_PREFIX, TUS_ROUTE_PREFIX
+from tusd_py.config.values import Config
+from tusd_py.http.gate import PUBLIC_ROUTE_PREFIX, TUS_ROUTE_PREFIX
 from tusd_py.protocol.operation import OVERRIDE_TARGETS
+from tusd_py.server.app import make_app
 
 WIRE_METHODS = ["GET", "HEAD", "POST", "PATCH", "DELETE", "OPTIONS", "PUT"]
 OVERRIDES = [None, "GET", "HEAD", "POST", "PATCH", "DELETE", "OPTIONS", "bogus"]

@@ -11,9 +11,9 @@ from aiohttp.test_utils import TestClient
 
 from tests.tokens import bearer
 from tests.tus import OCTET, TUS
-from tusd_py.app import make_app
-from tusd_py.config import Config
-from tusd_py.quotas import QuotaLimits, Usage, check_quota
+from tusd_py.config.values import Config
+from tusd_py.quotas.ledger import QuotaLimits, Usage, check_quota
+from tusd_py.server.app import make_app
 
 
 @pytest.fixture(params=["memory", pytest.param("postgres", marks=pytest.mark.postgres)])

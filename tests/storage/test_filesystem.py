@@ -9,8 +9,9 @@ from typing import Any
 import msgspec
 import pytest
 
-from storage_backends.base import BodyEnded, EndReason, StorageError, UploadInfo, UploadNotFound, VerificationFailed
 from storage_backends.filesystem import WRITE_BATCH, FileStore
+from tusd_py.model.storage_errors import StorageError, UploadNotFound, VerificationFailed
+from tusd_py.model.upload import BodyEnded, EndReason, UploadInfo
 from tusd_py.protocol.upload_state import is_complete
 
 

@@ -16,9 +16,10 @@ from typing import Any
 
 import pytest
 
-from storage_backends.base import BodyEnded, EndReason, StorageFull, UploadInfo
 from storage_backends.filesystem import WRITE_BATCH, FileStore
 from tests.storage.test_filesystem import chunks, read_all
+from tusd_py.model.storage_errors import StorageFull
+from tusd_py.model.upload import BodyEnded, EndReason, UploadInfo
 
 
 @pytest.fixture

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from storage_backends.base import UploadInfo
 from storage_backends.file_io import SLOW_WRITE, THREAD_AFTER_SLOW_WRITE, WritePlacement
 from storage_backends.filesystem import WRITE_BATCH, FileStore
+from tusd_py.model.upload import UploadInfo
 
 
 class Clock:

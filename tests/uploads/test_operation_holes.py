@@ -14,11 +14,11 @@ from aiohttp.test_utils import TestClient
 
 from tests.tokens import SECRET, bearer
 from tests.tus import OCTET, TUS
-from tusd_py.app import PIPELINE_KEY, SERVICE_KEY, UPLOADS_KEY, make_app
-from tusd_py.cleanup import cleanup_failed
-from tusd_py.config import Config
+from tusd_py.config.values import Config
 from tusd_py.hooks import HookEvent, HookRegistry, HookRejection, HookType
+from tusd_py.server.app import PIPELINE_KEY, SERVICE_KEY, UPLOADS_KEY, make_app
 from tusd_py.uploads.actor import SERVER
+from tusd_py.uploads.cleanup import cleanup_failed
 
 MIB = 1024 * 1024
 ALICE, BOB = bearer("alice", ttl=24 * 3600), bearer("bob", ttl=24 * 3600)  # made at import: outlive any suite run

@@ -24,13 +24,13 @@ import pytest
 from aiohttp import ClientResponse
 from aiohttp.test_utils import TestClient
 
-from storage_backends.fencing import Fence, FenceLost
 from tests.tokens import SECRET, bearer
 from tests.tus import OCTET, TUS
-from tusd_py.app import make_app
-from tusd_py.config import Config
-from tusd_py.locking import InProcessLocker
+from tusd_py.config.values import Config
+from tusd_py.locks.locker import InProcessLocker
+from tusd_py.model.fencing import Fence, FenceLost
 from tusd_py.protocol.draft_versions import INTEROP_HEADER
+from tusd_py.server.app import make_app
 
 QUOTA = 10_000
 ALICE, BOB = bearer("alice", ttl=24 * 3600), bearer("bob", ttl=24 * 3600)  # made at import: outlive any suite run

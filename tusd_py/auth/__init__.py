@@ -1,4 +1,4 @@
-"""JWT authentication: configuration, token verification, dev tokens (the gate in tusd_py.gate applies it)."""
+"""JWT authentication: configuration, token verification, dev tokens (the gate in tusd_py.http.gate applies it)."""
 
 from tusd_py.auth.config import AuthConfig, AuthConfigError, check_config
 from tusd_py.auth.devtoken import mint_dev_token

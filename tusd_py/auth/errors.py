@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from tusd_py.errors import TusError
+from tusd_py.model.errors import TusError
 
 REALM = "tusd-py"
 

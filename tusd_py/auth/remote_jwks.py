@@ -31,7 +31,7 @@ import structlog
 from tusd_py.auth.cache_policy import MAX_SECONDS, MIN_SECONDS, fresh_for
 from tusd_py.auth.config import AuthConfigError
 from tusd_py.auth.keys import parse_jwks
-from tusd_py.urls import safe_url
+from tusd_py.protocol.urls import safe_url
 
 log = structlog.get_logger(__name__)
 

@@ -7,7 +7,7 @@ a built-in pool and LISTEN/NOTIFY callbacks, which is all this needs.
 Every use goes through :meth:`Database.transaction` (several statements, one transaction) or
 :meth:`Database.connection` (one statement, in autocommit: no BEGIN/COMMIT round trips), which
 turn "the database cannot be reached" (refused connection, a server shutting down or restarting, a connection dropped
-mid-statement, a timeout) into :class:`~tusd_py.errors.StateStoreUnavailable` (503 with a
+mid-statement, a timeout) into :class:`~tusd_py.model.errors.StateStoreUnavailable` (503 with a
 reason). The pool replaces broken connections on the next acquire, so once PostgreSQL is back
 the next call works: no restart of tusd-py. :attr:`Database.available` tells whether the last
 call reached the database.
@@ -34,7 +34,7 @@ import asyncpg
 import structlog
 
 from tusd_py.database.migrations import migrate
-from tusd_py.errors import StateStoreUnavailable
+from tusd_py.model.errors import StateStoreUnavailable
 
 log = structlog.get_logger(__name__)
 

@@ -1,7 +1,7 @@
 """Mounting the demo page: a fixed list of files, a small JSON config, strict browser headers.
 
 The files are public with auth on (they hold no secrets; the page asks the user for a token): the
-routes are named ``public.demo*``, which is how the gate (tusd_py.gate) knows to let them through.
+routes are named ``public.demo*``, which is how the gate (tusd_py.http.gate) knows to let them through.
 Every URL the server gives the page (the redirect, the config) is relative to where the page is
 served, so the page works unchanged behind a proxy that mounts the server under a prefix.
 """
@@ -13,7 +13,7 @@ from pathlib import Path
 
 from aiohttp import web
 
-from tusd_py.config import Config
+from tusd_py.config.values import Config
 from tusd_py.recordings.routes import openapi_path
 
 #: Every path of the demo starts with this; none of them needs a token.

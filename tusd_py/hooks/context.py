@@ -2,12 +2,12 @@
 
 Listeners are told about an upload, not about a request, so the request's part travels in context
 variables: structlog's (``request_id``, bound by the request middleware) and :data:`SCOPE`, set by
-:func:`hook_scope_middleware` for each request. The scope gives events the headers named by
-``--hooks-forward-headers`` and, for tusd's format, the request itself (method, URI, peer, every
-header). The other way, tusd-format hooks shape the client's response (``HTTPResponse``): the
-dispatcher puts their patches into the scope and the middleware merges them into the response as
-it leaves (a refusal replaces the error response). The scope ends with the request, so a
-kept-alive connection's next request starts clean.
+the HTTP layer's :func:`~tusd_py.http.hook_scope.hook_scope_middleware` for each request. The
+scope gives events the headers named by ``--hooks-forward-headers`` and, for tusd's format, the
+request itself (method, URI, peer, every header). The other way, tusd-format hooks shape the
+client's response (``HTTPResponse``): the dispatcher puts their patches into the scope and the
+middleware merges them into the response as it leaves (a refusal replaces the error response).
+The scope ends with the request, so a kept-alive connection's next request starts clean.
 """
 
 from __future__ import annotations
@@ -18,13 +18,10 @@ from contextvars import ContextVar
 
 import msgspec
 import structlog
-from aiohttp import web
-from aiohttp.typedefs import Handler, Middleware
 
-from storage_backends.base import UploadInfo
-from tusd_py.gate import OPERATION
 from tusd_py.hooks.events import HookEvent, HookType, HTTPRequestFacts, ProcessOutcome, build_event
-from tusd_py.hooks.tusd_format import ResponsePatch, canonical_header_key
+from tusd_py.hooks.tusd_format import ResponsePatch
+from tusd_py.model.upload import UploadInfo
 
 # A forwarded value is cut here: a hook event is no place for a megabyte cookie.
 MAX_FORWARDED_VALUE = 1024
@@ -33,16 +30,16 @@ MAX_FORWARDED_VALUE = 1024
 class HookScope:
     """One request as hooks see it. Built per request; the request facts only when asked for."""
 
-    def __init__(self, request: web.Request, forward: Collection[str]) -> None:
-        self.request = request
-        self.forwarded = pick_headers(request.headers, forward)
+    def __init__(self, forwarded: dict[str, str], read_facts: Callable[[], HTTPRequestFacts]) -> None:
+        self.forwarded = forwarded
+        self._read_facts = read_facts
         self.response: ResponsePatch | None = None  # merged into a 2xx answer
         self.refusal: ResponsePatch | None = None  # replaces the error answer of a refused request
         self._facts: HTTPRequestFacts | None = None
 
     def facts(self) -> HTTPRequestFacts:
         if self._facts is None:
-            self._facts = request_facts(self.request)
+            self._facts = self._read_facts()
         return self._facts
 
     def add_response(self, patch: ResponsePatch) -> None:
@@ -141,59 +138,3 @@ def pick_headers(headers: object, names: Collection[str]) -> dict[str, str]:
         if values:
             picked[name] = ", ".join(values)[:MAX_FORWARDED_VALUE]
     return picked
-
-
-def request_facts(request: web.Request) -> HTTPRequestFacts:
-    """The request as tusd's ``HTTPRequest`` has it: effective method, raw URI, peer, headers."""
-    operation = request.get(OPERATION)
-    header: dict[str, list[str]] = {}
-    for name, value in request.headers.items():
-        header.setdefault(canonical_header_key(name), []).append(value)
-    peer = request.transport.get_extra_info("peername") if request.transport is not None else None
-    remote = f"{peer[0]}:{peer[1]}" if isinstance(peer, tuple) and len(peer) >= 2 else ""
-    return HTTPRequestFacts(
-        method=operation.method if operation is not None else request.method,
-        uri=request.raw_path,
-        remote_addr=remote,
-        header=header,
-    )
-
-
-def hook_scope_middleware(forward: Collection[str], stopped: StoppedUploads | None = None) -> Middleware:
-    """Place it outside the error mapping: a refusal replaces the error response it rendered."""
-    wanted = tuple(sorted({name.strip().lower() for name in forward if name.strip()}))
-
-    @web.middleware
-    async def hook_scope(request: web.Request, handler: Handler) -> web.StreamResponse:
-        scope = HookScope(request, wanted)
-        token = SCOPE.set(scope)
-        try:
-            response = await handler(request)
-        finally:
-            SCOPE.reset(token)
-        if stopped is not None and response.status == 423 and scope.facts().method == "PATCH":
-            scope.refusal = stopped.take(request.match_info.get("upload_id", ""))  # cut by a StopUpload?
-        return shape_response(response, scope)
-
-    return hook_scope
-
-
-def shape_response(response: web.StreamResponse, scope: HookScope) -> web.StreamResponse:
-    """Merge the hooks' answers into ``response``, as tusd merges a hook's ``HTTPResponse``."""
-    if not isinstance(response, web.Response) or response.prepared:
-        return response  # a streamed answer (a download) has no hook in it
-    if response.status >= 400 and scope.refusal is not None:
-        patch = scope.refusal
-        refused = web.Response(status=patch.status or response.status, text=None, body=patch.body.encode())
-        refused.headers.update(patch.headers)
-        return refused
-    if 200 <= response.status < 300 and scope.response is not None:
-        patch = scope.response
-        if patch.status:
-            response.set_status(patch.status)
-        for name, value in patch.headers.items():
-            if name.lower() != "location":  # tusd sets Location after merging the hook's answer
-                response.headers[name] = value
-        if patch.body and response.status not in (204, 304):
-            response.body = patch.body.encode()
-    return response

@@ -10,7 +10,7 @@ a receiver de-duplicates on ``webhook-id`` (the ``event_id``), which never chang
 
 A round costs the same few indexed statements however long the backlog: at most ``batch`` rows
 claimed and ``drop_batch`` rows dropped past the retention. The outbox gauge is counted when
-``/metrics`` is scraped (``tusd_py.ops``), not here, since a count reads every row.
+``/metrics`` is scraped (``tusd_py.http.ops_routes``), not here, since a count reads every row.
 """
 
 from __future__ import annotations
@@ -24,7 +24,6 @@ from collections.abc import Awaitable, Callable, Sequence
 
 import structlog
 
-from tusd_py import metrics
 from tusd_py.hooks.events import HookType
 from tusd_py.hooks.results import InvalidHookResult
 from tusd_py.hooks.tusd_format import ResponsePatch
@@ -32,6 +31,7 @@ from tusd_py.hooks.tusd_format import parse_reply as parse_tusd_reply
 from tusd_py.hooks.webhook import WebhookClient, WebhookConfig, WebhookFailed, backoff_delay
 from tusd_py.pipeline.models import OutboxEvent
 from tusd_py.pipeline.store import RecordingStore
+from tusd_py.telemetry import metrics
 
 log = structlog.get_logger(__name__)
 

@@ -21,7 +21,6 @@ from collections.abc import Awaitable, Callable, Sequence
 import msgspec
 import structlog
 
-from tusd_py import metrics
 from tusd_py.hooks import tusd_format
 from tusd_py.hooks.context import answer, with_request
 from tusd_py.hooks.events import POST_HOOKS, HookEvent, HookType, split_metadata
@@ -36,6 +35,7 @@ from tusd_py.hooks.results import (
 )
 from tusd_py.hooks.throttle import ProgressThrottle
 from tusd_py.hooks.webhook import WebhookClient, WebhookConfig, WebhookFailed
+from tusd_py.telemetry import metrics
 
 log = structlog.get_logger(__name__)
 

@@ -16,7 +16,7 @@ from typing import Any
 
 import msgspec
 
-from storage_backends.base import ConcatRole, UploadInfo
+from tusd_py.model.upload import ConcatRole, UploadInfo
 from tusd_py.protocol.metadata import as_text
 
 Metadata = dict[str, bytes | None]

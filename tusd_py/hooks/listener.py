@@ -1,4 +1,4 @@
-"""Adapter from the core's upload lifecycle (tusd_py.lifecycle) to post hooks.
+"""Adapter from the core's upload lifecycle (tusd_py.model.lifecycle) to post hooks.
 
 The lifecycle reports bare UploadInfo values; the request id comes from structlog's context
 (bound by the request middleware) and the user id is the upload's owner.
@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import structlog
 
-from storage_backends.base import UploadInfo
 from tusd_py.hooks.dispatcher import HookDispatcher
 from tusd_py.hooks.events import HookType, build_event
+from tusd_py.model.upload import UploadInfo
 
 
 class HookListener:
-    """An ``UploadListener`` (see tusd_py.lifecycle) that emits post-* hooks."""
+    """An ``UploadListener`` (see tusd_py.model.lifecycle) that emits post-* hooks."""
 
     def __init__(self, dispatcher: HookDispatcher) -> None:
         self.dispatcher = dispatcher

@@ -13,13 +13,15 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from storage_backends.base import DataStore, UploadInfo, UploadNotFound
+from storage_backends.base import DataStore
 from tusd_py.hooks.context import event_here
 from tusd_py.hooks.events import HookType, ProcessOutcome
 from tusd_py.hooks.throttle import ProgressThrottle
 from tusd_py.hooks.webhook import WebhookConfig, encode_for
+from tusd_py.model.storage_errors import UploadNotFound
+from tusd_py.model.upload import UploadInfo
 from tusd_py.pipeline.models import OutboxEvent, Recording
-from tusd_py.urls import safe_url
+from tusd_py.protocol.urls import safe_url
 
 
 class HookOutbox:

@@ -10,9 +10,9 @@ import re
 
 import msgspec
 
-from storage_backends.base import UPLOAD_ID, UploadInfo
-from tusd_py.errors import TusError
 from tusd_py.hooks.events import Metadata
+from tusd_py.model.errors import TusError
+from tusd_py.model.upload import UPLOAD_ID, UploadInfo
 from tusd_py.protocol.metadata import check_metadata as check_limits
 
 # tus 1.0.0 Upload-Metadata: "The key MUST NOT contain spaces and commas and MUST NOT be empty".

@@ -23,7 +23,7 @@ from tusd_py.hooks.events import HookEvent, HookType, encode_event
 from tusd_py.hooks.signing import SIGNATURE_HEADER, sign
 from tusd_py.hooks.standard_signing import signing_key, standard_headers
 from tusd_py.hooks.tusd_format import forwarded_values, request_body
-from tusd_py.urls import safe_url
+from tusd_py.protocol.urls import safe_url
 
 log = structlog.get_logger(__name__)
 

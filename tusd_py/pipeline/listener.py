@@ -1,4 +1,4 @@
-"""Adapter from the server's upload lifecycle (:class:`tusd_py.lifecycle.UploadListener`) to the pipeline.
+"""Adapter from the server's upload lifecycle (:class:`tusd_py.model.lifecycle.UploadListener`) to the pipeline.
 
 Register it with ``service.lifecycle.add(PipelineListener(pipeline))``. ``on_progress`` is
 synchronous and called for every chunk, so it only schedules a store update, at most one per
@@ -11,7 +11,7 @@ together with the post-* webhook events reporting it, in one transaction: post-c
 recording, post-receive with progress, post-finish with ``uploaded``, post-terminate with the
 deletion. A progress event the pipeline's own throttle would skip is still written (alone).
 
-Creation, finish and termination go through the :class:`~tusd_py.reconcile.Reconciler`: if the
+Creation, finish and termination go through the :class:`~tusd_py.database.reconcile.Reconciler`: if the
 state store is unreachable (PostgreSQL down), the write is retried until it lands, so a finished
 upload is recorded and processed once the database is back, without a restart.
 """
@@ -26,16 +26,16 @@ from typing import TYPE_CHECKING
 import msgspec
 import structlog
 
-from storage_backends.base import UploadInfo
-from tusd_py.errors import StateStoreUnavailable
+from tusd_py.database.reconcile import Reconciler
+from tusd_py.model.errors import StateStoreUnavailable
+from tusd_py.model.upload import UploadInfo
 from tusd_py.pipeline.models import OutboxEvent
 from tusd_py.pipeline.service import EventSource, Pipeline
 from tusd_py.pipeline.store import RecordingNotFound
 from tusd_py.protocol import upload_state
-from tusd_py.reconcile import Reconciler
 
 if TYPE_CHECKING:
-    from tusd_py.lifecycle import UploadListener
+    from tusd_py.model.lifecycle import UploadListener
 
 log = structlog.get_logger(__name__)
 

@@ -1,7 +1,7 @@
 """Values the pipeline stores and returns: recordings, jobs, pages, statistics.
 
 All are msgspec Structs so the HTTP layer can encode them with ``msgspec.json.encode`` as they are.
-Timestamps are Unix seconds (float), like :class:`storage_backends.base.UploadInfo`.
+Timestamps are Unix seconds (float), like :class:`tusd_py.model.upload.UploadInfo`.
 """
 
 from __future__ import annotations

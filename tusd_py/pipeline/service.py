@@ -18,7 +18,7 @@ uploads made with auth off), so one user never sees another's recordings::
     await pipeline.storage_stats(owner) -> StorageStats
     await pipeline.failed_before(older_than_days, owner=EVERYONE) -> list[str]
 
-``failed_before`` only lists them; the caller deletes their uploads (``tusd_py/cleanup.py``, through
+``failed_before`` only lists them; the caller deletes their uploads (``tusd_py/uploads/cleanup.py``, through
 the operation layer), whose termination forgets each recording. Nothing else ever deletes a
 recording: a completed one stays until its upload is terminated.
 """
@@ -31,7 +31,8 @@ from typing import TYPE_CHECKING
 
 import structlog
 
-from storage_backends.base import DataStore, UploadInfo
+from storage_backends.base import DataStore
+from tusd_py.model.upload import UploadInfo
 from tusd_py.pipeline.config import PipelineConfig
 from tusd_py.pipeline.models import Job, OutboxEvent, Page, QueueDepth, Recording, StorageStats
 from tusd_py.pipeline.sqlite_store import SQLiteRecordingStore
@@ -103,7 +104,7 @@ class Pipeline:
             outcome_events=outcome_events,
             clock=clock,
         )
-        # The hook outbox (tusd_py.wiring.build_outbox): rows for a lifecycle change, written by
+        # The hook outbox (tusd_py.server.wiring.build_outbox): rows for a lifecycle change, written by
         # PipelineListener with it; on_events wakes the deliverer after a transaction wrote some.
         self.events: EventSource | None = None
         self.on_events: Callable[[], None] = lambda: None

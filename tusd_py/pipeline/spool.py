@@ -18,7 +18,8 @@ from typing import Protocol, runtime_checkable
 
 import structlog
 
-from storage_backends.base import DataStore, UploadInfo
+from storage_backends.base import DataStore
+from tusd_py.model.upload import UploadInfo
 
 log = structlog.get_logger(__name__)
 

@@ -30,7 +30,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
-from storage_backends.base import DataStore, UploadInfo
+from storage_backends.base import DataStore
+from tusd_py.model.upload import UploadInfo
 from tusd_py.pipeline.analysis import CompressionPolicy, analyse_file
 from tusd_py.pipeline.models import Job, Recording
 from tusd_py.pipeline.spool import local_copy

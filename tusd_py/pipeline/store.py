@@ -39,7 +39,7 @@ import re
 from collections.abc import Callable, Collection, Sequence
 from typing import Any, Literal
 
-from storage_backends.base import UPLOAD_ID
+from tusd_py.model.upload import UPLOAD_ID
 from tusd_py.pipeline.models import Claim, Job, JobStatus, OutboxEvent, Page, QueueDepth, Recording, StorageStats
 from tusd_py.pipeline.states import Status
 

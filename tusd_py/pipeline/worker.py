@@ -29,12 +29,13 @@ from typing import Any
 import msgspec
 import structlog
 
-from storage_backends.base import DataStore, UploadNotFound
-from tusd_py import metrics
-from tusd_py.errors import StateStoreUnavailable
+from storage_backends.base import DataStore
+from tusd_py.model.errors import StateStoreUnavailable
+from tusd_py.model.storage_errors import UploadNotFound
 from tusd_py.pipeline.models import Claim, OutboxEvent, Recording
 from tusd_py.pipeline.steps import PermanentStepError, StepContext, StepRegistry
 from tusd_py.pipeline.store import RecordingStore
+from tusd_py.telemetry import metrics
 
 log = structlog.get_logger(__name__)
 

@@ -19,7 +19,7 @@ from typing import Protocol
 
 import crc32c
 
-from tusd_py.errors import bad_request
+from tusd_py.model.errors import bad_request
 
 
 class Hasher(Protocol):

@@ -10,8 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-from storage_backends.base import UPLOAD_ID
-from tusd_py.errors import bad_request
+from tusd_py.model.errors import bad_request
+from tusd_py.model.upload import UPLOAD_ID
 
 MAX_PARTIALS = 1000
 

@@ -1,7 +1,7 @@
 """Which status a request gets: the tus rules for creation and PATCH as pure functions.
 
 Handlers gather plain values (parsed headers, the stored upload state, config) and call these;
-the functions either return a plan or raise :class:`~tusd_py.errors.TusError`. Nothing here
+the functions either return a plan or raise :class:`~tusd_py.model.errors.TusError`. Nothing here
 touches a request, a socket or a disk, so each rule is a unit test away.
 """
 
@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from tusd_py.errors import TusError, bad_request, too_large
+from tusd_py.model.errors import TusError, bad_request, too_large
 from tusd_py.protocol.headers import MAX_REPRESENTABLE, parse_defer_length, parse_non_negative
 
 

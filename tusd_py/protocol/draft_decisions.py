@@ -1,7 +1,7 @@
 """Which status a resumable-upload draft request gets: creation and append as pure functions.
 
 Like ``decisions.py`` for tus, these take plain values (parsed fields, the stored state, config)
-and return a plan or raise a :class:`~tusd_py.errors.TusError`. Draft errors carry an RFC 9457
+and return a plan or raise a :class:`~tusd_py.model.errors.TusError`. Draft errors carry an RFC 9457
 problem document (draft -11, "Problem Types"): the three types the draft registers where they
 apply, ``about:blank`` with the reason as ``detail`` otherwise (RFC 9457 section 4.2.1).
 """
@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from http import HTTPStatus
 
-from tusd_py.errors import TusError
+from tusd_py.model.errors import TusError
 from tusd_py.protocol.headers import MAX_REPRESENTABLE
 
 PROBLEM_TYPES = "https://iana.org/assignments/http-problem-types#"

@@ -1,7 +1,7 @@
 """Parsing of tus request headers (tus 1.0.0, "Headers" section).
 
 Every parser takes the raw header value (``None`` when absent) and returns a typed value or raises
-:class:`~tusd_py.errors.TusError` with a 4xx status and a reason. Numbers are strict: the spec
+:class:`~tusd_py.model.errors.TusError` with a 4xx status and a reason. Numbers are strict: the spec
 defines Upload-Offset and Upload-Length as non-negative integers, so signs, blanks, decimals and
 non-ASCII digits are all refused rather than "helpfully" coerced.
 """
@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 
-from tusd_py.errors import TusError, bad_request
+from tusd_py.model.errors import TusError, bad_request
 
 TUS_VERSION = "1.0.0"
 SUPPORTED_VERSIONS = (TUS_VERSION,)

@@ -22,7 +22,7 @@ import binascii
 import re
 import unicodedata
 
-from tusd_py.errors import bad_request
+from tusd_py.model.errors import bad_request
 
 Metadata = dict[str, bytes | None]
 

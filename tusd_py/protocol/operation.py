@@ -1,6 +1,6 @@
 """Which operation a request really asks for, and whether it may run without credentials.
 
-Rules (one place; the gate in ``tusd_py.gate`` applies them before any handler runs):
+Rules (one place; the gate in ``tusd_py.http.gate`` applies them before any handler runs):
 
 1. X-HTTP-Method-Override (tus 1.0.0, "X-HTTP-Method-Override") exists for HTTP stacks that can
    only send GET and POST. Clients that need it send POST, so POST is the only wire method that may
@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from tusd_py.errors import bad_request
+from tusd_py.model.errors import bad_request
 
 OVERRIDE_HEADER = "X-HTTP-Method-Override"
 OVERRIDE_CARRIER = "POST"

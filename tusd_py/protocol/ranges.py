@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from tusd_py.errors import TusError
+from tusd_py.model.errors import TusError
 from tusd_py.protocol.headers import MAX_REPRESENTABLE
 
 # RFC 9110 DIGIT is ASCII only; Python's \d would also take other scripts' digits.

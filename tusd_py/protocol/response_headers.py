@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from email.utils import formatdate
 
-from storage_backends.base import UploadInfo
+from tusd_py.model.upload import UploadInfo
 from tusd_py.protocol import upload_state
 from tusd_py.protocol.download import digest_headers
 from tusd_py.protocol.headers import SUPPORTED_VERSIONS

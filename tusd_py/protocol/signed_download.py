@@ -14,7 +14,7 @@ import hashlib
 import hmac
 from urllib.parse import urlencode
 
-from tusd_py.errors import TusError
+from tusd_py.model.errors import TusError
 
 EXPIRES = "expires"
 SIGNATURE = "signature"
@@ -22,7 +22,7 @@ _MAX_DIGITS = 12  # Unix seconds for the next 30,000 years; longer is not a numb
 
 
 def signature(key: bytes, upload_id: str, expires: int) -> str:
-    # The separator cannot occur in an id (tusd_py.service.UPLOAD_ID), so (id, expiry) pairs never collide.
+    # The separator cannot occur in an id (tusd_py.uploads.tus_service.UPLOAD_ID), so (id, expiry) pairs never collide.
     mac = hmac.new(key, f"{upload_id}\n{expires}".encode(), hashlib.sha256).digest()
     return base64.urlsafe_b64encode(mac).rstrip(b"=").decode()
 

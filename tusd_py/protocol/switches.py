@@ -16,8 +16,8 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 
-from tusd_py.error_codes import ErrorCode
-from tusd_py.errors import TusError
+from tusd_py.model.error_codes import ErrorCode
+from tusd_py.model.errors import TusError
 
 
 class Op(enum.StrEnum):

@@ -27,7 +27,7 @@ Nothing else compares ``offset`` with ``length`` or reads ``finished_at`` to dec
 
 from __future__ import annotations
 
-from storage_backends.base import UploadInfo
+from tusd_py.model.upload import UploadInfo
 
 
 def is_complete(info: UploadInfo) -> bool:

@@ -8,8 +8,8 @@ hooks send post-terminate, the pipeline forgets the recording).
 
 from __future__ import annotations
 
-from storage_backends.base import UploadNotFound
-from tusd_py.errors import TusError
+from tusd_py.model.errors import TusError
+from tusd_py.model.storage_errors import UploadNotFound
 from tusd_py.pipeline.service import Pipeline
 from tusd_py.pipeline.store import RecordingNotFound
 from tusd_py.uploads.actor import Actor
@@ -19,7 +19,7 @@ from tusd_py.uploads.operations import Uploads
 async def delete_recording(uploads: Uploads, actor: Actor, pipeline: Pipeline, upload_id: str) -> None:
     """Delete ``actor``'s recording and its bytes. Raise :class:`RecordingNotFound` if it is not theirs.
 
-    Raises :class:`tusd_py.locking.UploadLocked` (423) if a request holding the upload does not let go.
+    Raises :class:`tusd_py.locks.locker.UploadLocked` (423) if a request holding the upload does not let go.
     """
     await pipeline.get_recording(upload_id, actor.user_id)
     try:

@@ -17,7 +17,7 @@ from __future__ import annotations
 import ipaddress
 from dataclasses import dataclass
 
-from tusd_py.config import Config
+from tusd_py.config.values import Config
 
 _ALLOW = "give --api-without-auth to serve it anyway, or turn authentication on (--jwt-secret, --jwks ...)"
 

@@ -5,7 +5,7 @@ auth off, nobody, and the API then shows the recordings that belong to nobody, i
 made without auth (their owner is None). Another user's recording answers 404 exactly like a
 missing one, as tus does for another user's upload.
 
-Errors are :class:`tusd_py.errors.TusError` values, which the error middleware turns into
+Errors are :class:`tusd_py.model.errors.TusError` values, which the error middleware turns into
 ``text/plain`` reasons like every other error of the server.
 """
 
@@ -14,15 +14,16 @@ from __future__ import annotations
 import msgspec
 from aiohttp import web
 
-from storage_backends.base import UPLOAD_ID, UploadInfo, UploadNotFound
-from tusd_py.cleanup import cleanup_failed
-from tusd_py.error_codes import ErrorCode
-from tusd_py.errors import TusError, bad_request, not_found
-from tusd_py.gate import actor, caller_id
+from tusd_py.http.gate import actor, caller_id
+from tusd_py.model.error_codes import ErrorCode
+from tusd_py.model.errors import TusError, bad_request, not_found
+from tusd_py.model.storage_errors import UploadNotFound
+from tusd_py.model.upload import UPLOAD_ID, UploadInfo
 from tusd_py.pipeline.service import Pipeline
 from tusd_py.pipeline.store import InvalidCursor, RecordingNotFound
 from tusd_py.recordings import params, schemas
 from tusd_py.recordings.deletion import delete_recording
+from tusd_py.uploads.cleanup import cleanup_failed
 from tusd_py.uploads.operations import Uploads
 
 JSON = "application/json"

@@ -20,8 +20,8 @@ from typing import Any
 
 import msgspec
 
-from storage_backends.base import UPLOAD_ID
-from tusd_py.error_codes import ErrorCode
+from tusd_py.model.error_codes import ErrorCode
+from tusd_py.model.upload import UPLOAD_ID
 from tusd_py.pipeline.store import CURSOR_PATTERN
 from tusd_py.recordings import params
 from tusd_py.recordings.schemas import (

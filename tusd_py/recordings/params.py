@@ -9,8 +9,8 @@ from __future__ import annotations
 import math
 from collections.abc import Collection, Iterable, Sequence
 
-from tusd_py.error_codes import ErrorCode
-from tusd_py.errors import TusError
+from tusd_py.model.error_codes import ErrorCode
+from tusd_py.model.errors import TusError
 from tusd_py.pipeline.states import Status
 
 

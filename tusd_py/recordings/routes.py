@@ -15,14 +15,14 @@ import structlog
 from aiohttp import hdrs, web
 from aiohttp.typedefs import Handler
 
-from tusd_py.error_codes import ErrorCode
-from tusd_py.errors import TusError
+from tusd_py.http.downloads import signed_downloads
+from tusd_py.model.error_codes import ErrorCode
+from tusd_py.model.errors import TusError
+from tusd_py.model.request_keys import API_REQUEST, DEPRECATED_FOR
 from tusd_py.pipeline.service import Pipeline
 from tusd_py.recordings import exposure, params
 from tusd_py.recordings.handlers import RecordingsHandlers
 from tusd_py.recordings.openapi import build_document, encode_document, query_parameters
-from tusd_py.request_keys import API_REQUEST, DEPRECATED_FOR
-from tusd_py.signed_urls import signed_downloads
 from tusd_py.uploads.operations import Uploads
 
 log = structlog.get_logger(__name__)
@@ -48,7 +48,7 @@ def add_recordings_routes(
     document = build_document(prefix)
     handlers = RecordingsHandlers(uploads, pipeline, encode_document(document))
     router = app.router
-    # Names tell the gate (tusd_py.gate) what a route is: only public.* runs without a token.
+    # Names tell the gate (tusd_py.http.gate) what a route is: only public.* runs without a token.
     api, public = _names(prefix, "api"), _names(prefix, "public")
     config = uploads.service.config
     exposed = exposure.decide(config)

@@ -20,12 +20,12 @@ from typing import Any, overload
 import msgspec
 import structlog
 
-from storage_backends.base import UploadInfo
+from tusd_py.model.upload import UploadInfo
 from tusd_py.pipeline.analysis import AnalysisResult
 from tusd_py.pipeline.models import Job, JobStatus, Recording, StatusTotals, StorageStats
 from tusd_py.pipeline.states import Status
 from tusd_py.protocol import upload_state
-from tusd_py.quotas import QuotaLimits, Usage
+from tusd_py.quotas.ledger import QuotaLimits, Usage
 
 log = structlog.get_logger(__name__)
 

@@ -33,22 +33,24 @@ from typing import TYPE_CHECKING, Protocol
 import structlog
 from aiohttp import StreamReader
 
-from storage_backends.base import CAP_TERMINATION, UPLOAD_ID, UploadInfo, UploadNotFound
-from storage_backends.fencing import Fence, FenceLost
-from tusd_py.body import BodyStream
-from tusd_py.error_codes import ErrorCode
-from tusd_py.errors import TusError, bad_request, lock_lost, not_found, too_large
+from storage_backends.base import CAP_TERMINATION
 from tusd_py.hooks import HookType
-from tusd_py.locking import UploadLocked
+from tusd_py.locks.locker import UploadLocked
+from tusd_py.model.error_codes import ErrorCode
+from tusd_py.model.errors import TusError, bad_request, lock_lost, not_found, too_large
+from tusd_py.model.fencing import Fence, FenceLost
+from tusd_py.model.storage_errors import UploadNotFound
+from tusd_py.model.upload import UPLOAD_ID, UploadInfo
 from tusd_py.protocol import upload_state
 from tusd_py.protocol.switches import Op, switched_off, switches_for
-from tusd_py.service import TusService
 from tusd_py.uploads.actor import SERVER, Actor, Role
+from tusd_py.uploads.body import BodyStream
 from tusd_py.uploads.rates import CreationRate
+from tusd_py.uploads.tus_service import TusService
 
 if TYPE_CHECKING:
-    from extensions.base import Verifier
     from tusd_py.pipeline.service import Pipeline
+    from tusd_py.uploads.extension_api import Verifier
 
 log = structlog.get_logger(__name__)
 

@@ -13,8 +13,8 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable
 
-from tusd_py.error_codes import ErrorCode
-from tusd_py.errors import TusError
+from tusd_py.model.error_codes import ErrorCode
+from tusd_py.model.errors import TusError
 
 #: Users whose buckets are remembered; the least recently active is forgotten first (a full bucket).
 MAX_USERS = 65536

@@ -1,0 +1,174 @@
+"""Builds the optional parts of the server (auth, hooks, quotas, the state database) from the flat Config."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any
+
+from storage_backends.base import DataStore
+from tusd_py.config.values import Config
+from tusd_py.hooks import HookDispatcher, HookRegistry, HookType, ProgressThrottle, WebhookConfig
+from tusd_py.pipeline.analysis import CompressionPolicy
+from tusd_py.pipeline.config import PipelineConfig
+from tusd_py.pipeline.models import Recording
+from tusd_py.pipeline.service import Pipeline, default_store
+from tusd_py.pipeline.steps import DigestPublisher
+from tusd_py.pipeline.worker import RetryPolicy
+from tusd_py.quotas.ledger import MemoryQuotaLedger, QuotaLedger, QuotaLimits
+
+if TYPE_CHECKING:
+    from tusd_py.auth import AuthConfig, TokenVerifier
+    from tusd_py.database.connection import Database
+    from tusd_py.hooks.delivery import OutboxDelivery
+    from tusd_py.hooks.tusd_format import ResponsePatch
+
+
+def auth_config(config: Config) -> AuthConfig:
+    from tusd_py.auth import AuthConfig  # pyjwt and cryptography cost ~9 MiB: loaded only with auth on
+
+    algorithms = config.jwt_algorithms or (["HS256"] if config.jwt_secret else ["RS256"])
+    return AuthConfig(
+        enabled=config.auth_enabled,
+        algorithms=algorithms,
+        secret=config.jwt_secret,
+        public_key_path=config.jwt_public_key,
+        jwks_path=config.jwks,
+        jwks_url=config.jwks_url,
+        jwks_ca_file=config.jwks_ca_file,
+        jwks_min_refresh=config.jwks_min_refresh,
+        issuer=config.jwt_issuer,
+        audience=config.jwt_audience,
+        user_claim=config.jwt_user_claim,
+        leeway_seconds=config.jwt_leeway,
+    )
+
+
+def token_verifier_for(config: Config) -> TokenVerifier | None:
+    """The JWT verifier the gate uses, or None when auth is off. Raises AuthConfigError for an
+    unsafe or incomplete configuration: the server must not start with it."""
+    if not config.auth_enabled:
+        return None
+    from tusd_py.auth import TokenVerifier
+
+    return TokenVerifier(auth_config(config))
+
+
+# tusd's -hooks-enabled-events default: pre-finish and pre-terminate (and our post-process) are opt-in.
+TUSD_DEFAULT_EVENTS = [
+    HookType.PRE_CREATE,
+    HookType.POST_CREATE,
+    HookType.POST_RECEIVE,
+    HookType.POST_TERMINATE,
+    HookType.POST_FINISH,
+]
+
+
+def build_hooks(config: Config, registry: HookRegistry | None) -> HookDispatcher | None:
+    webhooks = []
+    if config.hooks_url:
+        default = TUSD_DEFAULT_EVENTS if config.hooks_format == "tusd" else list(HookType)
+        events = [HookType(name) for name in config.hooks_events] if config.hooks_events else default
+        webhooks.append(
+            WebhookConfig(
+                url=config.hooks_url,
+                secret=config.hooks_secret,
+                timeout=config.hooks_timeout,
+                retries=config.hooks_retries,
+                hooks=events,
+                fail_closed=not config.hooks_fail_open,
+                format=config.hooks_format,
+                forward_headers=list(config.hooks_forward_headers),
+            )
+        )
+    if registry is None and not webhooks:
+        return None
+    return HookDispatcher(registry, webhooks, throttle=ProgressThrottle(config.progress_hooks_interval))
+
+
+def build_outbox(
+    config: Config,
+    hooks: HookDispatcher | None,
+    pipeline: Pipeline,
+    stop_upload: Callable[[str, ResponsePatch], Awaitable[None]] | None = None,
+) -> OutboxDelivery | None:
+    """Make post-* webhooks durable: events go into the state store with the change they report
+    (the pipeline's transactions) and a deliverer sends them. None without webhooks."""
+    if hooks is None or not hooks.webhook_configs:
+        return None
+    from tusd_py.hooks.delivery import OutboxDelivery
+    from tusd_py.hooks.outbox import HookOutbox
+
+    outbox = HookOutbox(
+        hooks.webhook_configs, pipeline.workers.data_store, progress_interval=config.progress_hooks_interval
+    )
+    delivery = OutboxDelivery(
+        pipeline.store,
+        hooks.webhook_configs,
+        retention=config.hooks_retention,
+        backoff_max=min(config.hooks_backoff_max, config.hooks_retention),
+        stop_upload=stop_upload,
+    )
+    hooks.durable = True
+    pipeline.events = outbox.events
+    pipeline.workers.outcome_events = outbox.process_events
+    pipeline.on_events = pipeline.workers.on_events = delivery.notify
+    return delivery
+
+
+def wire_process_callables(hooks: HookDispatcher | None, pipeline: Pipeline) -> None:
+    """post-process Python callables: told once the worker recorded a job's final state."""
+    if hooks is None or not hooks.registry.hooks(HookType.POST_PROCESS):
+        return
+    from tusd_py.hooks.context import event_here
+    from tusd_py.hooks.events import ProcessOutcome
+    from tusd_py.hooks.outbox import processed_upload
+
+    data_store = pipeline.workers.data_store
+
+    async def processed(recording: Recording, status: str, results: dict[str, Any], error: str | None) -> None:
+        info = await processed_upload(data_store, recording)
+        outcome = ProcessOutcome(status=status, results=results, error=error)
+        event = event_here(HookType.POST_PROCESS, info, storage=data_store.location(info.id), process=outcome)
+        hooks.emit(HookType.POST_PROCESS, event)
+
+    pipeline.workers.outcome_listener = processed
+
+
+def build_database(config: Config) -> Database | None:
+    """The shared PostgreSQL state database of ``--database-url`` (None: SQLite and memory, one process)."""
+    if not config.database_url:
+        return None
+    from tusd_py.database.connection import Database  # asyncpg is loaded only when it is used
+
+    return Database(config.database_url)
+
+
+def build_pipeline(
+    config: Config,
+    store: DataStore,
+    publish_digest: DigestPublisher | None = None,
+    database: Database | None = None,
+) -> Pipeline:
+    pipeline_config = PipelineConfig(
+        db_path=config.state_db_path,
+        lease_seconds=config.job_lease,
+        concurrency=max(1, config.workers),
+        retry=RetryPolicy(max_attempts=config.job_attempts, base_delay=config.job_retry_delay),
+        compression=CompressionPolicy(
+            threshold_bytes=config.compression_threshold, target_bitrate_bps=config.voice_bitrate
+        ),
+    )
+    # One pool for the recordings and the quota ledger: the same database, one set of connections.
+    recordings = None if database is None else default_store(pipeline_config, database=database)
+    return Pipeline(pipeline_config, store, store=recordings, publish_digest=publish_digest)
+
+
+def build_quotas(config: Config, database: Database | None = None) -> QuotaLedger | None:
+    if not config.auth_enabled:
+        return None  # quotas are per user; without auth there are no users to count
+    limits = QuotaLimits(max_bytes=config.quota_bytes or None, max_unfinished=config.quota_unfinished or None)
+    if database is not None:
+        from tusd_py.quotas.postgres import PostgresQuotaLedger
+
+        return PostgresQuotaLedger(limits, database)
+    return MemoryQuotaLedger(limits)
