@@ -12,7 +12,7 @@ termination deletes the object, so a miss always reads S3, never a stale guess.
 
 from __future__ import annotations
 
-from collections import OrderedDict
+from tusd_py.model.bounded import BoundedLRU
 
 #: About 1 KiB per entry: a few MiB for the uploads in progress of a busy process.
 DEFAULT_ENTRIES = 4096
@@ -20,16 +20,12 @@ DEFAULT_ENTRIES = 4096
 
 class InfoCache:
     def __init__(self, entries: int = DEFAULT_ENTRIES) -> None:
-        self._entries = entries
-        self._encoded: OrderedDict[str, bytes] = OrderedDict()
+        self._encoded: BoundedLRU[str, bytes] = BoundedLRU(max(1, entries))
         #: Counts puts and discards: a GET that began before one of them may hold an older object.
         self.writes = 0
 
     def get(self, upload_id: str) -> bytes | None:
-        encoded = self._encoded.get(upload_id)
-        if encoded is not None:
-            self._encoded.move_to_end(upload_id)
-        return encoded
+        return self._encoded.get(upload_id)
 
     def put(self, upload_id: str, encoded: bytes) -> None:
         """What a successful PUT of this process sent."""
@@ -44,13 +40,10 @@ class InfoCache:
 
     def discard(self, upload_id: str) -> None:
         self.writes += 1
-        self._encoded.pop(upload_id, None)
+        self._encoded.pop(upload_id)
 
     def _keep(self, upload_id: str, encoded: bytes) -> None:
-        self._encoded[upload_id] = encoded
-        self._encoded.move_to_end(upload_id)
-        while len(self._encoded) > self._entries:
-            self._encoded.popitem(last=False)
+        self._encoded.put(upload_id, encoded)
 
     def __len__(self) -> int:
         return len(self._encoded)
@@ -72,18 +65,13 @@ class InfoVersions:
     the version this writer knows; an id not remembered is written unconditionally, as before."""
 
     def __init__(self, size: int = 16384) -> None:
-        self._size = size
-        self._etags: OrderedDict[str, str] = OrderedDict()
+        self._etags: BoundedLRU[str, str] = BoundedLRU(size)
 
     def seen(self, upload_id: str, etag: str) -> None:
-        if not etag:
-            return
-        self._etags[upload_id] = etag
-        self._etags.move_to_end(upload_id)
-        while len(self._etags) > self._size:
-            self._etags.popitem(last=False)
+        if etag:
+            self._etags.put(upload_id, etag)
 
     def pop(self, upload_id: str) -> str | None:
         """The version a write expects, forgotten until the write says what it made (a failed
         write may have landed: the next one then goes unconditionally rather than on a stale tag)."""
-        return self._etags.pop(upload_id, None)
+        return self._etags.pop(upload_id)

@@ -39,7 +39,7 @@ def signing_key_refusal(config: Config) -> str | None:
 
     A link is checked by whichever process or instance the next request reaches, so every one of
     them must hold the same key. Several can serve once ``--processes`` is above 1 or the upload
-    locks are shared (``--redis-url``, the README's "Scaling out"); then the key must come from
+    locks are shared (``--redis-url``, docs/scaling.md); then the key must come from
     something they share: ``--download-signing-key``, or ``--jwt-secret`` to derive it from. A key
     made at random per process would make most links answer 403, so the server does not start.
     """

@@ -87,7 +87,7 @@ def build_store(config: Config) -> DataStore:
         part_size=config.s3_part_size,
         part_concurrency=config.s3_part_concurrency,
         # One process with the in-process locker is the prefix's only writer (several processes
-        # or instances need --redis-url: README, "Scaling out").
+        # or instances need --redis-url: docs/scaling.md).
         sole_writer=config.redis_url is None,
     )
     if config.max_size:  # parts are sized so that 10,000 of them hold the largest allowed upload

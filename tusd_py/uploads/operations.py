@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import contextlib
 import time
-from collections import OrderedDict
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
@@ -36,6 +35,7 @@ from aiohttp import StreamReader
 from storage_backends.base import CAP_TERMINATION
 from tusd_py.hooks import HookType
 from tusd_py.locks.locker import UploadLocked
+from tusd_py.model.bounded import BoundedLRU
 from tusd_py.model.error_codes import ErrorCode
 from tusd_py.model.errors import TusError, bad_request, lock_lost, not_found, too_large
 from tusd_py.model.fencing import Fence, FenceLost
@@ -93,23 +93,24 @@ class _Owners:
     """id -> owner, bounded; owners are immutable, so a hit is as good as a read."""
 
     def __init__(self, size: int = OWNER_MEMORY) -> None:
-        self._size = size
-        self._owners: OrderedDict[str, str | None] = OrderedDict()
+        # The value is (owner,): a known id whose owner is None (auth off) is still a hit.
+        self._owners: BoundedLRU[str, tuple[str | None]] = BoundedLRU(size)
 
     def get(self, upload_id: str) -> tuple[bool, str | None]:
-        if upload_id not in self._owners:
-            return False, None
-        self._owners.move_to_end(upload_id)
-        return True, self._owners[upload_id]
+        found = self._owners.get(upload_id)
+        return (False, None) if found is None else (True, found[0])
 
     def remember(self, info: UploadInfo) -> None:
-        self._owners[info.id] = info.owner
-        self._owners.move_to_end(info.id)
-        while len(self._owners) > self._size:
-            self._owners.popitem(last=False)
+        self._owners.put(info.id, (info.owner,))
 
     def forget(self, upload_id: str) -> None:
-        self._owners.pop(upload_id, None)
+        self._owners.pop(upload_id)
+
+
+def _check_id(upload_id: str) -> None:
+    """An id that cannot exist is unknown (404) before it reaches a store, a lock or the memory."""
+    if not UPLOAD_ID.fullmatch(upload_id):
+        raise not_found("upload not found (malformed id)")
 
 
 @contextlib.contextmanager
@@ -149,8 +150,7 @@ class Uploads:
 
     async def visible(self, actor: Actor, upload_id: str) -> UploadInfo:
         """Step 2: the upload as ``actor`` may see it, without a lock; 404 for anyone else's."""
-        if not UPLOAD_ID.fullmatch(upload_id):
-            raise not_found("upload not found (malformed id)")
+        _check_id(upload_id)
         try:
             info = await self.service.store.get_info(upload_id)
         except UploadNotFound:
@@ -162,8 +162,7 @@ class Uploads:
 
     async def _owner_first(self, actor: Actor, upload_id: str) -> None:
         """Step 2 before a lock: the owner, from memory when known (it never changes)."""
-        if not UPLOAD_ID.fullmatch(upload_id):
-            raise not_found("upload not found (malformed id)")
+        _check_id(upload_id)
         known, owner = self._owners.get(upload_id)
         if not known or not actor.owns(owner):
             # A refusal is never taken from memory: another instance may have deleted the upload
@@ -229,7 +228,7 @@ class Uploads:
                 elif body is not None:
                     room = info.remaining if info.remaining is not None else self.service.deferred_room(info)
                     limit = room if max_bytes is None else min(room, max_bytes)
-                    info = await self._write(info, body, limit, fence)
+                    info = await self._write(info, body, limit, fence, declared=body.declared)
                 await self._complete(actor, info, fence, completes)
         return info
 
@@ -267,8 +266,8 @@ class Uploads:
                 await self._declare_length(actor, info, plan.new_length, fence)
             if upload_state.is_finished(info):
                 return info  # nothing can land (the decision allowed only an empty replay): no commit
-            body.declared = plan.body_bytes if plan.body_bytes is not None else body.declared
-            info = await self._write(info, body, plan.max_bytes, fence)
+            declared = plan.body_bytes if plan.body_bytes is not None else body.declared
+            info = await self._write(info, body, plan.max_bytes, fence, declared=declared)
             await self._complete(actor, info, fence, completes)
         return info
 
@@ -278,8 +277,11 @@ class Uploads:
         await self.service.declare_length(info, length)
         await self.service.store.update_info(info, fence)
 
-    async def _write(self, info: UploadInfo, body: Body, max_bytes: int, fence: Fence) -> UploadInfo:
-        limit = await self.service.body_limit(info, max_bytes, body.declared)
+    async def _write(
+        self, info: UploadInfo, body: Body, max_bytes: int, fence: Fence, *, declared: int | None
+    ) -> UploadInfo:
+        """``declared``: the body size the request announced (what the quota check plans for)."""
+        limit = await self.service.body_limit(info, max_bytes, declared)
         return await self.service.write_body(
             body.content, info, max_bytes=limit, verifier=body.verifier, fence=fence, on_stream=body.streams.append
         )

@@ -10,9 +10,9 @@ its own (the limit is then N times as loose, still a bound).
 from __future__ import annotations
 
 import time
-from collections import OrderedDict
 from collections.abc import Callable
 
+from tusd_py.model.bounded import BoundedLRU
 from tusd_py.model.error_codes import ErrorCode
 from tusd_py.model.errors import TusError
 
@@ -25,21 +25,19 @@ class CreationRate:
         self.capacity = float(per_minute)
         self.per_second = per_minute / 60.0
         self.clock = clock
-        self._buckets: OrderedDict[str, tuple[float, float]] = OrderedDict()  # user -> (tokens, at)
+        self._buckets: BoundedLRU[str, tuple[float, float]] = BoundedLRU(MAX_USERS)  # user -> (tokens, at)
 
     def wait_before_next(self, user: str) -> float:
         """Take one creation for ``user``: 0.0 if allowed now, else the seconds until one is (nothing taken)."""
         if self.capacity <= 0:
             return 0.0
         now = self.clock()
-        tokens, at = self._buckets.pop(user, (self.capacity, now))
+        tokens, at = self._buckets.get(user) or (self.capacity, now)
         tokens = min(self.capacity, tokens + (now - at) * self.per_second)
         if tokens < 1.0:
-            self._buckets[user] = (tokens, now)
+            self._buckets.put(user, (tokens, now))
             return (1.0 - tokens) / self.per_second
-        self._buckets[user] = (tokens - 1.0, now)
-        if len(self._buckets) > MAX_USERS:
-            self._buckets.popitem(last=False)
+        self._buckets.put(user, (tokens - 1.0, now))
         return 0.0
 
     def take(self, user: str) -> None:
