@@ -13,6 +13,7 @@ from jsonschema import Draft202012Validator, ValidationError
 from openapi_spec_validator import validate as validate_openapi
 
 from tests.recordings.conftest import ClientFactory, make_config, open_api, strict_components
+from tusd_py.http.downloads import SignedDownloads
 from tusd_py.recordings.openapi import build_document
 from tusd_py.recordings.routes import add_recordings_routes
 from tusd_py.server.app import PIPELINE_KEY, UPLOADS_KEY, make_app
@@ -87,7 +88,8 @@ async def test_errors_are_problem_documents_named_by_code(aiohttp_client: Client
 
 def test_another_prefix_moves_routes_and_document_together(tmp_path: Path) -> None:
     app = make_app(make_config(tmp_path, workers=0))
-    add_recordings_routes(app, app[UPLOADS_KEY], app[PIPELINE_KEY], "/v2/")
+    uploads = app[UPLOADS_KEY]
+    add_recordings_routes(app, uploads, app[PIPELINE_KEY], SignedDownloads(uploads), "/v2/")
     assert served(app, "/v2") == documented(build_document("/v2"))
     assert all(path.startswith("/v2/") for path in build_document("/v2")["paths"])
 

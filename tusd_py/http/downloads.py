@@ -98,12 +98,9 @@ class SignedDownloads:
         return await core.send_upload(self.service, request, info)
 
 
-_DOWNLOADS_KEY = web.AppKey("signed_downloads", SignedDownloads)
-
-
-def signed_downloads(app: web.Application, uploads: Uploads) -> SignedDownloads:
-    """The app's one signer, with its public download route: made on first use, whatever API prefixes follow."""
-    if _DOWNLOADS_KEY not in app:
-        app[_DOWNLOADS_KEY] = SignedDownloads(uploads)
-        app.router.add_get(DOWNLOAD_PATH + "{upload_id}", app[_DOWNLOADS_KEY].download, name="public.signed-download")
-    return app[_DOWNLOADS_KEY]
+def add_signed_downloads(app: web.Application, uploads: Uploads) -> SignedDownloads:
+    """Mount the public ``/download/{id}`` route; the returned signer issues the links (the API's
+    ``download-url`` handler, under every API prefix)."""
+    downloads = SignedDownloads(uploads)
+    app.router.add_get(DOWNLOAD_PATH + "{upload_id}", downloads.download, name="public.signed-download")
+    return downloads

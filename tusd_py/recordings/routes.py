@@ -15,7 +15,7 @@ import structlog
 from aiohttp import hdrs, web
 from aiohttp.typedefs import Handler
 
-from tusd_py.http.downloads import signed_downloads
+from tusd_py.http.downloads import SignedDownloads
 from tusd_py.model.error_codes import ErrorCode
 from tusd_py.model.errors import TusError
 from tusd_py.model.request_keys import API_REQUEST, DEPRECATED_FOR
@@ -40,7 +40,12 @@ def openapi_path(prefix: str = API_PREFIX) -> str:
 
 
 def add_recordings_routes(
-    app: web.Application, uploads: Uploads, pipeline: Pipeline, prefix: str = API_PREFIX, successor: str | None = None
+    app: web.Application,
+    uploads: Uploads,
+    pipeline: Pipeline,
+    downloads: SignedDownloads,
+    prefix: str = API_PREFIX,
+    successor: str | None = None,
 ) -> None:
     """Mount the API under ``prefix``; with ``successor`` (the prefix that replaces it) every
     answer says the prefix is deprecated and links to the same path under the successor."""
@@ -83,7 +88,7 @@ def add_recordings_routes(
     add("GET", f"{prefix}/stats", handlers.stats, api("stats"))
     add("POST", f"{prefix}/cleanup", handlers.cleanup, api("cleanup"))
     add("GET", openapi_path(prefix), handlers.openapi, public("openapi"))
-    add("POST", f"{one}/download-url", signed_downloads(app, uploads).create_url, api("download-url"))
+    add("POST", f"{one}/download-url", downloads.create_url, api("download-url"))
 
 
 def _names(prefix: str, kind: str) -> Callable[[str], str]:

@@ -18,6 +18,7 @@ from tusd_py.hooks import HookListener, HookRegistry
 from tusd_py.hooks.context import StoppedUploads
 from tusd_py.hooks.delivery import OutboxDelivery
 from tusd_py.hooks.tusd_format import ResponsePatch
+from tusd_py.http.downloads import add_signed_downloads
 from tusd_py.http.gate import gate_middleware
 from tusd_py.http.hook_scope import hook_scope_middleware
 from tusd_py.http.middlewares import add_response_headers, cors_middleware, error_responses, request_context
@@ -180,8 +181,11 @@ def make_app(
     if base != "/":
         app.router.add_route("*", base.rstrip("/"), dispatcher.collection, name="tus.collection-bare")
     app.router.add_route("*", base + "{upload_id}", dispatcher.upload, name="tus.upload")
-    add_recordings_routes(app, uploads, pipeline, API_PREFIX)
-    add_recordings_routes(app, uploads, pipeline, LEGACY_API_PREFIX, successor=API_PREFIX)  # one more release
+    downloads = add_signed_downloads(app, uploads)
+    add_recordings_routes(app, uploads, pipeline, downloads, API_PREFIX)
+    add_recordings_routes(
+        app, uploads, pipeline, downloads, LEGACY_API_PREFIX, successor=API_PREFIX
+    )  # one more release
     if config.demo:
         from tusd_py.demo import add_demo_routes  # one hunk here; the demo lives in its own package
 
