@@ -186,11 +186,14 @@ class PostgresTables(PostgresOutboxTables):
         return None if due is None else float(due)
 
     async def running_jobs(self, owner: OwnerFilter, claimed_before: float | None) -> list[asyncpg.Record]:
-        clause, params = owner_clause(owner, "r.owner", 3)
+        clause, params = owner_clause(owner, "r.owner", 2)
+        if claimed_before is not None:
+            clause += f" AND j.claimed_at < ${2 + len(params)}"
+            params += (claimed_before,)
         rows: list[asyncpg.Record] = await self.conn.fetch(
             "SELECT j.* FROM jobs j JOIN recordings r ON r.id = j.upload_id"
-            f" WHERE j.status = $1 AND j.claimed_at < $2 AND {clause} ORDER BY j.created_at FOR UPDATE OF j",
-            _RUNNING, float("inf") if claimed_before is None else claimed_before, *params,
+            f" WHERE j.status = $1 AND {clause} ORDER BY j.created_at FOR UPDATE OF j",
+            _RUNNING, *params,
         )  # fmt: skip
         return rows
 
