@@ -9,12 +9,16 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from tusd_py.pipeline.states import (
+    JOB_TRANSITIONS,
+    NEW_JOB,
     TRANSITIONS,
     UPLOAD_COMPLETE,
     Event,
     IllegalTransition,
+    JobStatus,
     Status,
     allowed_events,
+    job_transition,
     moves,
     transition,
 )
@@ -105,3 +109,39 @@ def test_moves_refuses_an_event_whose_next_status_depends_on_the_current_one(mon
     monkeypatch.setattr("tusd_py.pipeline.states.TRANSITIONS", table)
     with pytest.raises(ValueError, match="leads to 2 statuses"):
         moves(Event.JOB_CLAIMED)
+
+
+# -- the job's side of the same events ------------------------------------------------------------
+
+J = JobStatus
+JOB_LEGAL = {
+    (J.QUEUED, E.JOB_CLAIMED): J.RUNNING,
+    (J.RUNNING, E.JOB_CLAIMED): J.RUNNING,  # a lease ran out: another claimant takes it
+    (J.RUNNING, E.ATTEMPT_FAILED): J.QUEUED,
+    (J.RUNNING, E.JOB_SUCCEEDED): J.DONE,
+    (J.RUNNING, E.JOB_FAILED): J.DEAD,
+    (J.RUNNING, E.REQUEUE): J.QUEUED,
+    (J.DEAD, E.RETRY): J.QUEUED,
+}
+
+
+@pytest.mark.parametrize(("status", "event"), list(JOB_LEGAL))
+def test_legal_job_transition(status: JobStatus, event: Event) -> None:
+    assert job_transition(status, event) is JOB_LEGAL[(status, event)]
+
+
+@pytest.mark.parametrize(
+    ("status", "event"), [pair for pair in itertools.product(JobStatus, Event) if pair not in JOB_LEGAL]
+)
+def test_illegal_job_transition_is_refused_by_name(status: JobStatus, event: Event) -> None:
+    with pytest.raises(IllegalTransition, match=f"event '{event.value}' is not allowed in a job in status") as raised:
+        job_transition(status, event)
+    assert raised.value.status is status and raised.value.event is event
+
+
+def test_a_job_moves_on_the_events_that_move_its_recording_while_it_is_processed() -> None:
+    # Every event the job table knows moves a recording too: one event, both rows, one transaction.
+    job_events = {event for follows in JOB_TRANSITIONS.values() for event in follows}
+    recording_events = {event for follows in TRANSITIONS.values() for event in follows}
+    assert job_events <= recording_events
+    assert NEW_JOB is JobStatus.QUEUED

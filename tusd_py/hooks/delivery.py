@@ -30,7 +30,7 @@ from tusd_py.hooks.tusd_format import ResponsePatch
 from tusd_py.hooks.tusd_format import parse_reply as parse_tusd_reply
 from tusd_py.hooks.webhook import WebhookClient, WebhookConfig, WebhookFailed, backoff_delay
 from tusd_py.pipeline.models import OutboxEvent
-from tusd_py.pipeline.store import RecordingStore
+from tusd_py.pipeline.store import EventOutbox
 from tusd_py.telemetry import metrics
 
 log = structlog.get_logger(__name__)
@@ -39,7 +39,7 @@ log = structlog.get_logger(__name__)
 class OutboxDelivery:
     def __init__(
         self,
-        store: RecordingStore,
+        store: EventOutbox,
         webhooks: Sequence[WebhookConfig],
         *,
         retention: float = 3 * 24 * 3600,

@@ -6,19 +6,15 @@ Timestamps are Unix seconds (float), like :class:`tusd_py.model.upload.UploadInf
 
 from __future__ import annotations
 
-from enum import StrEnum
 from typing import Any
 
 import msgspec
 
-from tusd_py.pipeline.states import Status
+from tusd_py.pipeline.states import JobStatus, Status
 
-
-class JobStatus(StrEnum):
-    QUEUED = "queued"  # waiting to be claimed, not before ``not_before``
-    RUNNING = "running"  # claimed by a worker
-    DONE = "done"  # every step succeeded
-    DEAD = "dead"  # attempts used up; the recording is ``failed``
+__all__ = [
+    "Claim", "Job", "JobStatus", "OutboxEvent", "Page", "QueueDepth", "Recording", "StatusTotals", "StorageStats",
+]  # fmt: skip
 
 
 class Recording(msgspec.Struct, kw_only=True):

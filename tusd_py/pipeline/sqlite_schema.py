@@ -1,18 +1,11 @@
-"""The SQLite schema of the recording store, and the mapping between its rows and the models.
+"""The SQLite schema of the recording store.
 
 Kept apart from :mod:`tusd_py.pipeline.sqlite_store` (which owns the connection, the thread and
-the transactions) so the tables can be read in one place. The helpers run inside a transaction
-the store opened; :func:`set_status` is the only place a row's status changes, and it asks
-:func:`tusd_py.pipeline.states.transition` first.
+the transactions) and :mod:`tusd_py.pipeline.sqlite_tables` (the statements) so the tables can be
+read in one place.
 """
 
 from __future__ import annotations
-
-import sqlite3
-
-from tusd_py.pipeline.rows import job_from, recording_from
-from tusd_py.pipeline.states import Event, Status, transition
-from tusd_py.pipeline.store import EVERYONE, OwnerFilter, RecordingNotFound
 
 # 2: the hook_outbox table (durable webhooks). 3: the outbox's indexes for the retention, the next
 # due row and a holder's leases (a backlog must not be scanned per batch). Each version only adds
@@ -72,31 +65,3 @@ CREATE INDEX IF NOT EXISTS hook_outbox_created ON hook_outbox (created_at);
 CREATE INDEX IF NOT EXISTS hook_outbox_next ON hook_outbox (MAX(not_before, lease_until));
 CREATE INDEX IF NOT EXISTS hook_outbox_leases ON hook_outbox (lease_holder) WHERE lease_holder IS NOT NULL;
 """
-
-JOB_COLUMNS = "j.*, r.owner AS owner"
-
-__all__ = [
-    "JOB_COLUMNS", "SCHEMA", "SCHEMA_VERSION", "job_from", "load", "owner_clause", "recording_from", "set_status",
-]  # fmt: skip
-
-
-def owner_clause(owner: OwnerFilter, column: str = "owner") -> tuple[str, tuple[object, ...]]:
-    # ``IS`` rather than ``=``: uploads made with auth off have a NULL owner and must still match.
-    if owner is EVERYONE:
-        return "1", ()
-    return f"{column} IS ?", (owner,)
-
-
-def load(conn: sqlite3.Connection, upload_id: str) -> sqlite3.Row:
-    row: sqlite3.Row | None = conn.execute("SELECT * FROM recordings WHERE id = ?", (upload_id,)).fetchone()
-    if row is None:
-        raise RecordingNotFound(upload_id)
-    return row
-
-
-def set_status(conn: sqlite3.Connection, row: sqlite3.Row, event: Event, now: float, **fields: object) -> None:
-    """Apply ``event`` to the recording through the transition table, plus other column changes."""
-    fields["status"] = transition(Status(row["status"]), event).value
-    fields["updated_at"] = now
-    assignments = ", ".join(f"{name} = ?" for name in fields)
-    conn.execute(f"UPDATE recordings SET {assignments} WHERE id = ?", (*fields.values(), row["id"]))

@@ -1,4 +1,4 @@
-"""The recording status model: every rule about which status may follow which lives here.
+"""The status models of a recording and of its job: every rule about which status may follow which.
 
 Like h11's ``_state.py``, the rules are data: :data:`TRANSITIONS` maps ``{status: {event: next}}``
 and :func:`transition` is the only function that applies it. Nothing else in the pipeline
@@ -23,6 +23,12 @@ and the paths a real system needs besides it:
 
 Termination is not a transition: a terminated upload leaves the model entirely (its row is
 deleted, from any status), because there is nothing left to process or to show.
+
+The job of a recording moves on the same events (:data:`JOB_TRANSITIONS`, applied by
+:func:`job_transition`), in the same transaction: the table says which job status goes with each
+event, so no store decides it on its own. A job is born ``queued`` (:data:`NEW_JOB`, when the
+upload finished, or when a retry finds its job lost); it never leaves the model but with its
+recording.
 """
 
 from __future__ import annotations
@@ -37,6 +43,13 @@ class Status(StrEnum):
     PROCESSING = "processing"  # a job has been claimed at least once (may be waiting for a retry)
     COMPLETED = "completed"
     FAILED = "failed"
+
+
+class JobStatus(StrEnum):
+    QUEUED = "queued"  # waiting to be claimed, not before ``not_before``
+    RUNNING = "running"  # claimed by a worker
+    DONE = "done"  # every step succeeded
+    DEAD = "dead"  # attempts used up (the recording is ``failed``), or its recording refused the claim
 
 
 class Event(StrEnum):
@@ -76,15 +89,38 @@ TRANSITIONS: dict[Status, dict[Event, Status]] = {
     },
 }
 
+#: The job's side of the same events. ``running --job_claimed--> running``: a lease store hands a
+#: job whose lease ran out to another claimant. ``running --job_failed--> dead`` also buries a job
+#: whose recording refused the claim (data edited by hand), so it cannot block the queue.
+JOB_TRANSITIONS: dict[JobStatus, dict[Event, JobStatus]] = {
+    JobStatus.QUEUED: {
+        Event.JOB_CLAIMED: JobStatus.RUNNING,
+    },
+    JobStatus.RUNNING: {
+        Event.JOB_CLAIMED: JobStatus.RUNNING,
+        Event.ATTEMPT_FAILED: JobStatus.QUEUED,
+        Event.JOB_SUCCEEDED: JobStatus.DONE,
+        Event.JOB_FAILED: JobStatus.DEAD,
+        Event.REQUEUE: JobStatus.QUEUED,
+    },
+    JobStatus.DONE: {},
+    JobStatus.DEAD: {
+        Event.RETRY: JobStatus.QUEUED,
+    },
+}
+#: The status a job is created in.
+NEW_JOB = JobStatus.QUEUED
+
 #: Statuses in which every byte of the upload is stored.
 UPLOAD_COMPLETE = frozenset({Status.UPLOADED, Status.PROCESSING, Status.COMPLETED, Status.FAILED})
 
 
 class IllegalTransition(Exception):
-    """``event`` cannot happen to a recording in ``status``."""
+    """``event`` cannot happen to a recording (or, for a :class:`JobStatus`, a job) in ``status``."""
 
-    def __init__(self, status: Status, event: Event) -> None:
-        super().__init__(f"event {event.value!r} is not allowed in status {status.value!r}")
+    def __init__(self, status: Status | JobStatus, event: Event) -> None:
+        subject = "a job in status" if isinstance(status, JobStatus) else "status"
+        super().__init__(f"event {event.value!r} is not allowed in {subject} {status.value!r}")
         self.status = status
         self.event = event
 
@@ -93,6 +129,14 @@ def transition(status: Status, event: Event) -> Status:
     """Return the status that follows ``event`` in ``status``; raise :class:`IllegalTransition`."""
     try:
         return TRANSITIONS[status][event]
+    except KeyError:
+        raise IllegalTransition(status, event) from None
+
+
+def job_transition(status: JobStatus, event: Event) -> JobStatus:
+    """Return the job status that follows ``event`` in ``status``; raise :class:`IllegalTransition`."""
+    try:
+        return JOB_TRANSITIONS[status][event]
     except KeyError:
         raise IllegalTransition(status, event) from None
 

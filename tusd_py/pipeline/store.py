@@ -1,6 +1,10 @@
-"""``RecordingStore``: the durable home of recordings and their processing jobs.
+"""The store's interfaces: :class:`Recordings`, :class:`JobQueue`, :class:`EventOutbox`, and
+:class:`RecordingStore`, the durable home of all three (one database, one transaction per change).
 
-The pipeline talks only to this interface, so the default :class:`~tusd_py.pipeline.sqlite_store.
+Callers type against the narrow interface they use (the worker pool a :class:`JobQueue`, webhook
+delivery an :class:`EventOutbox`). The rules every store applies are written once in
+:mod:`tusd_py.pipeline.transactions` (over each dialect's SQL, :mod:`~tusd_py.pipeline.tables`);
+the pipeline talks only to these interfaces, so the default :class:`~tusd_py.pipeline.sqlite_store.
 SQLiteRecordingStore` can be replaced by a shared database when several servers run. Every method
 that changes a status does so through :func:`tusd_py.pipeline.states.transition` inside one
 transaction together with the job row it concerns, so a crash never leaves a recording and its
@@ -103,27 +107,8 @@ def check_page_size(limit: int) -> None:
         raise ValueError(f"page size must be between 1 and {MAX_PAGE_SIZE}")
 
 
-class RecordingStore(abc.ABC):
-    """Recordings and the job queue. All methods are coroutines and must not block the event loop."""
-
-    #: True: expired leases hand jobs to other instances; False: ``recover_running`` at start-up.
-    uses_leases: bool = False
-    #: Seconds a claim stays valid without renewal (lease stores); workers renew well before.
-    lease_seconds: float = 60.0
-
-    def on_job_available(self, callback: Callable[[], None]) -> None:  # noqa: B027 - optional hook
-        """Call ``callback`` when another process enqueued a job (e.g. PostgreSQL NOTIFY). The
-        default does nothing: in one process the pipeline wakes its own workers."""
-
-    @abc.abstractmethod
-    async def open(self) -> None:
-        """Create or migrate the schema and get ready; idempotent."""
-
-    @abc.abstractmethod
-    async def close(self) -> None:
-        """Release the database; the store can be opened again."""
-
-    # -- recordings ------------------------------------------------------------------------------
+class Recordings(abc.ABC):
+    """Recordings: created, moved by upload progress and finish, read, listed, removed."""
 
     @abc.abstractmethod
     async def create_recording(self, recording: Recording, events: Sequence[OutboxEvent] = ()) -> Recording:
@@ -176,7 +161,18 @@ class RecordingStore(abc.ABC):
     async def failed_before(self, cutoff: float, owner: OwnerFilter = EVERYONE) -> list[str]:
         """Ids of ``failed`` recordings last updated before ``cutoff`` (nothing is removed)."""
 
-    # -- jobs ------------------------------------------------------------------------------------
+
+class JobQueue(abc.ABC):
+    """The processing jobs: claimed under a claim token (and a lease), reported, retried."""
+
+    #: True: expired leases hand jobs to other instances; False: ``recover_running`` at start-up.
+    uses_leases: bool = False
+    #: Seconds a claim stays valid without renewal (lease stores); workers renew well before.
+    lease_seconds: float = 60.0
+
+    def on_job_available(self, callback: Callable[[], None]) -> None:  # noqa: B027 - optional hook
+        """Call ``callback`` when another process enqueued a job (e.g. PostgreSQL NOTIFY). The
+        default does nothing: in one process the pipeline wakes its own workers."""
 
     @abc.abstractmethod
     async def list_jobs(
@@ -230,7 +226,9 @@ class RecordingStore(abc.ABC):
         """Re-enqueue ``owner``'s failed recordings (``retry``) and, if ``stuck_before`` is given,
         those whose job has been running since before it (``requeue``). Return the upload ids."""
 
-    # -- hook outbox -----------------------------------------------------------------------------
+
+class EventOutbox(abc.ABC):
+    """The hook outbox: events written with the changes they report, delivered under leases."""
 
     @abc.abstractmethod
     async def enqueue_events(self, events: Sequence[OutboxEvent]) -> None:
@@ -268,3 +266,15 @@ class RecordingStore(abc.ABC):
     @abc.abstractmethod
     async def pending_events(self, limit: int = 100) -> list[OutboxEvent]:
         """Rows waiting for delivery, oldest first (operators, tests)."""
+
+
+class RecordingStore(Recordings, JobQueue, EventOutbox):
+    """All three in one database. All methods are coroutines and must not block the event loop."""
+
+    @abc.abstractmethod
+    async def open(self) -> None:
+        """Create or migrate the schema and get ready; idempotent."""
+
+    @abc.abstractmethod
+    async def close(self) -> None:
+        """Release the database; the store can be opened again."""

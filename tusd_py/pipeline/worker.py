@@ -1,4 +1,4 @@
-"""The in-process worker pool: claims due jobs from the :class:`RecordingStore` and runs the steps.
+"""The in-process worker pool: claims due jobs from the :class:`JobQueue` and runs the steps.
 
 Each of ``concurrency`` workers loops: claim a job, run every registered step, report success or
 failure. A failed attempt is retried after ``base_delay * 2 ** (attempt - 1)`` seconds (capped at
@@ -34,7 +34,7 @@ from tusd_py.model.errors import StateStoreUnavailable
 from tusd_py.model.storage_errors import UploadNotFound
 from tusd_py.pipeline.models import Claim, OutboxEvent, Recording
 from tusd_py.pipeline.steps import PermanentStepError, StepContext, StepRegistry
-from tusd_py.pipeline.store import RecordingStore
+from tusd_py.pipeline.store import JobQueue
 from tusd_py.telemetry import metrics
 
 log = structlog.get_logger(__name__)
@@ -76,7 +76,7 @@ def describe(exc: BaseException) -> str:
 class WorkerPool:
     def __init__(
         self,
-        store: RecordingStore,
+        store: JobQueue,
         steps: StepRegistry,
         data_store: DataStore,
         *,
