@@ -27,6 +27,7 @@ from typing import Any, TypeVar
 import msgspec
 import structlog
 
+from tusd_py.pipeline import sqlite_leases as leases
 from tusd_py.pipeline import sqlite_outbox as outbox
 from tusd_py.pipeline.models import (
     Claim,
@@ -76,8 +77,15 @@ class SQLiteRecordingStore(RecordingStore):
         clock: Callable[[], float] = time.time,
         synchronous: str = "NORMAL",
         busy_timeout_ms: int = 5000,
+        lease_seconds: float | None = None,
     ) -> None:
+        """``lease_seconds``: the file is shared by several processes (``--processes N``), so jobs
+        are claimed with a lease of that length (:mod:`tusd_py.pipeline.sqlite_leases`)."""
         self.path = Path(path)
+        if lease_seconds is not None:
+            self.uses_leases = True
+            self.lease_seconds = lease_seconds
+        self._holder = uuid.uuid4().hex
         self._clock = clock
         self._synchronous = synchronous
         self._busy_timeout_ms = busy_timeout_ms
@@ -102,6 +110,7 @@ class SQLiteRecordingStore(RecordingStore):
         conn.execute(f"PRAGMA synchronous = {self._synchronous}")
         conn.execute("PRAGMA foreign_keys = ON")
         conn.executescript(SCHEMA)
+        leases.migrate(conn)
         conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
         self._conn = conn
 
@@ -326,11 +335,15 @@ class SQLiteRecordingStore(RecordingStore):
     def _claim(self, conn: sqlite3.Connection) -> Claim | None:
         now = self._clock()
         while True:
-            row = conn.execute(
-                f"SELECT {JOB_COLUMNS} FROM jobs j JOIN recordings r ON r.id = j.upload_id"
-                " WHERE j.status = ? AND j.not_before <= ? ORDER BY j.not_before, j.created_at LIMIT 1",
-                (JobStatus.QUEUED.value, now),
-            ).fetchone()
+            row = leases.expired(conn, now, JOB_COLUMNS) if self.uses_leases else None
+            row = (
+                row
+                or conn.execute(
+                    f"SELECT {JOB_COLUMNS} FROM jobs j JOIN recordings r ON r.id = j.upload_id"
+                    " WHERE j.status = ? AND j.not_before <= ? ORDER BY j.not_before, j.created_at LIMIT 1",
+                    (JobStatus.QUEUED.value, now),
+                ).fetchone()
+            )
             if row is None:
                 return None
             rec = load(conn, row["upload_id"])
@@ -350,6 +363,8 @@ class SQLiteRecordingStore(RecordingStore):
                 " claim_token = claim_token + 1, updated_at = ? WHERE id = ?",
                 (JobStatus.RUNNING.value, now, now, row["id"]),
             )
+            if self.uses_leases:
+                leases.hold(conn, row["id"], self._holder, now + self.lease_seconds)
             job = conn.execute(
                 f"SELECT {JOB_COLUMNS} FROM jobs j JOIN recordings r ON r.id = j.upload_id WHERE j.id = ?",
                 (row["id"],),
@@ -360,6 +375,8 @@ class SQLiteRecordingStore(RecordingStore):
         return await self._run(self._next_due, write=False)
 
     def _next_due(self, conn: sqlite3.Connection) -> float | None:
+        if self.uses_leases:
+            return leases.next_due(conn)
         row = conn.execute("SELECT MIN(not_before) FROM jobs WHERE status = ?", (JobStatus.QUEUED.value,)).fetchone()
         return None if row[0] is None else float(row[0])
 
@@ -371,6 +388,9 @@ class SQLiteRecordingStore(RecordingStore):
         return row
 
     async def renew_lease(self, job_id: str, claim_token: int) -> bool:
+        if self.uses_leases:
+            until = self._clock() + self.lease_seconds
+            return await self._run(lambda conn: leases.renew(conn, job_id, claim_token, until))
         # One process, no lease: the claim lasts until this process reports or restarts.
         return await self._run(lambda conn: self._current_claim(conn, job_id, claim_token) is not None, write=False)
 
