@@ -236,7 +236,12 @@ OPTIONS: tuple[Option, ...] = (
         PROCESSING,
         secret=True,
     ),
-    _o("--job-lease", "job_lease", "seconds a claimed job stays a process's unless renewed (PostgreSQL, --processes)", PROCESSING),
+    _o(
+        "--job-lease",
+        "job_lease",
+        "seconds a claimed job stays a process's unless renewed (PostgreSQL, --processes)",
+        PROCESSING,
+    ),
     _o("--workers", "workers", "processing jobs run at once (0: record states but process nothing)", PROCESSING),
     _o("--job-attempts", "job_attempts", "attempts per processing job before it is marked failed", PROCESSING),
     _o("--job-retry-delay", "job_retry_delay", "seconds before the first retry, doubling each time", PROCESSING),
