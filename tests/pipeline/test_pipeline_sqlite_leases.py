@@ -11,7 +11,8 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from tusd_py.pipeline.models import JobStatus, Recording
+from tests.pipeline.lease_scenarios import frozen_worker_loses_its_job, uploaded
+from tusd_py.pipeline.models import JobStatus
 from tusd_py.pipeline.sqlite_schema import SCHEMA, SCHEMA_VERSION
 from tusd_py.pipeline.sqlite_store import SQLiteRecordingStore
 from tusd_py.pipeline.states import Status
@@ -34,13 +35,6 @@ async def stores(tmp_path: Path, clock: FakeClock) -> AsyncIterator[Callable[...
     yield make
     for store in opened:
         await store.close()
-
-
-async def uploaded(store: SQLiteRecordingStore, upload_id: str, at: float) -> None:
-    await store.create_recording(
-        Recording(id=upload_id, owner="alice", status=Status.RECORDED, length=10, created_at=at, updated_at=at)
-    )
-    await store.mark_uploaded(upload_id, 10)
 
 
 async def test_an_expired_lease_hands_the_job_to_another_worker(
@@ -120,3 +114,10 @@ def test_an_older_database_gains_the_lease_columns(tmp_path: Path) -> None:
         indexes = {row[1] for row in db.execute("PRAGMA index_list(jobs)")}
         assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
     assert {"lease_until", "claimed_by"} <= columns and "jobs_leases" in indexes
+
+
+async def test_a_frozen_workers_job_is_finished_by_another_within_the_lease(tmp_path: Path) -> None:
+    path = tmp_path / "state.sqlite3"
+    await frozen_worker_loses_its_job(
+        SQLiteRecordingStore(path, lease_seconds=1.0), SQLiteRecordingStore(path, lease_seconds=1.0), tmp_path
+    )
