@@ -7,7 +7,6 @@ stalls), a user's quota raced from both workers, each finished upload processed 
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import socket
@@ -21,7 +20,7 @@ import pytest
 
 from conformance.client import Client, Response
 from conformance.live_server import LiveServer
-from tests.scale.test_processes_live import _gone, _retrying, _wait_until, _workers
+from tests.scale.test_processes_live import _gone, _log_events, _retrying, _wait_until, _workers
 from tests.tokens import SECRET, bearer
 
 pytestmark = pytest.mark.slow
@@ -34,19 +33,15 @@ def _start(tmp_path: Path, *extra: str) -> LiveServer:
         tmp_path / "data", "--processes", "2", "--shutdown-timeout", "2", "--jwt-secret", SECRET, *extra
     )  # fmt: skip
     server.start(timeout=90)
-    assert _wait_until(lambda: any(e.get("event") == "serving" and "pids" in e for e in _events(server)))
+    assert _wait_until(lambda: any(e.get("event") == "serving" and "pids" in e for e in _log_events(server)))
     return server
-
-
-def _events(server: LiveServer) -> list[dict[str, object]]:
-    return [json.loads(line) for line in server.logs().splitlines() if line.startswith("{")]
 
 
 def _answers(server: LiveServer, method: str, path: str) -> list[tuple[str, int]]:
     """(worker, status) of each logged request: a worker's request ids share a prefix of its own."""
     return [
         (str(e["request_id"])[:8], int(str(e["status"])))
-        for e in _events(server)
+        for e in _log_events(server)
         if e.get("event") == "request" and e.get("method") == method and e.get("path") == path
     ]
 
@@ -222,7 +217,7 @@ def test_each_finished_upload_is_processed_once(embedded: LiveServer, tmp_path: 
     assert _wait_until(lambda: sorted(s for _, s, _ in jobs()) == ["done"] * count, timeout=60)
     assert sorted(upload_id for upload_id, _, _ in jobs()) == sorted(ids)
     assert {attempts for _, _, attempts in jobs()} == {1}
-    started = [e["upload_id"] for e in _events(embedded) if e.get("event") == "job started"]
+    started = [str(e["upload_id"]) for e in _log_events(embedded) if e.get("event") == "job started"]
     assert sorted(started) == sorted(ids)  # each claimed by exactly one worker, once
-    finishes = [e for e in _events(embedded) if e.get("event") == "upload finished"]
+    finishes = [e for e in _log_events(embedded) if e.get("event") == "upload finished"]
     assert len({str(e["request_id"])[:8] for e in finishes}) == 2  # uploads finished on both workers
