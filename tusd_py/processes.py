@@ -183,8 +183,11 @@ class Supervisor:
         """The host service, unless Redis and PostgreSQL hold everything it would."""
         if self.config.redis_url and self.config.database_url:
             return None
+        from tusd_py.host.recovery import requeue_previous_runs_jobs
         from tusd_py.host.service import HostService, HostServiceThread
         from tusd_py.wiring import quota_limits
+
+        requeue_previous_runs_jobs(self.config)  # no worker runs yet: every running job is the last run's
 
         self.host_socket = os.path.join(self.metrics_dir, "host.sock")
         thread = HostServiceThread(HostService(self.host_socket, quota_limits=quota_limits(self.config)))
