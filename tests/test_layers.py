@@ -29,6 +29,7 @@ RANKS: dict[str, int] = {
     "tusd_py.quotas": 3,
     "tusd_py.pipeline": 3,
     "tusd_py.hooks": 4,
+    "tusd_py.host": 4,
     "tusd_py.uploads": 5,
     "extensions": 6,
     "tusd_py.http": 6,

@@ -1,23 +1,34 @@
-"""Lock semantics, asserted the same way for the in-process locker and the Redis locker."""
+"""Lock semantics, asserted the same way for the in-process locker, the host locker of
+``--processes N`` (tusd_py/host/) and the Redis locker."""
 
 import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
 
 import pytest
 
+from tusd_py.host.client import HostClient
+from tusd_py.host.locker import HostLocker
+from tusd_py.host.service import HostService
 from tusd_py.locks.locker import InProcessLocker, Locker, UploadLocked
 
 MakeLocker = Callable[[float], Awaitable[Locker]]
 
 
-@pytest.fixture(params=["in-process", pytest.param("redis", marks=pytest.mark.redis)])
-async def make_locker(request: pytest.FixtureRequest) -> AsyncIterator[MakeLocker]:
-    """Builds started lockers of one kind (each Redis locker is one "instance")."""
+@pytest.fixture(params=["in-process", "host", pytest.param("redis", marks=pytest.mark.redis)])
+async def make_locker(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[MakeLocker]:
+    """Builds started lockers of one kind (each Redis locker is one "instance", each host locker
+    one worker process of a supervisor's host service)."""
     made: list[Locker] = []
+    service = HostService(str(tmp_path / "host.sock"), lease=5)
+    if request.param == "host":
+        await service.start()
 
     async def make(wait: float) -> Locker:
         if request.param == "in-process":
             locker: Locker = InProcessLocker(timeout=wait)
+        elif request.param == "host":
+            locker = HostLocker(HostClient(service.path), timeout=wait)
         else:
             from tusd_py.locks.redis_locker import RedisLocker
 
@@ -29,6 +40,7 @@ async def make_locker(request: pytest.FixtureRequest) -> AsyncIterator[MakeLocke
     yield make
     for locker in made:
         await locker.close()
+    await service.close()
 
 
 async def test_lock_is_exclusive_per_upload(make_locker: MakeLocker) -> None:

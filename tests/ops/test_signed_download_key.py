@@ -44,9 +44,10 @@ def alice(private: rsa.RSAPrivateKey) -> dict[str, str]:
     ("settings", "refused_for"),
     [
         ({}, None),  # one process alone: a random key per start works (and is logged)
-        ({"processes": 2}, "--processes 2"),
+        ({"processes": 2}, None),  # one host: the supervisor hands its workers one key per run
+        ({"processes": 2, "database_url": "postgresql://127.0.0.1:1/x"}, None),
         ({"redis_url": "redis://127.0.0.1:1/0"}, "--redis-url"),
-        ({"processes": 3, "redis_url": "redis://127.0.0.1:1/0"}, "--processes 3"),
+        ({"processes": 3, "redis_url": "redis://127.0.0.1:1/0"}, "--processes 3 with --redis-url"),
         ({"processes": 2, "download_signing_key": KEY}, None),
         ({"redis_url": "redis://127.0.0.1:1/0", "jwt_secret": SECRET}, None),  # derived from the shared secret
     ],

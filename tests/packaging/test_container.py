@@ -82,6 +82,7 @@ def test_the_image_declares_user_volume_port_health_and_stop_signal(image: str) 
     assert config["Entrypoint"] == ["tusd-py"] and config["Cmd"] == ["serve"]
     env = dict(entry.split("=", 1) for entry in config["Env"])
     assert env["TUSD_PY_HOST"] == "0.0.0.0" and env["TUSD_PY_PORT"] == "1080" and env["TUSD_PY_STORAGE_DIR"] == "/data"
+    assert env["TUSD_PY_PROCESSES"] == "auto"  # every core the container may use
     # Drains before the engines' default 10 s grace runs out.
     assert float(env["TUSD_PY_SHUTDOWN_TIMEOUT"]) < 10
     # Docker format: the OCI format would have dropped the health check.

@@ -6,7 +6,6 @@ The interface's other guarantees are checked on both stores by test_pipeline_sto
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -14,15 +13,12 @@ from typing import TYPE_CHECKING, Any
 import asyncpg
 import pytest
 
-from storage_backends.filesystem import FileStore
+from tests.pipeline.lease_scenarios import frozen_worker_loses_its_job, uploaded
 from tusd_py.database.connection import Database
 from tusd_py.database.migrations import LATEST, MIGRATIONS
-from tusd_py.model.upload import UploadInfo
-from tusd_py.pipeline.models import JobStatus, Recording
+from tusd_py.pipeline.models import JobStatus
 from tusd_py.pipeline.postgres_store import PostgresRecordingStore
 from tusd_py.pipeline.states import Status
-from tusd_py.pipeline.steps import StepContext, StepRegistry
-from tusd_py.pipeline.worker import WorkerPool
 
 if TYPE_CHECKING:
     from conftest import FakeClock
@@ -43,13 +39,6 @@ async def stores(database_url: str, clock: FakeClock) -> AsyncIterator[Callable[
     yield make
     for store in opened:
         await store.close()
-
-
-async def uploaded(store: PostgresRecordingStore, upload_id: str, at: float) -> None:
-    await store.create_recording(
-        Recording(id=upload_id, owner="alice", status=Status.RECORDED, length=10, created_at=at, updated_at=at)
-    )
-    await store.mark_uploaded(upload_id, 10)
 
 
 async def test_instances_starting_at_once_migrate_once(database_url: str) -> None:
@@ -140,59 +129,8 @@ async def test_an_enqueue_wakes_other_instances(
 
 
 async def test_a_frozen_workers_job_is_finished_by_another_within_the_lease(database_url: str, tmp_path: Path) -> None:
-    files = FileStore(tmp_path / "files")
-    await files.start()
-    info = UploadInfo(id="a" * 32, length=3, metadata={})
-    await files.create(info)
-
-    async def chunks() -> AsyncIterator[bytes]:
-        yield b"abc"
-
-    await files.write(info, chunks())
-    runs: list[str] = []
-
-    def step_for(name: str) -> Any:
-        async def step(ctx: StepContext) -> dict[str, Any]:
-            runs.append(name)
-            if name == "frozen":
-                await asyncio.Event().wait()  # hangs like a paused process
-            return {"by": name}
-
-        return step
-
-    class Frozen(PostgresRecordingStore):
-        async def renew_lease(self, job_id: str, claim_token: int) -> bool:
-            await asyncio.Event().wait()  # a stopped process renews nothing
-            return True
-
-    frozen_store = Frozen(Database(database_url), lease_seconds=1.0, instance="frozen")
-    live_store = PostgresRecordingStore(Database(database_url), lease_seconds=1.0, instance="live")
-    pools = []
-    for name, store in (("frozen", frozen_store), ("live", live_store)):
-        registry = StepRegistry()
-        registry.register("work", step_for(name))
-        await store.open()
-        pools.append(WorkerPool(store, registry, files, concurrency=1, poll_interval=0.5))
-    frozen, live = pools
-    try:
-        await frozen.start()
-        await uploaded(frozen_store, info.id, time.time())
-        for _ in range(200):  # bounded: 10 s
-            if runs:
-                break
-            await asyncio.sleep(0.05)
-        assert runs == ["frozen"]
-        await live.start()
-        for _ in range(200):
-            rec = await live_store.get_recording(info.id)
-            if rec.status is Status.COMPLETED:
-                break
-            await asyncio.sleep(0.05)
-        assert rec.status is Status.COMPLETED and rec.results == {"work": {"by": "live"}}
-        assert runs == ["frozen", "live"]
-    finally:
-        for pool in pools:
-            await pool.stop(grace=0.1)
-        await frozen_store.close()
-        await live_store.close()
-        await files.close()
+    await frozen_worker_loses_its_job(
+        PostgresRecordingStore(Database(database_url), lease_seconds=1.0, instance="frozen"),
+        PostgresRecordingStore(Database(database_url), lease_seconds=1.0, instance="live"),
+        tmp_path,
+    )

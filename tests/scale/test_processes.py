@@ -1,5 +1,6 @@
-"""``serve --processes N``: the refusal without the shared engines and the restart backoff. The
-supervised workers themselves: tests/scale/test_processes_live.py."""
+"""``serve --processes N``: its argument and the restart backoff. The supervised workers
+themselves: tests/scale/test_processes_live.py (Redis and PostgreSQL) and
+tests/scale/test_processes_embedded.py (neither)."""
 
 from __future__ import annotations
 
@@ -19,26 +20,6 @@ def _start(*args: str) -> subprocess.CompletedProcess[str]:
     command = [sys.executable, "-m", "tusd_py", "serve", "--host", "127.0.0.1", "--port", str(free_port()), *args]
     env = {k: v for k, v in os.environ.items() if not k.startswith("TUSD_PY_")}
     return subprocess.run(command, capture_output=True, text=True, timeout=60, env=env, check=False)
-
-
-@pytest.mark.slow  # the real CLI in a child process
-@pytest.mark.parametrize(
-    ("extra", "missing"),
-    [
-        ((), "--redis-url and --database-url"),
-        (("--redis-url", "redis://127.0.0.1:1/0"), "--database-url"),
-        (("--database-url", "postgresql://127.0.0.1:1/x"), "--redis-url"),
-    ],
-)
-def test_more_than_one_process_needs_redis_and_postgres(tmp_path: Path, extra: tuple[str, ...], missing: str) -> None:
-    done = _start("--storage-dir", str(tmp_path), "--processes", "2", *extra)
-    assert done.returncode == 2
-    said = [line for line in done.stderr.splitlines() if line.startswith("tusd-py:")]
-    assert said == [
-        f"tusd-py: cannot start: --processes 2 needs {missing}: worker processes share upload locks through "
-        "Redis and recordings, jobs and quotas through PostgreSQL; give both or use --processes 1"
-    ]
-    assert '"serving"' not in done.stderr and "Traceback" not in done.stderr
 
 
 @pytest.mark.slow  # the real CLI in a child process

@@ -95,6 +95,10 @@ def _parse(option: Option, value: Any) -> Any:
         if word in _TRUE or word in _FALSE:
             return word in _TRUE
         raise ConfigError(f"{_label(option)}: expected one of {', '.join(_TRUE + _FALSE)}, got {value!r}")
+    if option.field == "processes" and value.strip().lower() == "auto":
+        from tusd_py.config.cores import available_cores
+
+        return available_cores()
     if expected(option.field) == "a comma-separated list":  # the Config field's type says so
         return [item.strip() for item in value.split(",") if item.strip()]
     if expected(option.field) == "a number" and option.field not in NOT_SECONDS and _GO_DURATION.fullmatch(value):

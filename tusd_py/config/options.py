@@ -107,7 +107,7 @@ OPTIONS: tuple[Option, ...] = (
     _o(
         "--processes",
         "processes",
-        "worker processes serving --port, supervised (above 1: needs --redis-url and --database-url)",
+        "worker processes serving --port, supervised; auto: one per core available",
         LISTENING,
     ),
     _o("--header-timeout", "header_timeout", "seconds a client has to send its request headers (0: none)", LISTENING),
@@ -236,7 +236,12 @@ OPTIONS: tuple[Option, ...] = (
         PROCESSING,
         secret=True,
     ),
-    _o("--job-lease", "job_lease", "seconds a claimed job stays an instance's unless renewed (PostgreSQL)", PROCESSING),
+    _o(
+        "--job-lease",
+        "job_lease",
+        "seconds a claimed job stays a process's unless renewed (PostgreSQL, --processes)",
+        PROCESSING,
+    ),
     _o("--workers", "workers", "processing jobs run at once (0: record states but process nothing)", PROCESSING),
     _o("--job-attempts", "job_attempts", "attempts per processing job before it is marked failed", PROCESSING),
     _o("--job-retry-delay", "job_retry_delay", "seconds before the first retry, doubling each time", PROCESSING),
@@ -264,8 +269,8 @@ OPTIONS: tuple[Option, ...] = (
     _o(
         "--download-signing-key",
         "download_signing_key",
-        "HMAC key of signed download URLs (default: derived from --jwt-secret); required with several "
-        "processes or instances and no --jwt-secret",
+        "HMAC key of signed download URLs (default: derived from --jwt-secret); required with "
+        "--redis-url (several instances) and no --jwt-secret",
         OPERATIONS,
         secret=True,
     ),

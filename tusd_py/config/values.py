@@ -66,8 +66,9 @@ class Config(msgspec.Struct, kw_only=True):
     # An idle kept-alive connection is closed after this long. Set it above the idle timeout of a
     # proxy in front (nginx upstream keepalive 60 s), or the proxy may reuse a closing connection.
     keepalive_timeout: float = 75.0
-    # Worker processes serving one port (SO_REUSEPORT), supervised (tusd_py/server/processes.py). More
-    # than one needs the shared coordinators: --redis-url and --database-url.
+    # Worker processes serving one port (SO_REUSEPORT), supervised (tusd_py/server/processes.py); they
+    # coordinate through the supervisor's host service and the SQLite file (tusd_py/host/), or
+    # through Redis and PostgreSQL. "auto" on the command line: one per core available.
     processes: int = 1
     # Connections served at once; more get 503. 0: three quarters of the open-file limit.
     max_connections: int = 0

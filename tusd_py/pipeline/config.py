@@ -13,8 +13,10 @@ class PipelineConfig(msgspec.Struct, kw_only=True):
     db_path: str = "./data/pipeline.sqlite3"
     #: PostgreSQL instead (``postgresql://...``): the store shared by several processes, with leases.
     database_url: str | None = None
-    #: Seconds a claimed job stays this instance's without renewal (PostgreSQL only).
+    #: Seconds a claimed job stays this instance's without renewal (PostgreSQL, or a shared SQLite file).
     lease_seconds: float = 60.0
+    #: The SQLite file is shared by the worker processes of ``--processes N``: jobs claimed with leases.
+    shared: bool = False
     concurrency: int = 2
     retry: RetryPolicy = msgspec.field(default_factory=RetryPolicy)
     #: A job running longer than this is cut and counts as a failed attempt (seconds).

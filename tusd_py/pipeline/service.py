@@ -70,7 +70,8 @@ def default_store(
 
         database = Database(config.database_url)
     if database is None:
-        return SQLiteRecordingStore(config.db_path, clock=clock)
+        lease = config.lease_seconds if config.shared else None
+        return SQLiteRecordingStore(config.db_path, clock=clock, lease_seconds=lease)
     from tusd_py.pipeline.postgres_store import PostgresRecordingStore
 
     return PostgresRecordingStore(database, lease_seconds=config.lease_seconds, clock=clock)

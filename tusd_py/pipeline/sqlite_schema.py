@@ -10,7 +10,8 @@ from __future__ import annotations
 # 2: the hook_outbox table (durable webhooks). 3: the outbox's indexes for the retention, the next
 # due row and a holder's leases (a backlog must not be scanned per batch). Each version only adds
 # tables and indexes (CREATE ... IF NOT EXISTS), so opening an older database migrates it.
-SCHEMA_VERSION = 3
+# 4: the jobs' lease columns and index (``sqlite_leases.migrate``), for a file shared by processes.
+SCHEMA_VERSION = 4
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS recordings (
     id           TEXT PRIMARY KEY,

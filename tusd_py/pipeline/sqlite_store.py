@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 import time
+import uuid
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -29,6 +30,7 @@ from typing import Any, TypeVar
 
 import structlog
 
+from tusd_py.pipeline import sqlite_leases
 from tusd_py.pipeline.sql_store import Script, SQLRecordingStore
 from tusd_py.pipeline.sqlite_batches import GroupCommit
 from tusd_py.pipeline.sqlite_schema import SCHEMA, SCHEMA_VERSION
@@ -48,8 +50,15 @@ class SQLiteRecordingStore(SQLRecordingStore):
         clock: Callable[[], float] = time.time,
         synchronous: str = "NORMAL",
         busy_timeout_ms: int = 5000,
+        lease_seconds: float | None = None,
     ) -> None:
+        """``lease_seconds``: the file is shared by several processes (``--processes N``), so jobs
+        are claimed with a lease of that length (:mod:`tusd_py.pipeline.sqlite_leases`)."""
         self.path = Path(path)
+        if lease_seconds is not None:
+            self.uses_leases = True
+            self.lease_seconds = lease_seconds
+            self.instance = uuid.uuid4().hex
         self._clock = clock
         self._synchronous = synchronous
         self._busy_timeout_ms = busy_timeout_ms
@@ -66,7 +75,9 @@ class SQLiteRecordingStore(SQLRecordingStore):
 
     async def _transact(self, script: Script[T], *, write: bool = True, atomic: bool = True) -> T:
         # Every script is atomic here: each runs in its own savepoint of the batch's transaction.
-        return await self._run(lambda conn: run_to_end(script(SQLiteTables(conn))), write=write)
+        return await self._run(
+            lambda conn: run_to_end(script(SQLiteTables(conn, leases=self.uses_leases))), write=write
+        )
 
     def _connect(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -78,6 +89,7 @@ class SQLiteRecordingStore(SQLRecordingStore):
         conn.execute(f"PRAGMA synchronous = {self._synchronous}")
         conn.execute("PRAGMA foreign_keys = ON")
         conn.executescript(SCHEMA)
+        sqlite_leases.migrate(conn)
         conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
         self._conn = conn
 

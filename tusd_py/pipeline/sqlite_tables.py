@@ -3,7 +3,8 @@
 Only SQL lives here; the rules are :mod:`tusd_py.pipeline.transactions`'. Every method runs on the
 store's one thread inside the transaction it opened (``BEGIN IMMEDIATE`` for writers, which
 serialises them, so nothing is locked row by row) and never suspends. The tables are
-:mod:`tusd_py.pipeline.sqlite_schema`'s; one process, so jobs have no lease.
+:mod:`tusd_py.pipeline.sqlite_schema`'s. One process claims jobs without a lease; a file shared by
+the workers of ``--processes N`` claims them with one (``leases``, :mod:`~tusd_py.pipeline.sqlite_leases`).
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import sqlite3
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from tusd_py.pipeline import transactions
+from tusd_py.pipeline import sqlite_leases, transactions
 from tusd_py.pipeline.models import Recording
 from tusd_py.pipeline.sqlite_outbox import SQLiteOutboxTables
 from tusd_py.pipeline.states import NEW_JOB, JobStatus, Status
@@ -36,10 +37,9 @@ def _assignments(fields: Mapping[str, object]) -> str:
 
 
 class SQLiteTables(SQLiteOutboxTables):
-    leases = False
-
-    def __init__(self, conn: sqlite3.Connection) -> None:
+    def __init__(self, conn: sqlite3.Connection, *, leases: bool = False) -> None:
         self.conn = conn
+        self.leases = leases
 
     # -- recordings ------------------------------------------------------------------------------
 
@@ -142,19 +142,27 @@ class SQLiteTables(SQLiteOutboxTables):
         )
 
     async def claim_round(self, now: float, claimant: str | None, lease_until: float) -> ClaimRound | None:
-        job = self.conn.execute(
-            f"{_JOB_SELECT} WHERE j.status = ? AND j.not_before <= ? ORDER BY j.not_before, j.created_at LIMIT 1",
-            (JobStatus.QUEUED.value, now),
-        ).fetchone()
+        job = sqlite_leases.expired(self.conn, now, JOB_COLUMNS) if self.leases else None
+        job = (
+            job
+            or self.conn.execute(
+                f"{_JOB_SELECT} WHERE j.status = ? AND j.not_before <= ? ORDER BY j.not_before, j.created_at LIMIT 1",
+                (JobStatus.QUEUED.value, now),
+            ).fetchone()
+        )
         if job is None:
             return None
         return await transactions.claim_found(self, job, now, claimant, lease_until)
 
     async def renew_lease(self, job_id: str, claim_token: int, lease_until: float) -> bool:
+        if self.leases:
+            return sqlite_leases.renew(self.conn, job_id, claim_token, lease_until)
         # One process, no lease: the claim lasts until this process reports or restarts.
         return await self.current_claim(job_id, claim_token) is not None
 
     async def next_job_due(self) -> float | None:
+        if self.leases:
+            return sqlite_leases.next_due(self.conn)
         row = self.conn.execute("SELECT MIN(not_before) FROM jobs WHERE status = ?", (JobStatus.QUEUED.value,))
         row = row.fetchone()
         return None if row[0] is None else float(row[0])

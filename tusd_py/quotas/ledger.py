@@ -134,7 +134,11 @@ class MemoryQuotaLedger(QuotaLedger):
         self._usage.clear()
         async for info in store.list_uploads():
             if info.owner is not None:
-                self._set(info.id, info.owner, claimed_bytes(info), upload_state.counts_as_unfinished(info))
+                self.adopt(info.id, info.owner, claimed_bytes(info), upload_state.counts_as_unfinished(info))
+
+    def adopt(self, upload_id: str, owner: str, nbytes: int, unfinished: bool) -> None:
+        """Count a stored upload's claim as found, unchecked (rebuilding; tusd_py/host/service.py too)."""
+        self._set(upload_id, owner, nbytes, unfinished)
 
     async def reserve(self, info: UploadInfo) -> None:
         """Check and record a new upload in one step (no await in between)."""

@@ -13,6 +13,7 @@ from aiohttp import web
 from extensions import enabled_extensions
 from extensions.expiration import SweepReport
 from storage_backends.base import DataStore
+from tusd_py import host
 from tusd_py.config.values import Config
 from tusd_py.hooks import HookListener, HookRegistry
 from tusd_py.hooks.context import StoppedUploads
@@ -88,8 +89,8 @@ def build_store(config: Config) -> DataStore:
         part_size=config.s3_part_size,
         part_concurrency=config.s3_part_concurrency,
         # One process with the in-process locker is the prefix's only writer (several processes
-        # or instances need --redis-url: docs/scaling.md).
-        sole_writer=config.redis_url is None,
+        # or instances need --redis-url: docs/scaling.md; --processes N shares the prefix).
+        sole_writer=config.redis_url is None and config.processes <= 1,
     )
     if config.max_size:  # parts are sized so that 10,000 of them hold the largest allowed upload
         s3 = msgspec.structs.replace(s3, max_upload_size=config.max_size)
@@ -97,9 +98,10 @@ def build_store(config: Config) -> DataStore:
 
 
 def build_locker(config: Config) -> Locker:
-    """Upload locks in this process, or shared through Redis with ``--redis-url``."""
+    """Upload locks in this process, shared by the workers of ``--processes N`` through their
+    supervisor (tusd_py/host/), or shared through Redis with ``--redis-url``."""
     if config.redis_url is None:
-        return InProcessLocker(config.lock_timeout)
+        return host.shared_locker(config) or InProcessLocker(config.lock_timeout)
     from tusd_py.locks.redis_locker import RedisLocker
 
     return RedisLocker(config.redis_url, timeout=config.lock_timeout, lease=config.redis_lease)

@@ -3,9 +3,15 @@
 One Python process uses one core. Each worker here is a whole server (``serving.run_server``)
 with its own listening socket on the same port (SO_REUSEPORT: the kernel spreads new connections
 over the sockets). Workers share nothing in memory, so whatever must be shared lives outside:
-upload locks in Redis, recordings, jobs and quotas in PostgreSQL. Without both the command refuses
-to start (``startup.processes_refusal``), exactly as it would refuse two instances on one SQLite
-file and two in-process lockers.
+
+- upload locks: in Redis with ``--redis-url``; otherwise in the parent's host service
+  (tusd_py/host/: a thread serving a UNIX socket in the run's private directory), which keeps the
+  in-process locker's semantics with fencing tokens and a liveness lease per worker;
+- recordings, jobs and quotas: in PostgreSQL with ``--database-url``; otherwise recordings and
+  jobs in the SQLite state file in WAL mode, shared by the workers, jobs claimed with a lease
+  (tusd_py/pipeline/sqlite_leases.py), and the quota ledger in the host service;
+- the signed-link key: ``--download-signing-key`` or one derived from ``--jwt-secret``; otherwise
+  (one host, no Redis) the parent makes one per run and hands it to every worker.
 
 The parent serves no request. It
 
@@ -19,6 +25,7 @@ The parent serves no request. It
 - on SIGTERM or SIGINT passes SIGTERM to every worker, each of which drains its requests within
   ``--shutdown-timeout``; a worker still running DRAIN_MARGIN seconds after that is killed;
   the parent then exits 0;
+- runs the host service for the workers (started before them, stopped after them);
 - gives ``/metrics`` one view over all workers: prometheus_client's multiprocess mode, with a
   directory of its own per run in ``PROMETHEUS_MULTIPROC_DIR`` (set before any worker starts,
   deleted at exit), and the live gauges of a dead worker removed, so any worker answers a scrape
@@ -34,6 +41,7 @@ import contextlib
 import errno
 import multiprocessing
 import os
+import secrets
 import shutil
 import signal
 import socket
@@ -45,13 +53,18 @@ from dataclasses import dataclass
 from multiprocessing.connection import Connection, wait
 from multiprocessing.process import BaseProcess
 from types import FrameType
+from typing import TYPE_CHECKING
 
+import msgspec
 import structlog
 
-from tusd_py.config.refusals import processes_refusal, signing_key_refusal
+from tusd_py.config.refusals import signing_key_refusal
 from tusd_py.config.values import Config
 from tusd_py.server.serving import refuse_start
 from tusd_py.server.startup import ListenError
+
+if TYPE_CHECKING:
+    from tusd_py.host.service import HostServiceThread
 
 log = structlog.get_logger("tusd_py.server.processes")
 
@@ -81,7 +94,7 @@ class _Slot:
 
 def serve_processes(config: Config) -> int:
     """Run ``config.processes`` supervised workers until SIGTERM; the exit status of the command."""
-    refusal = processes_refusal(config) or signing_key_refusal(config)
+    refusal = signing_key_refusal(config)
     if refusal is not None:
         print(f"tusd-py: cannot start: {refusal}", file=sys.stderr)
         return 2
@@ -89,7 +102,11 @@ def serve_processes(config: Config) -> int:
         probe_port(config.host, config.port)
     except ListenError as exc:
         return refuse_start(exc, config)
-    metrics_dir = tempfile.mkdtemp(prefix="tusd-py-metrics-")
+    if not (config.download_signing_key or config.jwt_secret):
+        # One host (signing_key_refusal let it through): one key per run, the same in every worker.
+        config = msgspec.structs.replace(config, download_signing_key=secrets.token_urlsafe(32))
+    # The run's private directory (0700): the metrics files and the host service's socket.
+    metrics_dir = tempfile.mkdtemp(prefix="tusd-py-run-")
     # Before prometheus_client is imported here or in a worker: its value class is chosen at import.
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
     try:
@@ -128,9 +145,11 @@ class Supervisor:
         self._stopping = False
         self._wake_read, self._wake_write = os.pipe()
         os.set_blocking(self._wake_write, False)
+        self.host_socket: str | None = None
 
     def run(self) -> int:
         previous = {sig: signal.signal(sig, self._on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
+        host = self._start_host()
         try:
             status = self._start_all()
             if status is None:
@@ -146,6 +165,8 @@ class Supervisor:
             self._drain()
             return status
         finally:
+            if host is not None:
+                host.stop()
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
             os.close(self._wake_read)
@@ -159,10 +180,27 @@ class Supervisor:
             os.write(self._wake_write, b"x")
 
     # -- starting ---------------------------------------------------------------------------------
+    def _start_host(self) -> HostServiceThread | None:
+        """The host service, unless Redis and PostgreSQL hold everything it would."""
+        if self.config.redis_url and self.config.database_url:
+            return None
+        from tusd_py.host.recovery import requeue_previous_runs_jobs
+        from tusd_py.host.service import HostService, HostServiceThread
+        from tusd_py.server.wiring import quota_limits
+
+        requeue_previous_runs_jobs(self.config)  # no worker runs yet: every running job is the last run's
+
+        self.host_socket = os.path.join(self.metrics_dir, "host.sock")
+        thread = HostServiceThread(HostService(self.host_socket, quota_limits=quota_limits(self.config)))
+        thread.start()
+        return thread
+
     def _spawn(self, slot: _Slot) -> None:
         reader, writer = self._context.Pipe(duplex=False)
         process = self._context.Process(
-            target=worker_main, args=(self.config, slot.index, writer), name=f"tusd-py-worker-{slot.index}"
+            target=worker_main,
+            args=(self.config, slot.index, writer, self.host_socket),
+            name=f"tusd-py-worker-{slot.index}",
         )
         process.start()
         writer.close()  # the worker holds the other copy: EOF here once it is gone
@@ -282,11 +320,13 @@ class Supervisor:
         log.info("stopped; every worker exited", workers=len(running), killed=len(killed))
 
 
-def worker_main(config: Config, index: int, ready: Connection) -> None:
+def worker_main(config: Config, index: int, ready: Connection, host_socket: str | None = None) -> None:
     """One worker process: a whole server on the shared port (SO_REUSEPORT)."""
+    from tusd_py import host
     from tusd_py.server.serving import run_server
     from tusd_py.telemetry.logs import configure_logging
 
+    host.attach(host_socket)  # locks and quotas through the supervisor's host service
     configure_logging(config.log_format, config.log_level)
     structlog.contextvars.bind_contextvars(process=index)
     _watch_parent(os.getppid())

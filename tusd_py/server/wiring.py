@@ -6,6 +6,7 @@ from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 from storage_backends.base import DataStore
+from tusd_py import host
 from tusd_py.config.values import Config
 from tusd_py.hooks import HookDispatcher, HookRegistry, HookType, ProgressThrottle, WebhookConfig
 from tusd_py.pipeline.analysis import CompressionPolicy
@@ -153,6 +154,7 @@ def build_pipeline(
         db_path=config.state_db_path,
         lease_seconds=config.job_lease,
         concurrency=max(1, config.workers),
+        shared=config.processes > 1,  # the SQLite file is shared by the workers: jobs claimed with leases
         retry=RetryPolicy(max_attempts=config.job_attempts, base_delay=config.job_retry_delay),
         compression=CompressionPolicy(
             threshold_bytes=config.compression_threshold, target_bitrate_bps=config.voice_bitrate
@@ -166,9 +168,13 @@ def build_pipeline(
 def build_quotas(config: Config, database: Database | None = None) -> QuotaLedger | None:
     if not config.auth_enabled:
         return None  # quotas are per user; without auth there are no users to count
-    limits = QuotaLimits(max_bytes=config.quota_bytes or None, max_unfinished=config.quota_unfinished or None)
+    limits = quota_limits(config)
     if database is not None:
         from tusd_py.quotas.postgres import PostgresQuotaLedger
 
         return PostgresQuotaLedger(limits, database)
-    return MemoryQuotaLedger(limits)
+    return host.shared_quota_ledger(limits) or MemoryQuotaLedger(limits)
+
+
+def quota_limits(config: Config) -> QuotaLimits:
+    return QuotaLimits(max_bytes=config.quota_bytes or None, max_unfinished=config.quota_unfinished or None)

@@ -1,0 +1,123 @@
+"""The SQLite store shared by the workers of ``--processes N``: jobs claimed with a lease, as on
+PostgreSQL (test_pipeline_postgres_store.py asks the same of it), several connections on one file."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+from tests.pipeline.lease_scenarios import frozen_worker_loses_its_job, uploaded
+from tusd_py.pipeline.models import JobStatus
+from tusd_py.pipeline.sqlite_schema import SCHEMA, SCHEMA_VERSION
+from tusd_py.pipeline.sqlite_store import SQLiteRecordingStore
+from tusd_py.pipeline.states import Status
+
+if TYPE_CHECKING:
+    from conftest import FakeClock
+
+
+@pytest.fixture
+async def stores(tmp_path: Path, clock: FakeClock) -> AsyncIterator[Callable[..., SQLiteRecordingStore]]:
+    """Stores on one file, each as one worker process would open it (its own connection)."""
+    opened: list[SQLiteRecordingStore] = []
+
+    def make(**kwargs: Any) -> SQLiteRecordingStore:
+        kwargs.setdefault("lease_seconds", 30.0)
+        store = SQLiteRecordingStore(tmp_path / "state.sqlite3", clock=clock, **kwargs)
+        opened.append(store)
+        return store
+
+    yield make
+    for store in opened:
+        await store.close()
+
+
+async def test_an_expired_lease_hands_the_job_to_another_worker(
+    stores: Callable[..., SQLiteRecordingStore], clock: FakeClock
+) -> None:
+    first, second = stores(), stores()
+    await asyncio.gather(first.open(), second.open())  # workers start together: one migration
+    assert first.uses_leases and second.uses_leases
+    await uploaded(first, "a", clock())
+    claim = await first.claim_job()
+    assert claim is not None
+    assert await second.claim_job() is None  # held
+    assert await second.next_due() == pytest.approx(clock() + 30)  # when to look again
+    clock.advance(20)
+    assert await first.renew_lease(claim.job.id, claim.job.claim_token)
+    clock.advance(20)
+    assert await second.claim_job() is None  # would have expired without the renewal
+    clock.advance(11)  # first stopped renewing: its worker died
+    taken = await second.claim_job()
+    assert taken is not None and taken.job.id == claim.job.id
+    assert taken.job.claim_token > claim.job.claim_token and taken.job.attempts == 2
+    assert taken.recording.status is Status.PROCESSING
+    assert await first.renew_lease(claim.job.id, claim.job.claim_token) is False
+    assert await first.complete_job(claim.job.id, claim.job.claim_token, {"stale": True}) is False
+    assert await second.complete_job(taken.job.id, taken.job.claim_token, {"step": {"ok": 1}})
+    done = await first.get_recording("a")
+    assert done.status is Status.COMPLETED and done.results == {"step": {"ok": 1}}
+
+
+async def test_concurrent_claimers_take_each_job_once(
+    stores: Callable[..., SQLiteRecordingStore], clock: FakeClock
+) -> None:
+    claimers = [stores() for _ in range(4)]
+    for store in claimers:
+        await store.open()
+    for n in range(24):
+        await uploaded(claimers[n % 4], f"u{n:02d}", clock())
+
+    async def drain(store: SQLiteRecordingStore) -> list[str]:
+        taken = []
+        while (claim := await store.claim_job()) is not None:
+            taken.append(claim.job.upload_id)
+        return taken
+
+    results = await asyncio.gather(*(drain(store) for store in claimers))
+    everything = sorted(upload for taken in results for upload in taken)
+    assert everything == [f"u{n:02d}" for n in range(24)]  # each exactly once
+    assert len(await claimers[0].list_jobs(statuses=[JobStatus.RUNNING])) == 24
+
+
+async def test_one_process_alone_keeps_requeueing_at_start(tmp_path: Path, clock: FakeClock) -> None:
+    alone = SQLiteRecordingStore(tmp_path / "state.sqlite3", clock=clock)
+    await alone.open()
+    try:
+        assert not alone.uses_leases
+        await uploaded(alone, "a", clock())
+        assert await alone.claim_job() is not None
+        assert await alone.recover_running() == ["a"]
+    finally:
+        await alone.close()
+
+
+def test_an_older_database_gains_the_lease_columns(tmp_path: Path) -> None:
+    path = tmp_path / "state.sqlite3"
+    with sqlite3.connect(path) as db:
+        db.executescript(SCHEMA)  # version 3: no lease columns
+        db.execute("PRAGMA user_version = 3")
+
+    async def open_and_close() -> None:
+        store = SQLiteRecordingStore(path, lease_seconds=5)
+        await store.open()
+        await store.close()
+
+    asyncio.run(open_and_close())
+    with sqlite3.connect(path) as db:
+        columns = {row[1] for row in db.execute("PRAGMA table_info(jobs)")}
+        indexes = {row[1] for row in db.execute("PRAGMA index_list(jobs)")}
+        assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+    assert {"lease_until", "claimed_by"} <= columns and "jobs_leases" in indexes
+
+
+async def test_a_frozen_workers_job_is_finished_by_another_within_the_lease(tmp_path: Path) -> None:
+    path = tmp_path / "state.sqlite3"
+    await frozen_worker_loses_its_job(
+        SQLiteRecordingStore(path, lease_seconds=1.0), SQLiteRecordingStore(path, lease_seconds=1.0), tmp_path
+    )
