@@ -172,12 +172,15 @@ class Coordination:
         now = self._cpu_now()
         cpu = {k: now[k] - self._cpu[k] for k in now}
         cpu["client and the rest"] = cpu.pop("machine") - cpu["redis-server"] - cpu["postgres"] - (server_cpu_s or 0)
+        waited = time.monotonic()
         processed = asyncio.run(self._processed_recordings(uploads))
+        waited = time.monotonic() - waited
         statements = counts.statements_since(self._statements, asyncio.run(self._app_statements()))
         sent, scripted, overflowed = self._log.read()
         return {
             "cpu_s": cpu,
             "recordings_processed": processed,
+            "processing_wait_s": round(waited, 1),
             "pg_statements": sum(c.calls for c in statements),
             "pg_top": [[c.calls, " ".join(c.query.split())[:140]] for c in statements[:8]],
             "redis_sent": sum(sent.values()),

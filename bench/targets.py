@@ -27,6 +27,8 @@ NODE = "@tus/server"
 CONFIGS = (ONE, X2, REDIS_PG, REDIS_PG_X2)
 SERVERS = (*CONFIGS, NODE)  # what `bench/run.py --targets` runs
 WORKLOADS = ("small", "conc16")
+# What the targets compare, per workload: `--targets` runs only these (the full run has redis+pg on conc16 too).
+NEEDED = {"small": SERVERS, "conc16": (ONE, X2, NODE)}
 NAMES = {
     ONE: "one process, embedded (SQLite, in-process locks)",
     X2: "--processes 2, embedded",
@@ -190,7 +192,11 @@ def detail(data: list[Measurement], runs: int) -> list[str]:
             if not counted or not uploads:
                 continue
             split = ", ".join(f"{k} {v:.1f} s" for k, v in counted["cpu_s"].items())
-            lines.append(f"{config} run {run}, CPU over the upload phase: tusd-py {m.server_cpu_s or 0:.1f} s, {split}")
+            lines.append(
+                f"{config} run {run}, CPU over the upload phase: tusd-py {m.server_cpu_s or 0:.1f} s, {split};"
+                f" upload phase {m.result['seconds']:.1f} s, then {counted.get('processing_wait_s', 0):.1f} s"
+                " until every recording was processed"
+            )
             if counted.get("redis_log_overflowed"):
                 lines.append(f"{config} run {run}: the Redis slow log overflowed, command counts are low")
             if shown:
