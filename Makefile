@@ -112,7 +112,7 @@ conformance: $(STAMP)
 
 BENCH_ARGS ?=
 ## bench: tusd-py vs @tus/server, tuspyserver and an aiohttp append limit, filesystem and S3 (~10-15 min);
-## writes bench/RESULTS.md. BENCH_ARGS=--quick for a smoke run
+## writes bench/RESULTS.md. BENCH_ARGS=--quick for a smoke run, BENCH_ARGS=--targets for issue 27's targets alone (~5 min)
 bench: $(STAMP)
 	$(BIN)/python bench/run.py $(BENCH_ARGS)
 

@@ -181,10 +181,12 @@ class Runner:
     async def verify(self, mode: str, expected: dict[int, str]) -> str:
         """'ok (...)' or the first problem found; HEAD offset always, then the bytes by ``mode``."""
         load = self.load
-        connector = aiohttp.TCPConnector(limit=8)
+        # As many at once as the upload phase had, at least 8: 2,000 small uploads verify in seconds.
+        at_once = max(8, load.in_flight)
+        connector = aiohttp.TCPConnector(limit=at_once)
         timeout = aiohttp.ClientTimeout(total=REQUEST_TIMEOUT)
         problems: list[str] = []
-        semaphore = asyncio.Semaphore(8)
+        semaphore = asyncio.Semaphore(at_once)
 
         async def check(session: aiohttp.ClientSession, upload: int, location: URL) -> None:
             async with semaphore:

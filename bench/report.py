@@ -31,6 +31,7 @@ class Measurement:
     storage_cpu_s: float | None = None  # SeaweedFS, for S3 workloads
     error: str | None = None
     s3_requests: float | None = None  # tusd-py on S3: its S3 requests (its /metrics) during the upload phase
+    coordination: dict[str, Any] | None = None  # redis+pg rows: CPU of Redis and PostgreSQL, counts (scaleout.py)
 
     def cpu_per_upload_ms(self) -> float | None:
         if self.server_cpu_s is None or not self.result or not self.result.get("uploads"):
@@ -214,7 +215,7 @@ def ratio_lines(data: list[Measurement], backend: str, workload: str, runs: int)
     peers = []
     for m in data:
         mine = (m.backend, m.workload) == (backend, workload)
-        if mine and m.peer != SUBJECT and m.role != "sink" and m.peer not in peers:
+        if mine and m.peer != SUBJECT and m.role not in ("sink", "variant") and m.peer not in peers:
             peers.append(m.peer)
     unit = "uploads/s" if metric_of(workload) == "uploads_s" else "MiB/s"
     lines = []

@@ -43,6 +43,13 @@ def cpu_seconds(pid: int) -> float | None:
     return sum(int(value) for value in fields[11:15]) / CLOCK_TICKS
 
 
+def tree_cpu_seconds(pid: int | None) -> float:
+    """CPU seconds of a process and all its descendants (a supervisor's workers), living or reaped."""
+    if pid is None:
+        return 0.0
+    return sum(cpu_seconds(p) or 0.0 for p in [pid, *descendants(pid)])
+
+
 def descendants(pid: int) -> list[int]:
     children: dict[int, list[int]] = {}
     for entry in Path("/proc").iterdir():

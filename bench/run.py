@@ -27,9 +27,10 @@ from pathlib import Path
 from typing import Any
 
 import scaleout
+import targets as issue27
 from client import WORKLOADS, workload
 from report import Measurement, MiB, Target, evaluate, render
-from rss import TreeSampler, cpu_seconds, peak_rss_bytes
+from rss import TreeSampler, cpu_seconds, peak_rss_bytes, tree_cpu_seconds
 from servers import BENCH, FS_PEERS, REPO, S3_PEERS, SINK, TUSPY_VENV, WORK, Peer, RunningServer, S3Target
 
 CLIENT_TIMEOUT = 1200.0  # one client run, verification included; the client bounds itself first
@@ -144,12 +145,16 @@ def _measure(m: Measurement, peer: Peer, data_dir: Path, slug: str, quick: bool,
         return _measure_direct(m, peer, quick, s3)
     name = m.workload
     server = RunningServer(peer, data_dir, WORK / "logs" / f"{slug}.log", s3)
+    coordination = scaleout.Coordination(peer)
     try:
         server.wait_ready()
+        if peer.role in ("subject", "variant"):
+            scaleout.settle(server.pid)  # every worker started: their start-up is not the upload's CPU
         cmd = [sys.executable, str(BENCH / "client.py"), "--url", server.url, "--workload", name]
         cmd += ["--verify", peer.verify_mode(data_dir), "--pause-before-verify", *(["--quick"] if quick else [])]
-        cpu_start = cpu_seconds(server.pid) or 0.0
+        cpu_start = tree_cpu_seconds(server.pid)  # a supervisor's workers summed
         storage_start = cpu_seconds(s3.storage_pid) if s3 is not None and s3.storage_pid else None
+        coordination.start()
         with TreeSampler(server.pid) as sampler:
             client = subprocess.Popen(
                 cmd, cwd=BENCH, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
@@ -162,8 +167,9 @@ def _measure(m: Measurement, peer: Peer, data_dir: Path, slug: str, quick: bool,
                 if '"uploaded"' in first:
                     hwm = peak_rss_bytes(server.pid)
                     m.peak_rss = max(hwm or 0, sampler.peak_bytes) or None
-                    cpu_end = cpu_seconds(server.pid)
+                    cpu_end = tree_cpu_seconds(server.pid) if server.alive() else None
                     m.server_cpu_s = None if cpu_end is None else cpu_end - cpu_start
+                    m.coordination = coordination.uploaded(workload(name, quick).uploads, m.server_cpu_s)
                     if s3 is not None and storage_start is not None:
                         storage_end = cpu_seconds(s3.storage_pid)
                         m.storage_cpu_s = None if storage_end is None else storage_end - storage_start
@@ -187,7 +193,7 @@ def _measure(m: Measurement, peer: Peer, data_dir: Path, slug: str, quick: bool,
         if not alive_after_upload:
             m.error = f"server died: {server.log_tail()}"
     except RuntimeError as exc:
-        m.error = str(exc)
+        m.error = server.refusal() or str(exc)
     finally:
         server.stop()
         shutil.rmtree(data_dir, ignore_errors=True)
@@ -316,14 +322,18 @@ def plan(
         if with_sink and backend == "fs" and name != "huge":
             chosen = [SINK, *chosen]
         steps += [(name, p) for p in chosen]
-    if servers is None or scaleout.NAME in servers:
-        steps += scaleout.steps(backend, names, engines)  # tusd-py --processes 2 (Redis + PostgreSQL)
-    return steps
+    return steps + scaleout.steps(backend, names, engines, servers)  # tusd-py x2, redis+pg, redis+pg x2
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="small sizes: a smoke run of the whole pipeline")
+    parser.add_argument(
+        "--targets",
+        action="store_true",
+        help="issue 27's targets alone: filesystem small and conc16 with every tusd-py configuration and"
+        " @tus/server (report in bench/.work/RESULTS-targets.md)",
+    )
     parser.add_argument("--only", choices=["fs", "s3"], help="one storage backend only")
     parser.add_argument(
         "--workloads", default=",".join(WORKLOADS), help=f"comma-separated, from {', '.join(WORKLOADS)}"
@@ -351,25 +361,29 @@ def main() -> int:
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     if args.report_only:
         saved = json.loads((WORK / "last-run.json").read_text())
-        report(
-            saved, args.results or (WORK / "RESULTS-quick.md" if saved["options"]["quick"] else BENCH / "RESULTS.md")
-        )
+        options = saved["options"]
+        default = "RESULTS-targets.md" if options.get("targets") else "RESULTS-quick.md" if options["quick"] else None
+        report(saved, args.results or (WORK / default if default else BENCH / "RESULTS.md"))
         return 0
+    if args.targets:
+        args.only, args.workloads = "fs", ",".join(issue27.WORKLOADS)
+        args.servers = args.servers or ",".join(issue27.SERVERS)
     names = [n.strip() for n in args.workloads.split(",") if n.strip()]
     unknown = [n for n in names if n not in WORKLOADS]
     if unknown or args.runs < 1:
         parser.error(f"unknown workloads {unknown}" if unknown else "--runs must be at least 1")
     servers = None if not args.servers else {n.strip() for n in args.servers.split(",") if n.strip()}
-    known = {p.name for p in (*FS_PEERS, *S3_PEERS)} | {scaleout.NAME}
+    known = {p.name for p in (*FS_PEERS, *S3_PEERS)} | set(scaleout.VARIANTS)
     if servers is not None and not servers <= known:
         parser.error(f"unknown servers {sorted(servers - known)}; known: {', '.join(sorted(known))}")
-    results_path = args.results or (WORK / "RESULTS-quick.md" if args.quick else BENCH / "RESULTS.md")
+    default = "RESULTS-targets.md" if args.targets else "RESULTS-quick.md" if args.quick else None
+    results_path = args.results or (WORK / default if default else BENCH / "RESULTS.md")
     WORK.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
 
     backends = [args.only] if args.only else ["fs", "s3"]
     ensure_node_peer()
-    if "fs" in backends:
+    if "fs" in backends and (servers is None or "tuspyserver" in servers):
         ensure_tuspyserver()
     about = machine()
     data: list[Measurement] = []
@@ -386,29 +400,36 @@ def main() -> int:
                 s3_note = f"S3 skipped: {exc}"
                 print(f"bench: {s3_note}")
                 backends.remove("s3")
-        engines = s3_stack.enter_context(scaleout.engines(WORK)) if "fs" in backends else None
+        wants_engines = "fs" in backends and (
+            servers is None or bool(servers & {scaleout.REDIS_PG, scaleout.REDIS_PG_X2})
+        )
+        engines = s3_stack.enter_context(scaleout.engines(WORK)) if wants_engines else None
         for run in range(1, args.runs + 1):
             for backend in backends:
                 for name, peer in plan(backend, names, with_sink=servers is None, servers=servers, engines=engines):
                     if peer.role == "sink" and run > 1:
                         continue  # the client's ceiling: once is enough
-                    with (
-                        scaleout.cpu_split(peer, f"{backend} {name} run {run}"),
-                        scaleout.counted(peer, backend, name, run),
-                    ):
-                        m = measure(peer, name, run, args.quick, s3 if backend == "s3" else None, args.data_dir)
+                    if args.targets and peer.name not in issue27.NEEDED[name]:
+                        continue  # no target of issue 27 needs it
+                    began = time.monotonic()
+                    m = measure(peer, name, run, args.quick, s3 if backend == "s3" else None, args.data_dir)
                     data.append(m)
-                    clock = f"[{time.monotonic() - started:6.0f}s]"
+                    clock = f"[{time.monotonic() - started:5.0f}s +{time.monotonic() - began:3.0f}s]"
                     print(f"{clock} run {run} {backend:2} {name:11} {peer.name:14} {describe(m)}", flush=True)
     elapsed = time.monotonic() - started
     about["load average at end"] = " ".join(f"{x:.2f}" for x in os.getloadavg())
     about["benchmark wall time"] = f"{elapsed / 60:.1f} min"
     saved = {
         "about": about,
-        "options": {"quick": args.quick, "runs": args.runs, "workloads": ",".join(names), "s3_note": s3_note},
+        "options": {
+            "quick": args.quick,
+            "runs": args.runs,
+            "workloads": ",".join(names),
+            "s3_note": s3_note,
+            "targets": args.targets,
+        },
         "s3": None if s3 is None else {"part_size": s3.part_size, "part_concurrency": s3.part_concurrency},
         "measurements": [m.__dict__ for m in data],
-        "scaleout": scaleout.ratio_lines(data, args.runs),
     }
     (WORK / "last-run.json").write_text(json.dumps(saved, indent=1))
     report(saved, results_path)
@@ -424,13 +445,11 @@ def report(saved: dict[str, Any], results_path: Path) -> None:
     verdicts = evaluate(data, targets(target_s3), options["runs"])
     names = options["workloads"].split(",")
     descriptions = {n: workload(n, options["quick"]).description for n in names}
-    scale = saved.get("scaleout", [])
     print()
     print(render(data, verdicts, options["runs"], descriptions, markdown=False))
-    print("\n".join(["== tusd-py --processes 2 (Redis + PostgreSQL)", *(f"   {line}" for line in scale)]))
+    print(issue27.section(data, options["runs"], descriptions, markdown=False))
     body = render(data, verdicts, options["runs"], descriptions, markdown=True)
-    if scale:
-        body += "\n### tusd-py --processes 2 (Redis + PostgreSQL)\n\n" + "\n".join(f"- {line}" for line in scale) + "\n"
+    body += "\n" + issue27.section(data, options["runs"], descriptions, markdown=True)
     write_results(results_path, body, saved["about"], options)
     print(f"bench: wrote {results_path} ({saved['about'].get('benchmark wall time', '?')})")
 
@@ -439,7 +458,8 @@ def write_results(path: Path, body: str, about: dict[str, str], options: dict[st
     notes = ""
     if path.exists() and NOTES_MARKER in path.read_text():
         notes = path.read_text().split(NOTES_MARKER, 1)[1]
-    command = "make bench" + (" (--quick)" if options["quick"] else "")
+    flags = [f for f in ("quick", "targets") if options.get(f)]
+    command = "make bench" + (f" ({', '.join('--' + f for f in flags)})" if flags else "")
     s3_note = options.get("s3_note", "")
     lines = [
         "# tusd-py benchmark results",

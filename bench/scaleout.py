@@ -1,53 +1,63 @@
-"""`make bench`'s scale-out part: tusd-py with ``--processes 2`` (Redis + PostgreSQL) beside one process.
+"""`make bench`'s scale-out part: the tusd-py configurations of issue 27 beside one embedded process.
 
-On the filesystem ``small`` and ``conc16`` workloads the peer "tusd-py x2" runs two supervised
-worker processes on one port, with upload locks in a real redis-server and recordings, jobs and
-quotas in a real PostgreSQL (conformance/redis_server.py, conformance/postgres_server.py: Debian
-packages, started here on loopback, stopped by PID at the end). Printed per workload and run:
-its ratio to one tusd-py process and to @tus/server, and where the CPU went during the upload
-phase: the workers, Redis, PostgreSQL (every process of the cluster) and the rest of the machine
-(the client, SeaweedFS idle, other load), so that a 2-core result can be read for what it is.
-Also printed, per measurement: what coordination cost per upload (issue 27's budget), PostgreSQL
-statements of the server's database (``pg_stat_statements``, every statement: transaction control,
-start-up and migrations included, spread over the uploads) and Redis commands (the server's
-``total_commands_processed`` delta, which counts the commands scripts run too, and the script
-runs alone, EVALSHA and EVAL).
+On the filesystem ``small`` and ``conc16`` workloads three more tusd-py rows run, each with the
+same flags as the "tusd-py" row (processing on: the default two job workers) plus:
+
+- "tusd-py x2": ``--processes 2`` on the embedded default (SQLite, locks within the host). When
+  the server refuses that configuration (exit 2 and a one-line reason), the row says
+  "refused: <reason>" and its targets are not measured; the run goes on.
+- "tusd-py redis+pg": one process with ``--redis-url`` and ``--database-url``;
+- "tusd-py redis+pg x2": the same with ``--processes 2``.
+
+Redis and PostgreSQL are real servers (conformance/redis_server.py, conformance/postgres_server.py:
+Debian packages, started here on loopback for the whole run, stopped by PID at the end); every
+measurement gets a fresh database. For each row the upload phase is measured as for any server,
+with the CPU of the whole tusd-py process tree (a supervisor and its workers summed). Around the
+rows with Redis and PostgreSQL, :class:`Coordination` also takes the CPU of redis-server and of
+the PostgreSQL cluster over the upload phase, and what coordination cost (issue 27's budget):
+once the upload phase ends it waits until every upload's recording is processed, then counts the
+PostgreSQL statements of the app's database and the Redis commands the server sent and its
+scripts ran, since the upload phase began (conformance/coordination_counts.py, shared with the
+budget test).
 """
 
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
-import os
-import socket
-import sys
-import threading
+import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from rss import CLOCK_TICKS, cpu_seconds, descendants
-from servers import REPO, Peer, S3Target, tusd_py_fs
+from rss import CLOCK_TICKS, tree_cpu_seconds
+from servers import Peer, S3Target, tusd_py_fs
 
-sys.path.insert(0, str(REPO))  # conformance/ (the real engines' fixtures) lives at the top of the tree
+from conformance import coordination_counts as counts  # the project's package (editable in .venv)
 
-NAME = "tusd-py x2"
+ONE = "tusd-py"
+X2 = "tusd-py x2"
+REDIS_PG = "tusd-py redis+pg"
+REDIS_PG_X2 = "tusd-py redis+pg x2"
+VARIANTS = (X2, REDIS_PG, REDIS_PG_X2)
 WORKLOADS = ("small", "conc16")
+SIGNING_KEY = "bench-download-links-" + "k" * 32  # several processes need one key for signed links
+PROCESSED_WITHIN = 120.0  # seconds after the upload phase for every recording to be processed
+IDLE_WITHIN = 20.0  # seconds for a fresh server (every worker) to finish starting
 
 
 @dataclass
 class Engines:
-    redis_url: str = ""
-    postgres: Any = None  # conformance.postgres_server.PostgresServer
-    redis_pid: int | None = None
-    database_url: str = ""
-    cpu: list[tuple[str, dict[str, float]]] = field(default_factory=list)
-    redis_port: int = 0
-    counts: list[tuple[str, str, int, dict[str, int]]] = field(default_factory=list)  # backend, workload, run
+    redis_url: str
+    redis_port: int
+    redis_pid: int | None
+    postgres: Any  # conformance.postgres_server.PostgresServer
+    database_url: str = ""  # the current measurement's
 
 
-ENGINES = Engines()
+ENGINES: list[Engines] = []  # the running engines, if any (the command builders read them)
 
 
 @contextlib.contextmanager
@@ -58,42 +68,60 @@ def engines(work: Path) -> Iterator[Engines | None]:
 
     bin_dir = find_pg_bin()
     if bin_dir is None or find_redis_server() is None:
-        print("bench: tusd-py x2 skipped: needs redis-server and PostgreSQL (scripts/ensure-system-packages.sh)")
+        print("bench: the redis+pg rows are skipped: needs redis-server and PostgreSQL (make system-deps)")
         yield None
         return
-    stats = ("shared_preload_libraries=pg_stat_statements",)
-    with RedisServer(work / "redis") as redis, PostgresServer(bin_dir, settings=stats) as postgres:
-        asyncio.run(_sql(postgres.url(), "CREATE EXTENSION IF NOT EXISTS pg_stat_statements"))
-        ENGINES.redis_url = redis.url
-        ENGINES.redis_port = redis.port
-        ENGINES.redis_pid = redis.process.pid if redis.process is not None else None
-        ENGINES.postgres = postgres
-        yield ENGINES
+    with RedisServer(work / "redis") as redis, PostgresServer(bin_dir, settings=counts.STATEMENT_STATS) as postgres:
+        asyncio.run(counts.enable_statement_stats(postgres.url()))
+        pid = redis.process.pid if redis.process is not None else None
+        ENGINES.append(Engines(redis.url, redis.port, pid, postgres))
+        try:
+            yield ENGINES[-1]
+        finally:
+            ENGINES.clear()
 
 
-def _command(port: int, data: Path, s3: S3Target | None) -> list[str]:
-    ENGINES.database_url = ENGINES.postgres.create_database()  # fresh per measurement, as data is
-    return [
-        *tusd_py_fs(port, data, s3),
-        *("--processes", "2", "--redis-url", ENGINES.redis_url, "--database-url", ENGINES.database_url),
-        *("--download-signing-key", "bench-download-links-" + "k" * 32),
-    ]
+def _x2(port: int, data: Path, s3: S3Target | None) -> list[str]:
+    return [*tusd_py_fs(port, data, s3), "--processes", "2", "--download-signing-key", SIGNING_KEY]
 
 
-PEER = Peer(NAME, "fs", _command, "get")
+def _redis_pg(processes: int) -> Any:
+    def command(port: int, data: Path, s3: S3Target | None) -> list[str]:
+        engines = ENGINES[-1]
+        engines.database_url = engines.postgres.create_database()  # fresh per measurement, as data is
+        return [
+            *tusd_py_fs(port, data, s3),
+            *("--processes", str(processes), "--redis-url", engines.redis_url),
+            *("--database-url", engines.database_url, "--download-signing-key", SIGNING_KEY),
+        ]
+
+    return command
 
 
-def steps(backend: str, names: list[str], running: Engines | None) -> list[tuple[str, Peer]]:
-    """The extra (workload, peer) steps of a backend: tusd-py x2 on fs small and conc16."""
-    if running is None or backend != "fs":
+PEERS = {
+    X2: Peer(X2, "fs", _x2, "get", role="variant"),
+    REDIS_PG: Peer(REDIS_PG, "fs", _redis_pg(1), "get", role="variant"),
+    REDIS_PG_X2: Peer(REDIS_PG_X2, "fs", _redis_pg(2), "get", role="variant"),
+}
+
+
+def steps(backend: str, names: list[str], running: Engines | None, servers: set[str] | None) -> list[tuple[str, Peer]]:
+    """The extra (workload, peer) steps of a backend: the variants on fs small and conc16."""
+    if backend != "fs":
         return []
-    return [(name, PEER) for name in names if name in WORKLOADS]
+    wanted = [n for n in VARIANTS if (servers is None or n in servers) and (n == X2 or running is not None)]
+    return [(name, PEERS[n]) for name in names if name in WORKLOADS for n in wanted]
 
 
-def _tree_cpu(pid: int | None) -> float:
-    if pid is None:
-        return 0.0
-    return sum(cpu_seconds(p) or 0.0 for p in [pid, *descendants(pid)])
+def settle(pid: int, within: float = IDLE_WITHIN) -> None:
+    """Until the server's process tree stops using CPU (every worker started), or ``within`` seconds."""
+    deadline = time.monotonic() + within
+    last, quiet = tree_cpu_seconds(pid), 0
+    while time.monotonic() < deadline and quiet < 2:
+        time.sleep(0.25)
+        now = tree_cpu_seconds(pid)
+        quiet = quiet + 1 if now - last < 0.03 else 0
+        last = now
 
 
 def _machine_cpu() -> float:
@@ -102,145 +130,87 @@ def _machine_cpu() -> float:
     return busy / CLOCK_TICKS
 
 
-def _supervisor() -> int | None:
-    """The running tusd-py x2 server among this benchmark's children (found by its command line)."""
-    for pid in descendants(os.getpid()):
-        with contextlib.suppress(OSError):
-            if b"--processes\x002" in Path(f"/proc/{pid}/cmdline").read_bytes():
-                return pid
-    return None
+class Coordination:
+    """Around one measurement of a redis+pg row (see the module docstring); does nothing for others."""
 
+    def __init__(self, peer: Peer) -> None:
+        self.engines = ENGINES[-1] if peer.name in (REDIS_PG, REDIS_PG_X2) and ENGINES else None
+        self._cpu: dict[str, float] = {}
+        self._statements: list[counts.Counted] = []
+        self._log: counts.RedisCommandLog | None = None
 
-def _sample() -> dict[str, float]:
-    postgres_pid = ENGINES.postgres.pid() if ENGINES.postgres is not None else None
-    return {
-        "tusd-py workers": _tree_cpu(_supervisor()),
-        "redis-server": _tree_cpu(ENGINES.redis_pid),
-        "postgres": _tree_cpu(postgres_pid),
-        "machine": _machine_cpu(),
-    }
+    def _database(self) -> str:
+        assert self.engines is not None
+        return str(self.engines.database_url.rsplit("/", 1)[1])
 
+    def _cpu_now(self) -> dict[str, float]:
+        assert self.engines is not None
+        return {
+            "redis-server": tree_cpu_seconds(self.engines.redis_pid),
+            "postgres": tree_cpu_seconds(self.engines.postgres.pid()),
+            "machine": _machine_cpu(),
+        }
 
-@contextlib.contextmanager
-def cpu_split(peer: Peer, label: str) -> Iterator[None]:
-    """Around one tusd-py x2 measurement: CPU seconds of the workers, Redis, PostgreSQL and the rest
-    of the machine, sampled while the server lives (its workers' time is lost once they exit)."""
-    if peer.name != NAME:
-        yield
-        return
-    samples: list[dict[str, float]] = []
-    done = threading.Event()
+    async def _app_statements(self) -> list[counts.Counted]:
+        assert self.engines is not None
+        postgres = self.engines.postgres
+        return await counts.app_statements(postgres.url(), self._database(), postgres.user)
 
-    def watch() -> None:
-        while not done.wait(0.25):
-            if _supervisor() is not None:
-                samples.append(_sample())
+    def start(self) -> None:
+        """Just before the client starts."""
+        if self.engines is None:
+            return
+        self._statements = asyncio.run(self._app_statements())
+        self._log = counts.RedisCommandLog(self.engines.redis_port)
+        self._log.start()
+        self._cpu = self._cpu_now()
 
-    thread = threading.Thread(target=watch, daemon=True)
-    thread.start()
-    try:
-        yield
-    finally:
-        done.set()
-        thread.join()
-    if len(samples) >= 2:
-        first, last = samples[0], samples[-1]
-        spent = {k: last[k] - first[k] for k in first}
-        spent["client and the rest"] = spent.pop("machine") - sum(spent.values())
-        ENGINES.cpu.append((label, spent))
-
-
-async def _sql(url: str, query: str, *args: object) -> Any:
-    import asyncpg
-
-    conn = await asyncpg.connect(url)
-    try:
-        return await conn.fetchval(query, *args)
-    finally:
-        await conn.close()
-
-
-def _redis_info(section: str) -> dict[str, str]:
-    with socket.create_connection(("127.0.0.1", ENGINES.redis_port), timeout=5) as sock:
-        sock.sendall(f"INFO {section}\r\n".encode())
-        header, _, body = sock.recv(65536).partition(b"\r\n")
-        for _ in range(100):
-            if len(body) >= int(header[1:]):
-                break
-            body += sock.recv(65536)
-    return dict(line.split(":", 1) for line in body.decode().splitlines() if ":" in line)
-
-
-def _redis_counts() -> dict[str, int]:
-    stats = _redis_info("stats") | _redis_info("commandstats")
-    scripts = 0
-    for name in ("cmdstat_evalsha", "cmdstat_eval"):
-        if name in stats:
-            scripts += int(stats[name].split(",", 1)[0].removeprefix("calls="))
-    return {"redis": int(stats["total_commands_processed"]), "scripts": scripts}
-
-
-@contextlib.contextmanager
-def counted(peer: Peer, backend: str, workload: str, run: int) -> Iterator[None]:
-    """Around one tusd-py x2 measurement: the statements and commands it cost (see the docstring)."""
-    if peer.name != NAME:
-        yield
-        return
-    before = _redis_counts()
-    yield
-    after = _redis_counts()
-    database = ENGINES.database_url.rsplit("/", 1)[1]
-    statements = asyncio.run(
-        _sql(
-            ENGINES.postgres.url(),
-            "SELECT COALESCE(SUM(calls), 0)::bigint FROM pg_stat_statements s"
-            " JOIN pg_database d ON d.oid = s.dbid WHERE d.datname = $1",
-            database,
-        )
-    )
-    spent = {k: after[k] - before[k] - (2 if k == "redis" else 0) for k in after}  # our two INFO calls
-    ENGINES.counts.append((backend, workload, run, {"postgres": int(statements), **spent}))
-
-
-def ratio_lines(data: list[Any], runs: int) -> list[str]:
-    """tusd-py x2 against one tusd-py process and against @tus/server, per workload and run."""
-
-    def metric(m: Any) -> float | None:
-        if m.result is None or m.error:
+    def uploaded(self, uploads: int, server_cpu_s: float | None) -> dict[str, Any] | None:
+        """When the upload phase ends: CPU now; counts once every recording is processed."""
+        if self.engines is None or self._log is None:
             return None
-        value = m.result["uploads_s" if m.workload == "small" else "mib_s"]
-        return float(value) if value else None
+        now = self._cpu_now()
+        cpu = {k: now[k] - self._cpu[k] for k in now}
+        cpu["client and the rest"] = cpu.pop("machine") - cpu["redis-server"] - cpu["postgres"] - (server_cpu_s or 0)
+        waited = time.monotonic()
+        processed = asyncio.run(self._processed_recordings(uploads))
+        waited = time.monotonic() - waited
+        statements = counts.statements_since(self._statements, asyncio.run(self._app_statements()))
+        sent, scripted, overflowed = self._log.read()
+        return {
+            "cpu_s": cpu,
+            "recordings_processed": processed,
+            "processing_wait_s": round(waited, 1),
+            "pg_statements": sum(c.calls for c in statements),
+            "pg_top": [[c.calls, " ".join(c.query.split())[:140]] for c in statements[:8]],
+            "redis_sent": sum(sent.values()),
+            "redis_sent_by_name": dict(sent.most_common()),
+            "redis_scripted": sum(scripted.values()),
+            "redis_log_overflowed": overflowed,
+        }
 
-    lines: list[str] = []
-    for workload in WORKLOADS:
-        for run in range(1, runs + 1):
-            found = {m.peer: metric(m) for m in data if m.backend == "fs" and m.workload == workload and m.run == run}
-            mine = found.get(NAME)
-            if mine is None:
-                continue
-            unit = "uploads/s" if workload == "small" else "MiB/s"
-            parts = [f"{mine:.1f} {unit}"]
-            for other in ("tusd-py", "@tus/server"):
-                theirs = found.get(other)
-                parts.append(f"/ {other}: " + ("-" if not theirs else f"{mine / theirs:.2f}x"))
-            lines.append(f"fs {workload} run {run}: {NAME} " + ", ".join(parts))
-    for backend, workload, run, spent in ENGINES.counts:
-        uploads = next(
-            (m.result.get("uploads") for m in data if m.result and m.peer == NAME
-             and (m.backend, m.workload, m.run) == (backend, workload, run)),
-            None,
-        )  # fmt: skip
-        if uploads:
-            lines.append(
-                f"coordination per upload, {backend} {workload} run {run}: {spent['postgres'] / uploads:.1f}"
-                f" PostgreSQL statements, {spent['scripts'] / uploads:.1f} Redis script runs (EVALSHA),"
-                f" {spent['redis'] / uploads:.1f} Redis commands processed (commands inside scripts included);"
-                " from the server's start to its stop (processing as far as it got; the client's POST + PATCH"
-                " and verifying GETs); budget (issue 27, creation-with-upload processed to completed:"
-                " tests/postgres/test_coordination_budget.py): 10 statements, 6 commands"
-            )
-    for label, spent in ENGINES.cpu:
-        total = sum(max(0.0, v) for v in spent.values()) or 1.0
-        shares = ", ".join(f"{k} {v:.1f} s ({100 * max(0.0, v) / total:.0f}%)" for k, v in spent.items())
-        lines.append(f"CPU, {label} (upload and verify phases, both cores): {shares}")
-    return lines
+    async def _processed_recordings(self, uploads: int) -> int:
+        """Recordings completed or failed, waited for until all ``uploads`` are, or PROCESSED_WITHIN."""
+        import asyncpg
+
+        assert self.engines is not None
+        url = self.engines.postgres.url(self._database())
+        conn = await asyncpg.connect(url, user=counts.OBSERVER)
+        try:
+            done = 0
+            for _ in range(int(PROCESSED_WITHIN / 0.2)):
+                done = int(
+                    await conn.fetchval("SELECT COUNT(*) FROM recordings WHERE status IN ('completed', 'failed')")
+                )
+                if done >= uploads:
+                    break
+                await asyncio.sleep(0.2)
+        finally:
+            await conn.close()
+        await counts.settled(self._app_statements, every=0.3, rounds=5)  # the last commits
+        return done
+
+
+def counted_by_name(by_name: dict[str, int], uploads: int) -> str:
+    order = collections.Counter(by_name).most_common()
+    return ", ".join(f"{name} {calls / uploads:.2f}" for name, calls in order) or "-"

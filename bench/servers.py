@@ -8,6 +8,7 @@ benchmark itself dies.
 from __future__ import annotations
 
 import atexit
+import contextlib
 import os
 import signal
 import socket
@@ -50,7 +51,9 @@ class Peer:
     verify: str  # "get", "disk" (the stored file is <data dir>/<upload id>) or "none"
     env: dict[str, str] = field(default_factory=dict)
     cwd: Path = REPO
-    role: str = "peer"  # "subject" (tusd-py), "peer", "limit", "sink" or "direct" (a client, no server)
+    # "subject" (tusd-py), "variant" (tusd-py in another configuration, bench/scaleout.py), "peer",
+    # "limit", "sink" or "direct" (a client, no server)
+    role: str = "peer"
 
     def verify_mode(self, data_dir: Path) -> str:
         return f"disk:{data_dir}" if self.verify == "disk" else self.verify
@@ -199,6 +202,17 @@ class RunningServer:
             except OSError:
                 time.sleep(0.1)
         raise RuntimeError(f"{self.peer.name} did not answer within {START_TIMEOUT:g} s: {self.log_tail()}")
+
+    def refusal(self) -> str | None:
+        """``refused: <reason>`` when the server exited with 2 (tusd-py's start-up refusal) and printed
+        its one-line reason ("tusd-py: cannot start: ..." or "tusd-py: invalid configuration: ...")."""
+        if self.proc.poll() != 2:
+            return None
+        with contextlib.suppress(OSError):
+            for line in reversed(self.log_path.read_text(errors="replace").splitlines()):
+                if line.startswith("tusd-py: "):
+                    return "refused: " + line.removeprefix("tusd-py: ").removeprefix("cannot start: ")
+        return None
 
     def alive(self) -> bool:
         return self.proc.poll() is None
