@@ -8,8 +8,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from tests.client.raw import Exchange, exchange
 from tests.draft.conftest import DraftServer, draft_config, serve
-from tests.draft.h11_client import Exchange, exchange
 from tusd_py.hooks import HookEvent, HookRejection
 from tusd_py.protocol.draft_decisions import COMPLETED_UPLOAD, MISMATCHING_OFFSET
 

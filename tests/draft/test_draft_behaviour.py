@@ -12,9 +12,9 @@ from pathlib import Path
 import h11
 import pytest
 
+from tests.client.raw import exchange, raw_http10
+from tests.client.tus import TUS
 from tests.draft.conftest import MAX_SIZE, QUOTA, DraftServer, draft_config, serve, stored
-from tests.draft.h11_client import exchange, raw_http10
-from tests.tus import TUS
 from tusd_py.protocol.draft_decisions import COMPLETED_UPLOAD, INCONSISTENT_LENGTH
 from tusd_py.protocol.draft_fields import parse_limits
 from tusd_py.telemetry.metrics import REGISTRY

@@ -27,8 +27,8 @@ import json
 
 import pytest
 
+from tests.client.raw import exchange
 from tests.draft.conftest import DraftServer, stored
-from tests.draft.h11_client import exchange
 from tusd_py.protocol.draft_decisions import MISMATCHING_OFFSET
 from tusd_py.protocol.draft_versions import VERSIONS
 

@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 
 from conformance.nginx_balancer import REFERENCE_CONF, NginxBalancer, find_nginx
+from tests.client.raw import exchange
 from tests.draft.conftest import DraftServer, draft_config, serve
-from tests.draft.h11_client import exchange
 from tests.real_parts import part_missing
 from tusd_py.protocol.draft_versions import VERSIONS
 

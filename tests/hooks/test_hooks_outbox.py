@@ -12,9 +12,9 @@ import pytest
 from aiohttp.test_utils import TestClient
 
 from conformance.live_server import free_port
+from tests.client.tus import OCTET, TUS
 from tests.hooks.hook_support import StandardReceiver
 from tests.tokens import SECRET, bearer
-from tests.tus import OCTET, TUS
 from tusd_py.config.values import Config
 from tusd_py.hooks import HookEvent, HookRegistry, HookRejection, HookType
 from tusd_py.server.app import make_app

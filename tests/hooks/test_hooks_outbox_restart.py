@@ -11,10 +11,10 @@ import aiohttp
 import pytest
 
 from conformance.live_server import LiveServer, free_port
+from tests.client.tus import OCTET, TUS
 from tests.hooks.hook_support import StandardReceiver
 from tests.hooks.test_hooks_outbox import HOOK_SECRET
 from tests.tokens import SECRET, bearer
-from tests.tus import OCTET, TUS
 from tusd_py.hooks.delivery import OutboxDelivery
 from tusd_py.hooks.webhook import WebhookConfig
 from tusd_py.pipeline.models import OutboxEvent

@@ -18,8 +18,8 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient
 
+from tests.client.tus import TUS, patch
 from tests.hooks.tusd_receiver import TusdReceiver
-from tests.tus import TUS, patch
 from tusd_py.config.values import Config
 from tusd_py.server.app import make_app
 

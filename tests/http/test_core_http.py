@@ -7,7 +7,7 @@ import os
 import pytest
 from aiohttp.test_utils import TestClient
 
-from tests.tus import OCTET, TUS, create, offset_of, patch, processed_head, upload_files
+from tests.client.tus import OCTET, TUS, create, offset_of, patch, processed_head, upload_files
 from tusd_py.config.values import Config
 from tusd_py.server.app import SERVICE_KEY, make_app
 from tusd_py.server.cli import load_config, parse_args

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from tests.tus import TUS, create, offset_of, patch, upload_files
+from tests.client.tus import TUS, create, offset_of, patch, upload_files
 from tusd_py.config.values import Config
 from tusd_py.server.app import make_app
 

@@ -17,8 +17,8 @@ import pytest
 from aiohttp.test_utils import TestClient
 from structlog.testing import capture_logs
 
-from tests.http.rawsocket import ProductionServer, RawConnection, port_of, until
-from tests.tus import TUS, create, patch
+from tests.client.tus import TUS, create, patch
+from tests.http.production_server import ProductionServer, RawConnection, port_of, until
 from tusd_py.config.values import Config
 from tusd_py.server.app import make_app
 

@@ -5,7 +5,7 @@ import hashlib
 
 from aiohttp.test_utils import TestClient
 
-from tests.tus import TUS, create, patch, processed_head
+from tests.client.tus import TUS, create, patch, processed_head
 from tusd_py.config.values import Config
 from tusd_py.server.app import make_app
 

@@ -18,8 +18,8 @@ from aiohttp.test_utils import TestClient
 from structlog.testing import capture_logs
 
 from storage_backends.file_io import WRITE_BATCH
-from tests.http.rawsocket import ProductionServer, RawConnection, port_of
-from tests.tus import OCTET, TUS, create, offset_of, patch
+from tests.client.tus import OCTET, TUS, create, offset_of, patch
+from tests.http.production_server import ProductionServer, RawConnection, port_of
 from tusd_py.config.values import Config
 from tusd_py.server.app import make_app
 

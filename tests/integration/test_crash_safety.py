@@ -16,7 +16,7 @@ import pytest
 from conformance.client import OCTET, TUS, Client
 from conformance.live_server import LiveServer
 from storage_backends.file_io import WRITE_BATCH
-from tests.integration.rawhttp import PartialRequest, wait_until
+from tests.client.wait import PartialRequest, wait_until
 
 pytestmark = pytest.mark.slow
 

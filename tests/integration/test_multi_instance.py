@@ -22,7 +22,7 @@ from conformance.live_server import LiveServer
 from conformance.redis_server import RedisServer
 from conformance.seaweed import SeaweedS3
 from storage_backends.file_io import WRITE_BATCH
-from tests.integration.rawhttp import PartialRequest, wait_until
+from tests.client.wait import PartialRequest, wait_until
 from tusd_py.locks.redis_locker import _lock_key
 
 pytestmark = [pytest.mark.slow, pytest.mark.redis]

@@ -19,7 +19,7 @@ import pytest
 
 from conformance.client import Client
 from conformance.live_server import free_port
-from tests.integration.rawhttp import wait_until
+from tests.client.wait import wait_until
 from tests.packaging.http_checks import fetch_demo, healthy
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]

@@ -19,8 +19,8 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient
 from jsonschema import Draft202012Validator
 
+from tests.client.tus import TUS, create, patch
 from tests.tokens import bearer
-from tests.tus import TUS, create, patch
 from tusd_py.config.values import Config
 
 Client = TestClient[web.Request, web.Application]
@@ -187,7 +187,7 @@ def _b64(text: str) -> str:
 
 
 def _kw(headers: dict[str, str]) -> dict[str, str]:
-    # tests.tus helpers take headers as keyword arguments with "_" for "-".
+    # tests.client.tus helpers take headers as keyword arguments with "_" for "-".
     return {name.replace("-", "_"): value for name, value in headers.items()}
 
 

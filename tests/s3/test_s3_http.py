@@ -15,8 +15,8 @@ from conformance.seaweed import SeaweedS3
 from storage_backends.s3 import S3Store
 from storage_backends.s3_config import S3Config
 from storage_backends.s3_ledger import MIB
+from tests.client.tus import TUS, create, offset_of, patch, processed_head
 from tests.s3.s3_support import chunks, payload
-from tests.tus import TUS, create, offset_of, patch, processed_head
 from tusd_py.config.values import Config
 from tusd_py.model.upload import UploadInfo
 from tusd_py.server.app import make_app

@@ -12,8 +12,8 @@ from aiohttp.test_utils import TestClient
 from storage_backends.s3 import S3Store
 from storage_backends.s3_config import S3Config
 from storage_backends.s3_objects import S3Objects
-from tests.ops.ops_support import free_port, scrape, value
-from tests.tus import create, patch
+from tests.client.tus import create, patch
+from tests.telemetry.scrape import free_port, scrape, value
 from tusd_py.config.values import Config
 from tusd_py.server.app import make_app
 

@@ -12,8 +12,8 @@ from typing import Any
 
 from aiohttp.test_utils import TestClient
 
+from tests.client.tus import OCTET, TUS
 from tests.tokens import SECRET, bearer
-from tests.tus import OCTET, TUS
 from tusd_py.config.values import Config
 from tusd_py.hooks import HookEvent, HookRegistry, HookRejection, HookType
 from tusd_py.server.app import PIPELINE_KEY, SERVICE_KEY, UPLOADS_KEY, make_app

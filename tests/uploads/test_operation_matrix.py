@@ -24,8 +24,8 @@ import pytest
 from aiohttp import ClientResponse
 from aiohttp.test_utils import TestClient
 
+from tests.client.tus import OCTET, TUS
 from tests.tokens import SECRET, bearer
-from tests.tus import OCTET, TUS
 from tusd_py.config.values import Config
 from tusd_py.locks.locker import InProcessLocker
 from tusd_py.model.fencing import Fence, FenceLost

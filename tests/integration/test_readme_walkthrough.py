@@ -12,7 +12,7 @@ import pytest
 from conformance.client import Client
 from conformance.live_server import LiveServer
 
-README = Path(__file__).resolve().parent.parent / "README.md"
+README = Path(__file__).resolve().parents[2] / "README.md"
 README_URL = "http://127.0.0.1:1080/files/"
 
 

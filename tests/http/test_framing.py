@@ -15,9 +15,9 @@ import msgspec
 import pytest
 from aiohttp.test_utils import TestServer
 
-from tests.server_auth.test_gate_routes import CONTENT, OVERRIDES, WIRE_METHODS
+from tests.client.tus import OCTET, TUS
+from tests.http.test_gate_routes import CONTENT, OVERRIDES, WIRE_METHODS
 from tests.tokens import bearer
-from tests.tus import OCTET, TUS
 from tusd_py.config.values import Config
 from tusd_py.server.app import make_app
 

@@ -20,8 +20,8 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 from conformance.live_server import free_port
 from tests.auth.auth_support import write_pem
+from tests.client.tus import OCTET, TUS
 from tests.tokens import SECRET, claims
-from tests.tus import OCTET, TUS
 from tusd_py.config.refusals import signing_key_refusal
 from tusd_py.config.values import Config
 from tusd_py.http.downloads import SigningKeyMissing

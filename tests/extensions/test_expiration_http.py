@@ -13,7 +13,7 @@ from aiohttp.test_utils import TestClient
 
 from extensions.expiration import sweep
 from storage_backends.filesystem import FileStore
-from tests.tus import OCTET, TUS, create, patch, upload_files
+from tests.client.tus import OCTET, TUS, create, patch, upload_files
 from tusd_py.server.app import SERVICE_KEY, UPLOADS_KEY
 from tusd_py.server.cli import ONE_SHOT_WITHOUT_REDIS
 

@@ -12,8 +12,8 @@ import msgspec
 import pytest
 from aiohttp.test_utils import TestClient
 
+from tests.client.tus import OCTET, TUS
 from tests.tokens import SECRET, bearer
-from tests.tus import OCTET, TUS
 from tusd_py.config.values import Config
 from tusd_py.http.downloads import signing_key
 from tusd_py.protocol.signed_download import signed_query

@@ -3,7 +3,7 @@
 The ranks below are the map of docs/ARCHITECTURE.md: a module may import modules of its own rank
 or lower, never higher, counting every import (inside functions, and type-only ones too: a
 type-only upward import is still a seam defined on the wrong side). Cycles between modules are
-tests/test_import_cycles.py's job.
+tests/architecture/test_import_cycles.py's job.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 PACKAGES = ("tusd_py", "extensions", "storage_backends")
 
 #: Package -> rank. ``tusd_py`` itself (the version) and ``__main__`` are outside the ladder.

@@ -196,6 +196,6 @@ def test_serve_is_the_default_command() -> None:
 
 
 def test_the_configuration_page_lists_every_flag() -> None:
-    page = (Path(__file__).resolve().parents[1] / "docs" / "configuration.md").read_text()
+    page = (Path(__file__).resolve().parents[2] / "docs" / "configuration.md").read_text()
     flags = [o.flag for o in OPTIONS] + [o.file_flag for o in OPTIONS if o.secret]
     assert [flag for flag in flags if f"`{flag}`" not in page] == []

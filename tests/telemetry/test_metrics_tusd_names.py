@@ -17,7 +17,7 @@ import pytest
 from aiohttp.test_utils import TestClient
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.tus import TUS, create, patch
+from tests.client.tus import TUS, create, patch
 from tusd_py.config.values import Config
 from tusd_py.hooks import HookEvent, HookRegistry, HookType
 from tusd_py.server.app import make_app

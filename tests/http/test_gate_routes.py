@@ -17,8 +17,8 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient
 
 from storage_backends.filesystem import FileStore
+from tests.client.tus import OCTET, TUS
 from tests.tokens import bearer
-from tests.tus import OCTET, TUS
 from tusd_py.config.values import Config
 from tusd_py.http.gate import PUBLIC_ROUTE_PREFIX, TUS_ROUTE_PREFIX
 from tusd_py.protocol.operation import OVERRIDE_TARGETS

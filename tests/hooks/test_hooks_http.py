@@ -12,8 +12,8 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient
 from standardwebhooks.webhooks import Webhook
 
+from tests.client.tus import OCTET, TUS, upload_files
 from tests.tokens import SECRET, bearer
-from tests.tus import OCTET, TUS, upload_files
 from tusd_py.config.values import Config
 from tusd_py.hooks import (
     HookChange,

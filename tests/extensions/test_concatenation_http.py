@@ -4,7 +4,7 @@ import hashlib
 
 from aiohttp.test_utils import TestClient
 
-from tests.tus import TUS, create, patch, processed_head
+from tests.client.tus import TUS, create, patch, processed_head
 from tusd_py.model.upload import UploadInfo
 from tusd_py.server.app import SERVICE_KEY
 

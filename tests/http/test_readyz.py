@@ -14,10 +14,10 @@ from aiohttp.test_utils import TestClient
 
 from conformance.redis_server import RedisServer, find_redis_server
 from storage_backends.filesystem import FileStore
-from tests.ops.ops_support import free_port
+from tests.client.tus import upload_files
 from tests.real_parts import part_missing
+from tests.telemetry.scrape import free_port
 from tests.tokens import SECRET
-from tests.tus import upload_files
 from tusd_py.config.values import Config
 from tusd_py.http import ops_routes as ops
 from tusd_py.http.ops_routes import PROBE_PREFIX

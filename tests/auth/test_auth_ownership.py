@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from aiohttp.test_utils import TestClient
 
+from tests.client.tus import OCTET, TUS
 from tests.tokens import bearer, token
-from tests.tus import OCTET, TUS
 from tusd_py.config.values import Config
 from tusd_py.server.app import make_app
 

@@ -6,7 +6,7 @@ import hashlib
 import pytest
 from aiohttp.test_utils import TestClient
 
-from tests.tus import OCTET, TUS, create, offset_of, patch, processed_head
+from tests.client.tus import OCTET, TUS, create, offset_of, patch, processed_head
 
 
 def checksum(algorithm: str, data: bytes) -> str:

@@ -15,7 +15,7 @@ import pytest
 
 from tusd_py.server.cli import parse_args
 
-DOC = Path(__file__).resolve().parents[1] / "docs" / "migrating-from-tusd.md"
+DOC = Path(__file__).resolve().parents[2] / "docs" / "migrating-from-tusd.md"
 
 TUSD_SWITCHES = {
     "behind-proxy", "enable-h2c", "enable-experimental-protocol", "disable-download", "disable-termination",

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from tusd_py.config.options import OPTIONS
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 DOC = ROOT / "docs" / "configuration.md"
 
 

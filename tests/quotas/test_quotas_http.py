@@ -9,8 +9,8 @@ import msgspec
 import pytest
 from aiohttp.test_utils import TestClient
 
+from tests.client.tus import OCTET, TUS
 from tests.tokens import bearer
-from tests.tus import OCTET, TUS
 from tusd_py.config.values import Config
 from tusd_py.quotas.ledger import QuotaLimits, Usage, check_quota
 from tusd_py.server.app import make_app

@@ -15,10 +15,10 @@ import msgspec
 import pytest
 from aiohttp.test_utils import TestClient
 
-from tests.ops.ops_support import free_port, parse, scrape, value
+from tests.client.tus import OCTET, TUS, create, patch, processed_head
 from tests.pipeline.statements import statements, touching
+from tests.telemetry.scrape import free_port, parse, scrape, value
 from tests.tokens import SECRET, bearer
-from tests.tus import OCTET, TUS, create, patch, processed_head
 from tusd_py.config.values import Config
 from tusd_py.hooks import HookEvent, HookRegistry, HookType
 from tusd_py.locks.locker import InProcessLocker, UploadLocked
