@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from aiohttp.test_utils import TestClient
 
-from tests.client.tus import OCTET, TUS
+from tests.client.tus import OCTET, TUS, create
 from tests.tokens import bearer, token
 from tusd_py.config.values import Config
 from tusd_py.server.app import make_app
@@ -14,12 +14,6 @@ from tusd_py.server.app import make_app
 @pytest.fixture
 async def client(aiohttp_client, auth_config: Config) -> TestClient:  # type: ignore[no-untyped-def]
     return await aiohttp_client(make_app(auth_config))  # type: ignore[no-any-return]
-
-
-async def create_as(client: TestClient, user: str, length: int = 10, **extra: str) -> str:
-    resp = await client.post("/files/", headers={**TUS, **bearer(user), "Upload-Length": str(length), **extra})
-    assert resp.status == 201, await resp.text()
-    return "/files/" + resp.headers["Location"].rsplit("/", 1)[1]
 
 
 @pytest.mark.parametrize(
@@ -68,7 +62,7 @@ async def test_preflight_and_health_need_no_token(client: TestClient) -> None:
 
 
 async def test_owner_can_do_everything(client: TestClient) -> None:
-    path = await create_as(client, "alice", 3)
+    path = await create(client, 3, **bearer("alice"))
     me = {**TUS, **bearer("alice")}
     assert (await client.head(path, headers=me)).status == 200
     assert (await client.patch(path, headers={**me, **OCTET, "Upload-Offset": "0"}, data=b"abc")).status == 204
@@ -77,8 +71,8 @@ async def test_owner_can_do_everything(client: TestClient) -> None:
 
 
 async def test_another_user_sees_404_on_every_method(client: TestClient) -> None:
-    path = await create_as(client, "alice", 3)
-    done = await create_as(client, "alice", 3, **{"Upload-Concat": "partial"})
+    path = await create(client, 3, **bearer("alice"))
+    done = await create(client, 3, **bearer("alice"), Upload_Concat="partial")
     alice = {**TUS, **bearer("alice")}
     await client.patch(done, headers={**alice, **OCTET, "Upload-Offset": "0"}, data=b"abc")
     bob = {**TUS, **bearer("bob")}

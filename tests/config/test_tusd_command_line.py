@@ -9,7 +9,6 @@ configuration is checked without a server below (durations, inverted and merged 
 from __future__ import annotations
 
 import asyncio
-import datetime
 import json
 import signal
 import ssl
@@ -24,13 +23,13 @@ import pytest
 from aiohttp import web
 
 from conformance.live_server import free_port, stop_by_pid
+from tests.certs import self_signed
+from tests.client.tus import TUS, id_of
 from tests.hooks.tusd_receiver import TusdReceiver
 from tusd_py.config.loading import load_config
 from tusd_py.server.cli import parse_args
 
 pytestmark = pytest.mark.slow
-
-TUS = {"Tus-Resumable": "1.0.0"}
 
 
 class TusdStyleServer:
@@ -127,7 +126,7 @@ async def test_a_tusd_command_line_serves_with_every_flag_in_effect(
         assert created.status == 201, await created.text()
         location = created.headers["Location"]
         assert location.startswith("https://uploads.example/uploads/prefix-")  # -hooks-http changed the id
-        upload_id = location.rsplit("/", 1)[1]
+        upload_id = id_of(location)
         assert (upload_dir / upload_id).exists()  # -upload-dir
         path = f"{base}/uploads/{upload_id}"
         async with http.post(
@@ -196,39 +195,9 @@ def test_tusds_syntax_reads_into_our_settings() -> None:
     assert ours.hooks_format == "tusd-py" and not ours.s3_path_style
 
 
-def _self_signed(directory: Path) -> tuple[Path, Path]:
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import NameOID
-
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
-    now = datetime.datetime.now(datetime.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=1))
-        .not_valid_after(now + datetime.timedelta(hours=1))
-        .add_extension(
-            x509.SubjectAlternativeName([x509.IPAddress(__import__("ipaddress").ip_address("127.0.0.1"))]), False
-        )
-        .sign(key, hashes.SHA256())
-    )
-    cert_path, key_path = directory / "cert.pem", directory / "key.pem"
-    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_path.write_bytes(
-        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
-    )
-    return cert_path, key_path
-
-
 @pytest.fixture
 async def https_client(tmp_path: Path) -> AsyncIterator[tuple[aiohttp.ClientSession, ssl.SSLContext, Path]]:
-    cert, _ = _self_signed(tmp_path)
+    cert, _ = self_signed(tmp_path)
     trust = ssl.create_default_context(cafile=str(cert))
     async with aiohttp.ClientSession() as http:
         yield http, trust, cert
@@ -240,7 +209,7 @@ async def test_tls_serves_https_in_tusds_modes(
     http, trust, cert = https_client
     port = free_port()
     args = ["-host", "127.0.0.1", "-port", str(port), "-upload-dir", str(tmp_path / "d")]
-    tls = ["-tls-certificate", str(cert), "-tls-key", str(cert.with_name("key.pem")), "-tls-mode", "tls13"]
+    tls = ["-tls-certificate", str(cert), "-tls-key", str(cert.with_suffix(".key")), "-tls-mode", "tls13"]
     await serve(started, [*args, *tls], tmp_path)
     async with http.post(f"https://127.0.0.1:{port}/files/", headers={**TUS, "Upload-Length": "1"}, ssl=trust) as resp:
         assert resp.status == 201

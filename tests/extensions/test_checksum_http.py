@@ -6,7 +6,7 @@ import hashlib
 import pytest
 from aiohttp.test_utils import TestClient
 
-from tests.client.tus import OCTET, TUS, create, offset_of, patch, processed_head
+from tests.client.tus import OCTET, TUS, create, id_of, offset_of, patch, path_of, processed_head
 
 
 def checksum(algorithm: str, data: bytes) -> str:
@@ -32,7 +32,7 @@ async def test_mismatch_is_460_and_keeps_nothing(client: TestClient, storage_dir
     assert resp.status == 460
     assert "checksum mismatch" in await resp.text()
     assert await offset_of(client, path) == 3
-    assert (storage_dir / path.rsplit("/", 1)[1]).read_bytes() == b"abc"
+    assert (storage_dir / id_of(path)).read_bytes() == b"abc"
     assert (await patch(client, path, 3, b"def", Upload_Checksum=checksum("sha1", b"def"))).status == 204
     # the whole-upload digest, computed by processing, covers only the stored bytes
     head = await processed_head(client, path)
@@ -61,7 +61,7 @@ async def test_creation_with_upload_checksum(client: TestClient) -> None:
     )
     assert bad.status == 460
     location = bad.headers["Location"]  # the upload exists: the client can resume it
-    assert await offset_of(client, "/files/" + location.rsplit("/", 1)[1]) == 0
+    assert await offset_of(client, path_of(location)) == 0
     malformed = await client.post(
         "/files/", headers={**TUS, **OCTET, "Upload-Length": "6", "Upload-Checksum": "md5 !!"}, data=b"abc"
     )

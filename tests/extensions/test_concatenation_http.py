@@ -4,7 +4,7 @@ import hashlib
 
 from aiohttp.test_utils import TestClient
 
-from tests.client.tus import TUS, create, patch, processed_head
+from tests.client.tus import TUS, create, id_of, patch, path_of, processed_head
 from tusd_py.model.upload import UploadInfo
 from tusd_py.server.app import SERVICE_KEY
 
@@ -49,16 +49,16 @@ async def test_final_from_finished_partials(client: TestClient) -> None:
     a, b, c = await partial(client, b"hello "), await partial(client, b"big "), await partial(client, b"world")
     resp = await final(client, a, b, c)
     assert resp.status == 201
-    path = "/files/" + resp.headers["Location"].rsplit("/", 1)[1]
+    path = path_of(resp.headers["Location"])
     head = await client.head(path, headers=TUS)
     assert head.headers["Upload-Concat"] == f"final;{a} {b} {c}"
     assert head.headers["Upload-Offset"] == head.headers["Upload-Length"] == "15"
     body = await (await client.get(path)).read()
     assert body == b"hello big world"
     assert (await processed_head(client, path)).headers["Repr-Digest"].startswith("sha-256=:")
-    assert rec.finished == [path.rsplit("/", 1)[1]]  # partials never reach post-finish processing
+    assert rec.finished == [id_of(path)]  # partials never reach post-finish processing
     assert (await client.head(a, headers=TUS)).headers["Upload-Concat"] == "partial"
-    info = await client.app[SERVICE_KEY].store.get_info(path.rsplit("/", 1)[1])  # type: ignore[index]
+    info = await client.app[SERVICE_KEY].store.get_info(id_of(path))  # type: ignore[index]
     assert info.sha256 == hashlib.sha256(b"hello big world").hexdigest()
 
 
@@ -68,21 +68,21 @@ async def test_final_before_partials_finish(client: TestClient) -> None:
     b = await partial(client, b"def")
     resp = await final(client, a, b)
     assert resp.status == 201
-    path = "/files/" + resp.headers["Location"].rsplit("/", 1)[1]
+    path = path_of(resp.headers["Location"])
     head = await client.head(path, headers=TUS)
     assert "Upload-Offset" not in head.headers  # partials unfinished
     assert head.headers["Upload-Length"] == "6"
     assert (await client.get(path)).status == 409
     assert (await patch(client, a, 0, b"abc")).status == 204  # the last partial lands: the final assembles
     assert await (await client.get(path)).read() == b"abcdef"
-    assert rec.finished == [path.rsplit("/", 1)[1]]
+    assert rec.finished == [id_of(path)]
 
 
 async def test_final_with_deferred_partial_gets_length_at_assembly(client: TestClient) -> None:
     a = await create(client, None, Upload_Concat="partial", Upload_Defer_Length="1")
     b = await partial(client, b"xy")
     resp = await final(client, a, b)
-    path = "/files/" + resp.headers["Location"].rsplit("/", 1)[1]
+    path = path_of(resp.headers["Location"])
     head = await client.head(path, headers=TUS)
     assert head.headers["Upload-Defer-Length"] == "1"
     assert (await patch(client, a, 0, b"1234", Upload_Length="4")).status == 204
@@ -92,7 +92,7 @@ async def test_final_with_deferred_partial_gets_length_at_assembly(client: TestC
 async def test_patch_on_final_is_403(client: TestClient) -> None:
     a = await partial(client, b"abc")
     resp = await final(client, a)
-    path = "/files/" + resp.headers["Location"].rsplit("/", 1)[1]
+    path = path_of(resp.headers["Location"])
     for offset in (0, 3):
         r = await patch(client, path, offset, b"x")
         assert r.status == 403
@@ -105,7 +105,7 @@ async def test_refusals(client: TestClient) -> None:
     cases = [
         (await final(client, "/files/doesnotexist"), 404, "not found"),
         (await final(client, plain), 400, "not a partial"),
-        (await final(client, "/elsewhere/" + done.rsplit("/", 1)[1]), 400, "not an upload of this server"),
+        (await final(client, "/elsewhere/" + id_of(done)), 400, "not an upload of this server"),
         (await final(client, done, done), 400, "more than once"),
         (await client.post("/files/", headers={**TUS, "Upload-Concat": "final;"}), 400, "no partial"),
         (await final(client, done, Upload_Length="3"), 400, "must not carry Upload-Length"),
@@ -133,7 +133,7 @@ async def test_final_over_max_size_is_413(aiohttp_client, storage_dir) -> None: 
 async def test_final_of_final_is_refused(client: TestClient) -> None:
     a = await partial(client, b"abc")
     resp = await final(client, a)
-    path = "/files/" + resp.headers["Location"].rsplit("/", 1)[1]
+    path = path_of(resp.headers["Location"])
     again = await final(client, path)
     assert again.status == 400 and "not a partial" in await again.text()
 
@@ -146,7 +146,7 @@ async def test_waiting_finals_rebuilt_after_restart(aiohttp_client, storage_dir)
     first = await aiohttp_client(make_app(config))
     a = await partial(first, b"abc", finish=False)
     resp = await final(first, a)
-    final_id = resp.headers["Location"].rsplit("/", 1)[1]
+    final_id = id_of(resp.headers["Location"])
     await first.close()
     second = await aiohttp_client(make_app(config))  # a restarted server: the waiting list is rebuilt
     service = second.app[SERVICE_KEY]

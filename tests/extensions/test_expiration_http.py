@@ -13,7 +13,7 @@ from aiohttp.test_utils import TestClient
 
 from extensions.expiration import sweep
 from storage_backends.filesystem import FileStore
-from tests.client.tus import OCTET, TUS, create, patch, upload_files
+from tests.client.tus import OCTET, TUS, create, id_of, patch, upload_files
 from tusd_py.server.app import SERVICE_KEY, UPLOADS_KEY
 from tusd_py.server.cli import ONE_SHOT_WITHOUT_REDIS
 
@@ -31,7 +31,7 @@ async def age(store: FileStore, upload_id: str, seconds: float) -> None:
 
 
 def upload_id(path: str) -> str:
-    return path.rsplit("/", 1)[1]
+    return id_of(path)
 
 
 async def test_upload_expires_on_creation_patch_and_head(client: TestClient) -> None:

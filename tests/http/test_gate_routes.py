@@ -17,7 +17,7 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient
 
 from storage_backends.filesystem import FileStore
-from tests.client.tus import OCTET, TUS
+from tests.client.tus import OCTET, TUS, id_of, upload
 from tests.tokens import bearer
 from tusd_py.config.values import Config
 from tusd_py.http.gate import PUBLIC_ROUTE_PREFIX, TUS_ROUTE_PREFIX
@@ -59,20 +59,16 @@ def test_every_route_is_named_and_classified(auth_config: Config) -> None:
 
 
 async def alice_uploads(client: TestClient) -> dict[str, str]:
-    alice = {**TUS, **bearer("alice")}
-    paths: dict[str, str] = {}
-    for name, extra in (("unfinished", {}), ("finished", {}), ("partial", {"Upload-Concat": "partial"})):
-        resp = await client.post("/files/", headers={**alice, "Upload-Length": str(len(CONTENT)), **extra})
-        assert resp.status == 201, await resp.text()
-        paths[name] = "/files/" + resp.headers["Location"].rsplit("/", 1)[1]
-    for name, data in (("unfinished", CONTENT[:3]), ("finished", CONTENT), ("partial", CONTENT)):
-        resp = await client.patch(paths[name], headers={**alice, **OCTET, "Upload-Offset": "0"}, data=data)
-        assert resp.status == 204, await resp.text()
-    return paths
+    alice = bearer("alice")
+    return {
+        "unfinished": await upload(client, CONTENT[:3], auth=alice, length=len(CONTENT)),
+        "finished": await upload(client, CONTENT, auth=alice),
+        "partial": await upload(client, CONTENT, auth=alice, Upload_Concat="partial"),
+    }
 
 
 def concrete_paths(app: web.Application, upload_path: str) -> list[tuple[str, str]]:
-    upload_id = upload_path.rsplit("/", 1)[1]
+    upload_id = id_of(upload_path)
     paths = []
     for resource in app.router.resources():
         info = resource.get_info()

@@ -5,18 +5,17 @@ from __future__ import annotations
 import asyncio
 import shutil
 from pathlib import Path
-from urllib.parse import urlsplit
 
 import aiohttp
 import msgspec
 import pytest
 from aiohttp.test_utils import TestClient
 
+from conformance.live_server import free_port
 from conformance.redis_server import RedisServer, find_redis_server
 from storage_backends.filesystem import FileStore
-from tests.client.tus import upload_files
+from tests.client.tus import create, patch, upload_files
 from tests.real_parts import part_missing
-from tests.telemetry.scrape import free_port
 from tests.tokens import SECRET
 from tusd_py.config.values import Config
 from tusd_py.http import ops_routes as ops
@@ -94,13 +93,8 @@ async def test_shared_upload_locks_are_checked_and_named(  # type: ignore[no-unt
         resp = await client.get("/readyz")
         assert resp.status == 503
         assert (await resp.text()).startswith("not ready: upload locks: failed ("), await resp.text()
-        created = await client.post("/files/", headers={"Tus-Resumable": "1.0.0", "Upload-Length": "5"})
-        assert created.status == 201  # creating needs no lock: the upload exists, empty
-        patched = await client.patch(
-            urlsplit(created.headers["Location"]).path,
-            data=b"hello",
-            headers={"Tus-Resumable": "1.0.0", "Upload-Offset": "0", "Content-Type": "application/offset+octet-stream"},
-        )
+        path = await create(client, 5)  # creating needs no lock: the upload exists, empty
+        patched = await patch(client, path, 0, b"hello")
         assert patched.status == 503 and patched.headers["Retry-After"]
         assert "upload locks are unavailable" in await patched.text()
 

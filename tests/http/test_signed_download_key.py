@@ -20,7 +20,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 from conformance.live_server import free_port
 from tests.auth.auth_support import write_pem
-from tests.client.tus import OCTET, TUS
+from tests.client.tus import id_of, upload
 from tests.tokens import SECRET, claims
 from tusd_py.config.refusals import signing_key_refusal
 from tusd_py.config.values import Config
@@ -85,12 +85,7 @@ async def test_a_link_issued_by_one_instance_is_accepted_by_another(  # type: ig
 
     one: TestClient = await aiohttp_client(make_app(instance(1)))
     two: TestClient = await aiohttp_client(make_app(instance(2)))
-    headers = {**TUS, **alice(rsa_private)}
-    resp = await one.post("/files/", headers={**headers, "Upload-Length": str(len(DATA))})
-    assert resp.status == 201
-    upload_id = resp.headers["Location"].rsplit("/", 1)[1]
-    resp = await one.patch(f"/files/{upload_id}", headers={**headers, **OCTET, "Upload-Offset": "0"}, data=DATA)
-    assert resp.status == 204
+    upload_id = id_of(await upload(one, DATA, auth=alice(rsa_private)))
     resp = await one.post(f"/api/recordings/{upload_id}/download-url", headers=alice(rsa_private))
     assert resp.status == 200, await resp.text()
     link = "/download/" + (await resp.json())["url"].split("/download/", 1)[1]

@@ -12,7 +12,8 @@ import msgspec
 import pytest
 from aiohttp.test_utils import TestClient
 
-from tests.client.tus import OCTET, TUS
+from tests.client import tus
+from tests.client.tus import TUS, id_of
 from tests.tokens import SECRET, bearer
 from tusd_py.config.values import Config
 from tusd_py.http.downloads import signing_key
@@ -29,12 +30,8 @@ def config(tmp_path: Path) -> Config:
 
 
 async def upload(client: TestClient, data: bytes = DATA, length: int | None = None) -> str:
-    resp = await client.post("/files/", headers={**ALICE, "Upload-Length": str(length or len(data))})
-    assert resp.status == 201
-    upload_id = resp.headers["Location"].rsplit("/", 1)[1]
-    resp = await client.patch(f"/files/{upload_id}", headers={**ALICE, **OCTET, "Upload-Offset": "0"}, data=data)
-    assert resp.status == 204
-    return upload_id
+    """Alice's upload of ``data``; its id."""
+    return id_of(await tus.upload(client, data, auth=ALICE, length=length))
 
 
 async def link_for(client: TestClient, upload_id: str) -> tuple[str, int]:

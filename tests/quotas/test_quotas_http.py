@@ -9,7 +9,7 @@ import msgspec
 import pytest
 from aiohttp.test_utils import TestClient
 
-from tests.client.tus import OCTET, TUS
+from tests.client.tus import OCTET, TUS, path_of
 from tests.tokens import bearer
 from tusd_py.config.values import Config
 from tusd_py.quotas.ledger import QuotaLimits, Usage, check_quota
@@ -54,7 +54,7 @@ async def test_finishing_frees_an_unfinished_slot_and_deleting_frees_bytes(clien
     paths = []
     for _ in range(3):
         resp = await post(client, "alice", **{"Upload-Length": "300"})
-        paths.append("/files/" + resp.headers["Location"].rsplit("/", 1)[1])
+        paths.append(path_of(resp.headers["Location"]))
     assert (await client.patch(paths[0], headers={**me, **OCTET, "Upload-Offset": "0"}, data=b"x" * 300)).status == 204
     assert (await post(client, "alice", **{"Upload-Length": "100"})).status == 201  # slot free; 1000 bytes used
     assert (await post(client, "alice", **{"Upload-Length": "1"})).status == 413
@@ -65,7 +65,7 @@ async def test_finishing_frees_an_unfinished_slot_and_deleting_frees_bytes(clien
 async def test_deferred_upload_is_capped_by_the_quota(client: TestClient) -> None:
     me = {**TUS, **bearer("alice")}
     resp = await post(client, "alice", **{"Upload-Defer-Length": "1"})
-    path = "/files/" + resp.headers["Location"].rsplit("/", 1)[1]
+    path = path_of(resp.headers["Location"])
     assert (await client.patch(path, headers={**me, **OCTET, "Upload-Offset": "0"}, data=b"x" * 900)).status == 204
     over = await client.patch(path, headers={**me, **OCTET, "Upload-Offset": "900"}, data=b"x" * 101)
     assert over.status == 413 and "100 bytes left" in await over.text()

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import resource
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 
 import pytest
 from aiohttp import web
 
 from conformance.live_server import free_port
+from tests.client.raw import raw_exchange
+from tests.client.wait import until
 from tusd_py.server.connections import GuardedSite, default_max_connections, raise_open_file_limit
 
 
@@ -45,12 +47,7 @@ class Server:
         return await asyncio.open_connection("127.0.0.1", self.port)
 
     async def get(self) -> bytes:
-        reader, writer = await self.connect()
-        writer.write(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
-        try:
-            return await asyncio.wait_for(reader.read(), 5)
-        finally:
-            writer.close()
+        return await raw_exchange(self.port, b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
 
 
 @pytest.fixture
@@ -82,21 +79,11 @@ async def closed_within(reader: asyncio.StreamReader, seconds: float = NEVER) ->
     return await asyncio.wait_for(reader.read(), seconds)
 
 
-async def until(condition: Callable[[], bool], seconds: float = NEVER) -> None:
-    """Wait (bounded) for ``condition``, polling: the guard's counters change as the loop serves."""
-    deadline = asyncio.get_running_loop().time() + seconds
-    for _ in range(int(seconds / 0.01) + 1):
-        if condition() or asyncio.get_running_loop().time() > deadline:
-            break
-        await asyncio.sleep(0.01)
-    assert condition()
-
-
 async def test_connections_over_the_cap_get_503_and_service_returns_when_they_close(server: Server) -> None:
     idle = [await server.connect() for _ in range(3)]
     guard = server.site.guard
     assert guard is not None
-    await until(lambda: guard.served == 3)  # the three are accepted and counted
+    await until(lambda: guard.served == 3, seconds=NEVER)  # the three are accepted and counted
     refused = await server.get()
     assert refused.startswith(b"HTTP/1.1 503 "), refused
     assert b"Connection: close" in refused and b"Retry-After: 2" in refused
@@ -104,7 +91,7 @@ async def test_connections_over_the_cap_get_503_and_service_returns_when_they_cl
     assert guard.served == 3
     for _, writer in idle:
         writer.close()
-    await until(lambda: guard.served == 0)
+    await until(lambda: guard.served == 0, seconds=NEVER)
     assert (await server.get()).endswith(b"hello\n")
 
 

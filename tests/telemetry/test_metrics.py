@@ -15,9 +15,10 @@ import msgspec
 import pytest
 from aiohttp.test_utils import TestClient
 
+from conformance.live_server import free_port
 from tests.client.tus import OCTET, TUS, create, patch, processed_head
 from tests.pipeline.statements import statements, touching
-from tests.telemetry.scrape import free_port, parse, scrape, value
+from tests.telemetry.scrape import parse, scrape, value
 from tests.tokens import SECRET, bearer
 from tusd_py.config.values import Config
 from tusd_py.hooks import HookEvent, HookRegistry, HookType
