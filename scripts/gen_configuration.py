@@ -3,7 +3,7 @@ accepted values of tusd_py/config/values.py, as ``--help`` shows them).
 
     .venv/bin/python scripts/gen_configuration.py > docs/configuration.md
 
-tests/test_configuration_doc.py fails when the file and this rendering differ.
+tests/config/test_configuration_doc.py fails when the file and this rendering differ.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ DOC_INTRO = """\
 # Configuration
 
 <!-- Generated from the flag table in tusd_py/config/options.py by `python scripts/gen_configuration.py >
-docs/configuration.md`; edit the table, not this file (tests/test_configuration_doc.py compares them). -->
+docs/configuration.md`; edit the table, not this file (tests/config/test_configuration_doc.py compares them). -->
 
 Every flag has an environment variable twin: `TUSD_PY_` + the flag in capitals, `-` as `_`
 (`--max-size` is `TUSD_PY_MAX_SIZE`). A switch's variable reads `1`/`true`/`yes`/`on` or

@@ -17,6 +17,7 @@ from conformance.redis_server import RedisServer, find_redis_server
 from conformance.seaweed import SeaweedS3, find_weed
 from storage_backends.filesystem import FileStore
 from tests.real_parts import marks_for, part_missing
+from tests.tokens import SECRET
 from tusd_py.config.values import Config
 from tusd_py.server.app import make_app
 
@@ -43,6 +44,18 @@ def storage_dir(tmp_path: Path) -> Path:
 @pytest.fixture
 def config(storage_dir: Path) -> Config:
     return Config(storage_dir=str(storage_dir), max_size=64 * 1024 * 1024, lock_timeout=1.0)
+
+
+@pytest.fixture
+def auth_config(tmp_path: Path) -> Config:
+    """Auth on (the tests' shared secret) with small quotas and a small size limit."""
+    return Config(
+        storage_dir=str(tmp_path / "data"),
+        jwt_secret=SECRET,
+        quota_bytes=1000,
+        quota_unfinished=3,
+        max_size=10_000,
+    )
 
 
 @pytest.fixture

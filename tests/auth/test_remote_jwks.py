@@ -14,8 +14,8 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 from tests.auth.auth_support import jwk_of
 from tests.auth.jwks_server import JwksIssuer
+from tests.client.tus import TUS
 from tests.tokens import claims
-from tests.tus import TUS
 from tusd_py.auth import AuthConfig, AuthConfigError, TokenVerifier
 from tusd_py.auth.cache_policy import MAX_SECONDS, MIN_SECONDS, fresh_for
 from tusd_py.config.values import Config

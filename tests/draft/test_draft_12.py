@@ -8,8 +8,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from tests.client.raw import Exchange, exchange
+from tests.client.tus import id_of, path_of
 from tests.draft.conftest import DraftServer, draft_config, serve
-from tests.draft.h11_client import Exchange, exchange
 from tusd_py.hooks import HookEvent, HookRejection
 from tusd_py.protocol.draft_decisions import COMPLETED_UPLOAD, MISMATCHING_OFFSET
 
@@ -22,7 +23,7 @@ async def _created(server: DraftServer, version: dict[str, str], *, complete: bo
     fields = {**version, "Upload-Complete": "?1" if complete else "?0", "Upload-Length": "5", **server.auth()}
     created = await exchange(server.port, "POST", "/files/", fields, body)
     assert created.status == 201, created.body
-    return "/files/" + created.headers["location"].rsplit("/", 1)[1]
+    return path_of(created.headers["location"])
 
 
 async def _append(server: DraftServer, path: str, version: dict[str, str], offset: int, body: bytes = b"") -> Exchange:
@@ -55,7 +56,7 @@ async def test_v9_replays_the_final_response_of_a_completed_upload(draft_server:
     replay = await _append(draft_server, path, V9, 5)
     assert replay.status == 204, replay.body
     assert replay.headers["upload-complete"] == "?1" and replay.headers["upload-offset"] == "5"
-    assert draft_server.finished == [path.rsplit("/", 1)[1]]  # finished once, not again
+    assert draft_server.finished == [id_of(path)]  # finished once, not again
     wrong = await _append(draft_server, path, V9, 3)
     assert wrong.status == 409 and wrong.headers["upload-complete"] == "?0"
     assert json.loads(wrong.body)["type"] == MISMATCHING_OFFSET and wrong.headers["upload-offset"] == "5"
@@ -82,7 +83,7 @@ async def test_no_replay_where_a_pre_finish_hook_may_have_refused_the_upload(tmp
         fields = {**V9, "Upload-Complete": "?1", "Upload-Length": "5", **server.auth()}
         created = await exchange(server.port, "POST", "/files/", fields, b"hello")
         assert created.status == 409 and created.headers["upload-complete"] == "?1"  # from processing
-        path = "/files/" + created.headers["location"].rsplit("/", 1)[1]
+        path = path_of(created.headers["location"])
         again = await _append(server, path, V9, 5)
         assert again.status == 400 and again.headers["upload-complete"] == "?0"
         assert "replayed" in json.loads(again.body)["detail"]

@@ -9,12 +9,11 @@ import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
-import h11
 import pytest
 
+from tests.client.raw import Connection, exchange, raw_exchange
+from tests.client.tus import TUS, id_of, path_of
 from tests.draft.conftest import MAX_SIZE, QUOTA, DraftServer, draft_config, serve, stored
-from tests.draft.h11_client import exchange, raw_http10
-from tests.tus import TUS
 from tusd_py.protocol.draft_decisions import COMPLETED_UPLOAD, INCONSISTENT_LENGTH
 from tusd_py.protocol.draft_fields import parse_limits
 from tusd_py.telemetry.metrics import REGISTRY
@@ -26,10 +25,6 @@ V = {"Upload-Draft-Interop-Version": "8"}
 async def server(tmp_path: Path) -> AsyncIterator[DraftServer]:
     async with serve(draft_config(tmp_path)) as running:
         yield running
-
-
-def path_of(location: str) -> str:
-    return "/files/" + location.rsplit("/", 1)[1]
 
 
 async def create(server: DraftServer, body: bytes, **fields: str) -> tuple[str, dict[str, str]]:
@@ -50,7 +45,7 @@ async def test_every_draft_operation_needs_a_token(server: DraftServer, method: 
     bob = await exchange(server.port, method, target, {**fields, **server.auth("bob")}, b"xyz")
     if method != "POST":
         assert bob.status == 404  # alice's upload does not exist for bob
-    assert (await stored(server, upload.rsplit("/", 1)[1])).offset == 2
+    assert (await stored(server, id_of(upload))).offset == 2
 
 
 async def test_options_is_public_and_names_the_limits(server: DraftServer) -> None:
@@ -72,8 +67,8 @@ async def test_an_unknown_version_gets_a_problem_and_no_104(server: DraftServer)
 
 async def test_http10_gets_no_interim_response(server: DraftServer) -> None:
     fields = {**V, "Upload-Complete": "?1", "Content-Length": "5", **server.auth()}
-    head = "POST /files/ HTTP/1.0\nHost: x\n" + "".join(f"{k}: {v}\n" for k, v in fields.items())
-    received = await raw_http10(server.port, head, b"hello")
+    head = "POST /files/ HTTP/1.0\r\nHost: x\r\n" + "".join(f"{k}: {v}\r\n" for k, v in fields.items())
+    received = await raw_exchange(server.port, head.encode("latin-1") + b"\r\n" + b"hello")
     assert received.startswith(b"HTTP/1.0 201 ") and b" 104 " not in received
 
 
@@ -149,7 +144,7 @@ async def test_a_draft_upload_is_a_tus_upload(server: DraftServer) -> None:
     assert "filename" in head.headers["Upload-Metadata"]
     get = await server.client.get(path, headers=server.auth())
     assert get.headers["Content-Type"] == "audio/ogg" and "memo.ogg" in get.headers["Content-Disposition"]
-    upload_id = path.rsplit("/", 1)[1]
+    upload_id = id_of(path)
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:  # the recording reaches processing through the same pipeline
         recording = await (await server.client.get(f"/api/recordings/{upload_id}", headers=server.auth())).json()
@@ -161,38 +156,15 @@ async def test_a_draft_upload_is_a_tus_upload(server: DraftServer) -> None:
     assert server.events[0][1]["metadata"]["filename"] == "memo.ogg"
 
 
-async def open_creation(
-    server: DraftServer, sent: bytes, total: int
-) -> tuple[asyncio.StreamReader, asyncio.StreamWriter, h11.Connection, str]:
+async def open_creation(server: DraftServer, sent: bytes, total: int) -> tuple[Connection, str]:
     """A creation that sent its first bytes and then went quiet, its connection left open (a
     half-open connection on a flaky network, as the server sees it); returns the upload's path."""
-    reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
-    conn = h11.Connection(h11.CLIENT)
-    fields = [("Host", "x"), *{**V, "Upload-Complete": "?1", "Content-Length": str(total), **server.auth()}.items()]
-    writer.write(conn.send(h11.Request(method="POST", target="/files/", headers=fields)) or b"")
-    writer.write(conn.send(h11.Data(data=sent)) or b"")
-    await writer.drain()
-    for _ in range(1000):
-        event = conn.next_event()
-        if event is h11.NEED_DATA:
-            conn.receive_data(await asyncio.wait_for(reader.read(65536), 30))
-        elif isinstance(event, h11.InformationalResponse):
-            return reader, writer, conn, path_of(dict(event.headers)[b"location"].decode())
-    raise AssertionError("no 104")
-
-
-async def final_response(reader: asyncio.StreamReader, conn: h11.Connection) -> h11.Response | None:
-    """The answer the quiet request got in the end, or None if its connection was closed instead."""
-    for _ in range(1000):
-        event = conn.next_event()
-        if event is h11.NEED_DATA:
-            data = await asyncio.wait_for(reader.read(65536), 30)
-            if not data:
-                return None
-            conn.receive_data(data)
-        elif isinstance(event, h11.Response):
-            return event
-    raise AssertionError("no end")
+    conn = await Connection.open(server.port)
+    fields = {**V, "Upload-Complete": "?1", "Content-Length": str(total), **server.auth()}
+    await conn.request("POST", "/files/", fields, sent, send=len(sent))
+    interim = (await conn.response(stop_at_interim=True)).interim_of(104)
+    assert interim, "no 104"
+    return conn, path_of(interim[0]["location"])
 
 
 def _lock_timeouts() -> float:
@@ -200,7 +172,7 @@ def _lock_timeouts() -> float:
 
 
 async def test_head_takes_over_a_quiet_creation(server: DraftServer) -> None:
-    reader, writer, conn, path = await open_creation(server, b"abc", 10)
+    conn, path = await open_creation(server, b"abc", 10)
     try:
         timeouts = _lock_timeouts()
         head = await exchange(server.port, "HEAD", path, {**V, **server.auth()})
@@ -208,10 +180,10 @@ async def test_head_takes_over_a_quiet_creation(server: DraftServer) -> None:
         # would have kept those 3 bytes until the body ended), and no lock wait gave up on the way.
         assert head.status == 204 and head.headers["upload-offset"] == "3"
         assert _lock_timeouts() == timeouts  # handed over, not the lock timeout
-        answer = await final_response(reader, conn)
-        assert answer is None or answer.status_code == 423
+        answer = await conn.response()
+        assert answer.status is None or answer.status == 423
     finally:
-        writer.close()
+        await conn.aclose()
     rest = {**V, "Upload-Complete": "?1", "Upload-Offset": "3", "Content-Type": "application/partial-upload"}
     done = await exchange(server.port, "PATCH", path, {**rest, **server.auth()}, b"defghij")
     assert done.status == 204
@@ -219,14 +191,14 @@ async def test_head_takes_over_a_quiet_creation(server: DraftServer) -> None:
 
 
 async def test_cancellation_ends_the_request_still_writing(server: DraftServer) -> None:
-    reader, writer, conn, path = await open_creation(server, b"ab", 100)
+    conn, path = await open_creation(server, b"ab", 100)
     try:
         result = await exchange(server.port, "DELETE", path, {**V, **server.auth()})
         assert result.status == 204
-        answer = await final_response(reader, conn)  # the writing request was ended
-        assert answer is None or answer.status_code >= 400
+        answer = await conn.response()  # the writing request was ended
+        assert answer.status is None or answer.status >= 400
     finally:
-        writer.close()
+        await conn.aclose()
     head = await exchange(server.port, "HEAD", path, {**V, **server.auth()})
     assert head.status == 404
 

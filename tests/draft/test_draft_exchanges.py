@@ -27,8 +27,9 @@ import json
 
 import pytest
 
+from tests.client.raw import exchange
+from tests.client.tus import id_of, path_of
 from tests.draft.conftest import DraftServer, stored
-from tests.draft.h11_client import exchange
 from tusd_py.protocol.draft_decisions import MISMATCHING_OFFSET
 from tusd_py.protocol.draft_versions import VERSIONS
 
@@ -66,10 +67,6 @@ def complete_field(version: int) -> str:
     return VERSIONS[version].complete_field.lower()
 
 
-def upload_path(location: str) -> str:
-    return "/files/" + location.rsplit("/", 1)[1]
-
-
 @pytest.mark.parametrize("version", VERSIONS_REPLAYED)
 async def test_creation_completed_in_one_request(draft_server: DraftServer, version: int) -> None:
     fields = {**creation_fields(version, complete=True), **draft_server.auth()}
@@ -82,8 +79,8 @@ async def test_creation_completed_in_one_request(draft_server: DraftServer, vers
     done = "?0" if version == 3 else "?1"
     assert result.headers[complete_field(version)] == done
     assert result.headers["upload-offset"] == "5"
-    path = upload_path(result.headers["location"])
-    info = await stored(draft_server, path.rsplit("/", 1)[1])
+    path = path_of(result.headers["location"])
+    info = await stored(draft_server, id_of(path))
     assert info.length == 5 and info.offset == 5 and info.finished_at is not None
     download = await draft_server.client.get(path, headers=draft_server.auth())
     assert await download.read() == PAYLOAD
@@ -100,7 +97,7 @@ async def test_creation_cut_after_the_104_resumes_to_identical_bytes(draft_serve
         draft_server.port, "POST", "/files/", {**creation_fields(version, complete=True), **auth}, PAYLOAD, send=2
     )
     (interim,) = cut.interim_of(104)
-    path = upload_path(interim["location"])
+    path = path_of(interim["location"])
     head = await exchange(draft_server.port, "HEAD", path, {"Upload-Draft-Interop-Version": str(version), **auth})
     assert head.status == VERSIONS[version].head_status == 204
     assert head.headers["upload-offset"] == "2"
@@ -114,7 +111,7 @@ async def test_creation_cut_after_the_104_resumes_to_identical_bytes(draft_serve
     assert result.headers[complete_field(version)] == ("?0" if version == 3 else "?1")
     download = await draft_server.client.get(path, headers=auth)
     assert await download.read() == PAYLOAD
-    assert draft_server.finished == [path.rsplit("/", 1)[1]]  # post-finish processing, exactly once
+    assert draft_server.finished == [id_of(path)]  # post-finish processing, exactly once
 
 
 @pytest.mark.parametrize("version", VERSIONS_REPLAYED)
@@ -123,7 +120,7 @@ async def test_wrong_offset_is_409_with_a_problem_document(draft_server: DraftSe
     cut = await exchange(
         draft_server.port, "POST", "/files/", {**creation_fields(version, complete=True), **auth}, PAYLOAD, send=2
     )
-    path = upload_path(cut.interim_of(104)[0]["location"])
+    path = path_of(cut.interim_of(104)[0]["location"])
     await exchange(draft_server.port, "HEAD", path, {"Upload-Draft-Interop-Version": str(version), **auth})
     rest = PAYLOAD[4:]
     result = await exchange(draft_server.port, "PATCH", path, {**append_fields(version, 4, rest), **auth}, rest)
@@ -134,7 +131,7 @@ async def test_wrong_offset_is_409_with_a_problem_document(draft_server: DraftSe
     assert document["type"] == MISMATCHING_OFFSET
     assert document["expected-offset"] == 2 and document["provided-offset"] == 4
     assert result.headers[complete_field(version)] == ("?1" if version == 3 else "?0")  # not complete
-    info = await stored(draft_server, path.rsplit("/", 1)[1])
+    info = await stored(draft_server, id_of(path))
     assert info.offset == 2  # nothing appended
 
 
@@ -144,7 +141,7 @@ async def test_cancellation(draft_server: DraftServer, version: int) -> None:
     fields = {**creation_fields(version, complete=False, sent=2, total=50), **auth}
     created = await exchange(draft_server.port, "POST", "/files/", fields, PAYLOAD[:2])
     assert created.status == 201
-    path = upload_path(created.headers["location"])
+    path = path_of(created.headers["location"])
     bob = await exchange(draft_server.port, "DELETE", path, {"Upload-Draft-Interop-Version": str(version),
                                                              **draft_server.auth("bob")})  # fmt: skip
     assert bob.status == 404  # another user's upload does not exist for him
@@ -162,9 +159,9 @@ async def test_chunked_bodies_of_unknown_length(draft_server: DraftServer) -> No
     chunked = {"Upload-Draft-Interop-Version": "8", "Transfer-Encoding": "chunked", **auth}
     created = await exchange(draft_server.port, "POST", "/files/", {**chunked, "Upload-Complete": "?0"}, b"abc")
     assert created.status == 201 and created.headers["upload-offset"] == "3"
-    path = upload_path(created.headers["location"])
+    path = path_of(created.headers["location"])
     fields = {**chunked, "Upload-Complete": "?1", "Upload-Offset": "3", "Content-Type": "application/partial-upload"}
     done = await exchange(draft_server.port, "PATCH", path, fields, b"defg")
     assert done.status == 204 and done.headers["upload-length"] == "7", done.body
     assert await (await draft_server.client.get(path, headers=auth)).read() == b"abcdefg"
-    assert draft_server.finished == [path.rsplit("/", 1)[1]]
+    assert draft_server.finished == [id_of(path)]

@@ -12,8 +12,9 @@ from pathlib import Path
 import pytest
 
 from conformance.nginx_balancer import REFERENCE_CONF, NginxBalancer, find_nginx
+from tests.client.raw import exchange
+from tests.client.tus import path_of
 from tests.draft.conftest import DraftServer, draft_config, serve
-from tests.draft.h11_client import exchange
 from tests.real_parts import part_missing
 from tusd_py.protocol.draft_versions import VERSIONS
 
@@ -50,7 +51,7 @@ async def test_104_passes_nginx_without_request_buffering(server: DraftServer, t
         cut = await exchange(port, "POST", "/files/", fields, b"0123456789", send=4)
         (interim,) = cut.interim_of(104)
         assert interim["location"].startswith(f"http://127.0.0.1:{port}/files/")  # the client's view, not nginx's
-        path = "/files/" + interim["location"].rsplit("/", 1)[1]
+        path = path_of(interim["location"])
         head = None
         for _ in range(100):  # nginx passes the cut on to us a moment later (bounded: 5 s)
             head = await exchange(port, "HEAD", path, {**interop, **server.auth()})

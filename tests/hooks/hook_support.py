@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import socket
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -11,8 +10,20 @@ from typing import Any
 import pytest
 from aiohttp import web
 
+from conformance.live_server import free_port
 from tusd_py.hooks import HookEvent, HookType, build_event
 from tusd_py.model.upload import UploadInfo
+
+# tusd's seven hooks as tusd names them (tusd-py adds post-process).
+TUSD_HOOKS = (
+    "pre-create",
+    "post-create",
+    "post-receive",
+    "pre-finish",
+    "post-finish",
+    "pre-terminate",
+    "post-terminate",
+)
 
 
 @dataclass
@@ -64,11 +75,8 @@ async def _redirect(_: web.Request) -> web.Response:
 
 @pytest.fixture
 def closed_port_url() -> str:
-    # Bind to learn a free port, then close it: connecting gets "connection refused".
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    return f"http://127.0.0.1:{port}/hook"
+    # A port just found free and closed again: connecting gets "connection refused".
+    return f"http://127.0.0.1:{free_port()}/hook"
 
 
 def upload(**overrides: Any) -> UploadInfo:

@@ -12,9 +12,10 @@ import pytest
 from aiohttp.test_utils import TestClient
 
 from conformance.live_server import free_port
+from tests.client import tus
+from tests.client.tus import OCTET, TUS, id_of, path_of
 from tests.hooks.hook_support import StandardReceiver
 from tests.tokens import SECRET, bearer
-from tests.tus import OCTET, TUS
 from tusd_py.config.values import Config
 from tusd_py.hooks import HookEvent, HookRegistry, HookRejection, HookType
 from tusd_py.server.app import make_app
@@ -36,15 +37,8 @@ def config(tmp_path: Path, url: str, **kw: Any) -> Config:
 
 
 async def upload(client: TestClient, data: bytes, **headers: str) -> str:
-    h = {**TUS, **bearer("alice"), "Upload-Length": str(len(data)), **headers}
-    resp = await client.post("/files/", headers=h)
-    assert resp.status == 201, await resp.text()
-    upload_id = resp.headers["Location"].rsplit("/", 1)[1]
-    resp = await client.patch(
-        f"/files/{upload_id}", headers={**TUS, **bearer("alice"), **OCTET, "Upload-Offset": "0"}, data=data
-    )
-    assert resp.status == 204, await resp.text()
-    return upload_id
+    """Alice's finished upload of ``data``, created with ``headers``; its id."""
+    return id_of(await tus.upload(client, data, auth=bearer("alice"), **headers))
 
 
 def outbox_rows(tmp_path: Path) -> list[tuple[str, str, int]]:
@@ -161,7 +155,7 @@ async def test_progress_events_follow_the_progress_hooks_interval(aiohttp_client
         cfg = config(tmp_path, receiver.url, hooks_events=["post-receive", "post-finish"], progress_hooks_interval=3600)
         client = await aiohttp_client(make_app(cfg))
         resp = await client.post("/files/", headers={**TUS, **bearer("alice"), "Upload-Length": "4"})
-        path = "/files/" + resp.headers["Location"].rsplit("/", 1)[1]
+        path = path_of(resp.headers["Location"])
         for offset in range(4):  # four PATCHes of one byte, well within the hour
             patch = await client.patch(
                 path, headers={**TUS, **bearer("alice"), **OCTET, "Upload-Offset": str(offset)}, data=b"x"

@@ -7,14 +7,13 @@ import sqlite3
 import time
 from pathlib import Path
 
-import aiohttp
 import pytest
 
 from conformance.live_server import LiveServer, free_port
+from tests.client.tus import id_of, session, upload
 from tests.hooks.hook_support import StandardReceiver
 from tests.hooks.test_hooks_outbox import HOOK_SECRET
 from tests.tokens import SECRET, bearer
-from tests.tus import OCTET, TUS
 from tusd_py.hooks.delivery import OutboxDelivery
 from tusd_py.hooks.webhook import WebhookConfig
 from tusd_py.pipeline.models import OutboxEvent
@@ -30,16 +29,6 @@ class CountingStore(SQLiteRecordingStore):
         return rows
 
 
-async def upload(session: aiohttp.ClientSession, url: str, data: bytes) -> str:
-    auth = bearer("alice")
-    async with session.post(url, headers={**TUS, **auth, "Upload-Length": str(len(data))}) as resp:
-        assert resp.status == 201, await resp.text()
-        location = resp.headers["Location"]
-    async with session.patch(location, headers={**TUS, **auth, **OCTET, "Upload-Offset": "0"}, data=data) as resp:
-        assert resp.status == 204, await resp.text()
-    return location.rsplit("/", 1)[1]
-
-
 @pytest.mark.slow
 async def test_events_left_undelivered_by_a_stopped_server_arrive_after_its_restart(tmp_path: Path) -> None:
     receiver = StandardReceiver(free_port(), HOOK_SECRET)
@@ -50,8 +39,8 @@ async def test_events_left_undelivered_by_a_stopped_server_arrive_after_its_rest
     server = LiveServer(tmp_path / "data", *args)
     try:
         await asyncio.to_thread(server.start)
-        async with aiohttp.ClientSession() as session:
-            ids = [await upload(session, server.url, f"take {n}".encode()) for n in range(3)]
+        async with session(server.url) as http:
+            ids = [id_of(await upload(http, f"take {n}".encode(), auth=bearer("alice"))) for n in range(3)]
         assert server.stop() == 0  # SIGTERM while the receiver is still down
         with sqlite3.connect(tmp_path / "data" / "state.sqlite3") as db:
             before = dict(db.execute("SELECT event_id, hook FROM hook_outbox").fetchall())

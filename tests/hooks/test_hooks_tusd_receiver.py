@@ -18,25 +18,13 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient
 
+from tests.client.tus import TUS, id_of, metadata, patch
+from tests.hooks.hook_support import TUSD_HOOKS
 from tests.hooks.tusd_receiver import TusdReceiver
-from tests.tus import TUS, patch
 from tusd_py.config.values import Config
 from tusd_py.server.app import make_app
 
 HOOK_SECRET = "whsec_" + base64.b64encode(b"k" * 32).decode()
-EVERY_TUSD_HOOK = [
-    "pre-create",
-    "post-create",
-    "post-receive",
-    "pre-finish",
-    "post-finish",
-    "pre-terminate",
-    "post-terminate",
-]
-
-
-def metadata(**values: str) -> str:
-    return ",".join(f"{key} {base64.b64encode(value.encode()).decode()}" for key, value in values.items())
 
 
 @pytest.fixture
@@ -56,7 +44,7 @@ async def client(aiohttp_client: Any, receiver: TusdReceiver, tmp_path: Path) ->
         workers=0,
         hooks_url=receiver.url,
         hooks_format="tusd",
-        hooks_events=EVERY_TUSD_HOOK,
+        hooks_events=list(TUSD_HOOKS),
         hooks_secret=HOOK_SECRET,
         hooks_forward_headers=["X-Tenant"],
     )
@@ -84,7 +72,7 @@ async def test_pre_create_rejects_with_the_hooks_response(client: TestClient, re
 async def test_pre_create_changes_the_id_and_the_metadata(client: TestClient, receiver: TusdReceiver) -> None:
     resp = await create(client, 5, filename="a.wav", project="p1", secret_note="dropped by the hook")
     assert resp.status == 201, await resp.text()
-    upload_id = resp.headers["Location"].rsplit("/", 1)[1]
+    upload_id = id_of(resp.headers["Location"])
     assert upload_id.startswith("prefix-")
     head = await client.head(f"/files/{upload_id}", headers=TUS)
     kept = dict(pair.split(" ") for pair in head.headers["Upload-Metadata"].split(","))
@@ -107,7 +95,7 @@ async def test_pre_create_changes_the_id_and_the_metadata(client: TestClient, re
 async def test_pre_finish_adds_a_header_and_post_finish_tells_where_the_file_is(
     client: TestClient, receiver: TusdReceiver
 ) -> None:
-    upload_id = (await create(client, 6, filename="b.txt")).headers["Location"].rsplit("/", 1)[1]
+    upload_id = id_of((await create(client, 6, filename="b.txt")).headers["Location"])
     resp = await patch(client, f"/files/{upload_id}", 0, b"abcdef")
     assert resp.status == 204
     assert resp.headers["Link"] == f'<https://example.com/files/{upload_id}>; rel="related"'
@@ -121,7 +109,7 @@ async def test_pre_finish_adds_a_header_and_post_finish_tells_where_the_file_is(
 
 
 async def test_post_receive_stops_the_upload(client: TestClient, receiver: TusdReceiver) -> None:
-    upload_id = (await create(client, 10, filename="c.bin", project="closed")).headers["Location"].rsplit("/", 1)[1]
+    upload_id = id_of((await create(client, 10, filename="c.bin", project="closed")).headers["Location"])
     assert (await patch(client, f"/files/{upload_id}", 0, b"0123")).status == 204
     progress = await receiver.wait_for("post-receive", upload_id)
     assert progress["Event"]["Upload"]["Offset"] == 4
@@ -134,7 +122,7 @@ async def test_post_receive_stops_the_upload(client: TestClient, receiver: TusdR
 async def test_a_stop_answers_the_patch_it_cuts(client: TestClient, receiver: TusdReceiver) -> None:
     """The PATCH still sending when the stop arrives gets the hook's response, as in tusd."""
     receiver.hold_post_receive = asyncio.Event()
-    upload_id = (await create(client, 100, filename="g.bin", project="closed")).headers["Location"].rsplit("/", 1)[1]
+    upload_id = id_of((await create(client, 100, filename="g.bin", project="closed")).headers["Location"])
     assert (await patch(client, f"/files/{upload_id}", 0, b"0123")).status == 204  # its post-receive is held
     await receiver.wait_for("post-receive", upload_id)
     stalled = asyncio.Event()
@@ -157,14 +145,14 @@ async def test_a_stop_answers_the_patch_it_cuts(client: TestClient, receiver: Tu
 
 
 async def test_pre_terminate_rejects_the_termination(client: TestClient, receiver: TusdReceiver) -> None:
-    kept = (await create(client, 3, filename="d.txt", keep="1")).headers["Location"].rsplit("/", 1)[1]
+    kept = id_of((await create(client, 3, filename="d.txt", keep="1")).headers["Location"])
     resp = await client.delete(f"/files/{kept}", headers=TUS)
     assert resp.status == 409
     assert await resp.text() == "this upload is kept for the audit\n"
     assert resp.headers["Content-Type"].startswith("text/plain")  # tusd's error default, the hook set none
     assert (await client.head(f"/files/{kept}", headers=TUS)).status == 200
 
-    gone = (await create(client, 3, filename="e.txt")).headers["Location"].rsplit("/", 1)[1]
+    gone = id_of((await create(client, 3, filename="e.txt")).headers["Location"])
     assert (await client.delete(f"/files/{gone}", headers=TUS)).status == 204
     await receiver.wait_for("post-terminate", gone)
 
@@ -172,13 +160,13 @@ async def test_pre_terminate_rejects_the_termination(client: TestClient, receive
 async def test_the_receivers_log_reads_like_tusds(client: TestClient, receiver: TusdReceiver) -> None:
     """Every hook type reached the receiver in tusd's shape (the log is what the report shows)."""
     await create(client, 1)
-    upload_id = (await create(client, 2, filename="f.txt")).headers["Location"].rsplit("/", 1)[1]
+    upload_id = id_of((await create(client, 2, filename="f.txt")).headers["Location"])
     await patch(client, f"/files/{upload_id}", 0, b"xy")
     await receiver.wait_for("post-finish", upload_id)
     await client.delete(f"/files/{upload_id}", headers=TUS)
     await receiver.wait_for("post-terminate", upload_id)
     kinds = {r["Type"] for r in receiver.requests}
-    assert kinds == set(EVERY_TUSD_HOOK)
+    assert kinds == set(TUSD_HOOKS)
     for hook in receiver.requests:
         assert set(hook) == {"Type", "Event"} and set(hook["Event"]) == {"Upload", "HTTPRequest"}
     print("\n".join(receiver.log))

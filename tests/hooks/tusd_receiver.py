@@ -25,6 +25,15 @@ from typing import Any
 from aiohttp import web
 
 
+def refusal(message: str, flag: str) -> dict[str, Any]:
+    """tusd's HookResponse for a refusal: a JSON 400 for the client, and ``flag`` set."""
+    body = json.dumps({"message": message})
+    return {
+        "HTTPResponse": {"StatusCode": 400, "Body": body, "Header": {"Content-Type": "application/json"}},
+        flag: True,
+    }
+
+
 class TusdReceiver:
     def __init__(self, secret: str | None) -> None:
         from standardwebhooks.webhooks import Webhook
@@ -53,14 +62,7 @@ class TusdReceiver:
         response: dict[str, Any] = {}
         if kind == "pre-create":
             if "filename" not in meta:
-                response = {
-                    "HTTPResponse": {
-                        "StatusCode": 400,
-                        "Body": json.dumps({"message": "no filename provided"}),
-                        "Header": {"Content-Type": "application/json"},
-                    },
-                    "RejectUpload": True,
-                }
+                response = refusal("no filename provided", "RejectUpload")
             else:
                 kept = {"filename": meta["filename"], "creation_time": time.ctime()}
                 kept.update({key: meta[key] for key in ("project", "keep") if key in meta})
@@ -72,14 +74,7 @@ class TusdReceiver:
         elif kind == "post-receive" and meta.get("project") == "closed":
             if self.hold_post_receive is not None:
                 await self.hold_post_receive.wait()
-            response = {
-                "HTTPResponse": {
-                    "StatusCode": 400,
-                    "Body": json.dumps({"message": "associated project is no longer available"}),
-                    "Header": {"Content-Type": "application/json"},
-                },
-                "StopUpload": True,
-            }
+            response = refusal("associated project is no longer available", "StopUpload")
         elif kind == "pre-terminate" and "keep" in meta:
             response = {
                 "HTTPResponse": {"StatusCode": 409, "Body": "this upload is kept for the audit\n"},

@@ -1,6 +1,6 @@
 """The host service of ``--processes N`` across "workers" (several HostClients on one service):
 release requests, a dead or stalled worker's locks, fencing on the filesystem, quota races, the
-ledger rebuilt once per run. The shared lock semantics: tests/test_locking.py."""
+ledger rebuilt once per run. The shared lock semantics: tests/locks/test_locking.py."""
 
 from __future__ import annotations
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from aiohttp.test_utils import TestClient
 
-from tests.tus import OCTET, TUS, create, offset_of, patch, upload_files
+from tests.client.tus import OCTET, TUS, create, offset_of, patch, upload_files
 
 
 def b64(value: bytes) -> str:

@@ -7,7 +7,7 @@ import os
 import pytest
 from aiohttp.test_utils import TestClient
 
-from tests.tus import OCTET, TUS, create, offset_of, patch, processed_head, upload_files
+from tests.client.tus import OCTET, TUS, create, id_of, offset_of, patch, path_of, processed_head, upload_files
 from tusd_py.config.values import Config
 from tusd_py.server.app import SERVICE_KEY, make_app
 from tusd_py.server.cli import load_config, parse_args
@@ -159,7 +159,7 @@ async def test_creation_with_upload(client: TestClient) -> None:
     resp = await client.post("/files/", headers={**TUS, **OCTET, "Upload-Length": "6"}, data=b"abc")
     assert resp.status == 201
     assert resp.headers["Upload-Offset"] == "3"
-    path = "/files/" + resp.headers["Location"].rsplit("/", 1)[1]
+    path = path_of(resp.headers["Location"])
     assert (await patch(client, path, 3, b"def")).status == 204
     assert await (await client.get(path)).read() == b"abcdef"
 
@@ -228,7 +228,7 @@ async def test_every_response_carries_request_id(client: TestClient) -> None:
 async def test_digest_comes_from_processing_and_never_revives_a_deleted_upload(client: TestClient, storage_dir) -> None:  # type: ignore[no-untyped-def]
     service = client.app[SERVICE_KEY]
     path = await create(client, 3)
-    upload_id = path.rsplit("/", 1)[1]
+    upload_id = id_of(path)
     assert "Repr-Digest" not in (await patch(client, path, 0, b"abc")).headers  # not on the write path
     head = await processed_head(client, path)
     expected = base64.b64encode(hashlib.sha256(b"abc").digest()).decode()
@@ -236,7 +236,7 @@ async def test_digest_comes_from_processing_and_never_revives_a_deleted_upload(c
     assert (await client.get(path)).headers["ETag"] == f'"{hashlib.sha256(b"abc").hexdigest()}"'
     # an unfinished upload never gets one, and a late digest for a deleted upload recreates nothing
     other = await create(client, 5)
-    other_id = other.rsplit("/", 1)[1]
+    other_id = id_of(other)
     await service.record_digest(other_id, "00" * 32)
     assert (await service.store.get_info(other_id)).sha256 is None
     assert (await client.delete(path, headers=TUS)).status == 204

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from tests.tus import TUS, create, offset_of, patch, upload_files
+from tests.client.tus import TUS, create, id_of, offset_of, patch, upload_files
 from tusd_py.config.values import Config
 from tusd_py.server.app import make_app
 
@@ -56,7 +56,7 @@ async def test_full_disk_is_507_keeping_what_reached_it(aiohttp_client: Any, sma
     kept = int(resp.headers["Upload-Offset"])
     assert 0 < kept < len(data)
     assert await offset_of(client, path) == kept  # HEAD is truthful
-    assert (data_dir / path.rsplit("/", 1)[1]).read_bytes() == data[:kept]  # and what is there is right
+    assert (data_dir / id_of(path)).read_bytes() == data[:kept]  # and what is there is right
 
     # Retries and new uploads get the same clear answer, not a 500.
     resp = await patch(client, path, kept, data[kept:])

@@ -17,8 +17,10 @@ import pytest
 from aiohttp.test_utils import TestClient
 from structlog.testing import capture_logs
 
-from tests.http.rawsocket import ProductionServer, RawConnection, port_of, until
-from tests.tus import TUS, create, patch
+from tests.client.raw import Connection
+from tests.client.tus import TUS, id_of, upload
+from tests.client.wait import until
+from tests.http.production_server import ProductionServer, port_of
 from tusd_py.config.values import Config
 from tusd_py.server.app import make_app
 
@@ -31,24 +33,16 @@ async def server(aiohttp_client: Any, config: Config) -> AsyncIterator[TestClien
     yield await aiohttp_client(ProductionServer(make_app(config), host="127.0.0.1"))
 
 
-async def finished_upload(client: TestClient, size: int) -> str:
-    path = await create(client, size)
-    data = FILL * size
-    for start in range(0, size, 8 * 1024 * 1024):
-        assert (await patch(client, path, start, data[start : start + 8 * 1024 * 1024])).status == 204
-    return path
-
-
 async def test_storage_failure_mid_body_closes_the_connection(server: TestClient, storage_dir: Path) -> None:
     """The data file shrinks under a streaming GET: the read fails after the headers went out."""
-    path = await finished_upload(server, BIG)
-    conn = await RawConnection.open(port_of(server))
+    path = await upload(server, FILL * BIG, chunk=8 * 1024 * 1024)
+    conn = await Connection.open(port_of(server), receive_buffer=16 * 1024)
     with capture_logs() as logs:
-        await conn.send("GET", path)
+        await conn.request("GET", path, TUS)
         status, headers = await conn.head()
         assert status == 200 and int(headers["content-length"]) == BIG
         first = await conn.body(1024 * 1024)  # the server is now blocked writing the rest
-        with open(storage_dir / path.rsplit("/", 1)[1], "r+b") as data_file:
+        with open(storage_dir / id_of(path), "r+b") as data_file:
             data_file.truncate(2 * 1024 * 1024)
         rest = await conn.body(BIG)
         assert len(first) + len(rest) < BIG
@@ -64,13 +58,13 @@ async def test_storage_failure_mid_body_closes_the_connection(server: TestClient
 async def test_client_leaving_mid_download_is_not_an_error(
     server: TestClient, caplog: pytest.LogCaptureFixture
 ) -> None:
-    path = await finished_upload(server, BIG)
-    conn = await RawConnection.open(port_of(server))
+    path = await upload(server, FILL * BIG, chunk=8 * 1024 * 1024)
+    conn = await Connection.open(port_of(server), receive_buffer=16 * 1024)
     with capture_logs() as logs, caplog.at_level(logging.DEBUG):
-        await conn.send("GET", path)
+        await conn.request("GET", path, TUS)
         assert (await conn.head())[0] == 200
         await conn.body(1024 * 1024)
-        conn.writer.transport.abort()  # the client vanishes mid-body
+        conn.abort()  # the client vanishes mid-body
         await until(lambda: any(e["event"] == "client disconnected mid-response" for e in logs))
         await asyncio.sleep(0.1)  # let aiohttp finish the request, where it would log a traceback
     left = next(e for e in logs if e["event"] == "client disconnected mid-response")
@@ -87,9 +81,9 @@ async def test_get_racing_delete_never_desyncs_keep_alive(server: TestClient) ->
     size = 256 * 1024
     outcomes: set[str] = set()
     for _ in range(30):
-        path = await finished_upload(server, size)
-        conn = await RawConnection.open(port_of(server))
-        await conn.send("GET", path)
+        path = await upload(server, FILL * size)
+        conn = await Connection.open(port_of(server), receive_buffer=16 * 1024)
+        await conn.request("GET", path, TUS)
         delete = asyncio.ensure_future(server.delete(path, headers=TUS))
         status, headers = await conn.head()
         if status == 404:
@@ -107,7 +101,7 @@ async def test_get_racing_delete_never_desyncs_keep_alive(server: TestClient) ->
                 continue
             outcomes.add("whole")
         # Keep-alive intact: the next response on this connection starts with its own status line.
-        await conn.send("HEAD", path)
+        await conn.request("HEAD", path, TUS)
         assert (await conn.head())[0] in (200, 404)
         conn.close()
         assert (await delete).status == 204

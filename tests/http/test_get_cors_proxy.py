@@ -5,22 +5,14 @@ import hashlib
 
 from aiohttp.test_utils import TestClient
 
-from tests.tus import TUS, create, patch, processed_head
+from tests.client.tus import TUS, create, metadata, patch, processed_head, upload
 from tusd_py.config.values import Config
 from tusd_py.server.app import make_app
 
 
-async def finished(client: TestClient, data: bytes, metadata: dict[str, str] | None = None) -> str:
-    meta = ",".join(f"{k} {base64.b64encode(v.encode()).decode()}" for k, v in (metadata or {}).items())
-    path = await create(client, len(data), **({"Upload_Metadata": meta} if meta else {}))
-    resp = await patch(client, path, 0, data)
-    assert resp.status == 204
-    return path
-
-
 async def test_get_streams_bytes_with_type_disposition_and_digest(client: TestClient) -> None:
     data = bytes(range(256)) * 1000
-    path = await finished(client, data, {"filename": "voix-été-会議-🎤.m4a", "filetype": "audio/mp4"})
+    path = await upload(client, data, Upload_Metadata=metadata(filename="voix-été-会議-🎤.m4a", filetype="audio/mp4"))
     await processed_head(client, path)
     resp = await client.get(path)
     assert resp.status == 200
@@ -35,7 +27,9 @@ async def test_get_streams_bytes_with_type_disposition_and_digest(client: TestCl
 
 
 async def test_get_html_is_never_served_as_html(client: TestClient) -> None:
-    path = await finished(client, b"<script>alert(1)</script>", {"filetype": "text/html", "filename": "x.html"})
+    path = await upload(
+        client, b"<script>alert(1)</script>", Upload_Metadata=metadata(filetype="text/html", filename="x.html")
+    )
     resp = await client.get(path)
     assert resp.headers["Content-Type"] == "application/octet-stream"
     assert resp.headers["Content-Disposition"].startswith("attachment")
@@ -43,7 +37,7 @@ async def test_get_html_is_never_served_as_html(client: TestClient) -> None:
 
 
 async def test_get_ranges(client: TestClient) -> None:
-    path = await finished(client, b"0123456789")
+    path = await upload(client, b"0123456789")
     resp = await client.get(path, headers={"Range": "bytes=2-5"})
     assert resp.status == 206 and await resp.read() == b"2345"
     assert resp.headers["Content-Range"] == "bytes 2-5/10"

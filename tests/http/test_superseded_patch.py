@@ -18,8 +18,9 @@ from aiohttp.test_utils import TestClient
 from structlog.testing import capture_logs
 
 from storage_backends.file_io import WRITE_BATCH
-from tests.http.rawsocket import ProductionServer, RawConnection, port_of
-from tests.tus import OCTET, TUS, create, offset_of, patch
+from tests.client.raw import Connection
+from tests.client.tus import OCTET, TUS, create, id_of, offset_of, patch
+from tests.http.production_server import ProductionServer, port_of
 from tusd_py.config.values import Config
 from tusd_py.server.app import make_app
 
@@ -39,13 +40,13 @@ async def test_superseded_patch_gets_423_and_no_traceback(
     data = bytes(range(256)) * (SIZE // 256)
     path = await create(server, SIZE)
     sent = 1024 * 1024 + 7
-    stalled = await RawConnection.open(port_of(server))
-    headers = {**OCTET, "Upload-Offset": "0", "Content-Length": str(SIZE)}
+    stalled = await Connection.open(port_of(server), receive_buffer=16 * 1024)
+    headers = {**TUS, **OCTET, "Upload-Offset": "0"}
     with capture_logs() as logs, caplog.at_level(logging.DEBUG):
-        await stalled.send("PATCH", path, headers, data[:sent])  # then the client stalls
+        await stalled.request("PATCH", path, headers, data, send=sent)  # then the client stalls
         # Less than one write batch is missing from disk: the handler has read all but the last one; the
         # rest is in its memory or the socket, which a takeover drains before it lets go.
-        data_file = storage_dir / path.rsplit("/", 1)[1]
+        data_file = storage_dir / id_of(path)
         deadline = asyncio.get_running_loop().time() + 20
         for _ in range(2000):  # bounded by the deadline too
             if data_file.stat().st_size > sent - WRITE_BATCH or asyncio.get_running_loop().time() > deadline:
@@ -59,8 +60,7 @@ async def test_superseded_patch_gets_423_and_no_traceback(
             assert resp.status == 409 and resp.headers["Upload-Offset"] == str(sent)
         if client_goes_on:
             # A client that did not notice and sends the rest of its body: discarded, not a reset.
-            stalled.writer.write(data[sent:])
-            await stalled.writer.drain()
+            await stalled.send_body(data[sent:])
         status, reply_headers = await stalled.head()
         reason = await stalled.body(int(reply_headers["content-length"]))
         await asyncio.sleep(0.2)  # aiohttp finishes the request (lingering) here

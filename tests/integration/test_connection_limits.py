@@ -21,7 +21,8 @@ import pytest
 
 from conformance.client import OCTET, TUS, Client
 from conformance.live_server import LiveServer
-from tests.integration.rawhttp import PartialRequest, wait_until
+from tests.client.raw import PartialRequest
+from tests.client.wait import wait_until
 
 pytestmark = pytest.mark.slow
 

@@ -16,7 +16,9 @@ import pytest
 from conformance.client import OCTET, TUS, Client
 from conformance.live_server import LiveServer
 from storage_backends.file_io import WRITE_BATCH
-from tests.integration.rawhttp import PartialRequest, wait_until
+from tests.client.raw import PartialRequest
+from tests.client.tus import id_of
+from tests.client.wait import wait_until
 
 pytestmark = pytest.mark.slow
 
@@ -44,7 +46,7 @@ def resume_and_verify(client: Client, url: str) -> None:
 
 
 def data_file(storage: Path, url: str) -> Path:
-    return storage / url.rsplit("/", 1)[1]
+    return storage / id_of(url)
 
 
 def stored_bytes(storage: Path, url: str) -> int:

@@ -22,7 +22,9 @@ from conformance.live_server import LiveServer
 from conformance.redis_server import RedisServer
 from conformance.seaweed import SeaweedS3
 from storage_backends.file_io import WRITE_BATCH
-from tests.integration.rawhttp import PartialRequest, wait_until
+from tests.client.raw import PartialRequest
+from tests.client.tus import id_of
+from tests.client.wait import wait_until
 from tusd_py.locks.redis_locker import _lock_key
 
 pytestmark = [pytest.mark.slow, pytest.mark.redis]
@@ -101,14 +103,14 @@ def download(server: LiveServer, path: str) -> bytes:
 def lock_held(redis_url: str, path: str) -> bool:
     """Whether some instance holds the upload's lock in Redis (the key lives while its lease does)."""
     with redis.Redis.from_url(redis_url) as connection:
-        return bool(connection.exists(_lock_key(path.rsplit("/", 1)[1])))
+        return bool(connection.exists(_lock_key(id_of(path))))
 
 
 def wait_receiving(server: LiveServer, path: str, redis_url: str, sent: int) -> None:
     """Wait (bounded) until ``server``'s PATCH holds the upload's lock and, on the filesystem, has
     written all but less than one write batch of the ``sent`` bytes: its handler has read them. The
     rest is in its memory or the socket, which a takeover drains before it lets go (tusd_py/uploads/body.py)."""
-    data_file = server.storage_dir / path.rsplit("/", 1)[1]
+    data_file = server.storage_dir / id_of(path)
     assert wait_until(lambda: lock_held(redis_url, path), timeout=20), "the PATCH never took the lock"
     if "--s3-bucket" not in server.extra_args:  # S3 spools below a part: nothing to see before it ends
         assert wait_until(lambda: data_file.stat().st_size > sent - WRITE_BATCH, timeout=20), data_file.stat()
@@ -237,7 +239,7 @@ def test_sigstop_past_the_lease_then_sigcont_commits_nothing(cluster: Cluster, b
         request.close()
     refused = wait_until(lambda: "write refused: lock lost" in one.logs(), timeout=20)
     if backend == "filesystem":
-        assert (one.storage_dir / path.rsplit("/", 1)[1]).stat().st_size == len(PAYLOAD)
+        assert (one.storage_dir / id_of(path)).stat().st_size == len(PAYLOAD)
     assert head_offset(one, path) == len(PAYLOAD)
     assert sha(download(one, path)) == sha(PAYLOAD)
     assert refused, one.logs()[-3000:]  # and the stale holder did try, and was refused
@@ -289,7 +291,7 @@ def test_redis_stopped_under_a_streaming_patch_commits_nothing_more(cluster: Clu
         request = patch_request(one, path, 0, len(PAYLOAD))
         first = 2 * MIB
         request.send(PAYLOAD[:first])
-        data_file = one.storage_dir / path.rsplit("/", 1)[1]
+        data_file = one.storage_dir / id_of(path)
         assert wait_until(lambda: data_file.stat().st_size >= first - 512 * 1024, timeout=20)
         redis.stop()
         try:

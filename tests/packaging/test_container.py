@@ -20,7 +20,7 @@ import pytest
 
 from conformance.client import Client
 from conformance.live_server import free_port
-from tests.integration.rawhttp import wait_until
+from tests.client.wait import wait_until
 from tests.node_runner import node_with_package, run_node_scenario
 from tests.packaging.container_support import (
     PODMAN,

@@ -19,7 +19,8 @@ import pytest
 
 from conformance.client import Client
 from conformance.live_server import free_port
-from tests.integration.rawhttp import wait_until
+from tests.client.tus import id_of
+from tests.client.wait import wait_until
 from tests.packaging.http_checks import fetch_demo, healthy
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
@@ -110,7 +111,7 @@ def test_wheel_in_a_fresh_venv_serves_the_demo_and_an_upload(dist: Path, tmp_pat
     try:
         assert wait_until(lambda: healthy(f"http://127.0.0.1:{port}/healthz"), timeout=30)
         statuses = fetch_demo(f"http://127.0.0.1:{port}")
-        assert {url.rsplit("/", 1)[1] for url in statuses} >= {"app.css", *BUNDLE, "config.json"}, statuses
+        assert {id_of(url) for url in statuses} >= {"app.css", *BUNDLE, "config.json"}, statuses
         assert {url: status for url, status in statuses.items() if status != 200} == {}
         client = Client(f"http://127.0.0.1:{port}/files/")
         payload = os.urandom(300_000)

@@ -4,7 +4,6 @@ against the OpenAPI document the app itself serves."""
 from __future__ import annotations
 
 import asyncio
-import base64
 import io
 import math
 import struct
@@ -19,8 +18,9 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient
 from jsonschema import Draft202012Validator
 
+from tests.client import tus
+from tests.client.tus import TUS, id_of, metadata
 from tests.tokens import bearer
-from tests.tus import TUS, create, patch
 from tusd_py.config.values import Config
 
 Client = TestClient[web.Request, web.Application]
@@ -157,38 +157,23 @@ async def open_api(client: Client, user: str | None = None) -> Api:
 
 async def upload(client: Client, data: bytes, *, user: str | None = None, filename: str = "memo.wav") -> str:
     """A finished tus upload (POST, then PATCH in two pieces); returns its id."""
-    auth = bearer(user) if user else {}
-    meta = f"filename {_b64(filename)},mode {_b64('recap')},filetype {_b64('audio/wav')}"
-    path = await create(client, len(data), Upload_Metadata=meta, **_kw(auth))
-    half = len(data) // 2
-    for offset, piece in ((0, data[:half]), (half, data[half:])):
-        resp = await patch(client, path, offset, piece, **_kw(auth))
-        assert resp.status == 204, await resp.text()
-    return path.rsplit("/", 1)[1]
+    meta = metadata(filename=filename, mode="recap", filetype="audio/wav")
+    path = await tus.upload(client, data, auth=_auth(user), chunk=len(data) // 2 + 1, Upload_Metadata=meta)
+    return id_of(path)
 
 
 async def start_upload(client: Client, length: int, data: bytes = b"", *, user: str | None = None) -> str:
     """An unfinished tus upload of ``length`` bytes holding ``data``; returns its id."""
-    auth = bearer(user) if user else {}
-    path = await create(client, length, **_kw(auth))
-    if data:
-        resp = await patch(client, path, 0, data, **_kw(auth))
-        assert resp.status == 204, await resp.text()
-    return path.rsplit("/", 1)[1]
+    return id_of(await tus.upload(client, data, auth=_auth(user), length=length))
 
 
 async def tus_head(client: Client, upload_id: str, user: str | None = None) -> int:
-    resp = await client.head(f"/files/{upload_id}", headers={**TUS, **(bearer(user) if user else {})})
+    resp = await client.head(f"/files/{upload_id}", headers={**TUS, **_auth(user)})
     return resp.status
 
 
-def _b64(text: str) -> str:
-    return base64.b64encode(text.encode()).decode()
-
-
-def _kw(headers: dict[str, str]) -> dict[str, str]:
-    # tests.tus helpers take headers as keyword arguments with "_" for "-".
-    return {name.replace("-", "_"): value for name, value in headers.items()}
+def _auth(user: str | None) -> dict[str, str]:
+    return bearer(user) if user else {}
 
 
 @pytest.fixture

@@ -9,9 +9,9 @@ from typing import Any
 import pytest
 from structlog.testing import capture_logs
 
+from tests.client.tus import TUS
 from tests.recordings.conftest import ClientFactory, make_config
 from tests.tokens import SECRET, bearer
-from tests.tus import TUS
 from tusd_py.config.values import Config
 from tusd_py.recordings.exposure import REFUSED, decide, is_loopback
 from tusd_py.server.app import make_app

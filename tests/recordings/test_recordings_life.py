@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
+from tests.client.tus import upload_files
 from tests.recordings.conftest import ClientFactory, make_config, open_api, start_upload, tus_head, upload
-from tests.tus import upload_files
 from tusd_py.pipeline.steps import PermanentStepError, StepContext
 from tusd_py.server.app import PIPELINE_KEY, make_app
 

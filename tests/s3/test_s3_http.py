@@ -15,8 +15,8 @@ from conformance.seaweed import SeaweedS3
 from storage_backends.s3 import S3Store
 from storage_backends.s3_config import S3Config
 from storage_backends.s3_ledger import MIB
+from tests.client.tus import TUS, create, offset_of, patch, path_of, processed_head
 from tests.s3.s3_support import chunks, payload
-from tests.tus import TUS, create, offset_of, patch, processed_head
 from tusd_py.config.values import Config
 from tusd_py.model.upload import UploadInfo
 from tusd_py.server.app import make_app
@@ -72,7 +72,7 @@ async def test_concatenation_through_the_app(s3_client: TestClient[Any, Any]) ->
         paths.append(path)
     response = await s3_client.post("/files/", headers={**TUS, "Upload-Concat": "final;" + " ".join(paths)})
     assert response.status == 201, await response.text()
-    final = "/files/" + response.headers["Location"].rsplit("/", 1)[1]
+    final = path_of(response.headers["Location"])
     response = await s3_client.get(final)
     assert response.status == 200
     assert await response.read() == b"".join(pieces)

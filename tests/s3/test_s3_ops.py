@@ -9,11 +9,12 @@ from typing import Any
 import pytest
 from aiohttp.test_utils import TestClient
 
+from conformance.live_server import free_port
 from storage_backends.s3 import S3Store
 from storage_backends.s3_config import S3Config
 from storage_backends.s3_objects import S3Objects
-from tests.ops.ops_support import free_port, scrape, value
-from tests.tus import create, patch
+from tests.client.tus import create, patch
+from tests.telemetry.scrape import scrape, value
 from tusd_py.config.values import Config
 from tusd_py.server.app import make_app
 

@@ -13,8 +13,8 @@ from pathlib import Path
 
 from aiohttp.test_utils import TestClient
 
-from tests.http.test_expiration_http import WEEK, age, upload_id
-from tests.tus import create, patch, upload_files
+from tests.client.tus import create, patch, upload_files
+from tests.extensions.test_expiration_http import WEEK, age, upload_id
 from tusd_py.config.values import Config
 from tusd_py.locks.locker import CLEANUP_LOCK, SWEEP_LOCK
 from tusd_py.server.app import SERVICE_KEY, build_service, sweep_once_shared

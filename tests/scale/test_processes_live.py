@@ -22,7 +22,7 @@ import pytest
 from conformance.client import Client
 from conformance.live_server import LiveServer
 from conformance.postgres_server import PostgresServer
-from tests.ops.ops_support import parse, value
+from tests.telemetry.scrape import parse, value
 
 T = TypeVar("T")
 

@@ -12,8 +12,8 @@ from typing import Any
 
 from aiohttp.test_utils import TestClient
 
+from tests.client.tus import OCTET, TUS, id_of, path_of
 from tests.tokens import SECRET, bearer
-from tests.tus import OCTET, TUS
 from tusd_py.config.values import Config
 from tusd_py.hooks import HookEvent, HookRegistry, HookRejection, HookType
 from tusd_py.server.app import PIPELINE_KEY, SERVICE_KEY, UPLOADS_KEY, make_app
@@ -48,12 +48,12 @@ async def test_finals_of_a_deferred_partial_cannot_multiply_the_quota(aiohttp_cl
     me = {**TUS, **ALICE}
     made = await client.post("/files/", headers={**me, "Upload-Concat": "partial", "Upload-Defer-Length": "1"})
     assert made.status == 201
-    partial = "/files/" + made.headers["Location"].rsplit("/", 1)[1]
+    partial = path_of(made.headers["Location"])
     finals = []
     for _ in range(20):
         final = await client.post("/files/", headers={**me, "Upload-Concat": f"final;{partial}"})
         assert final.status == 201
-        finals.append("/files/" + final.headers["Location"].rsplit("/", 1)[1])
+        finals.append(path_of(final.headers["Location"]))
     body = b"z" * (6 * MIB)
     resp = await client.patch(
         partial, headers={**me, **OCTET, "Upload-Offset": "0", "Upload-Length": str(len(body))}, data=body
@@ -73,7 +73,7 @@ async def test_a_final_of_known_partials_reserves_its_length_at_creation(aiohttp
     made = await client.post(
         "/files/", headers={**me, **OCTET, "Upload-Concat": "partial", "Upload-Length": "400"}, data=b"p" * 400
     )
-    partial = "/files/" + made.headers["Location"].rsplit("/", 1)[1]
+    partial = path_of(made.headers["Location"])
     assert (await client.post("/files/", headers={**me, "Upload-Concat": f"final;{partial}"})).status == 201
     refused = await client.post("/files/", headers={**me, "Upload-Concat": f"final;{partial}"})
     assert refused.status == 413 and "quota exceeded" in await refused.text()
@@ -83,7 +83,7 @@ async def test_a_stranger_cannot_cut_the_owners_patch(aiohttp_client: Any, tmp_p
     """Repro 2: the owner streams a PATCH that pauses; another user's HEAD and PATCH must not take its lock."""
     client: TestClient = await aiohttp_client(make_app(auth_config(tmp_path)))
     made = await client.post("/files/", headers={**TUS, **ALICE, "Upload-Length": str(2 * MIB)})
-    path = "/files/" + made.headers["Location"].rsplit("/", 1)[1]
+    path = path_of(made.headers["Location"])
     paused, resume = asyncio.Event(), asyncio.Event()
 
     async def phone_on_a_bad_network() -> AsyncIterator[bytes]:
@@ -123,7 +123,7 @@ async def test_every_client_delete_asks_the_pre_terminate_hook(aiohttp_client: A
     app = make_app(auth_config(tmp_path), hooks=registry)
     client: TestClient = await aiohttp_client(app)
     made = await client.post("/files/", headers={**TUS, **ALICE, **OCTET, "Upload-Length": "4"}, data=b"keep")
-    upload_id = made.headers["Location"].rsplit("/", 1)[1]
+    upload_id = id_of(made.headers["Location"])
     assert (await client.delete(f"/api/recordings/{upload_id}", headers=ALICE)).status == 403
     assert asked == [upload_id]
     await _fail_recording(app, upload_id)
@@ -139,7 +139,7 @@ async def test_a_final_sent_with_a_body_is_refused_not_dropped(aiohttp_client: A
     made = await client.post(
         "/files/", headers={**me, **OCTET, "Upload-Concat": "partial", "Upload-Length": "3"}, data=b"abc"
     )
-    partial = "/files/" + made.headers["Location"].rsplit("/", 1)[1]
+    partial = path_of(made.headers["Location"])
     before = sorted(p.name for p in (tmp_path / "data").iterdir())
     resp = await client.post("/files/", headers={**me, **OCTET, "Upload-Concat": f"final;{partial}"}, data=b"lost?")
     assert resp.status == 400 and "takes no body" in await resp.text()
@@ -154,8 +154,8 @@ async def test_a_finish_stored_but_not_recorded_is_recorded_at_start(aiohttp_cli
     config = Config(storage_dir=str(tmp_path / "data"), workers=0, sweep_interval=0, cleanup_interval=0)
     first: TestClient = await aiohttp_client(make_app(config))
     made = await first.post("/files/", headers={**TUS, "Upload-Length": "10"})
-    path = "/files/" + made.headers["Location"].rsplit("/", 1)[1]
-    upload_id = path.rsplit("/", 1)[1]
+    path = path_of(made.headers["Location"])
+    upload_id = id_of(path)
     resp = await first.patch(path, headers={**TUS, **OCTET, "Upload-Offset": "0"}, data=b"01234")
     assert resp.status == 204
     store = first.app[SERVICE_KEY].store  # type: ignore[index]
@@ -186,7 +186,7 @@ async def test_cleanup_skips_a_busy_upload_and_finds_it_next_round(aiohttp_clien
     app = make_app(auth_config(tmp_path))
     client: TestClient = await aiohttp_client(app)
     made = await client.post("/files/", headers={**TUS, **ALICE, **OCTET, "Upload-Length": "4"}, data=b"gone")
-    upload_id = made.headers["Location"].rsplit("/", 1)[1]
+    upload_id = id_of(made.headers["Location"])
     await _fail_recording(app, upload_id)
     uploads, pipeline = app[UPLOADS_KEY], app[PIPELINE_KEY]
     async with app[SERVICE_KEY].locker.lock(upload_id):  # a client is writing it right now

@@ -24,8 +24,8 @@ import pytest
 from aiohttp import ClientResponse
 from aiohttp.test_utils import TestClient
 
+from tests.client.tus import OCTET, TUS, create, id_of, upload
 from tests.tokens import SECRET, bearer
-from tests.tus import OCTET, TUS
 from tusd_py.config.values import Config
 from tusd_py.locks.locker import InProcessLocker
 from tusd_py.model.fencing import Fence, FenceLost
@@ -92,27 +92,14 @@ class Uploads:
     link: str  # a signed download link for ``done``
 
 
-async def _post(client: TestClient, headers: dict[str, str], data: bytes | None = None) -> str:
-    resp = await client.post("/files/", headers={**TUS, **ALICE, **headers}, data=data)
-    assert resp.status == 201, await resp.text()
-    return "/files/" + resp.headers["Location"].rsplit("/", 1)[1]
-
-
-async def _patch(client: TestClient, path: str, offset: int, data: bytes) -> None:
-    resp = await client.patch(path, headers={**TUS, **ALICE, **OCTET, "Upload-Offset": str(offset)}, data=data)
-    assert resp.status == 204, await resp.text()
-
-
 async def set_up(client: TestClient) -> Uploads:
-    half = await _post(client, {"Upload-Length": "20"})
-    await _patch(client, half, 0, b"a" * 5)
-    nearly = await _post(client, {"Upload-Length": "10"})
-    await _patch(client, nearly, 0, b"b" * 5)
-    deferred = await _post(client, {"Upload-Defer-Length": "1"})
-    done = await _post(client, {"Upload-Length": "10", **OCTET}, b"c" * 10)
-    victim = await _post(client, {"Upload-Length": "10", **OCTET}, b"d" * 10)
-    partial = await _post(client, {"Upload-Length": "10", "Upload-Concat": "partial", **OCTET}, b"e" * 10)
-    resp = await client.post(f"/api/recordings/{done.rsplit('/', 1)[1]}/download-url", headers=ALICE)
+    half = await upload(client, b"a" * 5, auth=ALICE, length=20)
+    nearly = await upload(client, b"b" * 5, auth=ALICE, length=10)
+    deferred = await create(client, None, **ALICE, Upload_Defer_Length="1")
+    done = await create(client, 10, data=b"c" * 10, **ALICE)
+    victim = await create(client, 10, data=b"d" * 10, **ALICE)
+    partial = await create(client, 10, data=b"e" * 10, **ALICE, Upload_Concat="partial")
+    resp = await client.post(f"/api/recordings/{id_of(done)}/download-url", headers=ALICE)
     assert resp.status == 200, await resp.text()
     link = "/download/" + (await resp.json())["url"].split("/download/", 1)[1]
     return Uploads(half, nearly, deferred, done, victim, partial, link)
@@ -122,14 +109,10 @@ async def exhaust_quota(client: TestClient) -> None:
     stats = await (await client.get("/api/stats", headers=ALICE)).json()
     left = stats["quota"]["bytes_left"]
     if left:
-        await _post(client, {"Upload-Length": str(left)})
+        await create(client, left, **ALICE)
 
 
 Act = Callable[[TestClient, Uploads, dict[str, str]], Awaitable[ClientResponse]]
-
-
-def _id(path: str) -> str:
-    return path.rsplit("/", 1)[1]
 
 
 @dataclass(frozen=True)
@@ -174,10 +157,10 @@ ROWS = [
     Row("draft", "read (HEAD)", lambda c, u, h: c.head(u.half, headers={**DRAFT, **h}), 204),
     Row("draft", "delete", lambda c, u, h: c.delete(u.victim, headers={**DRAFT, **h}), 204, "termination",
         commits=True),
-    Row("api", "read", lambda c, u, h: c.get(f"/api/recordings/{_id(u.done)}", headers=h), 200),
+    Row("api", "read", lambda c, u, h: c.get(f"/api/recordings/{id_of(u.done)}", headers=h), 200),
     Row("api", "read (download link)", lambda c, u, h: c.post(
-        f"/api/recordings/{_id(u.done)}/download-url", headers=h), 200),
-    Row("api", "delete", lambda c, u, h: c.delete(f"/api/recordings/{_id(u.victim)}", headers=h), 204,
+        f"/api/recordings/{id_of(u.done)}/download-url", headers=h), 200),
+    Row("api", "delete", lambda c, u, h: c.delete(f"/api/recordings/{id_of(u.victim)}", headers=h), 204,
         "termination", commits=True),
     Row("api", "delete (cleanup)", lambda c, u, h: c.post("/api/cleanup", headers=h), 200, "termination",
         anyone=True),

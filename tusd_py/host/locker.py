@@ -1,7 +1,7 @@
 """Upload locks across the worker processes of one host: :class:`HostLocker`, the client side.
 
 The semantics are the in-process locker's, kept by the supervisor's host service
-(tusd_py/host/service.py; tests/test_locking.py asserts the same cases on every locker). A lock
+(tusd_py/host/service.py; tests/locks/test_locking.py asserts the same cases on every locker). A lock
 is one round trip; the release needs no answer. A hold yields a :class:`HostFence` with a token
 above 0, so the filesystem backend writes under its ``<id>.fence`` file and every commit point
 asks :meth:`HostFence.check`: answered locally while this worker's liveness lease is confirmed

@@ -1,6 +1,6 @@
 """Upload locks shared by several tusd-py instances through Redis (``--redis-url``).
 
-The same semantics as :class:`~tusd_py.locks.locker.InProcessLocker` (tests/test_locking.py runs its
+The same semantics as :class:`~tusd_py.locks.locker.InProcessLocker` (tests/locks/test_locking.py runs its
 assertions on both): the newest request wins once the holder stalls, a holder that does not let
 go within ``--lock-timeout`` gives the newcomer 423, ``try_lock`` never interrupts anybody.
 

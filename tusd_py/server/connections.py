@@ -179,7 +179,7 @@ class _GuardedHandler(RequestHandler):
     arrive on an idle keep-alive connection; it stops when aiohttp has parsed the headers. A
     connection idle with no bytes at all is the keep-alive timer's business. This reads three
     attributes of RequestHandler (``_waiter``: pending while it waits for a request,
-    ``_request_count``: headers parsed so far), checked by tests/test_connections.py.
+    ``_request_count``: headers parsed so far), checked by tests/server/test_connections.py.
     """
 
     def __init__(self, manager: web.Server, *, guard: ConnectionGuard, **kwargs: Any) -> None:
