@@ -188,6 +188,9 @@ def _assert_sigterm_drains_a_download_in_flight(name: str, origin: str, client: 
     state = json.loads(podman("inspect", "--format", "{{json .State}}", name).stdout)
     text = logs(name)
     assert state["ExitCode"] == 0, text
+    # The image runs a worker per core (--processes auto): each says what it drained; the download
+    # was one request in one of them, and no worker cut anything.
     drained = [json.loads(line) for line in text.splitlines() if DRAINED in line]
-    assert [(line["drained"], line["cut"]) for line in drained] == [(1, 0)], text
+    assert drained, text
+    assert (sum(line["drained"] for line in drained), sum(line["cut"] for line in drained)) == (1, 0), text
     assert "Traceback" not in text
