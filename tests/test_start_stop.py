@@ -215,41 +215,29 @@ async def test_the_app_stops_its_parts_once_after_serving(leftovers: Leftovers, 
     await leftovers.assert_none(config.state_db_path)
 
 
-async def test_storage_that_is_not_usable(leftovers: Leftovers, tmp_path: Path) -> None:
+def real_fault(fault: str, tmp_path: Path, taken_port: int) -> tuple[dict[str, Any], type[Exception]]:
+    """Config overrides that make one step fail for real, and what the start then raises."""
     blocker = tmp_path / "a-file"
     blocker.write_text("not a directory")
-    config = full_config(tmp_path, storage_dir=str(blocker / "data"), state_db=str(tmp_path / "state.sqlite3"))
+    if fault == "storage not writable":  # step 2
+        return {"storage_dir": str(blocker / "data"), "state_db": str(tmp_path / "state.sqlite3")}, StorageError
+    if fault == "PostgreSQL refuses":  # step 3
+        return {"database_url": f"postgresql://tusd@127.0.0.1:{free_port()}/tusd"}, StateStoreUnavailable
+    if fault == "state file not usable":  # step 6
+        return {"state_db": str(blocker / "state.sqlite3")}, OSError
+    return {"host": "127.0.0.1", "metrics_port": taken_port}, OSError  # the last step
+
+
+@pytest.mark.parametrize(
+    "fault", ["storage not writable", "PostgreSQL refuses", "state file not usable", "metrics port taken"]
+)
+async def test_a_real_fault_stops_what_started_before_it(
+    leftovers: Leftovers, tmp_path: Path, taken_port: int, fault: str
+) -> None:
+    overrides, error = real_fault(fault, tmp_path, taken_port)
+    config = full_config(tmp_path, **overrides)
     locker = CountingLocker()
-    await refused_start(make_app(config, locker=locker), StorageError)
-    assert locker.calls == ["start", "close"]
-    await leftovers.assert_none(config.state_db_path)
-
-
-async def test_a_state_file_that_cannot_be_opened(leftovers: Leftovers, tmp_path: Path) -> None:
-    blocker = tmp_path / "a-file"
-    blocker.write_text("not a directory")
-    config = full_config(tmp_path, state_db=str(blocker / "state.sqlite3"))
-    locker = CountingLocker()
-    await refused_start(make_app(config, locker=locker), OSError)
-    assert locker.calls == ["start", "close"]
-    await leftovers.assert_none(str(blocker))
-
-
-async def test_the_metrics_port_taken_stops_everything_started_before_it(leftovers: Leftovers, tmp_path: Path) -> None:
-    with socket.socket() as taken:
-        taken.bind(("127.0.0.1", 0))
-        taken.listen()
-        config = full_config(tmp_path, host="127.0.0.1", metrics_port=taken.getsockname()[1])
-        locker = CountingLocker()
-        await refused_start(make_app(config, locker=locker), OSError)
-    assert locker.calls == ["start", "close"]
-    await leftovers.assert_none(config.state_db_path)
-
-
-async def test_a_database_that_refuses(leftovers: Leftovers, tmp_path: Path) -> None:
-    config = full_config(tmp_path, database_url=f"postgresql://tusd@127.0.0.1:{free_port()}/tusd")
-    locker = CountingLocker()
-    await refused_start(make_app(config, locker=locker), StateStoreUnavailable)
+    await refused_start(make_app(config, locker=locker), error)
     assert locker.calls == ["start", "close"]
     await leftovers.assert_none(config.state_db_path)
 
