@@ -23,6 +23,7 @@ import structlog
 from aiohttp import web
 
 from storage_backends.base import CAP_CONCATENATION
+from tusd_py.http.requests import upload_url
 from tusd_py.locks.locker import UploadLocked
 from tusd_py.model.errors import TusError, bad_request
 from tusd_py.model.storage_errors import UploadNotFound
@@ -54,7 +55,7 @@ async def create_final(uploads: Uploads, request: web.Request) -> web.StreamResp
     info = await uploads.concatenate(
         actor(request), concat.partial_ids, metadata, has_body=request.body_exists, new_id=new_upload_id()
     )
-    headers = {"Location": service.upload_url(request, info.id), **service.upload_headers(info)}
+    headers = {"Location": upload_url(request, service.config, info.id), **service.upload_headers(info)}
     return web.Response(status=201, headers=headers)
 
 

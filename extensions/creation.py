@@ -15,6 +15,7 @@ from aiohttp import web
 
 from storage_backends.base import CAP_DEFER_LENGTH
 from tusd_py.http.gate import actor
+from tusd_py.http.requests import body_verifier, upload_url
 from tusd_py.model.errors import TusError
 from tusd_py.model.upload import UploadInfo
 from tusd_py.protocol.decisions import decide_creation
@@ -61,7 +62,7 @@ async def create(uploads: Uploads, request: web.Request) -> web.StreamResponse:
         defer_supported=service.has_extension("creation-defer-length"),
     )
     metadata = parse_metadata(request.headers.get("Upload-Metadata"))
-    body = Body(request.content, plan.body_bytes, service.verifier(request)) if with_body else None
+    body = Body(request.content, plan.body_bytes, body_verifier(request, service.extensions)) if with_body else None
     info = UploadInfo(id=new_upload_id(), length=plan.length, metadata=metadata)
     for ext in service.extensions:
         ext.prepare_upload(request, info)
@@ -69,7 +70,7 @@ async def create(uploads: Uploads, request: web.Request) -> web.StreamResponse:
 
     def named(created: UploadInfo) -> None:
         nonlocal location
-        location = service.upload_url(request, created.id)
+        location = upload_url(request, service.config, created.id)
 
     try:
         info = await uploads.create(actor(request), info, body, on_created=named)

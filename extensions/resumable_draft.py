@@ -37,6 +37,7 @@ from tusd_py.hooks import HookType
 from tusd_py.http import tus_handlers as core
 from tusd_py.http.gate import actor, caller_id
 from tusd_py.http.interim import send_interim
+from tusd_py.http.requests import upload_url
 from tusd_py.model.errors import TusError
 from tusd_py.model.upload import UploadInfo
 from tusd_py.protocol import upload_state
@@ -183,7 +184,7 @@ async def create(uploads: Uploads, request: web.Request, version: DraftVersion) 
 
     def named(created: UploadInfo) -> None:
         nonlocal location
-        location = service.upload_url(request, created.id)
+        location = upload_url(request, service.config, created.id)
 
     async def announce(created: UploadInfo) -> None:
         # Under the new upload's lock, before the 104 names it: a client that HEADs the moment it

@@ -17,7 +17,9 @@ from tests.client.tus import create, patch, upload_files
 from tests.extensions.test_expiration_http import WEEK, age, upload_id
 from tusd_py.config.values import Config
 from tusd_py.locks.locker import CLEANUP_LOCK, SWEEP_LOCK
-from tusd_py.server.app import SERVICE_KEY, build_service, sweep_once_shared
+from tusd_py.server.app import SERVICE_KEY
+from tusd_py.server.background import sweep_once_shared
+from tusd_py.server.wiring import build_service
 from tusd_py.uploads.operations import Uploads
 from tusd_py.uploads.tus_service import TusService
 

@@ -24,9 +24,10 @@ LOGGING = "logging"
 # The topics each command reads, in --help order.
 COMMAND_GROUPS: dict[str, tuple[str, ...]] = {
     "serve": (LISTENING, STORAGE, S3, AUTH, QUOTAS, HOOKS, PROCESSING, OPERATIONS, LOGGING),
-    # A sweep deletes uploads: post-terminate hooks fire as they would in the server.
-    "sweep": (STORAGE, S3, HOOKS, LOGGING),
-    "cleanup": (STORAGE, S3, PROCESSING, LOGGING),
+    # Both delete uploads with the server's parts (tusd_py/server/runtime.py): post-terminate hooks
+    # fire as they would in the server, and the state store (--state-db, --database-url) is told.
+    "sweep": (STORAGE, S3, HOOKS, PROCESSING, LOGGING),
+    "cleanup": (STORAGE, S3, HOOKS, PROCESSING, LOGGING),
     "dev-token": (AUTH,),
 }
 

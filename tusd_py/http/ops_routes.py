@@ -18,9 +18,11 @@ public network), which answers ``/readyz`` too; ``--no-metrics`` serves them now
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import secrets
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 
 import structlog
@@ -137,30 +139,34 @@ class Operations:
         metrics.WEBHOOK_OUTBOX.set(waiting)
 
 
-def add_ops_routes(app: web.Application, service: TusService, pipeline: Pipeline) -> None:
-    """Mount /readyz, and /metrics on this app or on its own port (started and stopped with the app)."""
+def add_ops_routes(
+    app: web.Application, service: TusService, pipeline: Pipeline
+) -> Callable[[], AbstractAsyncContextManager[None]] | None:
+    """Mount /readyz, and /metrics on this app or on its own port. Returns the metrics port's
+    listener, to start and stop with the server's other parts (None: no listener of its own)."""
     ops = Operations(service, pipeline)
     config = service.config
     app.router.add_get(READYZ_PATH, ops.readyz, name="public.readyz")
     if config.no_metrics:
-        return
+        return None
     if not config.metrics_port:
         app.router.add_get(config.metrics_path, ops.metrics, name="public.metrics")
-        return
+        return None
     metrics_app = web.Application()
     metrics_app.router.add_get(config.metrics_path, ops.metrics, name="public.metrics")
     # Probes often reach only the operators' listener; the answer is the main app's (one cache).
     metrics_app.router.add_get(READYZ_PATH, ops.readyz, name="public.readyz")
-    runner = web.AppRunner(metrics_app, access_log=None)
 
-    async def start(_: web.Application) -> None:
-        await runner.setup()
-        # The workers of --processes N each listen on the metrics port too: any one answers for all.
-        await web.TCPSite(runner, config.host, config.metrics_port, reuse_port=config.processes > 1 or None).start()
-        log.info("serving metrics", url=f"http://{config.host}:{config.metrics_port}{config.metrics_path}")
+    @contextlib.asynccontextmanager
+    async def listening() -> AsyncIterator[None]:
+        runner = web.AppRunner(metrics_app, access_log=None)
+        try:
+            await runner.setup()
+            # The workers of --processes N each listen on the metrics port too: any one answers for all.
+            await web.TCPSite(runner, config.host, config.metrics_port, reuse_port=config.processes > 1 or None).start()
+            log.info("serving metrics", url=f"http://{config.host}:{config.metrics_port}{config.metrics_path}")
+            yield
+        finally:
+            await runner.cleanup()
 
-    async def stop(_: web.Application) -> None:
-        await runner.cleanup()
-
-    app.on_startup.append(start)
-    app.on_cleanup.append(stop)
+    return listening

@@ -9,6 +9,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from tusd_py.http.gate import actor
+from tusd_py.http.requests import body_verifier
 from tusd_py.model.upload import UploadInfo
 from tusd_py.protocol.decisions import decide_download, decide_patch
 from tusd_py.protocol.download import digest_headers, download_headers
@@ -46,7 +47,7 @@ async def patch(uploads: Uploads, request: web.Request) -> web.StreamResponse:
     check_patch_content_type(request.headers.get("Content-Type"))
     client_offset = parse_non_negative("Upload-Offset", request.headers.get("Upload-Offset"))
     assert client_offset is not None
-    verifier = service.verifier(request)  # a malformed Upload-Checksum is refused before any byte
+    verifier = body_verifier(request, service.extensions)  # a malformed Upload-Checksum is refused before any byte
 
     def decide(info: UploadInfo) -> AppendPlan:
         return decide_patch(

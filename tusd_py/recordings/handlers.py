@@ -15,6 +15,7 @@ import msgspec
 from aiohttp import web
 
 from tusd_py.http.gate import actor, caller_id
+from tusd_py.http.requests import upload_url
 from tusd_py.model.error_codes import ErrorCode
 from tusd_py.model.errors import TusError, bad_request, not_found
 from tusd_py.model.storage_errors import UploadNotFound
@@ -62,7 +63,7 @@ class RecordingsHandlers:
             )
         except InvalidCursor:
             raise bad_request("invalid cursor; use the next_cursor of a previous page") from None
-        items = [schemas.summary(rec, self.service.upload_url(request, rec.id)) for rec in page.items]
+        items = [schemas.summary(rec, upload_url(request, self.service.config, rec.id)) for rec in page.items]
         return json_response(schemas.RecordingPage(items=items, next_cursor=page.next_cursor))
 
     async def get_recording(self, request: web.Request) -> web.Response:
@@ -76,7 +77,7 @@ class RecordingsHandlers:
             info = await self.service.store.get_info(upload_id)
         except UploadNotFound:
             info = None
-        body = schemas.detail(recording, self.service.upload_url(request, upload_id), info)
+        body = schemas.detail(recording, upload_url(request, self.service.config, upload_id), info)
         return json_response(body)
 
     async def delete_recording(self, request: web.Request) -> web.Response:

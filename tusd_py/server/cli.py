@@ -162,41 +162,26 @@ def _print_dev_token(config: Config, user: str, ttl: float) -> int:
 
 
 async def _cleanup_once(config: Config) -> int:
-    from tusd_py.server.app import build_service
-    from tusd_py.server.wiring import build_database, build_pipeline
+    from tusd_py.server.runtime import one_shot_steps, started
+    from tusd_py.server.wiring import build_parts
     from tusd_py.uploads.actor import SERVER
     from tusd_py.uploads.cleanup import cleanup_failed
-    from tusd_py.uploads.operations import Uploads
 
-    database = build_database(config)  # --database-url: the shared recordings, not the local SQLite
-    service = build_service(config, database=database)
-    pipeline = build_pipeline(config, service.store, database=database)
-    await service.locker.start()
-    try:
-        await service.store.start()
-        await pipeline.start(workers=False)
-        removed = await cleanup_failed(Uploads(service), SERVER, pipeline, config.cleanup_failed_days)
-    finally:
-        await pipeline.stop()
-        await service.store.close()
-        await service.locker.close()
+    parts = build_parts(config)  # --database-url: the shared recordings, not the local SQLite
+    async with started(one_shot_steps(parts)):
+        removed = await cleanup_failed(parts.uploads, SERVER, parts.pipeline, config.cleanup_failed_days)
     print(f"deleted {len(removed)} failed recordings older than {config.cleanup_failed_days:g} days")
     return 0
 
 
 async def _sweep_once(config: Config) -> int:
     from extensions.expiration import sweep
-    from tusd_py.server.app import build_service
-    from tusd_py.uploads.operations import Uploads
+    from tusd_py.server.runtime import one_shot_steps, started
+    from tusd_py.server.wiring import build_parts
 
-    service = build_service(config)
-    await service.locker.start()  # the sweep takes each upload's lock, shared with running servers
-    try:
-        await service.store.start()
-        report = await sweep(Uploads(service))
-    finally:
-        await service.store.close()
-        await service.locker.close()
+    parts = build_parts(config)
+    async with started(one_shot_steps(parts)):  # the sweep takes each upload's lock, shared with running servers
+        report = await sweep(parts.uploads)
     print(f"expired {report.expired} uploads, skipped {report.skipped_busy} busy, removed {report.orphans} orphans")
     return 0
 

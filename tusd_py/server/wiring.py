@@ -1,27 +1,155 @@
-"""Builds the optional parts of the server (auth, hooks, quotas, the state database) from the flat Config."""
+"""The one place that builds the server's parts from the flat Config: storage, locks, the tus
+service, auth, hooks, quotas, the state database, the pipeline (``build_parts`` for all of them).
+
+Nothing here starts anything: ``tusd_py/server/runtime.py`` starts and stops what this builds,
+for ``serve`` (through the app) and for the ``sweep`` and ``cleanup`` commands alike.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+import msgspec
+
+from extensions import enabled_extensions
 from storage_backends.base import DataStore
 from tusd_py import host
 from tusd_py.config.values import Config
-from tusd_py.hooks import HookDispatcher, HookRegistry, HookType, ProgressThrottle, WebhookConfig
+from tusd_py.hooks import HookDispatcher, HookListener, HookRegistry, HookType, ProgressThrottle, WebhookConfig
+from tusd_py.hooks.context import StoppedUploads
+from tusd_py.locks.locker import InProcessLocker, Locker
 from tusd_py.pipeline.analysis import CompressionPolicy
 from tusd_py.pipeline.config import PipelineConfig
+from tusd_py.pipeline.listener import PipelineListener
 from tusd_py.pipeline.models import Recording
 from tusd_py.pipeline.service import Pipeline, default_store
 from tusd_py.pipeline.steps import DigestPublisher
 from tusd_py.pipeline.worker import RetryPolicy
-from tusd_py.quotas.ledger import MemoryQuotaLedger, QuotaLedger, QuotaLimits
+from tusd_py.quotas.ledger import MemoryQuotaLedger, QuotaLedger, QuotaLimits, QuotaListener
+from tusd_py.telemetry.metrics import MetricsListener
+from tusd_py.uploads.operations import Uploads
+from tusd_py.uploads.tus_service import TusService
 
 if TYPE_CHECKING:
     from tusd_py.auth import AuthConfig, TokenVerifier
     from tusd_py.database.connection import Database
     from tusd_py.hooks.delivery import OutboxDelivery
     from tusd_py.hooks.tusd_format import ResponsePatch
+
+
+@dataclass
+class Parts:
+    """Everything ``serve``, ``sweep`` and ``cleanup`` run on, built and wired, nothing started."""
+
+    config: Config
+    service: TusService
+    uploads: Uploads
+    pipeline: Pipeline
+    #: Tells the pipeline (and the hook outbox with it) what happens to uploads; drained at stop.
+    pipeline_listener: PipelineListener
+    #: The durable webhook deliverer (None without webhooks).
+    outbox: OutboxDelivery | None
+    #: The shared PostgreSQL state database of ``--database-url`` (None: SQLite, one process).
+    database: Database | None
+    #: Uploads a tusd-format post-receive reply stopped, with the answer for the PATCH it cut.
+    stopped: StoppedUploads
+
+
+def build_parts(
+    config: Config,
+    *,
+    store: DataStore | None = None,
+    locker: Locker | None = None,
+    hooks: HookRegistry | None = None,
+) -> Parts:
+    """Build and wire every part from ``config``; an embedder may pass its own store, locker and
+    Python hook callables."""
+    database = build_database(config)
+    service = build_service(config, store=store, locker=locker, hooks=hooks, database=database)
+    pipeline = build_pipeline(config, service.store, publish_digest=service.record_digest, database=database)
+    stopped = StoppedUploads()
+    uploads = Uploads(service)
+    outbox = build_outbox(config, service.hooks, pipeline, stop_upload=_stopper(uploads, stopped))
+    wire_process_callables(service.hooks, pipeline)
+    pipeline_listener = PipelineListener(pipeline, reconciler=service.reconciler)
+    service.lifecycle.add(pipeline_listener)
+    return Parts(config, service, uploads, pipeline, pipeline_listener, outbox, database, stopped)
+
+
+def _stopper(uploads: Uploads, stopped: StoppedUploads) -> Callable[[str, ResponsePatch], Awaitable[None]]:
+    """tusd's StopUpload: the operation layer's stop (no pre-terminate, as in tusd); a PATCH this
+    cuts is answered with the hook's response."""
+
+    async def stop(upload_id: str, answer: ResponsePatch) -> None:
+        stopped.remember(upload_id, answer)
+        await uploads.stop(upload_id)
+
+    return stop
+
+
+def build_store(config: Config) -> DataStore:
+    if config.storage == "filesystem":
+        from storage_backends.filesystem import FileStore
+
+        return FileStore(config.storage_dir, fsync=config.fsync)
+    from storage_backends.s3 import S3Store
+    from storage_backends.s3_config import S3Config
+
+    assert config.s3_bucket is not None  # Config refuses s3 without a bucket
+    s3 = S3Config(
+        bucket=config.s3_bucket,
+        prefix=config.s3_prefix,
+        endpoint_url=config.s3_endpoint,
+        region=config.s3_region,
+        path_style=config.s3_path_style,
+        part_size=config.s3_part_size,
+        part_concurrency=config.s3_part_concurrency,
+        # One process with the in-process locker is the prefix's only writer (several processes
+        # or instances need --redis-url: docs/scaling.md; --processes N shares the prefix).
+        sole_writer=config.redis_url is None and config.processes <= 1,
+    )
+    if config.max_size:  # parts are sized so that 10,000 of them hold the largest allowed upload
+        s3 = msgspec.structs.replace(s3, max_upload_size=config.max_size)
+    return S3Store(s3)
+
+
+def build_locker(config: Config) -> Locker:
+    """Upload locks in this process, shared by the workers of ``--processes N`` through their
+    supervisor (tusd_py/host/), or shared through Redis with ``--redis-url``."""
+    if config.redis_url is None:
+        return host.shared_locker(config) or InProcessLocker(config.lock_timeout)
+    from tusd_py.locks.redis_locker import RedisLocker
+
+    return RedisLocker(config.redis_url, timeout=config.lock_timeout, lease=config.redis_lease)
+
+
+def build_service(
+    config: Config,
+    *,
+    store: DataStore | None = None,
+    locker: Locker | None = None,
+    hooks: HookRegistry | None = None,
+    database: Database | None = None,
+) -> TusService:
+    store = store or build_store(config)
+    service = TusService(
+        config=config,
+        store=store,
+        locker=locker or build_locker(config),
+        extensions=enabled_extensions(store, config.disabled_extensions),
+        hooks=build_hooks(config, hooks),
+        quotas=build_quotas(config, database),
+    )
+    if database is not None:
+        service.admission_checks.append(database.check)  # 503 at once while PostgreSQL is known to be down
+    if service.quotas is not None:
+        service.lifecycle.add(QuotaListener(service.quotas, service.reconciler))
+    if service.hooks is not None:
+        service.lifecycle.add(HookListener(service.hooks))
+    service.lifecycle.add(MetricsListener())
+    return service
 
 
 def auth_config(config: Config) -> AuthConfig:

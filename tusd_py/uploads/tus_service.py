@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 
 import msgspec
 import structlog
-from aiohttp import StreamReader, web
+from aiohttp import StreamReader
 
 from storage_backends.base import DataStore
 from tusd_py.config.values import Config
@@ -31,7 +31,6 @@ from tusd_py.model.storage_errors import StorageFull, UploadNotFound, Verificati
 from tusd_py.model.upload import UPLOAD_ID, BodyEnded, EndReason, UploadInfo
 from tusd_py.protocol import upload_state
 from tusd_py.protocol.headers import MAX_REPRESENTABLE
-from tusd_py.protocol.urls import external_base
 from tusd_py.telemetry import metrics
 from tusd_py.uploads.body import BodyStream
 
@@ -77,19 +76,6 @@ class TusService:
     def has_extension(self, name: str) -> bool:
         return name in self.extension_names
 
-    # -- urls ---------------------------------------------------------------------------------
-    def collection_url(self, request: web.Request) -> str:
-        return external_base(
-            scheme=request.scheme,
-            host=request.host,
-            base_path=self.config.base_path,
-            headers=request.headers,
-            behind_proxy=self.config.behind_proxy,
-        )
-
-    def upload_url(self, request: web.Request, upload_id: str) -> str:
-        return self.collection_url(request) + upload_id
-
     async def refresh(self, info: UploadInfo) -> UploadInfo:
         """The upload after every extension caught up with work another instance left due."""
         for ext in self.extensions:
@@ -105,13 +91,6 @@ class TusService:
     def check_write(self, info: UploadInfo) -> None:
         for ext in self.extensions:
             ext.check_write(self, info)
-
-    def verifier(self, request: web.Request) -> Verifier | None:
-        for ext in self.extensions:
-            found = ext.verifier(request)
-            if found is not None:
-                return found
-        return None
 
     # -- creation -------------------------------------------------------------------------------
     async def admit(self, info: UploadInfo) -> UploadInfo:
