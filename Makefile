@@ -88,9 +88,12 @@ system-deps:
 ## test: lint, type-check, unit + integration + browser tests, conformance suite against a live server.
 ## -rs lists every skip with its reason; the last line counts them. Under CI=true a missing real part
 ## (SeaweedFS, PostgreSQL, nginx, Redis, chromium) fails instead of skipping (tests/real_parts.py).
+## Two workers (pytest-xdist), a test file per worker at a time (--dist loadfile: a file's module
+## fixtures start once, and a file's tests never race each other); the 20 slowest are listed.
+TEST_WORKERS ?= 2
 test: $(STAMP) system-deps $(DEMO_BUNDLE) lint
 	$(call STEP,pytest)
-	$(BIN)/pytest -q -rs -p no:cacheprovider $(PYTEST_ARGS)
+	$(BIN)/pytest -q -rs -p no:cacheprovider -n $(TEST_WORKERS) --dist loadfile --durations=20 $(PYTEST_ARGS)
 	$(call STEP,conformance self-test)
 	$(BIN)/python -m conformance.selftest
 	$(call STEP,done)
