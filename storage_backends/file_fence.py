@@ -32,15 +32,26 @@ _WIDTH = 8
 
 
 class FileFence:
-    """Blocking calls, for the backend's worker threads. Use as a context manager (the fd)."""
+    """Blocking calls, for the backend's worker threads. Use as a context manager (the fd).
+
+    The file is opened (made if missing) by the first :meth:`held`, in the thread that writes the
+    first batch: making the fence costs the event loop no extra hop to a thread."""
 
     def __init__(self, path: Path, token: int) -> None:
         self.path = path
         self.token = token
-        self._fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o640)
+        self._opened: int | None = None
+
+    @property
+    def _fd(self) -> int:
+        if self._opened is None:
+            self._opened = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o640)
+        return self._opened
 
     def close(self) -> None:
-        os.close(self._fd)
+        if self._opened is not None:
+            os.close(self._opened)
+            self._opened = None
 
     def __enter__(self) -> FileFence:
         return self

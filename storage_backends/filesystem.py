@@ -244,7 +244,7 @@ class FileStore(DataStore):
         # before it: nothing is committed earlier, so no check up front). Unfenced: no extra call.
         file_fence = None
         if fence.token:
-            file_fence = await asyncio.to_thread(FileFence, data_path.with_name(info.id + FENCE_SUFFIX), fence.token)
+            file_fence = FileFence(data_path.with_name(info.id + FENCE_SUFFIX), fence.token)  # opened in its 1st batch
         try:
             if verify is None:
                 with no_space_is_storage_full():  # what reached the disk before is kept: the offset is the file size
