@@ -52,6 +52,7 @@ def instance_name() -> str:
 
 class PostgresRecordingStore(SQLRecordingStore):
     uses_leases = True
+    announces_own_enqueues = True
 
     def __init__(
         self,

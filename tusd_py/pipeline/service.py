@@ -161,7 +161,7 @@ class Pipeline:
         """The last byte is stored: ``uploaded``, and the processing job is enqueued exactly once."""
         recording, enqueued = await self.store.mark_uploaded(upload_id, offset, events)
         self._wrote(events)
-        if enqueued:
+        if enqueued and not self.store.announces_own_enqueues:
             self.workers.notify()
         return recording
 

@@ -170,6 +170,11 @@ class JobQueue(abc.ABC):
     #: Seconds a claim stays valid without renewal (lease stores); workers renew well before.
     lease_seconds: float = 60.0
 
+    #: ``on_job_available`` fires for this process's own enqueues too (PostgreSQL's NOTIFY reaches
+    #: every listener, the sender's included): the pipeline then leaves the waking to it, so one
+    #: enqueue wakes one worker, not two (the second would claim nothing).
+    announces_own_enqueues: bool = False
+
     def on_job_available(self, callback: Callable[[], None]) -> None:  # noqa: B027 - optional hook
         """Call ``callback`` when another process enqueued a job (e.g. PostgreSQL NOTIFY). The
         default does nothing: in one process the pipeline wakes its own workers."""
