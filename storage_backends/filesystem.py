@@ -243,8 +243,13 @@ class FileStore(DataStore):
         # file (file_fence.py) after the lock service confirmed this holder (once per batch, just
         # before it: nothing is committed earlier, so no check up front). Unfenced: no extra call.
         file_fence = None
-        if fence.token:
-            file_fence = await asyncio.to_thread(FileFence, data_path.with_name(info.id + FENCE_SUFFIX), fence.token)
+        if fence.token:  # opened as the info files are: on the event loop unless fsync is on
+            fence_path = data_path.with_name(info.id + FENCE_SUFFIX)
+            file_fence = (
+                await asyncio.to_thread(FileFence, fence_path, fence.token)
+                if self.fsync
+                else FileFence(fence_path, fence.token)
+            )
         try:
             if verify is None:
                 with no_space_is_storage_full():  # what reached the disk before is kept: the offset is the file size
