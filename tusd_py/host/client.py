@@ -104,6 +104,7 @@ class HostClient:
         self._connection: _Connection | None = None
         self._writer: asyncio.Transport | None = None  # the connection's, None while disconnected
         self._seq = 0
+        self._out: list[bytes] = []  # lines to write at the end of this turn of the loop
         self._pending: dict[int, _Pending] = {}
         self._abandoned: set[int] = set()
         self._tasks: list[asyncio.Task[None]] = []  # [the timeouts, the pings]
@@ -156,6 +157,7 @@ class HostClient:
 
     def _disconnect(self, why: str) -> None:
         writer, self._writer, self._connection = self._writer, None, None
+        self._out.clear()  # lines for the lost connection: its locks are gone, its requests failed
         if writer is not None:
             writer.abort()
         for tell in list(self.holds.values()):
@@ -226,19 +228,30 @@ class HostClient:
     def send(self, message: list[Any]) -> None:
         """A message that needs no answer (quietly dropped while disconnected: locks are lost then)."""
         if self._writer is not None:
-            self._writer.write(encode(message))
+            self._write(encode(message))
+
+    def _write(self, line: bytes) -> None:
+        """Every line written in one turn of the loop goes out in one write: one system call, one
+        wake-up of the service."""
+        if not self._out:
+            asyncio.get_running_loop().call_soon(self._flush)
+        self._out.append(line)
+
+    def _flush(self) -> None:
+        out, self._out = self._out, []
+        if self._writer is not None:
+            self._writer.write(b"".join(out))
 
     async def request(self, op: str, *args: Any, within: float | None = COMMAND_TIMEOUT) -> list[Any]:
         """Send ``[op, seq, *args]`` and return the answer; raise :class:`HostUnavailable`."""
-        writer = self._writer
-        if writer is None:
+        if self._writer is None:
             raise HostUnavailable("the host service is not connected")
         self._seq += 1
         seq = self._seq
         future: asyncio.Future[list[Any]] = asyncio.get_running_loop().create_future()
         sent = time.monotonic()
         self._pending[seq] = _Pending(future, op, sent, sent + within if within is not None else math.inf)
-        writer.write(encode([op, seq, *args]))
+        self._write(encode([op, seq, *args]))
         try:
             return await future
         except asyncio.CancelledError:

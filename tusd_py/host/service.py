@@ -59,10 +59,21 @@ class _Peer:
     holds: dict[int, _Hold] = field(default_factory=dict)
     waits: dict[int, _Waiter] = field(default_factory=dict)
     closed: bool = False
+    _out: list[bytes] = field(default_factory=list)
 
     def send(self, message: list[Any]) -> None:
+        """Queue a message; every message queued in one turn of the loop goes out in one write
+        (one system call, one wake-up of the worker)."""
+        if self.closed:
+            return
+        if not self._out:
+            asyncio.get_running_loop().call_soon(self._flush)
+        self._out.append(encode(message))
+
+    def _flush(self) -> None:
+        out, self._out = self._out, []
         if not self.closed:
-            self.transport.write(encode(message))
+            self.transport.write(b"".join(out))
 
 
 @dataclass(eq=False)
