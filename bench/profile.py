@@ -24,6 +24,7 @@ import sys
 import time
 from pathlib import Path
 
+import scaleout
 from servers import BENCH, FS_PEERS, REPO, S3_PEERS, WORK, RunningServer
 
 FRAME = re.compile(r"(?P<func>.*) \((?P<file>.*?)(?::\d+)?\)$")
@@ -70,6 +71,7 @@ def main() -> int:
     parser.add_argument("--rate", type=int, default=200, help="samples per second")
     parser.add_argument("--top", type=int, default=20)
     parser.add_argument("--storage", choices=("fs", "s3"), default="fs", help="s3: a fresh SeaweedFS, as make bench")
+    parser.add_argument("--server", default="tusd-py", help="a tusd-py row of the bench, e.g. 'tusd-py x2' (fs)")
     args = parser.parse_args()
     py_spy = REPO / ".venv/bin/py-spy"
     if not py_spy.exists():
@@ -84,8 +86,8 @@ def main() -> int:
             from s3env import fresh_bucket, start_s3
 
             s3 = stack.enter_context(fresh_bucket(stack.enter_context(start_s3(WORK)), "profile"))
-        peers = S3_PEERS if s3 is not None else FS_PEERS
-        subject = next(p for p in peers if p.role == "subject")
+        peers = [*(S3_PEERS if s3 is not None else FS_PEERS), *scaleout.PEERS.values()]
+        subject = next(p for p in peers if p.name == args.server and p.backend == args.storage)
         server = RunningServer(subject, data_dir, WORK / "profile-server.log", s3)
         stack.callback(shutil.rmtree, data_dir, ignore_errors=True)
         stack.callback(server.stop)
@@ -96,8 +98,9 @@ def main() -> int:
 
 def _record(server: RunningServer, py_spy: Path, raw: Path, args: argparse.Namespace) -> None:
     server.wait_ready()
+    scaleout.settle(server.pid)  # every worker started
     spy_cmd = [str(py_spy), "record", "--pid", str(server.pid), "--rate", str(args.rate), "--format", "raw"]
-    spy_cmd += ["-o", str(raw), "--nonblocking", *(["--gil"] if args.gil else [])]
+    spy_cmd += ["-o", str(raw), "--nonblocking", "--subprocesses", *(["--gil"] if args.gil else [])]
     spy = subprocess.Popen(spy_cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     time.sleep(1.0)  # py-spy attaches
     client = [sys.executable, str(BENCH / "client.py"), "--url", server.url, "--workload", args.workload]

@@ -32,11 +32,19 @@ class Measurement:
     error: str | None = None
     s3_requests: float | None = None  # tusd-py on S3: its S3 requests (its /metrics) during the upload phase
     coordination: dict[str, Any] | None = None  # redis+pg rows: CPU of Redis and PostgreSQL, counts (scaleout.py)
+    # Issue 27's tusd-py rows: tusd-py's CPU from the start of the upload phase until its processing
+    # of those uploads is done too (its process tree idle again), so deferred work is counted.
+    processed_cpu_s: float | None = None
 
     def cpu_per_upload_ms(self) -> float | None:
         if self.server_cpu_s is None or not self.result or not self.result.get("uploads"):
             return None
         return 1000 * self.server_cpu_s / float(self.result["uploads"])
+
+    def processed_cpu_per_upload_ms(self) -> float | None:
+        if self.processed_cpu_s is None or not self.result or not self.result.get("uploads"):
+            return None
+        return 1000 * self.processed_cpu_s / float(self.result["uploads"])
 
     def cpu_per_gib_s(self) -> float | None:
         if self.server_cpu_s is None or not self.result or not self.result.get("bytes"):

@@ -174,6 +174,10 @@ def _measure(m: Measurement, peer: Peer, data_dir: Path, slug: str, quick: bool,
                         storage_end = cpu_seconds(s3.storage_pid)
                         m.storage_cpu_s = None if storage_end is None else storage_end - storage_start
                     alive_after_upload = server.alive()
+                    if scaleout.counts_processing(peer, name) and alive_after_upload:
+                        scaleout.settle(server.pid, within=scaleout.PROCESSED_WITHIN)  # processing done
+                        processed_end = tree_cpu_seconds(server.pid) if server.alive() else None
+                        m.processed_cpu_s = None if processed_end is None else processed_end - cpu_start
                     if peer.role == "subject" and s3 is not None:
                         m.s3_requests = s3_requests(server.url)
                     client.stdin.write("go\n")

@@ -113,6 +113,12 @@ def steps(backend: str, names: list[str], running: Engines | None, servers: set[
     return [(name, PEERS[n]) for name in names if name in WORKLOADS for n in wanted]
 
 
+def counts_processing(peer: Peer, workload: str) -> bool:
+    """Whether this measurement also takes tusd-py's CPU until its processing is done (issue 27's
+    rows: one process defers part of its processing past the upload phase, several do less so)."""
+    return peer.backend == "fs" and workload in WORKLOADS and peer.role in ("subject", "variant")
+
+
 def settle(pid: int, within: float = IDLE_WITHIN) -> None:
     """Until the server's process tree stops using CPU (every worker started), or ``within`` seconds."""
     deadline = time.monotonic() + within

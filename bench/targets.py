@@ -58,9 +58,9 @@ GOALS = (
          "small", X2, ONE, "throughput", 1.3),
     Goal("embedded --processes 2 >= 1.2x one embedded process, 16 x 32 MiB MiB/s",
          "conc16", X2, ONE, "throughput", 1.2),
-    Goal("embedded --processes 2: server CPU per upload <= 1.15x one process, small (workers summed)",
+    Goal("embedded --processes 2: server CPU per upload, processing included, <= 1.15x one process, small",
          "small", X2, ONE, "cpu", 1.15, at_most=True),
-    Goal("embedded --processes 2: server CPU per upload <= 1.15x one process, 16 x 32 MiB (workers summed)",
+    Goal("embedded --processes 2: server CPU per upload, processing included, <= 1.15x one process, 16 x 32 MiB",
          "conc16", X2, ONE, "cpu", 1.15, at_most=True),
     Goal("Redis + PostgreSQL, one process >= 0.8x one embedded process, small uploads/s",
          "small", REDIS_PG, ONE, "throughput", 0.8),
@@ -90,8 +90,9 @@ def value(m: Measurement | None, measure: str) -> float | None:
         return None
     if measure == "throughput":
         return m.metric("uploads_s" if m.workload == "small" else "mib_s")
-    if measure == "cpu":
-        return m.cpu_per_upload_ms()
+    if measure == "cpu":  # processing included where it was measured (it may end after the upload phase)
+        processed = m.processed_cpu_per_upload_ms()
+        return processed if processed is not None else m.cpu_per_upload_ms()
     return _per_upload(m, "pg_statements" if measure == "statements" else "redis_sent")
 
 
@@ -165,7 +166,8 @@ def config_rows(data: list[Measurement], workload: str, runs: int) -> list[list[
             processed = (m.coordination or {}).get("recordings_processed")
             rows.append([
                 config, str(run), _fmt(mine), _ratio(mine, one), _ratio(mine, node),
-                _fmt(m.cpu_per_upload_ms() if m.ok else None, 2), _fmt(engines, 2),
+                _fmt(m.cpu_per_upload_ms() if m.ok else None, 2),
+                _fmt(m.processed_cpu_per_upload_ms() if m.ok else None, 2), _fmt(engines, 2),
                 _fmt(_per_upload(m, "pg_statements")), _fmt(_per_upload(m, "redis_sent")),
                 _fmt(_per_upload(m, "redis_scripted")),
                 "-" if processed is None else f"{processed}/{uploads}", status(m),
@@ -175,8 +177,8 @@ def config_rows(data: list[Measurement], workload: str, runs: int) -> list[list[
 
 CONFIG_HEADER = [
     "configuration", "run", "{unit}", "vs 1 embedded", "vs @tus/server", "tusd-py CPU ms/upload",
-    "Redis+PG CPU ms/upload", "PG statements/upload", "Redis cmds sent/upload", "Redis cmds in scripts/upload",
-    "processed", "status",
+    "with processing", "Redis+PG CPU ms/upload", "PG statements/upload", "Redis cmds sent/upload",
+    "Redis cmds in scripts/upload", "processed", "status",
 ]  # fmt: skip
 
 

@@ -12,8 +12,11 @@ after two checks made under the same flock:
   caught here, and the new holder refuses to append after bytes its client does not know about.
 
 Check and write happen under one flock, so on the filesystem no pause can come between them. The
-flock is held only for one batch's ``writev``. On a network file system the flock must reach the
-server (NFSv4 maps it to a byte-range lock; see the README on shared directories).
+flock is held only for one batch's ``writev``. The fence file is opened, and a batch written under
+a free flock, on the event loop (microseconds in the page cache, less than a hand-off to a
+thread and back); only a flock another holder has is waited for in a thread. On a network file
+system the flock must reach the server (NFSv4 maps it to a byte-range lock; see the README on
+shared directories).
 """
 
 from __future__ import annotations
@@ -32,10 +35,8 @@ _WIDTH = 8
 
 
 class FileFence:
-    """Blocking calls, for the backend's worker threads. Use as a context manager (the fd).
-
-    The file is opened (made if missing) by the first :meth:`held`, in the thread that writes the
-    first batch: making the fence costs the event loop no extra hop to a thread."""
+    """Use as a context manager (the fd). The file is opened (made if missing) by the first
+    :meth:`acquire`, where the first batch is written: making the fence costs no hop of its own."""
 
     def __init__(self, path: Path, token: int) -> None:
         self.path = path
@@ -62,7 +63,22 @@ class FileFence:
     @contextlib.contextmanager
     def held(self, data_fd: int, expected_size: int) -> Iterator[None]:
         """Under the flock: refuse a stale writer, record this one, then let the caller write."""
-        fcntl.flock(self._fd, fcntl.LOCK_EX)
+        self.acquire(data_fd, expected_size)
+        try:
+            yield
+        finally:
+            self.release()
+
+    def acquire(self, data_fd: int, expected_size: int, *, wait: bool = True) -> bool:
+        """Take the flock and make :meth:`held`'s checks (raising :class:`FenceLost`, the flock
+        released). ``wait=False`` returns False at once, having done nothing, when another holder
+        has the flock (the event loop then waits for it in a thread)."""
+        try:
+            fcntl.flock(self._fd, fcntl.LOCK_EX if wait else fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            if wait:
+                raise
+            return False
         try:
             raw = os.pread(self._fd, _WIDTH, 0)
             stored = int.from_bytes(raw, "big") if len(raw) == _WIDTH else 0
@@ -76,6 +92,10 @@ class FileFence:
                 )
             if stored < self.token:
                 os.pwrite(self._fd, self.token.to_bytes(_WIDTH, "big"), 0)
-            yield
-        finally:
-            fcntl.flock(self._fd, fcntl.LOCK_UN)
+        except BaseException:
+            self.release()
+            raise
+        return True
+
+    def release(self) -> None:
+        fcntl.flock(self._fd, fcntl.LOCK_UN)

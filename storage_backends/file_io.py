@@ -81,20 +81,26 @@ class PipelinedWriter:
 
     async def submit(self, batch: list[bytes], size: int) -> None:
         await self.drain()
-        if self._fence is None:  # the fenced path may wait on a lock: always in a thread
-            if self._placement.inline():
-                started = time.perf_counter()
-                try:
+        fence = self._fence
+        at, self._position = self._position, self._position + size
+        if self._placement.inline():
+            started = time.perf_counter()
+            try:
+                if fence is None:
                     _writev_all(self._fd, batch)
-                except Exception:
-                    self.failed = True
-                    raise
+                    done = True
+                else:  # not done: another holder has the fence's flock; waited for in a thread below
+                    done = _fenced_writev_now(fence, self._fd, batch, at)
+            except Exception:
+                self.failed = True
+                raise
+            if done:
                 self._placement.took(time.perf_counter() - started)
                 return
+        if fence is None:
             self._pending = asyncio.ensure_future(asyncio.to_thread(_writev_all, self._fd, batch))
-            return
-        at, self._position = self._position, self._position + size
-        self._pending = asyncio.ensure_future(asyncio.to_thread(_fenced_writev, self._fence, self._fd, batch, at))
+        else:
+            self._pending = asyncio.ensure_future(asyncio.to_thread(_fenced_writev, fence, self._fd, batch, at))
 
     async def drain(self) -> None:
         """Wait for the write in flight; raise its error (waits even if this task is cancelled)."""
@@ -134,6 +140,17 @@ def _writev_all(fd: int, buffers: list[bytes]) -> None:
 def _fenced_writev(fence: FileFence, fd: int, buffers: list[bytes], at: int) -> None:
     with fence.held(fd, at):
         _writev_all(fd, buffers)
+
+
+def _fenced_writev_now(fence: FileFence, fd: int, buffers: list[bytes], at: int) -> bool:
+    """:func:`_fenced_writev` unless another holder has the fence's flock: then False, nothing done."""
+    if not fence.acquire(fd, at, wait=False):
+        return False
+    try:
+        _writev_all(fd, buffers)
+    finally:
+        fence.release()
+    return True
 
 
 def _copy_range(src: int, dst: int, length: int, write_at: int, shortfall: str) -> int:

@@ -244,7 +244,9 @@ class FileStore(DataStore):
         # before it: nothing is committed earlier, so no check up front). Unfenced: no extra call.
         file_fence = None
         if fence.token:
-            file_fence = FileFence(data_path.with_name(info.id + FENCE_SUFFIX), fence.token)  # opened in its 1st batch
+            file_fence = FileFence(
+                data_path.with_name(info.id + FENCE_SUFFIX), fence.token
+            )  # opened by its first batch
         try:
             if verify is None:
                 with no_space_is_storage_full():  # what reached the disk before is kept: the offset is the file size

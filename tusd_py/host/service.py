@@ -1,8 +1,9 @@
 """The host service: upload locks and the quota ledger for the worker processes of one supervisor.
 
 It runs in a thread of the supervisor (:class:`HostServiceThread`), an asyncio server on a UNIX
-socket, one connection ("peer") per worker. Everything a request does happens in one step of
-this one event loop, so the state needs no lock of its own.
+socket, one connection ("peer") per worker. Every request is handled, in the order it came, in
+one step of this one event loop as its bytes arrive (a protocol, no task per connection), so the
+state needs no lock of its own.
 
 Locks keep :class:`~tusd_py.locks.locker.InProcessLocker`'s semantics across processes:
 
@@ -37,9 +38,9 @@ import os
 import threading
 import time
 from collections import deque
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar, cast
 
 import structlog
 
@@ -48,19 +49,31 @@ from tusd_py.model.upload import UploadInfo
 from tusd_py.quotas.ledger import MemoryQuotaLedger, QuotaExceeded, QuotaLimits
 
 log = structlog.get_logger(__name__)
+T = TypeVar("T")
 
 
 @dataclass(eq=False)
 class _Peer:
-    writer: asyncio.StreamWriter
+    transport: asyncio.Transport
     last_seen: float
     holds: dict[int, _Hold] = field(default_factory=dict)
     waits: dict[int, _Waiter] = field(default_factory=dict)
     closed: bool = False
+    _out: list[bytes] = field(default_factory=list)
 
     def send(self, message: list[Any]) -> None:
+        """Queue a message; every message queued in one turn of the loop goes out in one write
+        (one system call, one wake-up of the worker)."""
+        if self.closed:
+            return
+        if not self._out:
+            asyncio.get_running_loop().call_soon(self._flush)
+        self._out.append(encode(message))
+
+    def _flush(self) -> None:
+        out, self._out = self._out, []
         if not self.closed:
-            self.writer.write(encode(message))
+            self.transport.write(b"".join(out))
 
 
 @dataclass(eq=False)
@@ -79,7 +92,62 @@ class _Waiter:
     timer: asyncio.TimerHandle | None = None
 
 
-Handler = Callable[[_Peer, list[Any]], Awaitable[None] | None]
+Handler = Callable[[_Peer, list[Any]], None]
+
+
+def _at_once(step: Coroutine[Any, Any, T]) -> T:
+    """Run a ledger step that never suspends (MemoryQuotaLedger: checked and recorded in one step)
+    to its end, here and now, so every message is handled in the order it came."""
+    try:
+        step.send(None)
+    except StopIteration as done:
+        return cast(T, done.value)
+    step.close()
+    raise RuntimeError("a quota ledger step suspended; the host service's ledger must not")
+
+
+class _Connection(asyncio.Protocol):
+    """One worker's connection: its lines handled as they arrive, in order, each in one step."""
+
+    def __init__(self, service: HostService) -> None:
+        self.service = service
+        self.peer: _Peer | None = None
+        self._rest = b""
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.peer = self.service._join(transport)
+
+    def data_received(self, data: bytes) -> None:
+        peer = self.peer
+        if peer is None or peer.closed:
+            return
+        peer.last_seen = asyncio.get_running_loop().time()
+        if self._rest:
+            data, self._rest = self._rest + data, b""
+        start = 0
+        handlers = self.service._handlers
+        try:
+            while (end := data.find(b"\n", start)) >= 0:
+                message = decode(data[start:end])
+                start = end + 1
+                handlers[message[0]](peer, message)
+                if peer.closed:
+                    return
+        except (ValueError, KeyError, IndexError, TypeError) as exc:
+            log.warning("host service: a worker's connection failed", error=repr(exc))
+            self.service._drop(peer)
+            peer.transport.abort()
+            return
+        self._rest = data[start:]
+        if len(self._rest) > LINE_LIMIT:
+            log.warning("host service: a worker sent a line longer than the limit")
+            self.service._drop(peer)
+            peer.transport.abort()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self.peer is not None:
+            self.service._drop(self.peer)  # EOF or a reset: the worker is gone
 
 
 class HostService:
@@ -107,7 +175,8 @@ class HostService:
     async def start(self) -> None:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(self.path)
-        self._server = await asyncio.start_unix_server(self._serve, self.path, limit=LINE_LIMIT)
+        loop = asyncio.get_running_loop()
+        self._server = await loop.create_unix_server(lambda: _Connection(self), self.path)
         os.chmod(self.path, 0o600)
         self._sweeper = asyncio.create_task(self._sweep())
 
@@ -118,33 +187,17 @@ class HostService:
             self._server.close()
         for peer in list(self._peers):
             self._drop(peer)
-            peer.writer.transport.abort()
+            peer.transport.abort()
         if self._server is not None:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._server.wait_closed(), 2)
             self._server = None
 
-    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        loop = asyncio.get_running_loop()
-        peer = _Peer(writer, loop.time())
+    def _join(self, transport: asyncio.Transport) -> _Peer:
+        peer = _Peer(transport, asyncio.get_running_loop().time())
         self._peers.add(peer)
         peer.send(["H", self.lease])
-        try:
-            while not peer.closed:
-                line = await reader.readline()
-                if not line.endswith(b"\n"):
-                    break  # EOF: the worker is gone
-                peer.last_seen = loop.time()
-                message = decode(line)
-                pending = self._handlers[message[0]](peer, message)
-                if pending is not None:
-                    await pending
-        except (ConnectionError, ValueError, KeyError, IndexError, TypeError) as exc:
-            if not peer.closed:
-                log.warning("host service: a worker's connection failed", error=repr(exc))
-        finally:
-            self._drop(peer)
-            writer.close()
+        return peer
 
     def _drop(self, peer: _Peer) -> None:
         """The worker is gone or cut off: its requests are forgotten and its locks handed on."""
@@ -175,7 +228,7 @@ class HostService:
                         silent=round(now - peer.last_seen, 1),
                     )
                     self._drop(peer)
-                    peer.writer.transport.abort()
+                    peer.transport.abort()
 
     # -- locks -------------------------------------------------------------------------------------
     def _next_token(self) -> int:
@@ -260,32 +313,33 @@ class HostService:
         peer.send(["Y", message[1]])
 
     # -- quotas ------------------------------------------------------------------------------------
-    async def _quota(self, peer: _Peer, seq: int, change: Awaitable[None]) -> None:
+    @staticmethod
+    def _quota(peer: _Peer, seq: int, change: Coroutine[Any, Any, None]) -> None:
         try:
-            await change  # MemoryQuotaLedger never suspends: checked and recorded in one step
+            _at_once(change)
         except QuotaExceeded as exc:
             peer.send(["Q", seq, exc.limit, exc.reason])
         else:
             peer.send(["Y", seq])
 
-    async def _reserve(self, peer: _Peer, message: list[Any]) -> None:
+    def _reserve(self, peer: _Peer, message: list[Any]) -> None:
         _, seq, upload_id, owner, nbytes = message
-        await self._quota(peer, seq, self.ledger.reserve(UploadInfo(id=upload_id, length=nbytes, owner=owner)))
+        self._quota(peer, seq, self.ledger.reserve(UploadInfo(id=upload_id, length=nbytes, owner=owner)))
 
-    async def _grow(self, peer: _Peer, message: list[Any]) -> None:
+    def _grow(self, peer: _Peer, message: list[Any]) -> None:
         _, seq, upload_id, owner, nbytes = message
         info = UploadInfo(id=upload_id, length=None, owner=owner)
-        await self._quota(peer, seq, self.ledger.grow(info, nbytes))
+        self._quota(peer, seq, self.ledger.grow(info, nbytes))
 
-    async def _finished(self, peer: _Peer, message: list[Any]) -> None:
+    def _finished(self, peer: _Peer, message: list[Any]) -> None:
         _, seq, upload_id, owner, nbytes = message
-        await self._quota(peer, seq, self.ledger.finished(UploadInfo(id=upload_id, length=nbytes, owner=owner)))
+        self._quota(peer, seq, self.ledger.finished(UploadInfo(id=upload_id, length=nbytes, owner=owner)))
 
-    async def _release_claim(self, peer: _Peer, message: list[Any]) -> None:
-        await self._quota(peer, message[1], self.ledger.release(message[2]))
+    def _release_claim(self, peer: _Peer, message: list[Any]) -> None:
+        self._quota(peer, message[1], self.ledger.release(message[2]))
 
-    async def _usage(self, peer: _Peer, message: list[Any]) -> None:
-        usage = await self.ledger.usage(message[2])
+    def _usage(self, peer: _Peer, message: list[Any]) -> None:
+        usage = _at_once(self.ledger.usage(message[2]))
         peer.send(["Y", message[1], usage.bytes, usage.unfinished])
 
     # -- rebuilding the ledger once per run ----------------------------------------------------------
