@@ -52,7 +52,7 @@ def summarize(raw: Path, top: int) -> str:
         own[frames[-1]] += samples
         for frame in set(frames):
             inclusive[frame] += samples
-        if any("BaseEventLoop.run_forever" in f for f in frames):
+        if any("_serve (tusd_py/server/cli.py)" in f for f in frames):
             loop_samples += samples
     if not total:
         return "no samples"

@@ -29,14 +29,10 @@ lock. The filesystem closes it entirely (``storage_backends/file_fence.py``: tok
 compared under an flock, in the same critical section as the write); on S3 the info PUT is the
 step after the check, and the lease (10 s by default) is longer than an S3 request.
 
-The scripts are loaded once and run by EVALSHA (loaded again when Redis answers NOSCRIPT, after a
-restart). An uncontended hold costs two commands, the acquisition and the release, plus one per
-commit point after the first (the fence check): the acquisition is the first commit's check when
-that commit comes within :data:`FRESH_SHARE` of the lease after it was sent, since it confirmed
-the lock and set its lease in full a moment before (the pause that could then slip a stale commit
-through is 90% of the lease instead of all of it; the file fence and S3's conditional info write
-stay behind it). A small upload's PATCH thus costs acquisition, one check (the finish),
-release. Renewals run only for holds that outlive a third of the lease.
+The scripts are loaded once and run by EVALSHA (redis-py's ``register_script``, which loads
+them again after a Redis restart). An uncontended hold costs two commands, the acquisition and
+the release, plus one per commit point (the fence check); renewals run only for holds that
+outlive a third of the lease.
 
 Redis unreachable: taking a lock raises :class:`~tusd_py.locks.locker.LockUnavailable` (503 with the
 reason) and a fence check refuses the commit, so nothing is written without a confirmed lock.
@@ -47,16 +43,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
 import secrets
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from typing import Any
 
 import redis.asyncio as aioredis
 import structlog
-from redis.exceptions import NoScriptError, RedisError
+from redis.commands.core import AsyncScript
+from redis.exceptions import RedisError
 
 from tusd_py.locks.locker import Locker, LockUnavailable, UploadLocked
 from tusd_py.model.fencing import Fence, FenceLost
@@ -73,9 +68,6 @@ POLL_INTERVAL = 0.25
 FENCE_KEY_TTL_MS = 24 * 3600 * 1000
 #: Seconds one Redis command may take before the lock service counts as unreachable.
 COMMAND_TIMEOUT = 2.0
-#: The share of the lease after an acquisition was sent within which the hold's first commit
-#: needs no fence check of its own (the acquisition was one; see the module docstring).
-FRESH_SHARE = 0.1
 
 # KEYS: lock, fence, waiting. ARGV: owner, lease ms, fence ttl ms. -> {1, token} or {0, current owner}
 _ACQUIRE = """
@@ -112,7 +104,6 @@ return 0
 """
 
 _SCRIPTS = {"acquire": _ACQUIRE, "renew": _RENEW, "release": _RELEASE}
-_SHAS = {name: hashlib.sha1(body.encode()).hexdigest() for name, body in _SCRIPTS.items()}
 
 
 def _lock_key(upload_id: str) -> str:
@@ -136,8 +127,6 @@ class RedisFence:
     owner: str
     token: int
     on_release_request: Callable[[], None] | None = None
-    #: Loop time until which the first commit may rely on the acquisition (0: checks from now on).
-    fresh_until: float = 0.0
     asked: bool = False
     lost: bool = False
     renewer: asyncio.Task[None] | None = field(default=None, repr=False)
@@ -151,10 +140,6 @@ class RedisFence:
     async def check(self) -> None:
         if self.lost:
             raise FenceLost("this request lost the upload's lock (its lease ran out); nothing more is kept")
-        if self.fresh_until:  # the acquisition confirms one commit, the first, if it is recent
-            fresh, self.fresh_until = self.fresh_until, 0.0
-            if asyncio.get_running_loop().time() < fresh:
-                return
         try:
             still_ours = await self.locker.renew(self)
         except RedisError as exc:
@@ -178,6 +163,7 @@ class RedisLocker(Locker):
         self._timeout = timeout
         self._lease_ms = int(lease * 1000)
         self._redis: aioredis.Redis | None = None
+        self._scripts: dict[str, AsyncScript] = {}
         self._instance = secrets.token_hex(8)
         self._held: dict[str, RedisFence] = {}
         self._waiters: dict[str, set[asyncio.Event]] = {}
@@ -210,6 +196,7 @@ class RedisLocker(Locker):
             await self._redis.aclose()
             self._redis = None
             raise LockServiceError(f"cannot reach Redis for upload locks: {exc}") from exc
+        self._scripts = {name: self._redis.register_script(body) for name, body in _SCRIPTS.items()}
         self._bus = asyncio.create_task(self._listen())
 
     async def close(self) -> None:
@@ -283,22 +270,11 @@ class RedisLocker(Locker):
             event.set()
 
     # -- scripts -------------------------------------------------------------------------------
-    async def _script(self, name: str, *keys_then_args: str | int, keys: int) -> Any:
-        """One EVALSHA (straight to the client: redis-py's Script object adds type checks per call);
-        the script is loaded once more if Redis does not know it (it restarted empty)."""
-        try:
-            return await self.redis.evalsha(_SHAS[name], keys, *keys_then_args)
-        except NoScriptError:
-            await self.redis.script_load(_SCRIPTS[name])
-            return await self.redis.evalsha(_SHAS[name], keys, *keys_then_args)
-
     async def _try(self, upload_id: str, owner: str) -> tuple[bool, str | int]:
         try:
-            got, value = await self._script(
-                "acquire",
-                *(_lock_key(upload_id), _fence_key(upload_id), _waiting_key(upload_id)),
-                *(owner, self._lease_ms, FENCE_KEY_TTL_MS),
-                keys=3,
+            got, value = await self._scripts["acquire"](
+                keys=[_lock_key(upload_id), _fence_key(upload_id), _waiting_key(upload_id)],
+                args=[owner, self._lease_ms, FENCE_KEY_TTL_MS],
             )
         except (RedisError, OSError) as exc:
             raise LockUnavailable(f"{self.where} cannot be reached") from exc
@@ -306,11 +282,9 @@ class RedisLocker(Locker):
 
     async def renew(self, hold: RedisFence) -> bool:
         """Extend the lease if ``hold`` still owns it and no newer token exists (raises RedisError)."""
-        result = await self._script(
-            "renew",
-            *(_lock_key(hold.upload_id), _fence_key(hold.upload_id)),
-            *(hold.owner, self._lease_ms, str(hold.token), FENCE_KEY_TTL_MS),
-            keys=2,
+        result = await self._scripts["renew"](
+            keys=[_lock_key(hold.upload_id), _fence_key(hold.upload_id)],
+            args=[hold.owner, self._lease_ms, str(hold.token), FENCE_KEY_TTL_MS],
         )
         return bool(result)
 
@@ -339,11 +313,9 @@ class RedisLocker(Locker):
             del self._held[hold.upload_id]
         self._wake(hold.upload_id)  # waiters of this instance need no round trip
         try:
-            await self._script(
-                "release",
-                *(_lock_key(hold.upload_id), _waiting_key(hold.upload_id)),
-                *(hold.owner, RELEASED_CHANNEL, hold.upload_id),
-                keys=2,
+            await self._scripts["release"](
+                keys=[_lock_key(hold.upload_id), _waiting_key(hold.upload_id)],
+                args=[hold.owner, RELEASED_CHANNEL, hold.upload_id],
             )
         except (RedisError, OSError) as exc:
             # The lease runs out by itself; until then others wait (or get 423), never write.
@@ -352,11 +324,9 @@ class RedisLocker(Locker):
             )
 
     def _hold(
-        self, upload_id: str, owner: str, token: int, on_release_request: Callable[[], None] | None, sent: float
+        self, upload_id: str, owner: str, token: int, on_release_request: Callable[[], None] | None
     ) -> RedisFence:
-        """``sent``: the loop time at which the successful acquisition was sent."""
-        fresh_until = sent + FRESH_SHARE * self._lease_ms / 1000
-        hold = RedisFence(self, upload_id, owner, token, on_release_request, fresh_until)
+        hold = RedisFence(self, upload_id, owner, token, on_release_request)
         hold.renewer = asyncio.create_task(self._renew_while_held(hold))
         self._held[upload_id] = hold
         return hold
@@ -373,11 +343,10 @@ class RedisLocker(Locker):
     @asynccontextmanager
     async def try_lock(self, upload_id: str) -> AsyncIterator[Fence]:
         owner = self._new_owner()
-        sent = asyncio.get_running_loop().time()
         got, value = await self._try(upload_id, owner)
         if not got:
             raise UploadLocked()
-        hold = self._hold(upload_id, owner, int(value), None, sent)
+        hold = self._hold(upload_id, owner, int(value), None)
         try:
             yield hold
         finally:
@@ -401,7 +370,6 @@ class RedisLocker(Locker):
         try:
             while True:
                 woken.clear()
-                sent = loop.time()
                 got, value = await self._try(upload_id, owner)
                 if got:
                     break
@@ -424,7 +392,7 @@ class RedisLocker(Locker):
                 del self._waiters[upload_id]
         if contended:
             metrics.LOCK_WAIT.observe(loop.time() - began)
-        return self._hold(upload_id, owner, int(value), on_release_request, sent)
+        return self._hold(upload_id, owner, int(value), on_release_request)
 
     async def _ask(self, upload_id: str) -> None:
         """Ask the holder, wherever it runs, to let go (directly when it is in this process)."""
