@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import socket
 import sqlite3
 from pathlib import Path
 from typing import Any
@@ -48,7 +49,12 @@ def outbox_rows(tmp_path: Path) -> list[tuple[str, str, int]]:
 
 @pytest.mark.slow
 async def test_a_receiver_down_for_12_seconds_gets_every_event_once_it_is_up(aiohttp_client, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-    receiver = StandardReceiver(free_port(), HOOK_SECRET)  # not listening yet: connection refused
+    port = free_port()
+    # Bound, not listening: connections are refused, and no other test's server (xdist runs two
+    # workers) can take the port while the receiver is "down".
+    holder = socket.socket()
+    holder.bind(("127.0.0.1", port))
+    receiver = StandardReceiver(port, HOOK_SECRET)
     client = await aiohttp_client(make_app(config(tmp_path, receiver.url, hooks_events=["post-finish"])))
     ids = [await upload(client, f"recording {n}".encode()) for n in range(5)]
     await asyncio.sleep(12)
@@ -56,6 +62,7 @@ async def test_a_receiver_down_for_12_seconds_gets_every_event_once_it_is_up(aio
     assert len(rows) == 5 and all(attempts >= 2 for _, _, attempts in rows)  # retried while it was down
     metrics = await (await client.get("/metrics")).text()
     assert "tusd_py_webhook_outbox_events 5.0" in metrics
+    holder.close()
     await receiver.start()
     try:
         finished = await receiver.wait_for("post-finish", 5, within=30)

@@ -42,6 +42,21 @@ log = structlog.get_logger(__name__)
 T = TypeVar("T")
 
 
+def _switch_to_wal(conn: sqlite3.Connection, within: float) -> None:
+    """WAL mode, waiting for a sibling that is switching the same file right now: the workers of
+    ``--processes N`` open it together, and the switch answers "database is locked" at once
+    instead of calling the busy handler. Bounded by the busy timeout."""
+    deadline = time.monotonic() + within
+    while True:
+        try:
+            conn.execute("PRAGMA journal_mode = WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() >= deadline:
+                raise
+            time.sleep(0.05)
+
+
 class SQLiteRecordingStore(SQLRecordingStore):
     def __init__(
         self,
@@ -85,7 +100,7 @@ class SQLiteRecordingStore(SQLRecordingStore):
         conn = sqlite3.connect(self.path, isolation_level=None)
         conn.row_factory = sqlite3.Row
         conn.execute(f"PRAGMA busy_timeout = {int(self._busy_timeout_ms)}")
-        conn.execute("PRAGMA journal_mode = WAL")
+        _switch_to_wal(conn, self._busy_timeout_ms / 1000)
         conn.execute(f"PRAGMA synchronous = {self._synchronous}")
         conn.execute("PRAGMA foreign_keys = ON")
         conn.executescript(SCHEMA)
