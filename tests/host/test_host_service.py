@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from storage_backends.filesystem import FileStore
+from tests.locks.scenarios import release_request_crosses_lockers
 from tusd_py.host.client import HostClient
 from tusd_py.host.locker import HostFence, HostLocker
 from tusd_py.host.quotas import HostQuotaLedger
@@ -60,24 +61,7 @@ async def chunks(*pieces: bytes) -> AsyncIterator[bytes]:
 
 async def test_release_request_reaches_the_holder_in_another_worker(make: Make) -> None:
     one, two = await make(), await make()
-    asked = asyncio.Event()
-    holding = asyncio.Event()
-    order: list[str] = []
-
-    async def holder() -> None:
-        async with one.lock("up", on_release_request=asked.set):
-            holding.set()
-            await asked.wait()  # only the service's push can set it
-            order.append("released")
-
-    task = asyncio.create_task(holder())
-    await asyncio.wait_for(holding.wait(), 5)
-    async with two.lock("up") as fence:
-        order.append("newcomer")
-        assert two.is_locked("up") and not one.is_locked("up")
-        assert fence.token > 0
-    await task
-    assert order == ["released", "newcomer"]
+    assert await release_request_crosses_lockers(one, two) > 0
 
 
 async def test_try_lock_across_workers_and_tokens_grow(make: Make) -> None:

@@ -13,6 +13,7 @@ import redis.asyncio as aioredis
 from conformance.redis_server import RedisServer
 from storage_backends.file_fence import FENCE_SUFFIX, FileFence
 from storage_backends.filesystem import FileStore
+from tests.locks.scenarios import release_request_crosses_lockers
 from tusd_py.locks.locker import LockUnavailable, UploadLocked
 from tusd_py.locks.redis_locker import PREFIX, RELEASED_CHANNEL, LockServiceError, RedisFence, RedisLocker
 from tusd_py.model.fencing import FenceLost
@@ -51,23 +52,7 @@ def stop_renewing(fence: object) -> None:
 
 async def test_release_request_reaches_the_holder_on_another_instance(make: Make) -> None:
     one, two = await make(), await make()
-    asked = asyncio.Event()
-    holding = asyncio.Event()
-    order: list[str] = []
-
-    async def holder() -> None:
-        async with one.lock("up", on_release_request=asked.set):
-            holding.set()
-            await asked.wait()  # only the pub/sub message from the other instance can set it
-            order.append("released")
-
-    task = asyncio.create_task(holder())
-    await asyncio.wait_for(holding.wait(), 5)
-    async with two.lock("up"):
-        order.append("newcomer")
-        assert two.is_locked("up") and not one.is_locked("up")
-    await task
-    assert order == ["released", "newcomer"]
+    await release_request_crosses_lockers(one, two)
 
 
 async def test_a_release_is_announced_only_when_another_instance_waits(make: Make, redis_url: str) -> None:

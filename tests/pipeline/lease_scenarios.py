@@ -6,7 +6,9 @@ import asyncio
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
+
+import pytest
 
 from storage_backends.filesystem import FileStore
 from tusd_py.model.upload import UploadInfo
@@ -22,6 +24,36 @@ async def uploaded(store: RecordingStore, upload_id: str, at: float) -> None:
         Recording(id=upload_id, owner="alice", status=Status.RECORDED, length=10, created_at=at, updated_at=at)
     )
     await store.mark_uploaded(upload_id, 10)
+
+
+class Clock(Protocol):
+    def __call__(self) -> float: ...
+    def advance(self, seconds: float) -> None: ...
+
+
+async def expired_lease_changes_hands(first: RecordingStore, second: RecordingStore, clock: Clock) -> None:
+    """Both stores open with a 30 s lease: ``first`` claims and renews once, then stops (it died);
+    ``second`` takes the job over with a new token, and ``first`` can neither renew nor report."""
+    await uploaded(first, "a", clock())
+    claim = await first.claim_job()
+    assert claim is not None
+    assert await second.claim_job() is None  # held
+    assert await second.next_due() == pytest.approx(clock() + 30)  # when to look again
+    clock.advance(20)
+    assert await first.renew_lease(claim.job.id, claim.job.claim_token)  # renewed: 30 s from now
+    clock.advance(20)
+    assert await second.claim_job() is None  # would have expired without the renewal
+    clock.advance(11)  # first stopped renewing: its worker died
+    taken = await second.claim_job()
+    assert taken is not None and taken.job.id == claim.job.id
+    assert taken.job.claim_token > claim.job.claim_token and taken.job.attempts == 2
+    assert taken.recording.status is Status.PROCESSING
+    # The old claimant, if it was only paused, can neither renew nor report.
+    assert await first.renew_lease(claim.job.id, claim.job.claim_token) is False
+    assert await first.complete_job(claim.job.id, claim.job.claim_token, {"stale": True}) is False
+    assert await second.complete_job(taken.job.id, taken.job.claim_token, {"step": {"ok": 1}})
+    done = await first.get_recording("a")
+    assert done.status is Status.COMPLETED and done.results == {"step": {"ok": 1}}
 
 
 async def frozen_worker_loses_its_job(frozen_store: RecordingStore, live_store: RecordingStore, tmp_path: Path) -> None:

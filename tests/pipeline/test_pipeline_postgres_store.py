@@ -13,12 +13,11 @@ from typing import TYPE_CHECKING, Any
 import asyncpg
 import pytest
 
-from tests.pipeline.lease_scenarios import frozen_worker_loses_its_job, uploaded
+from tests.pipeline.lease_scenarios import expired_lease_changes_hands, frozen_worker_loses_its_job, uploaded
 from tusd_py.database.connection import Database
 from tusd_py.database.migrations import LATEST, MIGRATIONS
 from tusd_py.pipeline.models import JobStatus
 from tusd_py.pipeline.postgres_store import PostgresRecordingStore
-from tusd_py.pipeline.states import Status
 
 if TYPE_CHECKING:
     from conftest import FakeClock
@@ -68,26 +67,7 @@ async def test_an_expired_lease_hands_the_job_to_another_instance(
     first, second = stores(lease_seconds=30, instance="first"), stores(lease_seconds=30, instance="second")
     await first.open()
     await second.open()
-    await uploaded(first, "a", clock())
-    claim = await first.claim_job()
-    assert claim is not None
-    assert await second.claim_job() is None  # held
-    assert await second.next_due() == pytest.approx(clock() + 30)  # when to look again
-    clock.advance(20)
-    assert await first.renew_lease(claim.job.id, claim.job.claim_token)  # renewed: 30 s from now
-    clock.advance(20)
-    assert await second.claim_job() is None  # would have expired without the renewal
-    clock.advance(11)  # first stopped renewing: it died
-    taken = await second.claim_job()
-    assert taken is not None and taken.job.id == claim.job.id
-    assert taken.job.claim_token > claim.job.claim_token and taken.job.attempts == 2
-    assert taken.recording.status is Status.PROCESSING
-    # The old claimant, if it was only paused, can neither renew nor report.
-    assert await first.renew_lease(claim.job.id, claim.job.claim_token) is False
-    assert await first.complete_job(claim.job.id, claim.job.claim_token, {"stale": True}) is False
-    assert await second.complete_job(taken.job.id, taken.job.claim_token, {"step": {"ok": 1}})
-    done = await first.get_recording("a")
-    assert done.status is Status.COMPLETED and done.results == {"step": {"ok": 1}}
+    await expired_lease_changes_hands(first, second, clock)
     assert await first.recover_running() == []  # lease stores never requeue at start
 
 
