@@ -141,6 +141,28 @@ async def test_a_waiter_that_gives_up_leaves_no_trace(make: Make) -> None:
     assert not two.is_locked("up")
 
 
+async def test_a_waiter_cancelled_just_as_its_grant_arrives_gives_the_lock_back(make: Make) -> None:
+    """The grant is routed (its future done) and the waiting task cancelled before it resumes: the
+    answer is lost to the caller, so the lock must go back to the service, not stay held for good."""
+    one, two = await make(), await make(wait=5.0)
+    async with one.lock("up"):
+        waiter = asyncio.create_task(two.lock("up").__aenter__())
+        await asyncio.sleep(0.05)
+        route = two.client._route
+
+        def route_then_cancel(message: list[object]) -> None:
+            route(message)
+            if message[0] == "G":
+                waiter.cancel()  # in the same turn as the grant: the task has not resumed yet
+
+        two.client._route = route_then_cancel  # type: ignore[method-assign]
+    with pytest.raises(asyncio.CancelledError):
+        await waiter
+    assert not two.is_locked("up")
+    async with one.try_lock("up"):  # given back, not held until the worker dies
+        pass
+
+
 async def test_without_the_service_a_lock_is_503(make: Make, service: HostService) -> None:
     one = await make()
     await service.close()

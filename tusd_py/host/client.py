@@ -202,8 +202,7 @@ class HostClient:
                 pending.future.set_result(message)
         elif key in self._abandoned:
             self._abandoned.discard(key)
-            if kind == "G":  # granted after its caller gave up: give it back at once
-                self.send(["U", message[2]])
+            self._give_back(message)
 
     async def _ping(self) -> None:
         while True:
@@ -257,7 +256,15 @@ class HostClient:
         except asyncio.CancelledError:
             if self._pending.pop(seq, None) is not None:
                 self._give_up(op, seq)
+            elif future.done() and not future.cancelled() and future.exception() is None:
+                self._give_back(future.result())  # answered, then cancelled before it resumed
             raise
+
+    def _give_back(self, answer: list[Any]) -> None:
+        """A lock granted to a caller that gave up goes back at once (else it is held for good:
+        the service frees a live worker's locks only when the worker goes)."""
+        if answer[0] == "G":
+            self.send(["U", answer[2]])
 
     def _give_up(self, op: str, seq: int) -> None:
         if op == "L":  # a lock request stays queued at the service unless forgotten
