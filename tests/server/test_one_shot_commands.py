@@ -17,8 +17,9 @@ import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
 from tests.recordings.conftest import make_config, open_api, start_upload, tus_head, upload, wav_bytes
+from tests.tokens import SECRET
 from tusd_py.pipeline.steps import PermanentStepError, StepContext
-from tusd_py.server.app import PIPELINE_KEY, make_app
+from tusd_py.server.app import PIPELINE_KEY, SERVICE_KEY, make_app
 
 pytestmark = pytest.mark.slow  # the real CLI in child processes
 
@@ -78,3 +79,27 @@ async def test_sweep_and_cleanup_on_a_servers_data(tmp_path: Path, state_flags: 
         assert await tus_head(client, bad) == 404 and await tus_head(client, stale) == 404
         # The commands told the recordings too: the failed one and the expired one are gone.
         assert [item["id"] for item in (await api.get("/api/recordings"))["items"]] == [good]
+
+
+@pytest.mark.postgres
+async def test_a_sweep_gives_the_deleted_uploads_quota_back(tmp_path: Path, database_url: str) -> None:
+    """The PostgreSQL ledger is durable and shared: a cron sweep (no auth flags, it serves nobody)
+    must release what it deletes, or the owner's quota stays spent for good."""
+    config = make_config(tmp_path, database_url=database_url, jwt_secret=SECRET, quota_unfinished=5)
+    async with TestClient(TestServer(make_app(config))) as client:
+        await start_upload(client, 100, b"x" * 10, user="alice")
+        await start_upload(client, 200, b"y" * 10, user="alice")
+        ledger = client.app[SERVICE_KEY].quotas
+        assert ledger is not None
+        before = await ledger.usage("alice")
+        assert (before.unfinished, before.bytes) == (2, 300)
+    made = time.monotonic()
+    time.sleep(max(0.0, made + 1.5 - time.monotonic()))
+    swept = run_command("sweep", tmp_path / "data", {"database_url": database_url}, "--expire-after", "1")
+    assert "expired 2 uploads" in swept
+
+    async with TestClient(TestServer(make_app(config))) as client:
+        ledger = client.app[SERVICE_KEY].quotas
+        assert ledger is not None
+        after = await ledger.usage("alice")
+        assert (after.unfinished, after.bytes) == (0, 0)

@@ -167,7 +167,7 @@ async def _cleanup_once(config: Config) -> int:
     from tusd_py.uploads.actor import SERVER
     from tusd_py.uploads.cleanup import cleanup_failed
 
-    parts = build_parts(config)  # --database-url: the shared recordings, not the local SQLite
+    parts = build_parts(config, serving=False)  # --database-url: the shared recordings, not the local SQLite
     async with started(one_shot_steps(parts)):
         removed = await cleanup_failed(parts.uploads, SERVER, parts.pipeline, config.cleanup_failed_days)
     print(f"deleted {len(removed)} failed recordings older than {config.cleanup_failed_days:g} days")
@@ -179,7 +179,7 @@ async def _sweep_once(config: Config) -> int:
     from tusd_py.server.runtime import one_shot_steps, started
     from tusd_py.server.wiring import build_parts
 
-    parts = build_parts(config)
+    parts = build_parts(config, serving=False)
     async with started(one_shot_steps(parts)):  # the sweep takes each upload's lock, shared with running servers
         report = await sweep(parts.uploads)
     print(f"expired {report.expired} uploads, skipped {report.skipped_busy} busy, removed {report.orphans} orphans")

@@ -63,11 +63,12 @@ def build_parts(
     store: DataStore | None = None,
     locker: Locker | None = None,
     hooks: HookRegistry | None = None,
+    serving: bool = True,
 ) -> Parts:
     """Build and wire every part from ``config``; an embedder may pass its own store, locker and
-    Python hook callables."""
+    Python hook callables. ``serving`` is False for a one-shot command (sweep, cleanup)."""
     database = build_database(config)
-    service = build_service(config, store=store, locker=locker, hooks=hooks, database=database)
+    service = build_service(config, store=store, locker=locker, hooks=hooks, database=database, serving=serving)
     pipeline = build_pipeline(config, service.store, publish_digest=service.record_digest, database=database)
     stopped = StoppedUploads()
     uploads = Uploads(service)
@@ -132,6 +133,7 @@ def build_service(
     locker: Locker | None = None,
     hooks: HookRegistry | None = None,
     database: Database | None = None,
+    serving: bool = True,
 ) -> TusService:
     store = store or build_store(config)
     service = TusService(
@@ -140,7 +142,7 @@ def build_service(
         locker=locker or build_locker(config),
         extensions=enabled_extensions(store, config.disabled_extensions),
         hooks=build_hooks(config, hooks),
-        quotas=build_quotas(config, database),
+        quotas=build_quotas(config, database, serving=serving),
     )
     if database is not None:
         service.admission_checks.append(database.check)  # 503 at once while PostgreSQL is known to be down
@@ -293,14 +295,16 @@ def build_pipeline(
     return Pipeline(pipeline_config, store, store=recordings, publish_digest=publish_digest)
 
 
-def build_quotas(config: Config, database: Database | None = None) -> QuotaLedger | None:
-    if not config.auth_enabled:
-        return None  # quotas are per user; without auth there are no users to count
+def build_quotas(config: Config, database: Database | None = None, *, serving: bool = True) -> QuotaLedger | None:
     limits = quota_limits(config)
-    if database is not None:
+    # The PostgreSQL ledger outlives every process: a one-shot command (it takes no auth flags, it
+    # serves nobody) still gives back the claims of what it deletes, or they stay spent for good.
+    if database is not None and (config.auth_enabled or not serving):
         from tusd_py.quotas.postgres import PostgresQuotaLedger
 
         return PostgresQuotaLedger(limits, database)
+    if not config.auth_enabled:
+        return None  # quotas are per user; without auth there are no users to count
     return host.shared_quota_ledger(limits) or MemoryQuotaLedger(limits)
 
 
