@@ -86,6 +86,8 @@ def main() -> int:
             from s3env import fresh_bucket, start_s3
 
             s3 = stack.enter_context(fresh_bucket(stack.enter_context(start_s3(WORK)), "profile"))
+        if args.server in (scaleout.REDIS_PG, scaleout.REDIS_PG_X2):  # Redis and PostgreSQL, as make bench
+            stack.enter_context(scaleout.engines(WORK))
         peers = [*(S3_PEERS if s3 is not None else FS_PEERS), *scaleout.PEERS.values()]
         subject = next(p for p in peers if p.name == args.server and p.backend == args.storage)
         server = RunningServer(subject, data_dir, WORK / "profile-server.log", s3)

@@ -114,3 +114,33 @@ async def test_a_frozen_workers_job_is_finished_by_another_within_the_lease(data
         PostgresRecordingStore(Database(database_url), lease_seconds=1.0, instance="live"),
         tmp_path,
     )
+
+
+async def test_a_completion_claims_the_next_job_in_the_same_statement(
+    stores: Callable[..., PostgresRecordingStore], clock: FakeClock
+) -> None:
+    store, other = stores(instance="worker"), stores(instance="other")
+    await store.open()
+    await other.open()
+    for name in ("a", "b"):
+        await uploaded(store, name, clock())
+        clock.advance(1)
+    first = await store.claim_job()
+    assert first is not None and first.job.upload_id == "a"
+
+    done, following = await store.complete_and_claim(first.job.id, first.job.claim_token, {"n": 1})  # type: ignore[misc]
+    assert done and following is not None and following.job.upload_id == "b"
+    assert following.job.status is JobStatus.RUNNING and following.job.attempts == 1
+    assert following.recording.status.value == "processing"
+    assert (await store.get_recording("a")).status.value == "completed"
+    assert (await store.get_recording("a")).results == {"n": 1}
+
+    # A stale claim is refused (the shared script looks again), and nothing is left to claim:
+    # the next due time is known without another statement.
+    stale = await other.complete_and_claim(first.job.id, first.job.claim_token, {"n": 2})
+    assert stale == (False, None)
+    assert (await store.get_recording("a")).results == {"n": 1}
+    done, nothing = await store.complete_and_claim(following.job.id, following.job.claim_token, {})  # type: ignore[misc]
+    assert done and nothing is None
+    assert await store.next_due() is None  # the hint: no job queued, none running
+    assert [j.upload_id for j in await store.list_jobs(statuses=[JobStatus.RUNNING])] == []

@@ -13,7 +13,9 @@ Same tables, guarantees and rules as the SQLite store (both are
   workers of every instance; they still poll as a bounded fallback.
 * the hot paths (creation, finish, claim, completion) are one statement each in autocommit
   (:mod:`~tusd_py.pipeline.postgres_statements`); finish and completion fall back to the shared
-  transactional script when their statement finds anything unusual, which names the reason.
+  transactional script when their statement finds anything unusual, which names the reason. A
+  worker's completion claims its next job in the same statement (:meth:`complete_and_claim`),
+  so a busy queue costs one round trip per job, not two.
 """
 
 from __future__ import annotations
@@ -29,9 +31,20 @@ import msgspec
 import structlog
 
 from tusd_py.database.connection import Database
-from tusd_py.pipeline.models import OutboxEvent, Recording
-from tusd_py.pipeline.postgres_statements import COMPLETE, COMPLETE_FROM, COMPLETE_TO, FINISH, FINISH_FROM, FINISH_TO
-from tusd_py.pipeline.postgres_tables import JOB_CHANNEL, PostgresTables
+from tusd_py.pipeline import transactions
+from tusd_py.pipeline.models import Claim, OutboxEvent, Recording
+from tusd_py.pipeline.postgres_statements import (
+    CLAIM_FROM,
+    CLAIM_TO,
+    COMPLETE,
+    COMPLETE_CLAIM,
+    COMPLETE_FROM,
+    COMPLETE_TO,
+    FINISH,
+    FINISH_FROM,
+    FINISH_TO,
+)
+from tusd_py.pipeline.postgres_tables import JOB_CHANNEL, PostgresTables, claim_round_from
 from tusd_py.pipeline.rows import recording_from
 from tusd_py.pipeline.sql_store import Script, SQLRecordingStore, new_job_id
 from tusd_py.pipeline.states import JobStatus
@@ -40,7 +53,7 @@ log = structlog.get_logger(__name__)
 
 T = TypeVar("T")
 _NO_HINT = object()  # next_due: no claim has said when the next job is due since it was last asked
-_RUNNING, _DONE = JobStatus.RUNNING.value, JobStatus.DONE.value
+_QUEUED, _RUNNING, _DONE = JobStatus.QUEUED.value, JobStatus.RUNNING.value, JobStatus.DONE.value
 
 __all__ = ["JOB_CHANNEL", "PostgresRecordingStore", "instance_name"]
 
@@ -141,3 +154,29 @@ class PostgresRecordingStore(SQLRecordingStore):
             if done:
                 return True
         return await super().complete_job(job_id, claim_token, results, events)
+
+    async def complete_and_claim(
+        self, job_id: str, claim_token: int, results: dict[str, Any]
+    ) -> tuple[bool, Claim | None] | None:
+        self._jobs_changed()
+        encoded = msgspec.json.encode(results).decode("utf-8")  # fail here, in the caller, if not JSON
+        now = self._clock()
+        lease_until = now + self.lease_seconds
+        async with self.database.connection() as conn:
+            row = await conn.fetchrow(
+                COMPLETE_CLAIM, job_id, claim_token, _RUNNING, _DONE, now, encoded, list(COMPLETE_FROM),
+                COMPLETE_TO.value, _QUEUED, self.instance, lease_until, list(CLAIM_FROM), CLAIM_TO.value,
+            )  # fmt: skip
+        assert row is not None  # the statement always answers one row
+        # Anything unusual is looked at as its own path does: a refused completion by the shared
+        # script (which names the reason), a claimed job its recording refuses by the claim's rounds.
+        done = bool(row["completed"]) or await super().complete_job(job_id, claim_token, results)
+        found = claim_round_from(row, self._hint_due)
+        if found is None:
+            return done, None
+        claim = transactions.claimed(found)
+        if claim is None:
+            claim = await self._transact(
+                lambda t: transactions.claim(t, now, self.instance, lease_until, first=found), atomic=False
+            )
+        return done, claim

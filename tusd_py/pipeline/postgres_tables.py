@@ -39,6 +39,19 @@ def _assignments(fields: Mapping[str, object], first: int) -> str:
     return ", ".join(f'"{name}" = ${n}' for n, name in enumerate(fields, start=first))
 
 
+def claim_round_from(row: asyncpg.Record, on_due: Callable[[float | None], None]) -> ClaimRound | None:
+    """A claim's answer (``job``, ``rec`` and ``due`` columns, as CLAIM and COMPLETE_CLAIM give it):
+    the claimed job and its recording, or None with ``on_due`` told when the next job is due."""
+    if row["job"] is None:
+        on_due(None if row["due"] is None else float(row["due"]))
+        return None
+    job = msgspec.json.decode(row["job"])
+    if row["rec"] is None:  # the job is claimed, but its recording is in no status a claim may follow
+        return job, None
+    rec = msgspec.json.decode(row["rec"])
+    return {**job, "owner": rec["owner"]}, rec
+
+
 class PostgresTables(PostgresOutboxTables):
     leases = True
 
@@ -165,14 +178,7 @@ class PostgresTables(PostgresOutboxTables):
             CLAIM, _QUEUED, _RUNNING, now, claimant, lease_until, list(CLAIM_FROM), CLAIM_TO.value
         )
         assert row is not None  # the statement always answers one row
-        if row["job"] is None:
-            self._on_due(None if row["due"] is None else float(row["due"]))
-            return None
-        job = msgspec.json.decode(row["job"])
-        if row["rec"] is None:  # the job is claimed, but its recording is in no status a claim may follow
-            return job, None
-        rec = msgspec.json.decode(row["rec"])
-        return {**job, "owner": rec["owner"]}, rec
+        return claim_round_from(row, self._on_due)
 
     async def renew_lease(self, job_id: str, claim_token: int, lease_until: float) -> bool:
         renewed = await self.conn.fetchval(

@@ -213,6 +213,14 @@ class JobQueue(abc.ABC):
     ) -> bool:
         """``job_succeeded``: store the step results. False if the claim is no longer current."""
 
+    async def complete_and_claim(
+        self, job_id: str, claim_token: int, results: dict[str, Any]
+    ) -> tuple[bool, Claim | None] | None:
+        """``complete_job`` (no events) and ``claim_job`` in one round trip, for a store that can:
+        (completed, the next claim or None when none is due). None: this store cannot (the
+        default); the worker completes and claims one by one."""
+        return None
+
     @abc.abstractmethod
     async def fail_attempt(
         self, job_id: str, claim_token: int, error: str, retry_in: float | None, events: Sequence[OutboxEvent] = ()

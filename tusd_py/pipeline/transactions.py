@@ -176,17 +176,27 @@ async def claim_found(t: Tables, job: Row, now: float, claimant: str | None, lea
     return await t.job_of(job["upload_id"]), await t.load(rec["id"], lock=False)
 
 
-async def claim(t: Tables, now: float, claimant: str | None, lease_until: float) -> Claim | None:
+def claimed(found: ClaimRound) -> Claim | None:
+    """A claim round's job and recording as a :class:`Claim`; None if the recording refused it."""
+    job, rec = found
+    return None if rec is None else Claim(job=job_from(job), recording=recording_from(rec))
+
+
+async def claim(
+    t: Tables, now: float, claimant: str | None, lease_until: float, first: ClaimRound | None = None
+) -> Claim | None:
     """The next due job, claimed with its recording; a job whose recording refuses the claim
     (cannot happen while both change together; data edited by hand) is buried so it cannot
-    block the queue. At most :data:`MAX_CLAIM_ROUNDS` rounds."""
+    block the queue. At most :data:`MAX_CLAIM_ROUNDS` rounds; ``first``: the first round's
+    answer, already had (a completion that claimed the next job with it)."""
     for _ in range(MAX_CLAIM_ROUNDS):
-        found = await t.claim_round(now, claimant, lease_until)
+        found, first = first or await t.claim_round(now, claimant, lease_until), None
         if found is None:
             return None
-        job, rec = found
-        if rec is not None:
-            return Claim(job=job_from(job), recording=recording_from(rec))
+        job, _ = found
+        claim = claimed(found)
+        if claim is not None:
+            return claim
         status = await t.recording_status(job["upload_id"])
         error = str(IllegalTransition(Status(status), Event.JOB_CLAIMED)) if status else "recording missing"
         log.error("job does not match its recording", job_id=job["id"], error=error)

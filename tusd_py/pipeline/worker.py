@@ -153,16 +153,20 @@ class WorkerPool:
             await asyncio.gather(*pending, return_exceptions=True)
 
     async def _work(self, number: int) -> None:
-        while not self._stopping:
+        chained: Claim | None = None  # the next job, claimed with the last one's completion
+        while chained is not None or not self._stopping:  # a job claimed is run, even when stopping
+            current, chained, ran = chained, None, False
             try:
-                ran = await self.run_once()
+                if current is None:
+                    current = await self.store.claim_job()
+                if current is not None:
+                    looked, chained = await self._process(current, chain=True)
+                    ran = not looked  # a completion that looked for the next job and found none: idle
             except StateStoreUnavailable as exc:  # expected during an outage: no traceback every poll
                 log.warning("worker could not reach the recording store", worker=number, error=exc.detail)
-                ran = False
             except Exception:
                 log.exception("worker could not reach the recording store", worker=number)
-                ran = False
-            if ran or self._stopping:
+            if ran or chained is not None or self._stopping:
                 continue
             await self._idle()
 
@@ -185,7 +189,10 @@ class WorkerPool:
         await self._process(claim)
         return True
 
-    async def _process(self, claim: Claim) -> None:
+    async def _process(self, claim: Claim, *, chain: bool = False) -> tuple[bool, Claim | None]:
+        """Run ``claim``'s job and report it. With ``chain`` (and a store that can), its completion
+        also claims the next due job: (True, that claim or None when none is due); (False, None)
+        when no next job was looked for."""
         job = claim.job
         logger = log.bind(job_id=job.id, upload_id=job.upload_id, attempt=job.attempts)
         logger.info("job started")
@@ -194,29 +201,41 @@ class WorkerPool:
             async with asyncio.timeout(self.job_timeout):
                 results = await self._run_leased(claim)
             events = await self._events(claim, "completed", results, None)
-            accepted = await self.store.complete_job(job.id, job.claim_token, results, events)
+            accepted, looked, following = await self._complete(claim, results, events, chain)
             if accepted:
                 await self._recorded(claim, events, "completed", results, None)
         except LeaseLost:
             metrics.record_job(metrics.WHOLE_JOB, "lost", time.perf_counter() - began)
             logger.info("job's claim was taken by another claimant; it reports instead")
-            return
+            return False, None
         except (PermanentStepError, UploadNotFound, TypeError, msgspec.EncodeError) as exc:
             # Not worth retrying: the input or the step's result is wrong, not the moment.
             metrics.record_job(metrics.WHOLE_JOB, "failed", time.perf_counter() - began)
             await self._report_failure(claim, exc, retry_in=None, logger=logger)
-            return
+            return False, None
         except Exception as exc:
             retry_in = self.retry.delay(job.attempts)
             outcome = "failed" if retry_in is None else "retry"
             metrics.record_job(metrics.WHOLE_JOB, outcome, time.perf_counter() - began)
             await self._report_failure(claim, exc, retry_in, logger)
-            return
+            return False, None
         metrics.record_job(metrics.WHOLE_JOB, "completed", time.perf_counter() - began)
         if accepted:
             logger.info("job completed")
         else:
             logger.info("job was requeued or removed meanwhile; result discarded")
+        return looked, following
+
+    async def _complete(
+        self, claim: Claim, results: dict[str, Any], events: Sequence[OutboxEvent], chain: bool
+    ) -> tuple[bool, bool, Claim | None]:
+        """Report success: (accepted, whether the next job was looked for, the next claim)."""
+        job = claim.job
+        if chain and not events and not self._stopping:
+            both = await self.store.complete_and_claim(job.id, job.claim_token, results)
+            if both is not None:
+                return both[0], True, both[1]
+        return await self.store.complete_job(job.id, job.claim_token, results, events), False, None
 
     async def _report_failure(self, claim: Claim, exc: BaseException, retry_in: float | None, logger: Any) -> None:
         error = describe(exc) if not isinstance(exc, TimeoutError) else f"timed out after {self.job_timeout}s"
