@@ -2,8 +2,9 @@
 
 A backend stores upload state (:class:`UploadInfo`) and upload bytes. It knows nothing of HTTP:
 the protocol core validates offsets, lengths and ownership before a backend sees a byte, and
-holds the upload's lock around every mutating call, so a backend never sees two concurrent
-writers of one upload *from this process*. (Backends shared by several server instances rely
+holds the upload's lock around every mutating call (but :meth:`DataStore.record_digest`, which a
+backend makes conditional by itself), so a backend never sees two concurrent writers of one upload
+*from this process*. (Backends shared by several server instances rely
 on a shared :class:`tusd_py.locks.locker.Locker`, whose lease a paused holder can lose: the
 :class:`~tusd_py.model.fencing.Fence` passed to :meth:`DataStore.write` guards the commits.)
 
