@@ -2,8 +2,9 @@
 
 A backend stores upload state (:class:`UploadInfo`) and upload bytes. It knows nothing of HTTP:
 the protocol core validates offsets, lengths and ownership before a backend sees a byte, and
-holds the upload's lock around every mutating call, so a backend never sees two concurrent
-writers of one upload *from this process*. (Backends shared by several server instances rely
+holds the upload's lock around every mutating call (but :meth:`DataStore.record_digest`, which a
+backend makes conditional by itself), so a backend never sees two concurrent writers of one upload
+*from this process*. (Backends shared by several server instances rely
 on a shared :class:`tusd_py.locks.locker.Locker`, whose lease a paused holder can lose: the
 :class:`~tusd_py.model.fencing.Fence` passed to :meth:`DataStore.write` guards the commits.)
 
@@ -107,6 +108,20 @@ class DataStore(abc.ABC):
         Persists them and does backend-specific completion (e.g. CompleteMultipartUpload).
         Must be idempotent: after a crash it may be called again for the same upload.
         """
+
+    async def record_digest(self, upload_id: str, sha256: str) -> bool:
+        """Store the whole-upload SHA-256 (computed by post-finish processing) on a finished upload,
+        *without* the upload's lock; False if this backend cannot, and the core then takes the lock.
+
+        A backend that implements it makes the write conditional on the very upload it read: finished,
+        and unchanged since (the same file, the same object version). So it never brings back an
+        upload terminated meanwhile, never marks an upload made anew under the same id, and never
+        undoes another writer's change; it needs no fence because no lock holder can be cut short by
+        it (a finished upload's bytes and facts never change, and the digest is a function of its
+        bytes). True: recorded, already recorded, or the upload is gone. False (nothing written):
+        not possible here, not finished, or changed under the write: the locked path decides.
+        """
+        return False
 
     @abc.abstractmethod
     def read(self, info: UploadInfo, start: int = 0, end: int | None = None) -> AsyncIterator[bytes]:

@@ -66,8 +66,9 @@ def supported(probe: Path) -> bool:
     return True
 
 
-def read(path: Path) -> Facts:
-    """The facts stored on ``path`` (none if it has no attribute); FileNotFoundError if it is gone."""
+def read(path: Path | int) -> Facts:
+    """The facts stored on ``path`` or an open descriptor (none if it has no attribute);
+    FileNotFoundError if it is gone."""
     try:
         raw = os.getxattr(path, XATTR)
     except OSError as exc:
@@ -77,23 +78,26 @@ def read(path: Path) -> Facts:
     try:
         return _decoder.decode(raw)
     except msgspec.DecodeError as exc:
-        raise StorageError(f"finish facts of {path.name} are unreadable: {exc}") from exc
+        where = f"descriptor {path}" if isinstance(path, int) else path.name
+        raise StorageError(f"finish facts of {where} are unreadable: {exc}") from exc
 
 
-def write(path: Path, facts: Facts, *, fsync: bool) -> bool:
-    """Store ``facts`` on ``path`` atomically (replacing what was there); False if the file system
-    refuses, so the caller keeps them in the info file instead. FileNotFoundError if it is gone."""
+def write(path: Path | int, facts: Facts, *, fsync: bool) -> bool:
+    """Store ``facts`` on ``path`` or an open descriptor atomically (replacing what was there);
+    False if the file system refuses, so the caller keeps them in the info file instead.
+    FileNotFoundError if it is gone."""
     value = _encoder.encode(facts)
     try:
         if not fsync:
             os.setxattr(path, XATTR, value)
             return True
-        fd = os.open(path, os.O_RDONLY)
+        fd = path if isinstance(path, int) else os.open(path, os.O_RDONLY)
         try:
             os.setxattr(fd, XATTR, value)
             os.fsync(fd)
         finally:
-            os.close(fd)
+            if fd is not path:
+                os.close(fd)
     except OSError as exc:
         if exc.errno in _REFUSED:
             return False

@@ -178,6 +178,35 @@ class FileStore(DataStore):
             if not stored_on_data and not rewrite:  # no room for an xattr on this file after all
                 self._write_info_sync(info, facts)
 
+    async def record_digest(self, upload_id: str, sha256: str) -> bool:
+        """Without the upload's lock (see DataStore.record_digest): the facts xattr of the data file,
+        read and set through one descriptor. The descriptor pins the file (inode) that was opened: if
+        a termination unlinks it meanwhile, the write lands on a file nobody can reach any more, and
+        an upload made anew under the same id is another file, never touched; nothing is created. The
+        digest is added only to facts that say this very file was finished (facts are only ever added,
+        and finish, their one other writer, ran before processing began). Without xattrs (or when
+        this file's facts live in the info file) the info file would have to be replaced, which no
+        descriptor can make conditional: False, the core takes the lock."""
+        if not self.uses_xattrs:
+            return False
+        try:
+            fd = os.open(self._data_path(upload_id), os.O_RDONLY)
+        except FileNotFoundError:
+            return True  # gone: nothing to record
+        try:
+            facts = file_facts.read(fd)
+            if facts.finished_at is None:  # not finished, or its facts are in the info file
+                return False
+            if facts.sha256 == sha256:
+                return True
+            recorded = Facts(finished_at=facts.finished_at, sha256=sha256)
+            with no_space_is_storage_full():
+                if self.fsync:
+                    return await asyncio.to_thread(file_facts.write, fd, recorded, fsync=True)
+                return file_facts.write(fd, recorded, fsync=False)
+        finally:
+            os.close(fd)
+
     def _write_info_sync(self, info: UploadInfo, facts: Facts = NO_FACTS) -> None:
         if facts != NO_FACTS:
             info = msgspec.structs.replace(info, finished_at=facts.finished_at, sha256=facts.sha256)

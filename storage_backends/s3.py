@@ -59,7 +59,7 @@ from storage_backends.s3_ledger import (
 from storage_backends.s3_objects import INFO_SUFFIX, Body, MultipartGone, S3Objects, body_size, part_buffer
 from storage_backends.s3_parts import PartWriter
 from storage_backends.s3_tail_cache import TailCache
-from tusd_py.model.fencing import NO_FENCE, Fence, confirm
+from tusd_py.model.fencing import NO_FENCE, Fence, FenceLost, confirm
 from tusd_py.model.storage_errors import StorageError, StorageUnavailable, UploadNotFound
 from tusd_py.model.upload import UPLOAD_ID, BodyEnded, UploadInfo
 from tusd_py.protocol.download import download_headers
@@ -116,7 +116,12 @@ class S3Store(DataStore):
     async def load(self, upload_id: str) -> tuple[UploadInfo, S3State]:
         """The stored info (offset from its ledger) and its S3 state: one GET (none when this
         process is the only writer and wrote it)."""
-        raw = self.info_cache.get(upload_id)
+        info, state, _ = await self._load_version(upload_id)
+        return info, state
+
+    async def _load_version(self, upload_id: str) -> tuple[UploadInfo, S3State, str | None]:
+        """:meth:`load`, and the ETag of the version read (None if unknown)."""
+        raw, etag = self.info_cache.get(upload_id), self.info_versions.get(upload_id)
         if raw is None:
             writes_before = self.info_cache.writes
             raw, etag = await self.objects.get_with_etag(self.objects.info_key(upload_id))
@@ -128,7 +133,26 @@ class S3Store(DataStore):
         except (msgspec.DecodeError, msgspec.ValidationError) as exc:
             raise StorageError(f"info object of upload {upload_id} is unreadable: {exc}") from exc
         info.offset = durable_offset(state)
-        return info, state
+        return info, state, etag or None
+
+    async def record_digest(self, upload_id: str, sha256: str) -> bool:
+        """Without the upload's lock (see DataStore.record_digest): one PUT of the info object
+        If-Match the version just read (from S3, or this sole writer's own last PUT), so it lands
+        only over that finished upload's info object, unchanged: a termination or any other write
+        meanwhile makes S3 refuse it (412), and the locked path decides."""
+        try:
+            info, state, etag = await self._load_version(upload_id)
+        except UploadNotFound:
+            return True
+        if info.finished_at is None or not state.completed or etag is None:
+            return False
+        if info.sha256 != sha256:
+            info.sha256 = sha256
+            try:
+                await self._put_info(upload_id, _encoder.encode(info), over=etag)
+            except FenceLost:
+                return False
+        return True
 
     async def commit(self, info: UploadInfo, state: S3State) -> None:
         """The commit point: one PUT of the info object records the ledger and every other field.
@@ -168,15 +192,17 @@ class S3Store(DataStore):
         await self._put_info(info.id, _encoder.encode(info), if_none_match=True)
         log.info("s3 upload created", upload_id=info.id, part_size=part_size)
 
-    async def _put_info(self, upload_id: str, encoded: bytes, *, if_none_match: bool = False) -> None:
+    async def _put_info(
+        self, upload_id: str, encoded: bytes, *, if_none_match: bool = False, over: str | None = None
+    ) -> None:
         # Dropped first: a PUT that fails may still have landed, so only a success is kept.
         self.info_cache.discard(upload_id)
-        # Conditional on the version this process last read or wrote (If-Match): a writer whose
-        # lock was lost cannot bring back an info object another instance deleted, nor roll back
-        # a newer holder's ledger, even if its fence check passed just before a long pause.
-        expected = None if if_none_match else self.info_versions.pop(upload_id)
+        # Conditional on the version this process last read or wrote (If-Match), or on ``over``:
+        # a writer whose lock was lost cannot bring back an info object another instance deleted,
+        # nor roll back a newer holder's ledger, even if its fence check passed just before a long pause.
+        remembered = None if if_none_match else self.info_versions.pop(upload_id)
         etag = await self.objects.put_bytes(
-            self.objects.info_key(upload_id), encoded, if_none_match=if_none_match, if_match=expected
+            self.objects.info_key(upload_id), encoded, if_none_match=if_none_match, if_match=over or remembered
         )
         self.info_versions.seen(upload_id, etag)
         self.info_cache.put(upload_id, encoded)

@@ -71,6 +71,9 @@ class InfoVersions:
         if etag:
             self._etags.put(upload_id, etag)
 
+    def get(self, upload_id: str) -> str | None:
+        return self._etags.get(upload_id)
+
     def pop(self, upload_id: str) -> str | None:
         """The version a write expects, forgotten until the write says what it made (a failed
         write may have landed: the next one then goes unconditionally rather than on a stale tag)."""

@@ -1,5 +1,6 @@
 """The core protocol through the real aiohttp app: statuses, headers and the bad-input matrix."""
 
+import asyncio
 import base64
 import hashlib
 import os
@@ -242,6 +243,21 @@ async def test_digest_comes_from_processing_and_never_revives_a_deleted_upload(c
     assert (await client.delete(path, headers=TUS)).status == 204
     await service.record_digest(upload_id, "00" * 32)
     assert not [name for name in upload_files(storage_dir) if name.startswith(upload_id)]
+
+
+async def test_a_digest_is_recorded_without_the_uploads_lock_where_the_store_can(client: TestClient) -> None:
+    """Processing's digest costs the lock service nothing on a filesystem with xattrs (issue 27's
+    Redis budget): recorded while another request holds the upload's lock, it does not wait."""
+    service = client.app[SERVICE_KEY]
+    if not getattr(service.store, "uses_xattrs", False):
+        pytest.skip("no user xattrs here: the digest goes into the info file, under the lock")
+    path = await create(client, 3)
+    await patch(client, path, 0, b"abc")
+    await processed_head(client, path)
+    upload_id = id_of(path)
+    async with service.locker.lock(upload_id):  # the locked path would wait here, then answer 423
+        await asyncio.wait_for(service.record_digest(upload_id, "11" * 32), 1.0)
+    assert (await service.store.get_info(upload_id)).sha256 == "11" * 32
 
 
 @pytest.mark.parametrize("durable", [False, True])

@@ -106,13 +106,28 @@ def lock_held(redis_url: str, path: str) -> bool:
         return bool(connection.exists(_lock_key(id_of(path))))
 
 
+def s3_reads(server: LiveServer) -> float:
+    """The GetObject calls ``server`` made, from its /metrics."""
+    text = client(server).request("GET", "/metrics", tus=False).body.decode()
+    lines = [line for line in text.splitlines() if line.startswith("tusd_py_s3_requests_total{")]
+    return sum(float(line.rsplit(" ", 1)[1]) for line in lines if 'operation="GetObject"' in line)
+
+
 def wait_receiving(server: LiveServer, path: str, redis_url: str, sent: int) -> None:
     """Wait (bounded) until ``server``'s PATCH holds the upload's lock and, on the filesystem, has
     written all but less than one write batch of the ``sent`` bytes: its handler has read them. The
-    rest is in its memory or the socket, which a takeover drains before it lets go (tusd_py/uploads/body.py)."""
+    rest is in its memory or the socket, which a takeover drains before it lets go (tusd_py/uploads/body.py).
+
+    S3 spools below a part, so nothing shows there before the body ends: the PATCH has at least read
+    the upload under its lock (its one GetObject; the instance that made the upload knows its owner
+    and reads nothing before the lock). The lock alone is not enough: the holder still reads and
+    checks the upload before its body, and an instance stopped in between reads, once continued, the
+    state another instance left meanwhile and answers 409 without trying to commit anything."""
     data_file = server.storage_dir / id_of(path)
     assert wait_until(lambda: lock_held(redis_url, path), timeout=20), "the PATCH never took the lock"
-    if "--s3-bucket" not in server.extra_args:  # S3 spools below a part: nothing to see before it ends
+    if "--s3-bucket" in server.extra_args:
+        assert wait_until(lambda: s3_reads(server) >= 1, timeout=20), "the PATCH never read the upload"
+    else:
         assert wait_until(lambda: data_file.stat().st_size > sent - WRITE_BATCH, timeout=20), data_file.stat()
 
 

@@ -58,3 +58,63 @@ async def test_the_writer_that_knows_the_version_writes_on(s3_store: S3Store) ->
         info.metadata = {"filename": name}
         await s3_store.update_info(info)
     assert (await s3_store.get_info("mine")).metadata == {"filename": b"c"}
+
+
+async def _finished(store: S3Store, upload_id: str) -> None:
+    data = payload(1000, seed=1)
+    await store.create(UploadInfo(id=upload_id, length=len(data)))
+    info = await store.get_info(upload_id)
+    info.offset = await store.write(info, chunks(data, 512))
+    info.finished_at = 1.0
+    await store.finish(info)
+
+
+async def test_a_digest_needs_no_lock_and_lands_only_over_the_version_it_read(
+    s3_store: S3Store, other_instance: S3Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """record_digest writes without the upload's lock: its If-Match is what keeps it off an upload
+    terminated (or made anew under the same id) between its read and its write. Without it this
+    late write would bring the info object back."""
+    await _finished(s3_store, "done")
+    assert await s3_store.record_digest("done", "ab" * 32)
+    assert (await other_instance.get_info("done")).sha256 == "ab" * 32
+    assert await s3_store.record_digest("done", "ab" * 32)  # recorded already: no PUT, no conflict
+
+    await _finished(s3_store, "racy")
+    read = s3_store.objects.get_with_etag
+
+    async def then_terminated(key: str, **kwargs: object) -> tuple[bytes, str]:
+        got = await read(key)
+        monkeypatch.setattr(s3_store.objects, "get_with_etag", read)
+        await other_instance.get_info("racy")
+        await other_instance.terminate("racy")  # another instance deletes it between read and write
+        return got
+
+    monkeypatch.setattr(s3_store.objects, "get_with_etag", then_terminated)
+    assert not await s3_store.record_digest("racy", "cd" * 32)  # refused: the locked path decides
+    with pytest.raises(UploadNotFound):
+        await other_instance.get_info("racy")  # nothing was brought back
+
+    await _finished(s3_store, "anew")
+
+    async def then_made_anew(key: str, **kwargs: object) -> tuple[bytes, str]:
+        got = await read(key)
+        monkeypatch.setattr(s3_store.objects, "get_with_etag", read)
+        await other_instance.get_info("anew")
+        await other_instance.terminate("anew")
+        await other_instance.create(UploadInfo(id="anew", length=5))  # someone else's, unfinished
+        return got
+
+    monkeypatch.setattr(s3_store.objects, "get_with_etag", then_made_anew)
+    assert not await s3_store.record_digest("anew", "ef" * 32)
+    fresh = await other_instance.get_info("anew")
+    assert (fresh.length, fresh.finished_at, fresh.sha256) == (5, None, None)
+
+
+async def test_no_digest_is_recorded_on_an_unfinished_or_missing_upload(s3_store: S3Store) -> None:
+    await s3_store.create(UploadInfo(id="open", length=10))
+    assert not await s3_store.record_digest("open", "ab" * 32)  # not finished: the locked path decides
+    assert (await s3_store.get_info("open")).sha256 is None
+    assert await s3_store.record_digest("never", "ab" * 32)  # gone: nothing to record
+    with pytest.raises(UploadNotFound):
+        await s3_store.get_info("never")

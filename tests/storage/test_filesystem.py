@@ -9,6 +9,7 @@ from typing import Any
 import msgspec
 import pytest
 
+from storage_backends import file_facts
 from storage_backends.filesystem import WRITE_BATCH, FileStore
 from tusd_py.model.storage_errors import StorageError, UploadNotFound, VerificationFailed
 from tusd_py.model.upload import BodyEnded, EndReason, UploadInfo
@@ -265,6 +266,61 @@ async def test_finish_without_digest_then_digest_later_is_xattr_only(xattr_store
     assert stored == {"finished_at": 99.0, "sha256": DIGEST}
     got = await store.get_info("g")
     assert (got.finished_at, got.sha256) == (99.0, DIGEST)
+
+
+async def test_a_digest_needs_no_lock_and_lands_only_on_the_finished_file_it_opened(
+    xattr_store: FileStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """record_digest writes without the upload's lock: the one descriptor it reads and writes
+    through is what keeps it off an upload terminated and made anew under the same id between its
+    read and its write. Setting the xattr by path instead would mark the new, unfinished upload
+    finished (with the old digest)."""
+    store = xattr_store
+    info = await finished_upload(store, "dg")
+    info.finished_at = 5.0
+    await store.finish(info)
+    inode = (store.directory / "dg.info").stat().st_ino
+    with spy_file_writes(monkeypatch) as writes:
+        assert await store.record_digest("dg", DIGEST)
+        assert await store.record_digest("dg", DIGEST)  # recorded already
+    assert writes == [] and (store.directory / "dg.info").stat().st_ino == inode
+    got = await store.get_info("dg")
+    assert (got.finished_at, got.sha256) == (5.0, DIGEST)
+
+    info = await finished_upload(store, "re")
+    info.finished_at = 6.0
+    await store.finish(info)
+    read = file_facts.read
+
+    def then_made_anew(path: Path | int) -> file_facts.Facts:
+        facts = read(path)
+        monkeypatch.setattr(file_facts, "read", read)
+        store._terminate_sync("re")  # another instance deletes it between read and write ...
+        store._create_sync(UploadInfo(id="re", length=9))  # ... and someone makes it anew
+        return facts
+
+    monkeypatch.setattr(file_facts, "read", then_made_anew)
+    assert await store.record_digest("re", DIGEST)  # landed on the unlinked file: nobody's
+    fresh = await store.get_info("re")
+    assert (fresh.length, fresh.offset, fresh.finished_at, fresh.sha256) == (9, 0, None, None)
+
+
+async def test_a_digest_is_left_to_the_locked_path_where_no_descriptor_can_make_it_safe(
+    xattr_store: FileStore, tmp_path: Path
+) -> None:
+    store = xattr_store
+    await finished_upload(store, "open")
+    assert not await store.record_digest("open", DIGEST)  # not finished: the core decides, locked
+    assert (await store.get_info("open")).sha256 is None
+    assert await store.record_digest("gone", DIGEST)  # nothing to record, nothing made
+    assert not any(name.startswith("gone") for name in listing(store))
+    plain = FileStore(tmp_path / "plain", xattrs=False)  # facts in the info file: a rename, not conditional
+    await plain.start()
+    info = await finished_upload(plain, "p")
+    info.finished_at = 1.0
+    await plain.finish(info)
+    assert not await plain.record_digest("p", DIGEST)
+    assert (await plain.get_info("p")).sha256 is None
 
 
 async def test_update_info_of_the_info_itself_rewrites_it_and_keeps_the_facts(xattr_store: FileStore) -> None:

@@ -77,9 +77,20 @@ class Body:
     declared: int | None = None  # Content-Length (None: chunked or unknown)
     verifier: Verifier | None = None
     streams: list[BodyStream] = field(default_factory=list)  # to end on a takeover
+    handed_over: bool = False
 
     def hand_over(self) -> None:
+        """A newer request asked for the lock. Remembered: the lock is taken before the body's
+        stream exists (the upload is read and checked, quota reserved), and a request that asks
+        in between must still end the stream once it comes, or it waits the whole lock timeout."""
+        self.handed_over = True
         for stream in self.streams:
+            stream.hand_over()
+
+    def adopt(self, stream: BodyStream) -> None:
+        """The stream the write reads this body through (see :meth:`hand_over`)."""
+        self.streams.append(stream)
+        if self.handed_over:
             stream.hand_over()
 
 
@@ -287,7 +298,7 @@ class Uploads:
         """``declared``: the body size the request announced (what the quota check plans for)."""
         limit = await self.service.body_limit(info, max_bytes, declared)
         return await self.service.write_body(
-            body.content, info, max_bytes=limit, verifier=body.verifier, fence=fence, on_stream=body.streams.append
+            body.content, info, max_bytes=limit, verifier=body.verifier, fence=fence, on_stream=body.adopt
         )
 
     # -- read -----------------------------------------------------------------------------------

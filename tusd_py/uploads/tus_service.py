@@ -275,9 +275,14 @@ class TusService:
     async def record_digest(self, upload_id: str, sha256: str) -> None:
         """Store the whole-upload SHA-256 computed by post-finish processing (HEAD/GET then send it).
 
-        Under the upload's lock, so it cannot race a termination; an upload deleted meanwhile is
-        left alone.
+        First without the upload's lock, as a write the store makes conditional on the finished
+        upload it reads (``DataStore.record_digest``: the filesystem's facts xattr through one
+        descriptor, S3's info PUT If-Match): that costs the lock service nothing (issue 27's
+        budget). Where the store cannot (no xattrs, the upload changed under it), under the lock,
+        so it cannot race a termination. Either way an upload deleted meanwhile is left alone.
         """
+        if await self.store.record_digest(upload_id, sha256):
+            return
         async with self.locker.lock(upload_id) as fence:
             try:
                 info = await self.store.get_info(upload_id)
