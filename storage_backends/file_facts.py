@@ -66,7 +66,7 @@ def supported(probe: Path) -> bool:
     return True
 
 
-def read(path: Path) -> Facts:
+def read(path: str | Path) -> Facts:
     """The facts stored on ``path`` (none if it has no attribute); FileNotFoundError if it is gone."""
     try:
         raw = os.getxattr(path, XATTR)
@@ -77,10 +77,10 @@ def read(path: Path) -> Facts:
     try:
         return _decoder.decode(raw)
     except msgspec.DecodeError as exc:
-        raise StorageError(f"finish facts of {path.name} are unreadable: {exc}") from exc
+        raise StorageError(f"finish facts of {os.path.basename(path)} are unreadable: {exc}") from exc
 
 
-def write(path: Path, facts: Facts, *, fsync: bool) -> bool:
+def write(path: str | Path, facts: Facts, *, fsync: bool) -> bool:
     """Store ``facts`` on ``path`` atomically (replacing what was there); False if the file system
     refuses, so the caller keeps them in the info file instead. FileNotFoundError if it is gone."""
     value = _encoder.encode(facts)
