@@ -18,8 +18,8 @@ What can block stays off the loop:
 - another process holding the write lock (``tusd-py cleanup`` on the same file): inline, the busy
   timeout is 0, so ``BEGIN IMMEDIATE`` answers "locked" at once and the batch goes to the thread,
   which waits for the lock with the store's busy timeout;
-- a batch that took longer than ``SLOW_BATCH`` anyway (a slow disk): the following batches run on
-  the thread for ``THREAD_AFTER_SLOW`` seconds, then inline is tried again.
+- a batch that waited longer than ``SLOW_BATCH`` anyway (a slow disk): the following batches run
+  on the thread for ``THREAD_AFTER_SLOW`` seconds, then inline is tried again.
 
 Without ``inline`` (``--processes N`` share the file, so the lock is often another's) every batch
 runs on the thread, as before. One batch runs at a time, inline or on the thread: the queue has one
@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import resource
 import sqlite3
 import threading
 import time
@@ -39,9 +40,13 @@ from typing import Any, NamedTuple, TypeVar
 
 T = TypeVar("T")
 
-#: An inline batch slower than this blocked on something (disk, lock): batches go to the thread.
+#: An inline batch slower than this that waited (the disk) sends the following batches to the
+#: thread for THREAD_AFTER_SLOW seconds. A batch that was only preempted (a loaded machine) does
+#: not count: on 2 busy cores that took 5-20 ms now and then, and sent half of bench/ small's
+#: batches to the thread. The kernel tells the two apart: a wait is a voluntary context switch.
 SLOW_BATCH = 0.005
 THREAD_AFTER_SLOW = 2.0
+_THIS_THREAD = getattr(resource, "RUSAGE_THREAD", resource.RUSAGE_SELF)
 #: Commits between two checkpoints when the batches run inline (SQLite's automatic checkpoint, at
 #: 1,000 pages, is off then: it would sync on the event loop). A small upload's commits write a
 #: few pages each, so the WAL stays about as short as with the automatic checkpoint.
@@ -101,29 +106,29 @@ class GroupCommit:
             if self.inline and self._clock() >= self._threaded_until:
                 loop.call_soon(self._drain_inline, loop, executor)
             else:
-                executor.submit(self._drain, loop)
+                executor.submit(self._drain, loop, executor)
         return await future
 
     def _drain_inline(self, loop: asyncio.AbstractEventLoop, executor: Executor) -> None:
         """On the event loop: the queued operations as one batch, or hand them to the thread."""
         with self._lock:
             batch, self._queue = self._queue, []
-        started = time.perf_counter()
+        started, waits = time.perf_counter(), _waits()
         try:
             outcomes = self.transaction(batch, wait=False)
         except Busy:
             self._threaded_until = self._clock() + THREAD_AFTER_SLOW
             with self._lock:
                 self._queue[:0] = batch  # nothing of it ran: first in line on the thread
-            executor.submit(self._drain, loop)
+            executor.submit(self._drain, loop, executor)
             return
         except BaseException as exc:  # never leave a caller waiting on a future nobody resolves
             outcomes = [(op, None, exc) for op in batch]
-        if time.perf_counter() - started > SLOW_BATCH:
+        if time.perf_counter() - started > SLOW_BATCH and _waits() > waits:
             self._threaded_until = self._clock() + THREAD_AFTER_SLOW
         _deliver(outcomes)
         if self._commits >= CHECKPOINT_EVERY:
-            executor.submit(self._drain, loop)  # the checkpoint first, then whatever queued meanwhile
+            executor.submit(self._drain, loop, executor)  # the checkpoint first, then the queue
             return
         with self._lock:
             if not self._queue:
@@ -131,8 +136,9 @@ class GroupCommit:
                 return
         loop.call_soon(self._drain_inline, loop, executor)
 
-    def _drain(self, loop: asyncio.AbstractEventLoop) -> None:
-        """On the store's thread: a checkpoint when due, then a batch per transaction until the queue is empty."""
+    def _drain(self, loop: asyncio.AbstractEventLoop, executor: Executor) -> None:
+        """On the store's thread: a checkpoint when due, then a batch per transaction until the
+        queue is empty, or until batches may run inline again (the loop takes the queue over)."""
         while True:
             if self.inline and self._commits >= CHECKPOINT_EVERY:
                 self._checkpoint()
@@ -140,6 +146,10 @@ class GroupCommit:
                 batch, self._queue = self._queue, []
                 if not batch:
                     self._draining = False
+                    return
+                if self.inline and self._clock() >= self._threaded_until:
+                    self._queue[:0] = batch
+                    loop.call_soon_threadsafe(self._drain_inline, loop, executor)
                     return
             loop.call_soon_threadsafe(_deliver, self.transaction(batch))
 
@@ -204,6 +214,11 @@ class GroupCommit:
             return [(op, None, exc) for op in batch]
         self._commits += 1
         return outcomes
+
+
+def _waits() -> int:
+    """How often this thread has waited (voluntary context switches: I/O, a lock)."""
+    return resource.getrusage(_THIS_THREAD).ru_nvcsw
 
 
 def _busy(exc: sqlite3.OperationalError) -> bool:
