@@ -66,7 +66,7 @@ def supported(probe: Path) -> bool:
     return True
 
 
-def read(path: Path | int) -> Facts:
+def read(path: str | Path | int) -> Facts:
     """The facts stored on ``path`` or an open descriptor (none if it has no attribute);
     FileNotFoundError if it is gone."""
     try:
@@ -78,11 +78,11 @@ def read(path: Path | int) -> Facts:
     try:
         return _decoder.decode(raw)
     except msgspec.DecodeError as exc:
-        where = f"descriptor {path}" if isinstance(path, int) else path.name
+        where = f"descriptor {path}" if isinstance(path, int) else os.path.basename(path)
         raise StorageError(f"finish facts of {where} are unreadable: {exc}") from exc
 
 
-def write(path: Path | int, facts: Facts, *, fsync: bool) -> bool:
+def write(path: str | Path | int, facts: Facts, *, fsync: bool) -> bool:
     """Store ``facts`` on ``path`` or an open descriptor atomically (replacing what was there);
     False if the file system refuses, so the caller keeps them in the info file instead.
     FileNotFoundError if it is gone."""

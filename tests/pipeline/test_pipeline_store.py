@@ -264,7 +264,7 @@ async def test_failed_before_lists_by_age_and_owner_and_forgets_nothing(
 async def test_group_commit_batches_concurrent_operations_and_isolates_a_failure(
     sqlite_store: SQLiteRecordingStore, clock: FakeClock, tmp_path: Path
 ) -> None:
-    """Operations that arrive together share one transaction (fewer thread hops and COMMITs), yet
+    """Operations that arrive together share one transaction (fewer hops and COMMITs), yet
     each succeeds or fails alone, and every result is durable once it is delivered. SQLite only:
     the group commit is that store's (sqlite_batches.py)."""
     store = sqlite_store
@@ -272,9 +272,9 @@ async def test_group_commit_batches_concurrent_operations_and_isolates_a_failure
     transactions = store._batches.transaction
     commits: list[int] = []  # batch sizes, observed (the real transaction still runs)
 
-    def counting(batch: list[Any]) -> Any:
+    def counting(batch: list[Any], **how: Any) -> Any:
         commits.append(len(batch))
-        return transactions(batch)
+        return transactions(batch, **how)
 
     store._batches.transaction = counting  # type: ignore[method-assign]
     results = await asyncio.gather(

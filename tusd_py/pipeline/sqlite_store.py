@@ -2,15 +2,17 @@
 
 The store's methods and rules are :class:`~tusd_py.pipeline.sql_store.SQLRecordingStore`'s; its
 statements are :class:`~tusd_py.pipeline.sqlite_tables.SQLiteTables`'. This module adds only how
-they run: on one thread, in one transaction per batch.
+they run: one batch at a time, in one transaction per batch, over the only connection.
 
-sqlite3 blocks, so every statement runs on one dedicated thread that owns the only connection.
-That serialises this process's transactions (no "database is locked" between our own coroutines)
-and keeps the event loop free. Writers use ``BEGIN IMMEDIATE`` so that if a second process opens
-the same file, a read-then-write (claiming a job) cannot interleave with another claim.
-
-Operations that queue while the thread is busy share one transaction (group commit, see
+Operations that queue meanwhile share one transaction (group commit, see
 :mod:`tusd_py.pipeline.sqlite_batches`): one savepoint each, results delivered after the COMMIT.
+One batch at a time serialises this process's transactions (no "database is locked" between our
+own coroutines). A process alone on the file runs its batches on the event loop (microseconds,
+less than a hop to a thread) and sends what can block to the store's one thread: the WAL
+checkpoint, a wait for another process's write lock, batches after a slow one. Several processes
+on one file (``--processes N``, ``lease_seconds``) run every batch on the thread. Writers use
+``BEGIN IMMEDIATE`` so that if a second process opens the same file, a read-then-write (claiming
+a job) cannot interleave with another claim.
 
 WAL lets readers (listing, stats) proceed while a writer commits; ``synchronous=NORMAL`` in WAL
 mode keeps the database consistent across crashes and loses at most the last commits on power
@@ -57,6 +59,10 @@ def _switch_to_wal(conn: sqlite3.Connection, within: float) -> None:
             time.sleep(0.05)
 
 
+def _nothing(conn: sqlite3.Connection) -> None:
+    return None
+
+
 class SQLiteRecordingStore(SQLRecordingStore):
     def __init__(
         self,
@@ -79,7 +85,8 @@ class SQLiteRecordingStore(SQLRecordingStore):
         self._busy_timeout_ms = busy_timeout_ms
         self._conn: sqlite3.Connection | None = None
         self._executor: ThreadPoolExecutor | None = None
-        self._batches = GroupCommit(lambda: self._conn)
+        # One process alone on the file: batches run on the event loop (sqlite_batches.py).
+        self._batches = GroupCommit(lambda: self._conn, inline=lease_seconds is None, busy_timeout_ms=busy_timeout_ms)
 
     # -- plumbing --------------------------------------------------------------------------------
 
@@ -97,7 +104,9 @@ class SQLiteRecordingStore(SQLRecordingStore):
     def _connect(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         # isolation_level=None: we issue BEGIN/COMMIT ourselves, so each method is one transaction.
-        conn = sqlite3.connect(self.path, isolation_level=None)
+        # check_same_thread=False: inline batches use it on the event loop's thread; the group
+        # commit runs one batch at a time, so the connection is never used by two threads at once.
+        conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
         conn.row_factory = sqlite3.Row
         conn.execute(f"PRAGMA busy_timeout = {int(self._busy_timeout_ms)}")
         _switch_to_wal(conn, self._busy_timeout_ms / 1000)
@@ -106,6 +115,7 @@ class SQLiteRecordingStore(SQLRecordingStore):
         conn.executescript(SCHEMA)
         sqlite_leases.migrate(conn)
         conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+        self._batches.prepare(conn)
         self._conn = conn
 
     def _disconnect(self) -> None:
@@ -129,5 +139,9 @@ class SQLiteRecordingStore(SQLRecordingStore):
         executor, self._executor = self._executor, None
         if executor is None:
             return
+        # Batches go to the thread from now on, and the last one queued runs before the connection
+        # closes (an inline batch on the loop never overlaps the close on the thread).
+        self._batches.inline = False
+        await self._batches.run(executor, _nothing, (), False)
         await asyncio.get_running_loop().run_in_executor(executor, self._disconnect)
         executor.shutdown(wait=False)

@@ -252,6 +252,8 @@ class WorkerPool:
 
     async def _run_leased(self, claim: Claim) -> dict[str, Any]:
         """Run the steps while renewing the claim's lease; stop them if the claim is lost."""
+        if not self.store.uses_leases:  # one process's store: a claim has no lease to keep alive
+            return await self._run_steps(claim)
         steps = asyncio.ensure_future(self._run_steps(claim))
         renewing = asyncio.create_task(self._renew(claim, steps))
         try:

@@ -6,6 +6,7 @@ tusd_py/server/processes.py does, with ``reuse_port`` so that N sockets share on
 
 from __future__ import annotations
 
+import gc
 import sys
 from collections.abc import Callable
 
@@ -14,6 +15,23 @@ from aiohttp import web
 
 from tusd_py.config.values import Config
 from tusd_py.server.startup import explain_startup_failure
+
+#: The collector's first threshold while serving (CPython's default is 700). A small upload
+#: allocates enough short-lived containers (requests, tasks, futures, rows) that the default ran a
+#: young collection every ~5 uploads, each walking every live request's objects again: 8-10% of
+#: the server's CPU in bench/ small. At 7000 the same garbage is collected in a tenth of the
+#: passes; the objects a pass finds are the same, they wait a little longer (kilobytes).
+GC_YOUNG_THRESHOLD = 7000
+
+
+def tune_collector() -> None:
+    """Once serving: every object made at start-up (modules, the app, its parts) is moved out of
+    the collector's reach (``gc.freeze``: they live as long as the process, and a full collection
+    no longer walks them), and young collections run less often (see ``GC_YOUNG_THRESHOLD``)."""
+    gc.collect()
+    gc.freeze()
+    _, older, oldest = gc.get_threshold()
+    gc.set_threshold(GC_YOUNG_THRESHOLD, older, oldest)
 
 
 def run_server(config: Config, *, reuse_port: bool = False, on_serving: Callable[[], None] | None = None) -> int:
@@ -73,6 +91,7 @@ def serve_app(
         scheme = "https" if ssl_context is not None else "http"
         where = f"unix:{config.unix_socket}:" if config.unix_socket else f"{config.host}:{config.port}"
         log.info("serving", url=f"{scheme}://{where}{config.base_path}", storage=config.storage)
+        tune_collector()
         if on_serving is not None:
             on_serving()
 
