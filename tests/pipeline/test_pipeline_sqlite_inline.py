@@ -47,6 +47,18 @@ async def test_a_shared_file_runs_every_batch_on_the_stores_thread(tmp_path: Pat
         await store.close()
 
 
+async def test_a_store_that_syncs_every_commit_keeps_its_batches_on_the_thread(
+    tmp_path: Path, clock: FakeClock
+) -> None:
+    """synchronous=FULL makes each COMMIT wait for the disk: never on the event loop."""
+    store = SQLiteRecordingStore(tmp_path / "state.sqlite3", clock=clock, synchronous="FULL")
+    await store.open()
+    try:
+        assert await ran_on(store) is not threading.current_thread()
+    finally:
+        await store.close()
+
+
 async def test_another_processs_write_lock_is_waited_for_on_the_thread_not_the_loop(
     sqlite_store: SQLiteRecordingStore, clock: FakeClock
 ) -> None:

@@ -85,8 +85,10 @@ class SQLiteRecordingStore(SQLRecordingStore):
         self._busy_timeout_ms = busy_timeout_ms
         self._conn: sqlite3.Connection | None = None
         self._executor: ThreadPoolExecutor | None = None
-        # One process alone on the file: batches run on the event loop (sqlite_batches.py).
-        self._batches = GroupCommit(lambda: self._conn, inline=lease_seconds is None, busy_timeout_ms=busy_timeout_ms)
+        # One process alone on the file: batches run on the event loop (sqlite_batches.py), unless
+        # a COMMIT syncs the disk (synchronous FULL or EXTRA: it would stall the loop each time).
+        inline = lease_seconds is None and synchronous.upper() in ("NORMAL", "OFF")
+        self._batches = GroupCommit(lambda: self._conn, inline=inline, busy_timeout_ms=busy_timeout_ms)
 
     # -- plumbing --------------------------------------------------------------------------------
 
