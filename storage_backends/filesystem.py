@@ -203,8 +203,15 @@ class FileStore(DataStore):
         descriptor can make conditional: False, the core takes the lock."""
         if not self.uses_xattrs:
             return False
+        with no_space_is_storage_full():
+            if self.fsync:  # the descriptor is opened and closed by the thread: a cancelled caller
+                # must not close it under a thread still writing through it
+                return await asyncio.to_thread(self._record_digest_sync, upload_id, sha256)
+            return self._record_digest_sync(upload_id, sha256)
+
+    def _record_digest_sync(self, upload_id: str, sha256: str) -> bool:
         try:
-            fd = os.open(self._data_path(upload_id), os.O_RDONLY)
+            fd = os.open(self._data_file(upload_id), os.O_RDONLY)
         except FileNotFoundError:
             return True  # gone: nothing to record
         try:
@@ -213,11 +220,7 @@ class FileStore(DataStore):
                 return False
             if facts.sha256 == sha256:
                 return True
-            recorded = Facts(finished_at=facts.finished_at, sha256=sha256)
-            with no_space_is_storage_full():
-                if self.fsync:
-                    return await asyncio.to_thread(file_facts.write, fd, recorded, fsync=True)
-                return file_facts.write(fd, recorded, fsync=False)
+            return file_facts.write(fd, Facts(finished_at=facts.finished_at, sha256=sha256), fsync=self.fsync)
         finally:
             os.close(fd)
 

@@ -423,3 +423,16 @@ async def test_info_without_data_is_swept_once_old(store: FileStore) -> None:
     assert await store.sweep_orphans(now - 3600) == 1
     assert listing(store) == {"kept", "kept.info"}
     assert (await store.get_info("kept")).length == 1
+
+
+async def test_a_digest_recorded_with_fsync_goes_through_the_thread_and_lands(tmp_path: Path) -> None:
+    store = FileStore(tmp_path / "synced", fsync=True)
+    await store.start()
+    if not store.uses_xattrs:
+        pytest.skip(f"the file system of {store.directory} takes no user xattrs")
+    info = await finished_upload(store, "sy")
+    info.finished_at = 7.0
+    await store.finish(info)
+    assert await store.record_digest("sy", DIGEST)
+    got = await store.get_info("sy")
+    assert (got.finished_at, got.sha256) == (7.0, DIGEST)
