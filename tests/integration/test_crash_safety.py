@@ -8,6 +8,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import signal
 import time
 from pathlib import Path
 
@@ -107,6 +108,34 @@ def test_sigterm_mid_patch_keeps_written_bytes(tmp_path: Path) -> None:
         server = LiveServer(storage, port=server.port).start()
         assert head_offset(client, url) == sent  # every byte that arrived was kept
         resume_and_verify(client, url)
+    finally:
+        server.stop()
+
+
+def test_sigterm_mid_patch_drains_a_body_still_arriving(tmp_path: Path) -> None:
+    """A rolling deploy: SIGTERM while a PATCH's body is still on its way. The server stops taking
+    connections but reads the rest of that body within --shutdown-timeout and answers it (aiohttp
+    on its own drops every byte that arrives once shutdown begins, so the request hung until cut)."""
+    storage = tmp_path / "data"
+    server = LiveServer(storage, "--shutdown-timeout", "20").start()
+    process = server.process
+    assert process is not None
+    try:
+        client = Client(server.url)
+        url = client.create(len(PAYLOAD))
+        req = PartialRequest(url, "PATCH", patch_headers(0, len(PAYLOAD)), timeout=30)
+        first = 2 * 1024 * 1024 + 5
+        req.send(PAYLOAD[:first])
+        assert wait_until(lambda: stored_bytes(storage, url) >= 1024 * 1024)
+        process.send_signal(signal.SIGTERM)
+        assert wait_until(lambda: "shutting down" in server.logs(), timeout=10)
+        req.send(PAYLOAD[first:])
+        assert req.response_status(timeout=20) == 204
+        req.close()
+        assert process.wait(30) == 0
+        stopped = [json.loads(line) for line in server.logs().splitlines() if '"stopped;' in line]
+        assert [(entry["drained"], entry["cut"]) for entry in stopped] == [(1, 0)]
+        assert data_file(storage, url).read_bytes() == PAYLOAD
     finally:
         server.stop()
 

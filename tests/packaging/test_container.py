@@ -159,9 +159,8 @@ def _assert_sigterm_drains_a_download_in_flight(name: str, origin: str, client: 
     """A GET of a large upload is half read; `podman stop` (SIGTERM); the rest arrives; the server exits 0.
 
     The response is larger than every socket buffer between the two, so the request is still
-    running when the signal comes. (A PATCH whose body is still arriving would not do: aiohttp
-    reads nothing more from any connection once its graceful shutdown starts, so such a PATCH
-    keeps what arrived and is cut at the shutdown timeout, tests/integration/test_crash_safety.py.)
+    running when the signal comes. (A PATCH whose body is still arriving is drained too; that case
+    is tests/integration/test_crash_safety.py's.)
     """
     payload = os.urandom(32 * 1024 * 1024)
     url = client.create(len(payload))

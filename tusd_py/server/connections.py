@@ -172,14 +172,25 @@ class ShutdownReport:
             self.drained += 1
 
 
+#: The timeout aiohttp's shutdown gets for a request already past the shutdown timeout.
+CUT_AT_ONCE = 0.001
+
+
 class _GuardedHandler(RequestHandler):
-    """aiohttp's connection handler plus a deadline for a complete header block.
+    """aiohttp's connection handler plus a deadline for a complete header block, and a shutdown
+    that lets the request in flight read the rest of its body.
 
     The clock starts when the connection opens and when the first bytes of a further request
     arrive on an idle keep-alive connection; it stops when aiohttp has parsed the headers. A
     connection idle with no bytes at all is the keep-alive timer's business. This reads three
     attributes of RequestHandler (``_waiter``: pending while it waits for a request,
     ``_request_count``: headers parsed so far), checked by tests/server/test_connections.py.
+
+    At shutdown aiohttp marks every connection closing (``close``, then ``shutdown``), and from
+    then on drops every byte that arrives, the body of the request in flight included: a PATCH
+    still sending hung until the shutdown timeout cut it. A busy connection is therefore marked
+    only once its request is done (``_request_in_progress``, ``_handler_waiter``: aiohttp's own
+    wait for it, which ``shutdown`` then skips); tests/integration/test_crash_safety.py shows it.
     """
 
     def __init__(self, manager: web.Server, *, guard: ConnectionGuard, **kwargs: Any) -> None:
@@ -210,14 +221,28 @@ class _GuardedHandler(RequestHandler):
             self._guard = None
         super().connection_lost(exc)
 
+    def close(self) -> None:
+        if self._request_in_progress:
+            return  # closed by shutdown once the request is done (see the class docstring)
+        super().close()
+
     async def shutdown(self, timeout: float | None = 15.0) -> None:  # noqa: ASYNC109 - aiohttp's signature
         """aiohttp's graceful close, counted: a request still running when ``timeout`` ends is cut."""
-        busy = self._request_in_progress
-        started = self._loop.time()
-        await super().shutdown(timeout)
-        if busy:
-            cut = timeout is not None and self._loop.time() - started >= timeout
-            self._shutdown_report.count(cut=cut)
+        if not self._request_in_progress:
+            super().close()
+            await super().shutdown(timeout)
+            return
+        self._handler_waiter = self._loop.create_future()
+        with suppress(TimeoutError):
+            async with asyncio.timeout(timeout):
+                await self._handler_waiter
+        self._handler_waiter = None
+        cut = self._request_in_progress
+        super().close()  # no next request on this connection
+        # A request past the timeout: aiohttp's shutdown cancels it at once (a positive timeout,
+        # since aiohttp reads 0 as "no limit").
+        await super().shutdown(CUT_AT_ONCE if cut else timeout)
+        self._shutdown_report.count(cut=cut)
 
     def _waiting_for_request(self) -> bool:
         waiter = self._waiter
