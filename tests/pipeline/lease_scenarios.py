@@ -13,7 +13,7 @@ import pytest
 from storage_backends.filesystem import FileStore
 from tusd_py.model.upload import UploadInfo
 from tusd_py.pipeline.models import Recording
-from tusd_py.pipeline.states import Status
+from tusd_py.pipeline.states import JobStatus, Status
 from tusd_py.pipeline.steps import StepContext, StepRegistry
 from tusd_py.pipeline.store import RecordingStore
 from tusd_py.pipeline.worker import WorkerPool
@@ -24,6 +24,22 @@ async def uploaded(store: RecordingStore, upload_id: str, at: float) -> None:
         Recording(id=upload_id, owner="alice", status=Status.RECORDED, length=10, created_at=at, updated_at=at)
     )
     await store.mark_uploaded(upload_id, 10)
+
+
+async def claimers_take_each_job_once(claimers: list[RecordingStore], jobs: int) -> None:
+    """``claimers`` drain the queue (``jobs`` uploads made as ``u00``, ``u01``, ...) at once: every
+    job is claimed by exactly one of them, and all are running."""
+
+    async def drain(store: RecordingStore) -> list[str]:
+        taken = []
+        while (claim := await store.claim_job()) is not None:
+            taken.append(claim.job.upload_id)
+        return taken
+
+    results = await asyncio.gather(*(drain(store) for store in claimers))
+    everything = sorted(upload for taken in results for upload in taken)
+    assert everything == [f"u{n:02d}" for n in range(jobs)]  # each exactly once
+    assert len(await claimers[0].list_jobs(statuses=[JobStatus.RUNNING])) == jobs
 
 
 class Clock(Protocol):

@@ -13,7 +13,12 @@ from typing import TYPE_CHECKING, Any
 import asyncpg
 import pytest
 
-from tests.pipeline.lease_scenarios import expired_lease_changes_hands, frozen_worker_loses_its_job, uploaded
+from tests.pipeline.lease_scenarios import (
+    claimers_take_each_job_once,
+    expired_lease_changes_hands,
+    frozen_worker_loses_its_job,
+    uploaded,
+)
 from tusd_py.database.connection import Database
 from tusd_py.database.migrations import LATEST, MIGRATIONS
 from tusd_py.pipeline.models import JobStatus
@@ -80,17 +85,7 @@ async def test_concurrent_claimers_take_each_job_once(
     for n in range(24):
         await uploaded(claimers[0], f"u{n:02d}", clock())
 
-    async def drain(store: PostgresRecordingStore) -> list[str]:
-        taken = []
-        while (claim := await store.claim_job()) is not None:
-            taken.append(claim.job.upload_id)
-        return taken
-
-    results = await asyncio.gather(*(drain(store) for store in claimers))
-    everything = sorted(upload for taken in results for upload in taken)
-    assert everything == [f"u{n:02d}" for n in range(24)]  # each exactly once
-    running = await claimers[0].list_jobs(statuses=[JobStatus.RUNNING])
-    assert len(running) == 24
+    await claimers_take_each_job_once(list(claimers), 24)
 
 
 async def test_an_enqueue_wakes_other_instances(

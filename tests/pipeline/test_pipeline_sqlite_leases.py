@@ -11,8 +11,12 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from tests.pipeline.lease_scenarios import expired_lease_changes_hands, frozen_worker_loses_its_job, uploaded
-from tusd_py.pipeline.models import JobStatus
+from tests.pipeline.lease_scenarios import (
+    claimers_take_each_job_once,
+    expired_lease_changes_hands,
+    frozen_worker_loses_its_job,
+    uploaded,
+)
 from tusd_py.pipeline.sqlite_schema import SCHEMA, SCHEMA_VERSION
 from tusd_py.pipeline.sqlite_store import SQLiteRecordingStore
 
@@ -54,16 +58,7 @@ async def test_concurrent_claimers_take_each_job_once(
     for n in range(24):
         await uploaded(claimers[n % 4], f"u{n:02d}", clock())
 
-    async def drain(store: SQLiteRecordingStore) -> list[str]:
-        taken = []
-        while (claim := await store.claim_job()) is not None:
-            taken.append(claim.job.upload_id)
-        return taken
-
-    results = await asyncio.gather(*(drain(store) for store in claimers))
-    everything = sorted(upload for taken in results for upload in taken)
-    assert everything == [f"u{n:02d}" for n in range(24)]  # each exactly once
-    assert len(await claimers[0].list_jobs(statuses=[JobStatus.RUNNING])) == 24
+    await claimers_take_each_job_once(list(claimers), 24)
 
 
 async def test_one_process_alone_keeps_requeueing_at_start(tmp_path: Path, clock: FakeClock) -> None:
